@@ -1,0 +1,194 @@
+// Command ferry is Ferry's one binary: `ferry` (or `ferry serve`) runs the
+// servers; the other subcommands manage partners and accounts in the same
+// database, with the same settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ferryhq/ferry/config"
+	"github.com/ferryhq/ferry/partners"
+	"github.com/ferryhq/ferry/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `Ferry: managed FTP file exchange with business partners.
+
+Usage:
+  ferry [serve] [flags]                       run the servers (FTP, FTPS, ...)
+  ferry migrate [flags]                       apply database migrations and exit
+  ferry partner create SLUG [--name N] [--contact EMAIL]... [--quota-bytes N] [--quota-files N]
+                            [--tls-required] [--allow CIDR]... [--disabled]
+  ferry partner list | show SLUG | enable SLUG | disable SLUG | delete SLUG [--purge]
+  ferry account create --partner SLUG USERNAME [--password-stdin] [--home DIR] [--perms LIST] [--tls-required]
+  ferry account list --partner SLUG | passwd USERNAME [--password-stdin]
+  ferry account enable USERNAME | disable USERNAME | delete USERNAME
+  ferry config [flags]                        print the effective settings
+  ferry version
+
+Every command takes the settings flags (ferry serve --help lists them), reads
+FERRY_* environment variables and an optional --config file of KEY=VALUE lines.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	if err := app.run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "ferry:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(*usageError)), errors.As(err, new(*config.Error)), errors.As(err, new(*partners.ValidationError)):
+		return 2
+	}
+	return 1
+}
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// app carries the process's standard streams so tests can run commands in
+// process.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func (a *app) run(ctx context.Context, args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return a.serve(ctx, args)
+	case "migrate":
+		return a.migrate(ctx, args)
+	case "partner":
+		return a.partner(ctx, args)
+	case "account":
+		return a.account(ctx, args)
+	case "config":
+		return a.printConfig(args)
+	case "version":
+		fmt.Fprintln(a.stdout, "ferry", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(a.stdout, usage)
+		return nil
+	}
+	fmt.Fprint(a.stderr, usage)
+	return usagef("unknown command %q", cmd)
+}
+
+// command is one subcommand's flags plus the settings flags.
+type command struct {
+	fs     *flag.FlagSet
+	loader config.Loader
+	pos    []string
+}
+
+func newCommand(name string, stderr io.Writer) *command {
+	c := &command{fs: flag.NewFlagSet("ferry "+name, flag.ContinueOnError)}
+	c.fs.SetOutput(stderr)
+	c.loader.Register(c.fs)
+	return c
+}
+
+// parse accepts flags before and after positional arguments
+// (`ferry partner create acme --contact ops@acme.example`).
+func (c *command) parse(args []string) (config.Config, error) {
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			return config.Config{}, err
+		}
+		rest := c.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			c.pos = append(c.pos, rest...)
+			break
+		}
+		c.pos = append(c.pos, rest[0])
+		args = rest[1:]
+	}
+	return c.loader.Load(c.fs)
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore opens the configured database; migrate applies pending
+// migrations first.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
+	return store.Open(ctx, cfg.DatabaseURL, store.Options{SQLitePath: cfg.SQLitePath(), Migrate: migrate, Logger: log})
+}
+
+func (a *app) service(ctx context.Context, cfg config.Config) (*partners.Service, func(), error) {
+	// Administrative commands bring the schema up to date too, so a fresh
+	// machine can create its first partner before the first `ferry serve`.
+	st, err := openStore(ctx, cfg, newLogger(cfg, a.stderr).With("component", "migrate"), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &partners.Service{Store: st, FilesDir: cfg.FilesDir()}, func() { st.Close() }, nil
+}
+
+func (a *app) migrate(ctx context.Context, args []string) error {
+	c := newCommand("migrate", a.stderr)
+	cfg, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, newLogger(cfg, a.stderr), true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(a.stdout, "database schema is up to date (%s)\n", st.Dialect())
+	return nil
+}
+
+func (a *app) printConfig(args []string) error {
+	c := newCommand("config", a.stderr)
+	cfg, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	shown := cfg
+	if shown.DatabaseURL != "" {
+		shown.DatabaseURL = store.Redact(shown.DatabaseURL)
+	}
+	shown.Describe(a.stdout)
+	return nil
+}

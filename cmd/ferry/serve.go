@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/ferryhq/ferry/config"
+	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/internal/tlsutil"
+	"github.com/ferryhq/ferry/partners"
+)
+
+// server is what serve runs: anything shaped like net/http.Server.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+type listener struct {
+	name string
+	addr string
+	srv  server
+}
+
+func (a *app) serve(ctx context.Context, args []string) error {
+	c := newCommand("serve", a.stderr)
+	cfg, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(c.pos) > 0 {
+		return usagef("serve takes no arguments, got %q", c.pos)
+	}
+	log := newLogger(cfg, a.stderr)
+	if err := os.MkdirAll(cfg.FilesDir(), 0o750); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	st, err := openStore(ctx, cfg, log.With("component", "migrate"), true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	tlsCfg, created, err := tlsutil.Load(cfg.TLSCert, cfg.TLSKey, cfg.DataDir, []string{cfg.FTPPublicHost})
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Warn("generated a self-signed TLS certificate; set FERRY_TLS_CERT and FERRY_TLS_KEY for a real one",
+			"dir", cfg.DataDir)
+	}
+
+	svc := &partners.Service{Store: st, FilesDir: cfg.FilesDir()}
+	ftpServer := func(implicit bool) *ftpd.Server {
+		return &ftpd.Server{
+			Auth: svc, FilesDir: cfg.FilesDir(), TLSConfig: tlsCfg, Implicit: implicit,
+			PassivePorts: [2]int{cfg.FTPPassivePorts.Start, cfg.FTPPassivePorts.End},
+			PublicHost:   cfg.FTPPublicHost, Banner: cfg.FTPBanner, IdleTimeout: cfg.FTPIdleTimeout,
+			DeflateLevel: cfg.FTPDeflateLevel, Logger: log.With("component", "ftpd"),
+		}
+	}
+	var ls []listener
+	if cfg.FTPAddr != "" {
+		ls = append(ls, listener{"ftp", cfg.FTPAddr, ftpServer(false)})
+	}
+	if cfg.FTPSAddr != "" {
+		ls = append(ls, listener{"ftps", cfg.FTPSAddr, ftpServer(true)})
+	}
+	if len(ls) == 0 {
+		return &config.Error{Key: "FERRY_FTP_ADDR", Source: "configuration", Err: errors.New("no listener is enabled")}
+	}
+	return runServers(ctx, log, cfg, ls)
+}
+
+// runServers listens on every address first (so a port conflict stops
+// Ferry before anything is served), serves until ctx is done or one server
+// fails, then shuts all down within the grace period.
+func runServers(ctx context.Context, log *slog.Logger, cfg config.Config, ls []listener) error {
+	var lns []net.Listener
+	for _, l := range ls {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return fmt.Errorf("%s: listen on %s: %w", l.name, l.addr, err)
+		}
+		lns = append(lns, ln)
+		log.Info("listening", "service", l.name, "addr", ln.Addr().String())
+	}
+	errc := make(chan error, len(ls))
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- fmt.Errorf("%s: %w", l.name, l.srv.Serve(lns[i]))
+		}()
+	}
+	var failure error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	case failure = <-errc:
+		log.Error("server failed; shutting down", "err", failure)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	var swg sync.WaitGroup
+	for _, l := range ls {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			if err := l.srv.Shutdown(sctx); err != nil {
+				log.Warn("shutdown", "service", l.name, "err", err)
+			}
+		}()
+	}
+	swg.Wait()
+	wg.Wait()
+	log.Info("stopped")
+	return failure
+}

@@ -1,0 +1,397 @@
+// Package config holds Ferry's settings: one typed struct, filled from
+// defaults, then an optional file, then FERRY_* environment variables, then
+// command-line flags, and validated with errors that name the bad key.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting Ferry knows. The zero value is not useful; start
+// from Default().
+type Config struct {
+	DataDir     string // FERRY_DATA_DIR
+	DatabaseURL string // FERRY_DATABASE_URL; empty means SQLite at <data dir>/ferry.db
+	LogLevel    string // FERRY_LOG_LEVEL: debug, info, warn, error
+	LogFormat   string // FERRY_LOG_FORMAT: text or json
+
+	FTPAddr         string    // FERRY_FTP_ADDR; empty disables the FTP listener
+	FTPSAddr        string    // FERRY_FTPS_ADDR: implicit FTPS; empty (default) disables it
+	FTPPassivePorts PortRange // FERRY_FTP_PASSIVE_PORTS
+	FTPPublicHost   string    // FERRY_FTP_PUBLIC_HOST: IPv4 address announced in PASV replies
+	FTPBanner       string    // FERRY_FTP_BANNER
+	FTPIdleTimeout  time.Duration
+	FTPDeflateLevel int // FERRY_FTP_DEFLATE_LEVEL: MODE Z compression level, 0 disables MODE Z
+
+	TLSCert string // FERRY_TLS_CERT: PEM certificate (chain); empty means self-signed in the data dir
+	TLSKey  string // FERRY_TLS_KEY
+
+	HTTPAddr   string // FERRY_HTTP_ADDR
+	SMTPAddr   string // FERRY_SMTP_ADDR
+	IMAPAddr   string // FERRY_IMAP_ADDR
+	POP3Addr   string // FERRY_POP3_ADDR
+	MailDomain string // FERRY_MAIL_DOMAIN
+
+	ShutdownGrace time.Duration // FERRY_SHUTDOWN_GRACE
+}
+
+// PortRange is an inclusive range of TCP ports, written "50000-50099".
+type PortRange struct{ Start, End int }
+
+func (r PortRange) String() string {
+	if r.Start == 0 && r.End == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d-%d", r.Start, r.End)
+}
+
+// ParsePortRange parses "start-end" or a single port; "" is the empty range.
+func ParsePortRange(s string) (PortRange, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return PortRange{}, nil
+	}
+	lo, hi, found := strings.Cut(s, "-")
+	if !found {
+		hi = lo
+	}
+	start, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	end, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("%q is not a port range like 50000-50099", s)
+	}
+	if start < 1 || end > 65535 || start > end {
+		return PortRange{}, fmt.Errorf("%q: ports must satisfy 1 <= start <= end <= 65535", s)
+	}
+	return PortRange{start, end}, nil
+}
+
+// Default returns the embedded-default configuration: SQLite and files under
+// ./data, unprivileged ports on the loopback interface for the admin side.
+func Default() Config {
+	return Config{
+		DataDir:         "data",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		FTPAddr:         "127.0.0.1:2121",
+		FTPPassivePorts: PortRange{50000, 50099},
+		FTPBanner:       "Ferry FTP server ready",
+		FTPIdleTimeout:  15 * time.Minute,
+		FTPDeflateLevel: 5,
+		HTTPAddr:        "127.0.0.1:8080",
+		SMTPAddr:        ":2525",
+		IMAPAddr:        ":1143",
+		POP3Addr:        ":1110",
+		MailDomain:      "ferry.localhost",
+		ShutdownGrace:   30 * time.Second,
+	}
+}
+
+// setting describes one key once; file, environment and flag names derive
+// from it so they can never drift apart.
+type setting struct {
+	key  string // file and flag name, e.g. "ftp-addr"; env is FERRY_FTP_ADDR
+	help string
+	get  func(*Config) string
+	set  func(*Config, string) error
+}
+
+// Env returns the environment variable name of a setting key.
+func Env(key string) string {
+	return "FERRY_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
+}
+
+func strSetting(key, help string, field func(*Config) *string) setting {
+	return setting{key: key, help: help,
+		get: func(c *Config) string { return *field(c) },
+		set: func(c *Config, v string) error { *field(c) = v; return nil }}
+}
+
+func durSetting(key, help string, field func(*Config) *time.Duration) setting {
+	return setting{key: key, help: help,
+		get: func(c *Config) string { return field(c).String() },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration like 30s or 15m", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("%q must not be negative", v)
+			}
+			*field(c) = d
+			return nil
+		}}
+}
+
+func intSetting(key, help string, lo, hi int, field func(*Config) *int) setting {
+	return setting{key: key, help: help,
+		get: func(c *Config) string { return strconv.Itoa(*field(c)) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < lo || n > hi {
+				return fmt.Errorf("%q is not a whole number from %d to %d", v, lo, hi)
+			}
+			*field(c) = n
+			return nil
+		}}
+}
+
+func settings() []setting {
+	return []setting{
+		strSetting("data-dir", "folder for the SQLite database, partner files, mail blobs and the generated TLS certificate",
+			func(c *Config) *string { return &c.DataDir }),
+		strSetting("database-url", "postgres://user:pass@host/db for PostgreSQL; empty for SQLite in the data dir (or sqlite:///path/file.db)",
+			func(c *Config) *string { return &c.DatabaseURL }),
+		strSetting("log-level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+		strSetting("log-format", "text or json", func(c *Config) *string { return &c.LogFormat }),
+		strSetting("ftp-addr", "FTP (and explicit FTPS) listen address; empty disables it",
+			func(c *Config) *string { return &c.FTPAddr }),
+		strSetting("ftps-addr", "implicit FTPS listen address (e.g. :990); empty disables it",
+			func(c *Config) *string { return &c.FTPSAddr }),
+		{key: "ftp-passive-ports", help: "passive data port range, e.g. 50000-50099",
+			get: func(c *Config) string { return c.FTPPassivePorts.String() },
+			set: func(c *Config, v string) error {
+				r, err := ParsePortRange(v)
+				if err != nil {
+					return err
+				}
+				c.FTPPassivePorts = r
+				return nil
+			}},
+		strSetting("ftp-public-host", "IPv4 address announced in PASV replies (the NAT's public address); empty: the address the client connected to",
+			func(c *Config) *string { return &c.FTPPublicHost }),
+		strSetting("ftp-banner", "greeting sent with 220", func(c *Config) *string { return &c.FTPBanner }),
+		durSetting("ftp-idle-timeout", "close FTP sessions idle for this long", func(c *Config) *time.Duration { return &c.FTPIdleTimeout }),
+		intSetting("ftp-deflate-level", "MODE Z deflate level 1-9; 0 disables MODE Z", 0, 9, func(c *Config) *int { return &c.FTPDeflateLevel }),
+		strSetting("tls-cert", "PEM certificate file for FTPS/STARTTLS; empty generates a self-signed one in the data dir",
+			func(c *Config) *string { return &c.TLSCert }),
+		strSetting("tls-key", "PEM private key file matching tls-cert", func(c *Config) *string { return &c.TLSKey }),
+		strSetting("http-addr", "admin API and web listen address", func(c *Config) *string { return &c.HTTPAddr }),
+		strSetting("smtp-addr", "inbound SMTP listen address for partner mailboxes", func(c *Config) *string { return &c.SMTPAddr }),
+		strSetting("imap-addr", "IMAP4 listen address", func(c *Config) *string { return &c.IMAPAddr }),
+		strSetting("pop3-addr", "POP3 listen address", func(c *Config) *string { return &c.POP3Addr }),
+		strSetting("mail-domain", "domain of partner mailboxes (<partner-slug>@<mail-domain>)", func(c *Config) *string { return &c.MailDomain }),
+		durSetting("shutdown-grace", "on SIGTERM, how long running transfers may take to finish",
+			func(c *Config) *time.Duration { return &c.ShutdownGrace }),
+	}
+}
+
+// Error names the setting that is wrong and where its value came from.
+type Error struct {
+	Key    string // e.g. FERRY_FTP_PASSIVE_PORTS
+	Source string // "default", "file <path>", "environment", "flag"
+	Err    error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("config: %s (from %s): %v", e.Key, e.Source, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Loader fills a Config. Register adds the flags to a FlagSet; Load applies
+// defaults, the file named by --config or FERRY_CONFIG, the environment, and
+// the flags that were set, in that order.
+type Loader struct {
+	// LookupEnv reads the environment; nil means os.LookupEnv. A variable
+	// set to the empty string counts: FERRY_FTP_ADDR= switches FTP off.
+	LookupEnv func(string) (string, bool)
+
+	flagVals   map[string]*string
+	configFlag *string
+}
+
+// Register adds one flag per setting, plus --config, to fs.
+func (l *Loader) Register(fs *flag.FlagSet) {
+	l.flagVals = map[string]*string{}
+	def := Default()
+	for _, s := range settings() {
+		l.flagVals[s.key] = fs.String(s.key, "", fmt.Sprintf("%s (env %s, default %q)", s.help, Env(s.key), s.get(&def)))
+	}
+	l.configFlag = fs.String("config", "", "settings file of KEY=VALUE lines (FERRY_DATA_DIR=/srv/ferry); env FERRY_CONFIG")
+}
+
+// Load builds the configuration. fs must have been parsed after Register.
+func (l *Loader) Load(fs *flag.FlagSet) (Config, error) {
+	lookupEnv := l.LookupEnv
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	cfg := Default()
+	byKey := map[string]setting{}
+	byEnv := map[string]setting{}
+	for _, s := range settings() {
+		byKey[s.key] = s
+		byEnv[Env(s.key)] = s
+	}
+
+	path, _ := lookupEnv("FERRY_CONFIG")
+	if l.configFlag != nil && *l.configFlag != "" {
+		path = *l.configFlag
+	}
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return cfg, &Error{Key: "FERRY_CONFIG", Source: "flag or environment", Err: err}
+		}
+		defer f.Close()
+		if err := applyFile(&cfg, f, path, byEnv); err != nil {
+			return cfg, err
+		}
+	}
+
+	for _, s := range settings() {
+		name := Env(s.key)
+		if v, ok := lookupEnv(name); ok {
+			if err := s.set(&cfg, v); err != nil {
+				return cfg, &Error{Key: name, Source: "environment", Err: err}
+			}
+		}
+	}
+
+	if fs != nil && l.flagVals != nil {
+		var ferr error
+		fs.Visit(func(f *flag.Flag) {
+			s, ok := byKey[f.Name]
+			if !ok || ferr != nil {
+				return
+			}
+			if err := s.set(&cfg, f.Value.String()); err != nil {
+				ferr = &Error{Key: "--" + f.Name, Source: "flag", Err: err}
+			}
+		})
+		if ferr != nil {
+			return cfg, ferr
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// applyFile reads KEY=VALUE lines, the same format as a docker-compose .env
+// file or a systemd EnvironmentFile. Blank lines and # comments are skipped;
+// values may be wrapped in single or double quotes.
+func applyFile(cfg *Config, r io.Reader, path string, byEnv map[string]setting) error {
+	sc := bufio.NewScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		src := fmt.Sprintf("file %s line %d", path, n)
+		if !ok {
+			return &Error{Key: strings.TrimSpace(k), Source: src, Err: errors.New("expected KEY=VALUE")}
+		}
+		k = strings.TrimSpace(k)
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		s, known := byEnv[k]
+		if !known {
+			if k == "FERRY_CONFIG" || !strings.HasPrefix(k, "FERRY_") {
+				return &Error{Key: k, Source: src, Err: fmt.Errorf("unknown setting; known: %s", strings.Join(knownEnv(byEnv), ", "))}
+			}
+			// FERRY_* keys of later features (FERRY_ADMIN_TOKEN...) are read
+			// from the environment by the parts that own them; in a file
+			// they are an error until a part claims them.
+			return &Error{Key: k, Source: src, Err: errors.New("unknown setting")}
+		}
+		if err := s.set(cfg, v); err != nil {
+			return &Error{Key: k, Source: src, Err: err}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return &Error{Key: "FERRY_CONFIG", Source: path, Err: err}
+	}
+	return nil
+}
+
+func knownEnv(m map[string]setting) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Validate checks values that parse but make no sense together.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.DataDir) == "" {
+		return &Error{Key: "FERRY_DATA_DIR", Source: "configuration", Err: errors.New("must not be empty")}
+	}
+	for _, a := range []struct{ key, val string }{
+		{"FERRY_FTP_ADDR", c.FTPAddr}, {"FERRY_FTPS_ADDR", c.FTPSAddr}, {"FERRY_HTTP_ADDR", c.HTTPAddr},
+		{"FERRY_SMTP_ADDR", c.SMTPAddr}, {"FERRY_IMAP_ADDR", c.IMAPAddr}, {"FERRY_POP3_ADDR", c.POP3Addr},
+	} {
+		if a.val == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.val); err != nil {
+			return &Error{Key: a.key, Source: "configuration", Err: fmt.Errorf("%q is not host:port: %w", a.val, err)}
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return &Error{Key: a.key, Source: "configuration", Err: fmt.Errorf("%q has no valid port", a.val)}
+		}
+	}
+	if c.FTPPublicHost != "" {
+		ip := net.ParseIP(c.FTPPublicHost)
+		if ip == nil || ip.To4() == nil {
+			return &Error{Key: "FERRY_FTP_PUBLIC_HOST", Source: "configuration", Err: fmt.Errorf("%q is not an IPv4 address (PASV can only announce IPv4)", c.FTPPublicHost)}
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return &Error{Key: "FERRY_TLS_CERT", Source: "configuration", Err: errors.New("FERRY_TLS_CERT and FERRY_TLS_KEY must be set together")}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return &Error{Key: "FERRY_LOG_LEVEL", Source: "configuration", Err: fmt.Errorf("%q is not one of debug, info, warn, error", c.LogLevel)}
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return &Error{Key: "FERRY_LOG_FORMAT", Source: "configuration", Err: fmt.Errorf("%q is not text or json", c.LogFormat)}
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite://") {
+		return &Error{Key: "FERRY_DATABASE_URL", Source: "configuration", Err: errors.New("must start with postgres://, postgresql:// or sqlite://")}
+	}
+	if c.FTPPassivePorts.Start == 0 && c.FTPAddr != "" {
+		return &Error{Key: "FERRY_FTP_PASSIVE_PORTS", Source: "configuration", Err: errors.New("a passive port range is required when FTP is on")}
+	}
+	return nil
+}
+
+// SQLitePath is where the embedded database lives when no URL is set.
+func (c *Config) SQLitePath() string {
+	if strings.HasPrefix(c.DatabaseURL, "sqlite://") {
+		return strings.TrimPrefix(c.DatabaseURL, "sqlite://")
+	}
+	return filepath.Join(c.DataDir, "ferry.db")
+}
+
+// FilesDir is the root of every partner's file tree.
+func (c *Config) FilesDir() string { return filepath.Join(c.DataDir, "files") }
+
+// Describe lists every setting with its environment name and current value,
+// for `ferry config` and the README.
+func (c *Config) Describe(w io.Writer) {
+	for _, s := range settings() {
+		fmt.Fprintf(w, "%s=%s\n\t# --%s: %s\n", Env(s.key), s.get(c), s.key, s.help)
+	}
+}

@@ -1,0 +1,211 @@
+// Package ftpd is Ferry's FTP service: a driver for ftpserverlib that
+// authenticates partners' accounts and hands each session its confined vfs
+// tree. It holds no file behaviour of its own; that lives in vfs.
+package ftpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/ferryhq/ferry/partners"
+)
+
+// Authenticator checks logins; partners.Service implements it.
+type Authenticator interface {
+	// Authenticate verifies a username and password from remote.
+	Authenticate(ctx context.Context, username, password string, remote netip.Addr) (*partners.Login, error)
+	// TLSRequired reports whether username must switch to TLS before PASS.
+	TLSRequired(ctx context.Context, username string) (bool, error)
+}
+
+// Server serves FTP on the listeners given to Serve. Configure the fields,
+// then call Serve; Shutdown stops it. A Server serves one kind of listener:
+// set Implicit for implicit FTPS (TLS from the first byte).
+type Server struct {
+	Auth      Authenticator
+	FilesDir  string      // root of every partner's tree: <FilesDir>/<partner slug>
+	TLSConfig *tls.Config // enables AUTH TLS; required for Implicit
+	Implicit  bool
+
+	PassivePorts [2]int // inclusive range; zero lets the kernel choose
+	PublicHost   string // IPv4 announced in PASV replies; empty: the control connection's local address
+	Banner       string
+	IdleTimeout  time.Duration
+	DeflateLevel int // MODE Z level; 0 disables MODE Z
+	Logger       *slog.Logger
+
+	mu       sync.Mutex
+	engine   *ftpserver.FtpServer
+	sessions map[uint32]*session
+	closing  bool
+	served   chan struct{} // closed when Serve returns
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("ftpd: server closed")
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Serve accepts FTP connections on ln until Shutdown. It always returns a
+// non-nil error; after Shutdown it is ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.Auth == nil || s.FilesDir == "" {
+		return errors.New("ftpd: Auth and FilesDir are required")
+	}
+	if s.Implicit {
+		if s.TLSConfig == nil {
+			return errors.New("ftpd: implicit FTPS needs a TLS config")
+		}
+		ln = tls.NewListener(ln, s.TLSConfig)
+	}
+	d := &driver{srv: s, listener: ln}
+	engine := ftpserver.NewFtpServer(d)
+	engine.Logger = s.logger().With("engine", "ftpserverlib")
+
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.engine != nil {
+		s.mu.Unlock()
+		return errors.New("ftpd: Serve called twice")
+	}
+	s.engine = engine
+	s.served = make(chan struct{})
+	if s.sessions == nil {
+		s.sessions = map[uint32]*session{}
+	}
+	s.mu.Unlock()
+	defer close(s.served)
+
+	if err := engine.Listen(); err != nil {
+		return fmt.Errorf("ftpd: %w", err)
+	}
+	err := engine.Serve()
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return ErrServerClosed
+	}
+	if err == nil {
+		err = errors.New("listener closed")
+	}
+	return fmt.Errorf("ftpd: %w", err)
+}
+
+// Shutdown stops accepting connections, closes idle sessions at once, lets
+// sessions with a transfer in progress finish it until ctx is done, and
+// then closes whatever is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	engine, served := s.engine, s.served
+	s.mu.Unlock()
+	if engine == nil {
+		return nil
+	}
+	if err := engine.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
+		s.logger().Warn("stop FTP listener", "err", err)
+	}
+	<-served
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.closeIdle() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.closeAll()
+			return fmt.Errorf("ftpd: shutdown: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// closeIdle closes sessions without a running transfer and returns how many
+// sessions remain.
+func (s *Server) closeIdle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		if sess.transfers.Load() == 0 {
+			_ = sess.cc.Close()
+		}
+	}
+	return len(s.sessions)
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		_ = sess.cc.Close()
+	}
+}
+
+// SessionInfo describes a live session.
+type SessionInfo struct {
+	ID          uint32
+	RemoteAddr  string
+	Username    string // empty before login
+	PartnerSlug string
+	Started     time.Time
+	TLS         bool
+	Transfers   int64 // transfers running now
+}
+
+// Sessions lists the live sessions.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		out = append(out, sess.info())
+	}
+	return out
+}
+
+// Kick closes a session; it reports whether the session existed.
+func (s *Server) Kick(id uint32) bool {
+	s.mu.Lock()
+	sess, ok := s.sessions[id]
+	s.mu.Unlock()
+	if ok {
+		_ = sess.cc.Close()
+	}
+	return ok
+}
+
+// KickAccount closes every session of an account (after it is disabled or
+// deleted) and returns how many it closed.
+func (s *Server) KickAccount(accountID string) int {
+	s.mu.Lock()
+	var victims []*session
+	for _, sess := range s.sessions {
+		if l := sess.loginInfo(); l != nil && l.AccountID == accountID {
+			victims = append(victims, sess)
+		}
+	}
+	s.mu.Unlock()
+	for _, v := range victims {
+		_ = v.cc.Close()
+	}
+	return len(victims)
+}

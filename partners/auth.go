@@ -1,0 +1,203 @@
+package partners
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/password"
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/vfs"
+)
+
+// ErrAuthFailed is the one answer to a failed login, whatever the reason:
+// unknown user, wrong password, disabled account or partner, address not
+// allowed. The reason is in Reason for logs and audit, never for the client.
+var ErrAuthFailed = errors.New("authentication failed")
+
+// AuthError carries why a login failed.
+type AuthError struct{ Reason string }
+
+func (e *AuthError) Error() string        { return ErrAuthFailed.Error() + ": " + e.Reason }
+func (e *AuthError) Is(target error) bool { return target == ErrAuthFailed }
+
+// Login is a verified account, what a protocol session needs.
+type Login struct {
+	AccountID   string
+	Username    string
+	PartnerID   string
+	PartnerSlug string
+	HomeDir     string
+	Perms       vfs.Perm
+	TLSRequired bool // account or partner policy
+}
+
+// Authenticate checks a username and password from remote. Verified
+// credentials are cached for a short while so that a burst of sessions pays
+// the argon2id cost once; the cache is keyed by the stored hash, so a
+// password change invalidates it at once on every node.
+func (s *Service) Authenticate(ctx context.Context, username, pw string, remote netip.Addr) (*Login, error) {
+	a, err := s.Store.AccountByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend comparable time so that timing does not reveal which
+		// usernames exist.
+		_ = password.Verify(pw, s.dummyHash())
+		return nil, &AuthError{Reason: "unknown user"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate %q: %w", username, err)
+	}
+	if !s.cache.ok(a.ID, a.PasswordHash, pw) {
+		if err := password.Verify(pw, a.PasswordHash); err != nil {
+			if errors.Is(err, password.ErrMismatch) {
+				return nil, &AuthError{Reason: "wrong password"}
+			}
+			return nil, fmt.Errorf("authenticate %q: %w", username, err)
+		}
+		s.cache.put(a.ID, a.PasswordHash, pw)
+	}
+	if !a.Enabled {
+		return nil, &AuthError{Reason: "account disabled"}
+	}
+	if a.Partner == nil || !a.Partner.Enabled {
+		return nil, &AuthError{Reason: "partner disabled"}
+	}
+	if !AddrAllowed(a.Partner.AllowedCIDRs, remote) {
+		return nil, &AuthError{Reason: "address " + remote.String() + " not in the partner's allowed ranges"}
+	}
+	perms, err := vfs.ParsePerm(a.Permissions)
+	if err != nil {
+		return nil, fmt.Errorf("account %q has bad permissions: %w", username, err)
+	}
+	if err := s.Store.TouchLogin(ctx, a.ID, time.Now()); err != nil {
+		return nil, err
+	}
+	return &Login{
+		AccountID: a.ID, Username: a.Username, PartnerID: a.PartnerID, PartnerSlug: a.Partner.Slug,
+		HomeDir: a.HomeDir, Perms: perms, TLSRequired: a.TLSRequired || a.Partner.TLSRequired,
+	}, nil
+}
+
+// TLSRequired reports whether a username must use TLS before sending its
+// password. Unknown users report false so the answer reveals nothing more
+// than the policy of existing accounts.
+func (s *Service) TLSRequired(ctx context.Context, username string) (bool, error) {
+	a, err := s.Store.AccountByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up %q: %w", username, err)
+	}
+	return a.TLSRequired || (a.Partner != nil && a.Partner.TLSRequired), nil
+}
+
+// ParseCIDR accepts an address range ("203.0.113.0/24") or one address.
+func ParseCIDR(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked().String(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()).String(), nil
+	}
+	return "", fmt.Errorf("%q is not an address or range like 203.0.113.0/24", s)
+}
+
+// AddrAllowed reports whether remote is in the comma-separated ranges; an
+// empty list allows every address.
+func AddrAllowed(cidrs string, remote netip.Addr) bool {
+	if strings.TrimSpace(cidrs) == "" {
+		return true
+	}
+	remote = remote.Unmap()
+	for _, c := range strings.Split(cidrs, ",") {
+		if p, err := netip.ParsePrefix(strings.TrimSpace(c)); err == nil && p.Contains(remote) {
+			return true
+		}
+	}
+	return false
+}
+
+
+func (s *Service) dummyHash() string {
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	if s.cache.dummy == "" {
+		s.cache.dummy, _ = password.Hash("not a password", s.hashParams())
+	}
+	return s.cache.dummy
+}
+
+// credentialCache remembers verified (account, hash, password) triples for
+// a few minutes. It keeps only an HMAC-SHA-256 of them under a random
+// per-process key, never the password.
+type credentialCache struct {
+	mu      sync.Mutex
+	key     []byte
+	entries map[string]cacheEntry
+	dummy   string
+}
+
+type cacheEntry struct {
+	sum     [32]byte
+	expires time.Time
+}
+
+const cacheTTL = 5 * time.Minute
+
+// sum must be called with mu held.
+func (c *credentialCache) sum(hash, pw string) [32]byte {
+	if c.key == nil {
+		c.key = make([]byte, 32)
+		_, _ = rand.Read(c.key)
+	}
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(hash))
+	m.Write([]byte{0})
+	m.Write([]byte(pw))
+	var out [32]byte
+	copy(out[:], m.Sum(nil))
+	return out
+}
+
+func (c *credentialCache) ok(id, hash, pw string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, found := c.entries[id]
+	if !found || time.Now().After(e.expires) {
+		return false
+	}
+	want := c.sum(hash, pw)
+	return hmac.Equal(e.sum[:], want[:])
+}
+
+func (c *credentialCache) put(id, hash, pw string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[string]cacheEntry{}
+	}
+	if len(c.entries) > 100_000 {
+		now := time.Now()
+		for k, e := range c.entries {
+			if now.After(e.expires) {
+				delete(c.entries, k)
+			}
+		}
+	}
+	c.entries[id] = cacheEntry{sum: c.sum(hash, pw), expires: time.Now().Add(cacheTTL)}
+}
+
+func (c *credentialCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, id)
+}

@@ -1,0 +1,373 @@
+// Package partners holds the rules for partners and their accounts: what a
+// valid slug, username or contact is, how passwords are set and checked, who
+// may log in. The CLI, the admin API and every protocol front end go through
+// it, so no rule is written twice.
+package partners
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/ferryhq/ferry/internal/password"
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/vfs"
+)
+
+// Service applies the rules on top of the store.
+type Service struct {
+	Store    *store.Store
+	FilesDir string          // root of every partner's tree
+	Hash     password.Params // zero value: password.Default
+
+	cache credentialCache
+}
+
+// FieldError is one invalid input field.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every invalid field of one request.
+type ValidationError struct{ Fields []FieldError }
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, 0, len(e.Fields))
+	for _, f := range e.Fields {
+		parts = append(parts, f.Field+": "+f.Message)
+	}
+	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) err() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+var (
+	slugRE     = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+	usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
+)
+
+// PartnerInput is what an operator gives to create or change a partner.
+type PartnerInput struct {
+	Slug         string
+	Name         string // defaults to the slug
+	Contacts     []string
+	QuotaBytes   int64
+	QuotaFiles   int64
+	TLSRequired  bool
+	AllowedCIDRs []string
+	Enabled      bool
+}
+
+func (in *PartnerInput) validate() error {
+	var v ValidationError
+	in.Slug = strings.TrimSpace(in.Slug)
+	in.Name = strings.TrimSpace(in.Name)
+	if !slugRE.MatchString(in.Slug) {
+		v.add("slug", "must be 1-63 lower-case letters, digits or inner hyphens (it names the partner's folder and mailbox)")
+	}
+	if in.Name == "" {
+		in.Name = in.Slug
+	}
+	if len(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n\x00") {
+		v.add("name", "must be at most 200 characters on one line")
+	}
+	seen := map[string]bool{}
+	for i, c := range in.Contacts {
+		addr, err := ParseEmail(c)
+		if err != nil {
+			v.add(fmt.Sprintf("contacts[%d]", i), "%v", err)
+			continue
+		}
+		in.Contacts[i] = addr
+		if seen[strings.ToLower(addr)] {
+			v.add(fmt.Sprintf("contacts[%d]", i), "duplicate address %s", addr)
+		}
+		seen[strings.ToLower(addr)] = true
+	}
+	if in.QuotaBytes < 0 {
+		v.add("quota_bytes", "must be 0 (unlimited) or more")
+	}
+	if in.QuotaFiles < 0 {
+		v.add("quota_files", "must be 0 (unlimited) or more")
+	}
+	for i, c := range in.AllowedCIDRs {
+		n, err := ParseCIDR(c)
+		if err != nil {
+			v.add(fmt.Sprintf("allowed_cidrs[%d]", i), "%v", err)
+			continue
+		}
+		in.AllowedCIDRs[i] = n
+	}
+	return v.err()
+}
+
+// ParseEmail accepts one bare address (no display name, no CR/LF).
+func ParseEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s || !strings.Contains(a.Address, "@") {
+		return "", fmt.Errorf("%q is not a plain email address like ops@example.com", s)
+	}
+	return a.Address, nil
+}
+
+// CreatePartner validates in, stores the partner and creates its folder.
+func (s *Service) CreatePartner(ctx context.Context, in PartnerInput) (*store.Partner, error) {
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	p := &store.Partner{
+		Slug: in.Slug, Name: in.Name, Enabled: in.Enabled, TLSRequired: in.TLSRequired,
+		AllowedCIDRs: strings.Join(in.AllowedCIDRs, ","), QuotaBytes: in.QuotaBytes, QuotaFiles: in.QuotaFiles,
+	}
+	for _, c := range in.Contacts {
+		p.Contacts = append(p.Contacts, store.Contact{Email: c})
+	}
+	if err := s.Store.CreatePartner(ctx, p); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("partner %q: %w", in.Slug, store.ErrConflict)
+		}
+		return nil, err
+	}
+	if err := os.MkdirAll(s.PartnerDir(p.Slug), 0o750); err != nil {
+		return p, fmt.Errorf("create folder of partner %s: %w", p.Slug, err)
+	}
+	return p, nil
+}
+
+// PartnerDir is where a partner's files live.
+func (s *Service) PartnerDir(slug string) string { return filepath.Join(s.FilesDir, slug) }
+
+// Partner finds a partner by ID or slug.
+func (s *Service) Partner(ctx context.Context, idOrSlug string) (*store.Partner, error) {
+	p, err := s.Store.PartnerByID(ctx, idOrSlug)
+	if errors.Is(err, store.ErrNotFound) {
+		p, err = s.Store.PartnerBySlug(ctx, idOrSlug)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("partner %q: %w", idOrSlug, err)
+	}
+	return p, nil
+}
+
+// AccountInput is what an operator gives to create an account.
+type AccountInput struct {
+	Partner     string // ID or slug
+	Username    string
+	Password    string // empty: generate one and return it
+	HomeDir     string // inside the partner's tree; "" or "/" for all of it
+	Permissions string // as vfs.ParsePerm reads it; "" means all
+	TLSRequired bool
+	Disabled    bool
+}
+
+// MinPasswordLen is the shortest password an operator may set.
+const MinPasswordLen = 8
+
+func validatePassword(v *ValidationError, pw string) {
+	if len(pw) < MinPasswordLen {
+		v.add("password", "must be at least %d characters", MinPasswordLen)
+	}
+	if len(pw) > 1024 || strings.ContainsAny(pw, "\r\n\x00") {
+		v.add("password", "must be at most 1024 characters without line breaks")
+	}
+}
+
+// CleanHomeDir normalises a home folder and refuses names that no folder
+// may have.
+func CleanHomeDir(dir string) (string, error) {
+	if strings.ContainsAny(dir, "\x00\r\n\\") {
+		return "", errors.New("must not contain NUL, line breaks or backslashes")
+	}
+	return path.Clean("/" + dir), nil
+}
+
+// CreateAccount validates in and stores the account. When in.Password is
+// empty it returns the generated password, which is shown once and never
+// stored in clear.
+func (s *Service) CreateAccount(ctx context.Context, in AccountInput) (*store.Account, string, error) {
+	var v ValidationError
+	in.Username = strings.TrimSpace(in.Username)
+	if !usernameRE.MatchString(in.Username) {
+		v.add("username", "must be 1-64 letters, digits or . _ @ + - and start with a letter or digit")
+	}
+	generated := ""
+	if in.Password == "" {
+		pw, err := password.Generate(20)
+		if err != nil {
+			return nil, "", err
+		}
+		in.Password, generated = pw, pw
+	}
+	validatePassword(&v, in.Password)
+	home, err := CleanHomeDir(in.HomeDir)
+	if err != nil {
+		v.add("home_dir", "%v", err)
+	}
+	perms := vfs.PermAll
+	if strings.TrimSpace(in.Permissions) != "" {
+		if perms, err = vfs.ParsePerm(in.Permissions); err != nil {
+			v.add("permissions", "%v", err)
+		}
+	}
+	if err := v.err(); err != nil {
+		return nil, "", err
+	}
+	p, err := s.Partner(ctx, in.Partner)
+	if err != nil {
+		return nil, "", err
+	}
+	hash, err := password.Hash(in.Password, s.hashParams())
+	if err != nil {
+		return nil, "", err
+	}
+	a := &store.Account{
+		PartnerID: p.ID, Username: in.Username, PasswordHash: hash, HomeDir: home,
+		Permissions: perms.String(), TLSRequired: in.TLSRequired, Enabled: !in.Disabled,
+	}
+	if err := s.Store.CreateAccount(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, "", fmt.Errorf("username %q: %w", in.Username, store.ErrConflict)
+		}
+		return nil, "", err
+	}
+	a.Partner = p
+	if err := os.MkdirAll(filepath.Join(s.PartnerDir(p.Slug), filepath.FromSlash(home)), 0o750); err != nil {
+		return a, generated, fmt.Errorf("create home folder: %w", err)
+	}
+	return a, generated, nil
+}
+
+// SetPassword replaces an account's password; empty generates one, which is
+// returned.
+func (s *Service) SetPassword(ctx context.Context, username, pw string) (string, error) {
+	a, err := s.Store.AccountByUsername(ctx, username)
+	if err != nil {
+		return "", fmt.Errorf("account %q: %w", username, err)
+	}
+	generated := ""
+	if pw == "" {
+		if pw, err = password.Generate(20); err != nil {
+			return "", err
+		}
+		generated = pw
+	}
+	var v ValidationError
+	validatePassword(&v, pw)
+	if err := v.err(); err != nil {
+		return "", err
+	}
+	if a.PasswordHash, err = password.Hash(pw, s.hashParams()); err != nil {
+		return "", err
+	}
+	if err := s.Store.UpdateAccount(ctx, a); err != nil {
+		return "", err
+	}
+	s.cache.forget(a.ID)
+	return generated, nil
+}
+
+// SetAccountEnabled enables or disables an account.
+func (s *Service) SetAccountEnabled(ctx context.Context, username string, enabled bool) (*store.Account, error) {
+	a, err := s.Store.AccountByUsername(ctx, username)
+	if err != nil {
+		return nil, fmt.Errorf("account %q: %w", username, err)
+	}
+	a.Enabled = enabled
+	if err := s.Store.UpdateAccount(ctx, a); err != nil {
+		return nil, err
+	}
+	s.cache.forget(a.ID)
+	return a, nil
+}
+
+// SetPartnerEnabled enables or disables a partner (and so all its logins).
+func (s *Service) SetPartnerEnabled(ctx context.Context, idOrSlug string, enabled bool) (*store.Partner, error) {
+	p, err := s.Partner(ctx, idOrSlug)
+	if err != nil {
+		return nil, err
+	}
+	p.Enabled = enabled
+	if err := s.Store.UpdatePartner(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DeleteAccount removes an account by username.
+func (s *Service) DeleteAccount(ctx context.Context, username string) error {
+	a, err := s.Store.AccountByUsername(ctx, username)
+	if err != nil {
+		return fmt.Errorf("account %q: %w", username, err)
+	}
+	s.cache.forget(a.ID)
+	return s.Store.DeleteAccount(ctx, a.ID)
+}
+
+// ErrHasFiles is returned when deleting a partner whose folder is not empty
+// without purge.
+var ErrHasFiles = errors.New("partner still has files; delete with purge to remove them")
+
+// DeletePartner removes a partner with its accounts. Its files are removed
+// with purge; without purge a partner with files is refused.
+func (s *Service) DeletePartner(ctx context.Context, idOrSlug string, purge bool) error {
+	p, err := s.Partner(ctx, idOrSlug)
+	if err != nil {
+		return err
+	}
+	dir := s.PartnerDir(p.Slug)
+	if !purge {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("read folder of partner %s: %w", p.Slug, err)
+		}
+		if hasFiles(dir, entries) {
+			return fmt.Errorf("partner %s: %w", p.Slug, ErrHasFiles)
+		}
+	}
+	if err := s.Store.DeletePartner(ctx, p.ID); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove folder of partner %s: %w", p.Slug, err)
+	}
+	return nil
+}
+
+// hasFiles reports whether a tree holds any regular file (empty home
+// folders do not count).
+func hasFiles(dir string, entries []os.DirEntry) bool {
+	for _, e := range entries {
+		if !e.IsDir() {
+			return true
+		}
+		sub, err := os.ReadDir(filepath.Join(dir, e.Name()))
+		if err != nil || hasFiles(filepath.Join(dir, e.Name()), sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) hashParams() password.Params {
+	if s.Hash == (password.Params{}) {
+		return password.Default
+	}
+	return s.Hash
+}

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Account is one FTP login of a partner.
+type Account struct {
+	ID           string
+	PartnerID    string
+	Username     string
+	PasswordHash string
+	HomeDir      string // folder inside the partner's tree the account is jailed in ("/" for all of it)
+	Permissions  string // comma-separated: list,download,upload,overwrite,delete,rename,mkdir
+	TLSRequired  bool
+	Enabled      bool
+	LastLoginAt  *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+
+	Partner *Partner `gorm:"foreignKey:PartnerID"`
+}
+
+// CreateAccount inserts a (ID and timestamps are set here).
+func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
+	if a.ID == "" {
+		a.ID = NewID()
+	}
+	now := time.Now().UTC()
+	a.CreatedAt, a.UpdatedAt = now, now
+	return translate(s.q(ctx).Omit("Partner").Select("*").Create(a).Error)
+}
+
+// AccountByUsername returns the account with its partner, for logins.
+func (s *Store) AccountByUsername(ctx context.Context, username string) (*Account, error) {
+	var a Account
+	if err := s.q(ctx).Preload("Partner").Where("username = ?", username).Take(&a).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &a, nil
+}
+
+// AccountByID returns the account with its partner.
+func (s *Store) AccountByID(ctx context.Context, id string) (*Account, error) {
+	var a Account
+	if err := s.q(ctx).Preload("Partner").Where("id = ?", id).Take(&a).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &a, nil
+}
+
+// AccountsByPartner lists a partner's accounts by username.
+func (s *Store) AccountsByPartner(ctx context.Context, partnerID string) ([]Account, error) {
+	var out []Account
+	if err := s.q(ctx).Where("partner_id = ?", partnerID).Order("username").Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+// UpdateAccount writes every mutable column of a.
+func (s *Store) UpdateAccount(ctx context.Context, a *Account) error {
+	a.UpdatedAt = time.Now().UTC()
+	res := s.q(ctx).Model(&Account{}).Where("id = ?", a.ID).Updates(map[string]any{
+		"username": a.Username, "password_hash": a.PasswordHash, "home_dir": a.HomeDir,
+		"permissions": a.Permissions, "tls_required": a.TLSRequired, "enabled": a.Enabled,
+		"updated_at": a.UpdatedAt,
+	})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// TouchLogin records a successful login.
+func (s *Store) TouchLogin(ctx context.Context, id string, at time.Time) error {
+	return translate(s.q(ctx).Model(&Account{}).Where("id = ?", id).Update("last_login_at", at.UTC()).Error)
+}
+
+// DeleteAccount removes an account.
+func (s *Store) DeleteAccount(ctx context.Context, id string) error {
+	res := s.q(ctx).Where("id = ?", id).Delete(&Account{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Partner is a company Ferry exchanges files with. Its files live under
+// <files dir>/<slug>; its mailbox is <slug>@<mail domain>.
+type Partner struct {
+	ID           string
+	Slug         string
+	Name         string
+	Enabled      bool
+	TLSRequired  bool
+	AllowedCIDRs string `gorm:"column:allowed_cidrs"` // comma-separated; empty allows every address
+	QuotaBytes   int64  // 0: unlimited
+	QuotaFiles   int64  // 0: unlimited
+	UsedBytes    int64
+	UsedFiles    int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+
+	Contacts []Contact `gorm:"foreignKey:PartnerID"`
+}
+
+// Contact is an email address that gets the partner's upload alerts.
+type Contact struct {
+	PartnerID string `gorm:"primaryKey"`
+	Email     string `gorm:"primaryKey"`
+	CreatedAt time.Time
+}
+
+// TableName keeps gorm on the migration's table name.
+func (Contact) TableName() string { return "partner_contacts" }
+
+// ContactEmails returns the contact addresses in order.
+func (p *Partner) ContactEmails() []string {
+	out := make([]string, 0, len(p.Contacts))
+	for _, c := range p.Contacts {
+		out = append(out, c.Email)
+	}
+	return out
+}
+
+// CreatePartner inserts p (ID and timestamps are set here) with its contacts.
+func (s *Store) CreatePartner(ctx context.Context, p *Partner) error {
+	if p.ID == "" {
+		p.ID = NewID()
+	}
+	now := time.Now().UTC()
+	p.CreatedAt, p.UpdatedAt = now, now
+	for i := range p.Contacts {
+		p.Contacts[i].PartnerID = p.ID
+		p.Contacts[i].CreatedAt = now
+	}
+	return s.Tx(ctx, func(tx *Store) error {
+		// Select("*") writes false booleans too; gorm would otherwise skip
+		// zero values and let the column default (TRUE) win.
+		if err := tx.q(ctx).Omit("Contacts").Select("*").Create(p).Error; err != nil {
+			return translate(err)
+		}
+		if len(p.Contacts) > 0 {
+			if err := tx.q(ctx).Create(&p.Contacts).Error; err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+}
+
+// PartnerByID returns one partner with its contacts.
+func (s *Store) PartnerByID(ctx context.Context, id string) (*Partner, error) {
+	var p Partner
+	err := s.q(ctx).Preload("Contacts", orderContacts).Where("id = ?", id).Take(&p).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return &p, nil
+}
+
+// PartnerBySlug returns one partner with its contacts.
+func (s *Store) PartnerBySlug(ctx context.Context, slug string) (*Partner, error) {
+	var p Partner
+	err := s.q(ctx).Preload("Contacts", orderContacts).Where("slug = ?", slug).Take(&p).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return &p, nil
+}
+
+func orderContacts(db *gorm.DB) *gorm.DB { return db.Order("created_at, email") }
+
+// PartnerFilter selects partners for ListPartners.
+type PartnerFilter struct {
+	Query  string // substring of name or slug, case-insensitive
+	After  string // slug to continue after (keyset paging)
+	Limit  int
+	Offset int
+}
+
+// ListPartners returns partners ordered by slug.
+func (s *Store) ListPartners(ctx context.Context, f PartnerFilter) ([]Partner, error) {
+	q := s.q(ctx).Preload("Contacts", orderContacts).Order("slug")
+	if f.Query != "" {
+		like := "%" + escapeLike(strings.ToLower(f.Query)) + "%"
+		q = q.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR slug LIKE ? ESCAPE '\\')", like, like)
+	}
+	if f.After != "" {
+		q = q.Where("slug > ?", f.After)
+	}
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	if f.Offset > 0 {
+		q = q.Offset(f.Offset)
+	}
+	var out []Partner
+	if err := q.Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// UpdatePartner writes every column of p except usage counters, and replaces
+// its contacts with p.Contacts.
+func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
+	p.UpdatedAt = time.Now().UTC()
+	return s.Tx(ctx, func(tx *Store) error {
+		res := tx.q(ctx).Model(&Partner{}).Where("id = ?", p.ID).Updates(map[string]any{
+			"slug": p.Slug, "name": p.Name, "enabled": p.Enabled, "tls_required": p.TLSRequired,
+			"allowed_cidrs": p.AllowedCIDRs, "quota_bytes": p.QuotaBytes, "quota_files": p.QuotaFiles,
+			"updated_at": p.UpdatedAt,
+		})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if err := tx.q(ctx).Where("partner_id = ?", p.ID).Delete(&Contact{}).Error; err != nil {
+			return translate(err)
+		}
+		for i := range p.Contacts {
+			p.Contacts[i].PartnerID = p.ID
+			if p.Contacts[i].CreatedAt.IsZero() {
+				p.Contacts[i].CreatedAt = p.UpdatedAt
+			}
+		}
+		if len(p.Contacts) > 0 {
+			if err := tx.q(ctx).Create(&p.Contacts).Error; err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeletePartner removes the partner, its contacts and accounts.
+func (s *Store) DeletePartner(ctx context.Context, id string) error {
+	res := s.q(ctx).Where("id = ?", id).Delete(&Partner{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// String is for logs.
+func (p *Partner) String() string { return fmt.Sprintf("partner %s (%s)", p.Slug, p.ID) }

@@ -1,0 +1,198 @@
+// Package store is Ferry's data layer: the models and plain queries over
+// gorm, on PostgreSQL in production and SQLite (pure Go) as the embedded
+// default. The schema comes only from the versioned SQL in migrations/.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/google/uuid"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/ferryhq/ferry/migrations"
+)
+
+// Errors returned by every query, so callers can map them to protocol
+// replies without knowing the database.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+)
+
+// Store is the handle every part of Ferry shares. It is safe for concurrent use.
+type Store struct {
+	db      *gorm.DB
+	dialect migrations.Dialect
+}
+
+// Options tune Open.
+type Options struct {
+	// SQLitePath is used when URL is empty or sqlite://.
+	SQLitePath string
+	// Migrate applies pending migrations (the default for `ferry serve`).
+	// Without it Open fails if the schema is behind.
+	Migrate bool
+	Logger  *slog.Logger
+}
+
+// Open connects to url (postgres://... or empty/sqlite:// for SQLite at
+// opts.SQLitePath) and brings the schema up to date.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	gcfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var (
+		dialector gorm.Dialector
+		dialect   migrations.Dialect
+	)
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		dialector = postgres.Open(url)
+		dialect = migrations.Postgres
+	case url == "" || strings.HasPrefix(url, "sqlite://"):
+		path := opts.SQLitePath
+		if p := strings.TrimPrefix(url, "sqlite://"); p != "" {
+			path = p
+		}
+		if path == "" {
+			return nil, errors.New("store: no SQLite path")
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("store: create database folder: %w", err)
+		}
+		// WAL lets readers run beside the writer; immediate transactions and
+		// a busy timeout make concurrent writers queue instead of failing.
+		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		dialector = sqlite.Open(dsn)
+		dialect = migrations.SQLite
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL %q", Redact(url))
+	}
+	db, err := gorm.Open(dialector, gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if dialect == migrations.Postgres {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(16)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
+	}
+	s := &Store{db: db, dialect: dialect}
+	if opts.Migrate {
+		if _, err := migrations.Up(ctx, sqlDB, dialect, opts.Logger); err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	} else {
+		cur, latest, err := migrations.Version(ctx, sqlDB, dialect)
+		if err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		if cur < latest {
+			sqlDB.Close()
+			return nil, fmt.Errorf("store: schema version %d is behind %d: run `ferry migrate`", cur, latest)
+		}
+	}
+	return s, nil
+}
+
+// Redact hides the password in a database URL, for messages and logs.
+func Redact(url string) string {
+	if at := strings.LastIndex(url, "@"); at > 0 {
+		if scheme := strings.Index(url, "://"); scheme > 0 && scheme < at {
+			return url[:scheme+3] + "***" + url[at:]
+		}
+	}
+	return url
+}
+
+// Dialect reports which database the store runs on.
+func (s *Store) Dialect() migrations.Dialect { return s.dialect }
+
+// SQL returns the underlying database/sql handle (health checks, migrations).
+func (s *Store) SQL() (*sql.DB, error) {
+	db, err := s.db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return db, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	db, err := s.SQL()
+	if err != nil {
+		return err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error {
+	db, err := s.SQL()
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// Tx runs fn in one transaction; the Store passed to fn uses it.
+func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&Store{db: tx, dialect: s.dialect})
+	})
+	return translate(err)
+}
+
+func (s *Store) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// translate maps driver errors to the package's sentinel errors.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("%w", ErrNotFound)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.As(err, new(*dbError)):
+		return err
+	}
+	return &dbError{err}
+}
+
+// dbError marks an error that translate has seen, so it is wrapped once.
+type dbError struct{ err error }
+
+func (e *dbError) Error() string { return "store: " + e.err.Error() }
+func (e *dbError) Unwrap() error { return e.err }
+
+// NewID returns a new time-ordered identifier (UUIDv7) as a string.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }

@@ -1,0 +1,162 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/store/storetest"
+)
+
+func TestPartnerLifecycle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := &store.Partner{Slug: "acme", Name: "ACME Corp", Enabled: true,
+			Contacts: []store.Contact{{Email: "ops@acme.example"}, {Email: "cfo@acme.example"}}}
+		if err := s.CreatePartner(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if p.ID == "" || p.CreatedAt.IsZero() {
+			t.Fatalf("ID/CreatedAt not set: %+v", p)
+		}
+		dup := &store.Partner{Slug: "acme", Name: "Other", Enabled: true}
+		if err := s.CreatePartner(ctx, dup); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate slug: got %v, want ErrConflict", err)
+		}
+		got, err := s.PartnerBySlug(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != "ACME Corp" || len(got.Contacts) != 2 || !got.Enabled {
+			t.Fatalf("read back %+v", got)
+		}
+		if got.CreatedAt.Sub(p.CreatedAt).Abs() > time.Millisecond {
+			t.Fatalf("created_at round trip: %v vs %v", got.CreatedAt, p.CreatedAt)
+		}
+
+		// A disabled partner stays disabled: false must be written, not defaulted.
+		off := &store.Partner{Slug: "beta", Name: "Beta_%", Enabled: false}
+		if err := s.CreatePartner(ctx, off); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := s.PartnerBySlug(ctx, "beta"); b.Enabled {
+			t.Fatal("partner created disabled reads back enabled")
+		}
+
+		list, err := s.ListPartners(ctx, store.PartnerFilter{Query: "ACME"})
+		if err != nil || len(list) != 1 || list[0].Slug != "acme" {
+			t.Fatalf("filter by name: %v %+v", err, list)
+		}
+		// LIKE wildcards in the query are literal.
+		list, err = s.ListPartners(ctx, store.PartnerFilter{Query: "_%"})
+		if err != nil || len(list) != 1 || list[0].Slug != "beta" {
+			t.Fatalf("literal wildcard: %v %+v", err, list)
+		}
+		list, err = s.ListPartners(ctx, store.PartnerFilter{After: "acme", Limit: 10})
+		if err != nil || len(list) != 1 || list[0].Slug != "beta" {
+			t.Fatalf("keyset paging: %v %+v", err, list)
+		}
+
+		got.Name = "ACME Corporation"
+		got.QuotaBytes = 1 << 30
+		got.Contacts = []store.Contact{{Email: "new@acme.example"}}
+		if err := s.UpdatePartner(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := s.PartnerByID(ctx, got.ID)
+		if again.Name != "ACME Corporation" || again.QuotaBytes != 1<<30 || len(again.Contacts) != 1 ||
+			again.Contacts[0].Email != "new@acme.example" {
+			t.Fatalf("after update: %+v", again)
+		}
+		if err := s.UpdatePartner(ctx, &store.Partner{ID: "nope", Slug: "x"}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("update unknown: %v", err)
+		}
+		if err := s.DeletePartner(ctx, got.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PartnerByID(ctx, got.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("after delete: %v", err)
+		}
+		if err := s.DeletePartner(ctx, got.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second delete: %v", err)
+		}
+	})
+}
+
+func TestAccountLifecycle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := &store.Partner{Slug: "acme", Name: "ACME", Enabled: true}
+		if err := s.CreatePartner(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		a := &store.Account{PartnerID: p.ID, Username: "alice", PasswordHash: "h", HomeDir: "/",
+			Permissions: "list,download", Enabled: true}
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAccount(ctx, &store.Account{PartnerID: p.ID, Username: "alice", PasswordHash: "h",
+			Permissions: "list"}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate username: %v", err)
+		}
+		if err := s.CreateAccount(ctx, &store.Account{PartnerID: "missing", Username: "bob", PasswordHash: "h",
+			Permissions: "list"}); err == nil {
+			t.Fatal("account for a missing partner was accepted: foreign keys are off")
+		}
+		got, err := s.AccountByUsername(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Partner == nil || got.Partner.Slug != "acme" || got.LastLoginAt != nil {
+			t.Fatalf("read back %+v", got)
+		}
+		now := time.Now()
+		if err := s.TouchLogin(ctx, got.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		got.Enabled = false
+		got.TLSRequired = true
+		if err := s.UpdateAccount(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := s.AccountByID(ctx, got.ID)
+		if again.Enabled || !again.TLSRequired || again.LastLoginAt == nil {
+			t.Fatalf("after update: %+v", again)
+		}
+		list, err := s.AccountsByPartner(ctx, p.ID)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("list: %v %v", err, list)
+		}
+		// Deleting the partner removes its accounts.
+		if err := s.DeletePartner(ctx, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AccountByID(ctx, got.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("account outlived its partner: %v", err)
+		}
+	})
+}
+
+func TestOpenRefusesOldSchemaWithoutMigrate(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			u, path := b.Open(t)
+			_, err := store.Open(context.Background(), u, store.Options{SQLitePath: path})
+			if err == nil {
+				t.Fatal("Open without Migrate on an empty database succeeded")
+			}
+			s, err := store.Open(context.Background(), u, store.Options{SQLitePath: path, Migrate: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s, err = store.Open(context.Background(), u, store.Options{SQLitePath: path})
+			if err != nil {
+				t.Fatalf("reopen after migrate: %v", err)
+			}
+			s.Close()
+		})
+	}
+}

@@ -1,0 +1,82 @@
+package vfs
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Perm is a set of things an account may do in its tree.
+type Perm uint16
+
+// The permissions, in the order they are written.
+const (
+	PermList      Perm = 1 << iota // see folder contents and file details
+	PermDownload                   // read files
+	PermUpload                     // create new files
+	PermOverwrite                  // replace, append to or resume existing files, set their times
+	PermDelete                     // delete files and empty folders
+	PermRename                     // rename and move
+	PermMkdir                      // create folders
+)
+
+var permNames = []struct {
+	p    Perm
+	name string
+}{
+	{PermList, "list"}, {PermDownload, "download"}, {PermUpload, "upload"}, {PermOverwrite, "overwrite"},
+	{PermDelete, "delete"}, {PermRename, "rename"}, {PermMkdir, "mkdir"},
+}
+
+// PermAll is every permission; new accounts get it unless told otherwise.
+const PermAll = PermList | PermDownload | PermUpload | PermOverwrite | PermDelete | PermRename | PermMkdir
+
+// PermNames lists the valid permission names.
+func PermNames() []string {
+	out := make([]string, 0, len(permNames))
+	for _, n := range permNames {
+		out = append(out, n.name)
+	}
+	return out
+}
+
+// ParsePerm parses a comma-separated list such as "list,download"; "all" is
+// every permission and "" none.
+func ParsePerm(s string) (Perm, error) {
+	var p Perm
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if f == "" {
+			continue
+		}
+		if f == "all" {
+			p |= PermAll
+			continue
+		}
+		i := slices.IndexFunc(permNames, func(n struct {
+			p    Perm
+			name string
+		}) bool {
+			return n.name == f
+		})
+		if i < 0 {
+			return 0, fmt.Errorf("unknown permission %q (valid: all, %s)", f, strings.Join(PermNames(), ", "))
+		}
+		p |= permNames[i].p
+	}
+	return p, nil
+}
+
+// Has reports whether every permission in q is in p.
+func (p Perm) Has(q Perm) bool { return p&q == q }
+
+// String writes p as ParsePerm reads it.
+func (p Perm) String() string {
+	var parts []string
+	for _, n := range permNames {
+		if p.Has(n.p) {
+			parts = append(parts, n.name)
+		}
+	}
+	return strings.Join(parts, ",")
+}

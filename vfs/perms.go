@@ -1,0 +1,139 @@
+package vfs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// Perms refuses the operations an account lacks the permission for, with
+// fs.ErrPermission (FTP 550). Changing modes and owners is never allowed:
+// partners exchange files, they do not administer the server's disk.
+type Perms struct {
+	base afero.Fs
+	perm Perm
+}
+
+var _ afero.Fs = (*Perms)(nil)
+
+// NewPerms wraps base with the permission set p.
+func NewPerms(base afero.Fs, p Perm) *Perms { return &Perms{base: base, perm: p} }
+
+// Perm returns the permission set.
+func (p *Perms) Perm() Perm { return p.perm }
+
+func deny(op, name string) error {
+	return &fs.PathError{Op: op, Path: name, Err: fs.ErrPermission}
+}
+
+func (p *Perms) exists(name string) bool {
+	_, err := p.base.Stat(name)
+	return err == nil
+}
+
+// Name implements afero.Fs.
+func (p *Perms) Name() string { return "vfs.Perms(" + p.perm.String() + ")" }
+
+// Create implements afero.Fs.
+func (p *Perms) Create(name string) (afero.File, error) {
+	return p.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// Mkdir implements afero.Fs.
+func (p *Perms) Mkdir(name string, perm os.FileMode) error {
+	if !p.perm.Has(PermMkdir) {
+		return deny("mkdir", name)
+	}
+	return p.base.Mkdir(name, perm)
+}
+
+// MkdirAll implements afero.Fs.
+func (p *Perms) MkdirAll(name string, perm os.FileMode) error {
+	if !p.perm.Has(PermMkdir) {
+		return deny("mkdir", name)
+	}
+	return p.base.MkdirAll(name, perm)
+}
+
+// Open implements afero.Fs: folders need list, files need download.
+func (p *Perms) Open(name string) (afero.File, error) {
+	fi, err := p.base.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() && !p.perm.Has(PermList) || !fi.IsDir() && !p.perm.Has(PermDownload) {
+		return nil, deny("open", name)
+	}
+	return p.base.Open(name)
+}
+
+// OpenFile implements afero.Fs: writing needs upload for a new file and
+// overwrite for an existing one.
+func (p *Perms) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) == 0 {
+		return p.Open(name)
+	}
+	need := PermUpload
+	if p.exists(name) {
+		need = PermOverwrite
+	}
+	if !p.perm.Has(need) {
+		return nil, deny("open", name)
+	}
+	return p.base.OpenFile(name, flag, perm)
+}
+
+// Remove implements afero.Fs.
+func (p *Perms) Remove(name string) error {
+	if !p.perm.Has(PermDelete) {
+		return deny("remove", name)
+	}
+	return p.base.Remove(name)
+}
+
+// RemoveAll implements afero.Fs.
+func (p *Perms) RemoveAll(name string) error {
+	if !p.perm.Has(PermDelete) {
+		return deny("remove", name)
+	}
+	return p.base.RemoveAll(name)
+}
+
+// Rename implements afero.Fs; replacing an existing target also needs overwrite.
+func (p *Perms) Rename(oldname, newname string) error {
+	if !p.perm.Has(PermRename) {
+		return deny("rename", oldname)
+	}
+	if p.exists(newname) && !p.perm.Has(PermOverwrite) {
+		return deny("rename", newname)
+	}
+	return p.base.Rename(oldname, newname)
+}
+
+// Stat implements afero.Fs.
+func (p *Perms) Stat(name string) (os.FileInfo, error) {
+	if !p.perm.Has(PermList) && !p.perm.Has(PermDownload) && !p.perm.Has(PermUpload) {
+		return nil, deny("stat", name)
+	}
+	return p.base.Stat(name)
+}
+
+// Chmod implements afero.Fs; it is always refused.
+func (p *Perms) Chmod(name string, _ os.FileMode) error { return deny("chmod", name) }
+
+// Chown implements afero.Fs; it is always refused.
+func (p *Perms) Chown(name string, _, _ int) error { return deny("chown", name) }
+
+// Chtimes implements afero.Fs (MFMT): it changes a file, so it needs overwrite.
+func (p *Perms) Chtimes(name string, atime, mtime time.Time) error {
+	if !p.perm.Has(PermOverwrite) {
+		return deny("chtimes", name)
+	}
+	return p.base.Chtimes(name, atime, mtime)
+}
+
+// IsPermission reports whether err is a refusal by Perms or the backend.
+func IsPermission(err error) bool { return errors.Is(err, fs.ErrPermission) }

@@ -1,0 +1,129 @@
+package vfs
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// Root is an afero.Fs over one folder of the OS filesystem, built on
+// os.Root: every name is resolved inside the folder, and a symlink or ".."
+// that would lead out of it fails with an error instead of being followed.
+// Names are slash-separated and taken relative to the folder whether or not
+// they start with "/". Files are *os.File, so io.Copy to a TCP connection
+// can still use sendfile and splice.
+type Root struct {
+	root *os.Root
+}
+
+var _ afero.Fs = (*Root)(nil)
+
+// OpenRoot opens dir, creating it if needed.
+func OpenRoot(dir string) (*Root, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("vfs: create %s: %w", dir, err)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("vfs: %w", err)
+	}
+	return &Root{root: r}, nil
+}
+
+// Close releases the folder handle.
+func (r *Root) Close() error { return r.root.Close() }
+
+// rel turns any name into a clean name relative to the root.
+func rel(name string) string {
+	c := path.Clean("/" + name)
+	if c == "/" {
+		return "."
+	}
+	return c[1:]
+}
+
+// Name implements afero.Fs.
+func (r *Root) Name() string { return "vfs.Root(" + r.root.Name() + ")" }
+
+// Create implements afero.Fs.
+func (r *Root) Create(name string) (afero.File, error) {
+	return r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// Mkdir implements afero.Fs.
+func (r *Root) Mkdir(name string, perm os.FileMode) error { return r.root.Mkdir(rel(name), perm) }
+
+// MkdirAll implements afero.Fs.
+func (r *Root) MkdirAll(name string, perm os.FileMode) error {
+	n := rel(name)
+	if n == "." {
+		return nil
+	}
+	return r.root.MkdirAll(n, perm)
+}
+
+// Open implements afero.Fs.
+func (r *Root) Open(name string) (afero.File, error) {
+	f, err := r.root.Open(rel(name))
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenFile implements afero.Fs.
+func (r *Root) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	f, err := r.root.OpenFile(rel(name), flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Remove implements afero.Fs.
+func (r *Root) Remove(name string) error {
+	n := rel(name)
+	if n == "." {
+		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
+	}
+	return r.root.Remove(n)
+}
+
+// RemoveAll implements afero.Fs.
+func (r *Root) RemoveAll(name string) error {
+	n := rel(name)
+	if n == "." {
+		return &fs.PathError{Op: "removeall", Path: name, Err: fs.ErrPermission}
+	}
+	return r.root.RemoveAll(n)
+}
+
+// Rename implements afero.Fs.
+func (r *Root) Rename(oldname, newname string) error {
+	o, n := rel(oldname), rel(newname)
+	if o == "." || n == "." {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: fs.ErrPermission}
+	}
+	return r.root.Rename(o, n)
+}
+
+// Stat implements afero.Fs.
+func (r *Root) Stat(name string) (os.FileInfo, error) { return r.root.Stat(rel(name)) }
+
+// Lstat returns information about a name without following a final symlink.
+func (r *Root) Lstat(name string) (os.FileInfo, error) { return r.root.Lstat(rel(name)) }
+
+// Chmod implements afero.Fs.
+func (r *Root) Chmod(name string, mode os.FileMode) error { return r.root.Chmod(rel(name), mode) }
+
+// Chown implements afero.Fs.
+func (r *Root) Chown(name string, uid, gid int) error { return r.root.Chown(rel(name), uid, gid) }
+
+// Chtimes implements afero.Fs.
+func (r *Root) Chtimes(name string, atime, mtime time.Time) error {
+	return r.root.Chtimes(rel(name), atime, mtime)
+}
