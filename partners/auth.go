@@ -126,7 +126,6 @@ func AddrAllowed(cidrs string, remote netip.Addr) bool {
 	return false
 }
 
-
 func (s *Service) dummyHash() string {
 	s.cache.mu.Lock()
 	defer s.cache.mu.Unlock()

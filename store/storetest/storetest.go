@@ -1,6 +1,6 @@
 // Package storetest opens real databases for tests: a fresh SQLite file, and
 // a throw-away PostgreSQL database on the server named by
-// FERRY_TEST_DATABASE_URL (which .ci/run sets).
+// FERRY_TEST_DATABASE_URL (default: the local server on 127.0.0.1:5432).
 package storetest
 
 import (
@@ -9,13 +9,13 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for creating databases
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -40,13 +40,10 @@ func Backends() []Backend {
 }
 
 // NewPostgresDB creates an empty database, dropped when the test ends, and
-// returns its URL. It skips the test when FERRY_TEST_DATABASE_URL is unset.
+// returns its URL. Without a PostgreSQL server it skips (fails under CI).
 func NewPostgresDB(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("FERRY_TEST_DATABASE_URL")
-	if base == "" {
-		t.Skip("FERRY_TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable); .ci/run sets it")
-	}
+	base := testenv.PostgresURL(t)
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		t.Fatalf("open %s: %v", base, err)

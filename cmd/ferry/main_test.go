@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/ferryhq/ferry/store/storetest"
+)
+
+// The real binary, built once per test run.
+func buildFerry(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ferry")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type ferryCmd struct {
+	t   *testing.T
+	bin string
+	dir string
+	env []string
+}
+
+func (f *ferryCmd) run(stdin string, args ...string) (string, int) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, f.bin, args...)
+	cmd.Dir = f.dir
+	cmd.Env = append(os.Environ(), f.env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		f.t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func (f *ferryCmd) ok(stdin string, args ...string) string {
+	f.t.Helper()
+	out, code := f.run(stdin, args...)
+	if code != 0 {
+		f.t.Fatalf("ferry %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The README's first command on a fresh folder, then the CLI, then a real
+// FTP client, then SIGTERM: on SQLite and on PostgreSQL.
+func TestFerryBinary(t *testing.T) {
+	bin := buildFerry(t)
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := &ferryCmd{t: t, bin: bin, dir: dir}
+			if b.Name == "postgres" {
+				url, _ := b.Open(t)
+				f.env = append(f.env, "FERRY_DATABASE_URL="+url)
+			}
+			out := f.ok("", "partner", "create", "acme", "--contact", "ops@acme.example", "--name", "ACME Corp")
+			if !strings.Contains(out, "created partner acme") {
+				t.Fatalf("partner create: %s", out)
+			}
+			out = f.ok("s3cret-password\n", "account", "create", "--partner", "acme", "alice", "--password-stdin")
+			if !strings.Contains(out, "created account alice") {
+				t.Fatalf("account create: %s", out)
+			}
+			out = f.ok("", "account", "create", "--partner", "acme", "robot", "--perms", "list,download")
+			if !strings.Contains(out, "generated password (shown once): ") {
+				t.Fatalf("generated password not shown: %s", out)
+			}
+			if out := f.ok("", "partner", "list"); !strings.Contains(out, "ops@acme.example") {
+				t.Fatalf("partner list: %s", out)
+			}
+			if out, code := f.run("", "partner", "create", "acme"); code == 0 || !strings.Contains(out, "already exists") {
+				t.Fatalf("duplicate partner: exit %d %s", code, out)
+			}
+			if out, code := f.run("", "partner", "create", "Not A Slug"); code != 2 || !strings.Contains(out, "slug") {
+				t.Fatalf("bad slug: exit %d %s", code, out)
+			}
+			if out, code := f.run("", "serve", "--ftp-passive-ports", "9-1"); code != 2 || !strings.Contains(out, "FERRY_FTP_PASSIVE_PORTS") && !strings.Contains(out, "--ftp-passive-ports") {
+				t.Fatalf("bad config: exit %d %s", code, out)
+			}
+
+			ftpAddr, ftpsAddr := freePort(t), freePort(t)
+			cmd := exec.Command(bin, "serve", "--ftp-addr", ftpAddr)
+			cmd.Dir = dir
+			cmd.Env = append(append(os.Environ(), f.env...), "FERRY_FTPS_ADDR="+ftpsAddr, "FERRY_FTP_PASSIVE_PORTS=42110-42129")
+			var logs bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &logs, &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() {
+				_ = cmd.Process.Kill()
+			}()
+			var c *ftp.ServerConn
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				var err error
+				if c, err = ftp.Dial(ftpAddr, ftp.DialWithTimeout(2*time.Second)); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("ferry did not start: %v\n%s", err, logs.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err := c.Login("alice", "s3cret-password"); err != nil {
+				t.Fatalf("login: %v\n%s", err, logs.String())
+			}
+			if err := c.Stor("hello.txt", strings.NewReader("hello ferry")); err != nil {
+				t.Fatal(err)
+			}
+			if data, err := os.ReadFile(filepath.Join(dir, "data", "files", "acme", "hello.txt")); err != nil || string(data) != "hello ferry" {
+				t.Fatalf("file on disk: %q %v", data, err)
+			}
+			_ = c.Quit()
+			for _, p := range []string{"data/tls/cert.pem", "data/tls/key.pem"} {
+				if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+					t.Errorf("self-signed %s not generated: %v", p, err)
+				}
+			}
+			if b.Name == "sqlite" {
+				if _, err := os.Stat(filepath.Join(dir, "data", "ferry.db")); err != nil {
+					t.Errorf("SQLite database not at data/ferry.db: %v", err)
+				}
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("ferry exited with %v\n%s", err, logs.String())
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("ferry did not stop on SIGTERM\n%s", logs.String())
+			}
+			// The same database answers the CLI after the server stopped.
+			if out := f.ok("", "account", "list", "--partner", "acme"); !strings.Contains(out, "alice") || strings.Contains(out, "alice  true  false  /  list,download,upload,overwrite,delete,rename,mkdir  never") {
+				t.Fatalf("account list after login: %s", out)
+			}
+		})
+	}
+}

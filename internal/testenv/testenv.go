@@ -1,0 +1,69 @@
+// Package testenv finds what integration tests need on the machine: client
+// programs (curl, lftp, python3) and the PostgreSQL server. Outside CI a
+// missing piece skips the test with a message saying how to get it; under
+// CI (CI=true, as .ci/run runs) it fails the test, so CI never skips.
+package testenv
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+)
+
+// DefaultPostgresURL is the server every development and CI machine of this
+// project runs (trust auth on loopback).
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Need returns the path of a program, or skips (fails under CI).
+func Need(t testing.TB, bin string) string {
+	t.Helper()
+	p, err := exec.LookPath(bin)
+	if err != nil {
+		missing(t, "%s is not installed: run .ci/run once, or apt-get install %s", bin, debianPackage(bin))
+	}
+	return p
+}
+
+func debianPackage(bin string) string {
+	switch bin {
+	case "python3":
+		return "python3"
+	case "chromium":
+		return "chromium"
+	}
+	return bin
+}
+
+// PostgresURL returns FERRY_TEST_DATABASE_URL, or the default local server,
+// after checking that it answers.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("FERRY_TEST_DATABASE_URL")
+	if u == "" {
+		u = DefaultPostgresURL
+	}
+	db, err := sql.Open("pgx", u)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = db.PingContext(ctx)
+		cancel()
+		db.Close()
+	}
+	if err != nil {
+		missing(t, "PostgreSQL at %s does not answer (%v): start it (.ci/run does) or set FERRY_TEST_DATABASE_URL", u, err)
+	}
+	return u
+}
