@@ -54,6 +54,7 @@ type memBackend struct {
 	loginErr error         // returned by Login when set
 	panicOn  string        // user name whose Login panics
 	blockCtx chan struct{} // when set, Login blocks until ctx is done and then closes it
+	blocked  int           // Login calls that blocked on blockCtx
 }
 
 const (
@@ -91,6 +92,9 @@ func (b *memBackend) with(f func()) {
 func (b *memBackend) Login(ctx context.Context, conn ConnInfo, username, password string) (Session, error) {
 	b.mu.Lock()
 	block := b.blockCtx
+	if block != nil {
+		b.blocked++
+	}
 	b.mu.Unlock()
 	if block != nil {
 		<-ctx.Done()

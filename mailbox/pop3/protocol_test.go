@@ -594,7 +594,7 @@ func TestBackendPanic(t *testing.T) {
 
 func TestAutologout(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, func(s *Server) { s.ReadTimeout = 200 * time.Millisecond })
+	ts := startServer(t, func(s *Server) { s.ReadTimeout = 500 * time.Millisecond })
 	c, _ := dial(t, ts.addr)
 	c.login("alice", "secret")
 	c.expect("DELE 1", "+OK message 1 deleted")

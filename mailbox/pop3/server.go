@@ -190,7 +190,8 @@ func (s *Server) closeListenersLocked() error {
 // Commit and Shutdown returns ctx.Err() once their handlers have returned.
 //
 // When Shutdown returns, no Backend or Session method is running or will
-// be called again. Serve returns ErrServerClosed immediately.
+// be called again, so a backend that ignores context cancellation can delay
+// it. Serve returns ErrServerClosed immediately.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.inShutdown.Store(true)
 	s.mu.Lock()
