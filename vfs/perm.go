@@ -18,6 +18,7 @@ const (
 	PermDelete                     // delete files and empty folders
 	PermRename                     // rename and move
 	PermMkdir                      // create folders
+	PermMail                       // read the partner's mailbox over IMAP and POP3 (not a file permission; kept in the same set)
 )
 
 var permNames = []struct {
@@ -25,11 +26,11 @@ var permNames = []struct {
 	name string
 }{
 	{PermList, "list"}, {PermDownload, "download"}, {PermUpload, "upload"}, {PermOverwrite, "overwrite"},
-	{PermDelete, "delete"}, {PermRename, "rename"}, {PermMkdir, "mkdir"},
+	{PermDelete, "delete"}, {PermRename, "rename"}, {PermMkdir, "mkdir"}, {PermMail, "mail"},
 }
 
 // PermAll is every permission; new accounts get it unless told otherwise.
-const PermAll = PermList | PermDownload | PermUpload | PermOverwrite | PermDelete | PermRename | PermMkdir
+const PermAll = PermList | PermDownload | PermUpload | PermOverwrite | PermDelete | PermRename | PermMkdir | PermMail
 
 // PermNames lists the valid permission names.
 func PermNames() []string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,12 +14,23 @@ import (
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/tlsutil"
 	"github.com/ferryhq/ferry/partners"
+	"github.com/ferryhq/ferry/store"
 )
 
 // server is what serve runs: anything shaped like net/http.Server.
 type server interface {
 	Serve(net.Listener) error
 	Shutdown(context.Context) error
+}
+
+// deps is what serve has built that the parts share.
+type deps struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *store.Store
+	partners *partners.Service
+	tls      *tls.Config
+	ftp      []*ftpd.Server // the FTP and implicit FTPS servers that are on
 }
 
 type listener struct {
@@ -56,6 +68,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 
 	svc := &partners.Service{Store: st, FilesDir: cfg.FilesDir()}
+	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg}
 	ftpServer := func(implicit bool) *ftpd.Server {
 		return &ftpd.Server{
 			Auth: svc, FilesDir: cfg.FilesDir(), TLSConfig: tlsCfg, Implicit: implicit,
@@ -66,11 +79,15 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	var ls []listener
 	if cfg.FTPAddr != "" {
-		ls = append(ls, listener{"ftp", cfg.FTPAddr, ftpServer(false)})
+		d.ftp = append(d.ftp, ftpServer(false))
+		ls = append(ls, listener{"ftp", cfg.FTPAddr, d.ftp[len(d.ftp)-1]})
 	}
 	if cfg.FTPSAddr != "" {
-		ls = append(ls, listener{"ftps", cfg.FTPSAddr, ftpServer(true)})
+		d.ftp = append(d.ftp, ftpServer(true))
+		ls = append(ls, listener{"ftps", cfg.FTPSAddr, d.ftp[len(d.ftp)-1]})
 	}
+	// Each further part (API, mail, ...) adds its listeners here, from its
+	// own file in this folder.
 	if len(ls) == 0 {
 		return &config.Error{Key: "FERRY_FTP_ADDR", Source: "configuration", Err: errors.New("no listener is enabled")}
 	}

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Transfer is one row of the audit log: a login, an upload, a download or a
+// change to the file tree, with its outcome.
+type Transfer struct {
+	ID          string
+	PartnerID   *string
+	AccountID   *string
+	Username    string
+	Protocol    string // ftp, ftps, imap, pop3, smtp
+	Operation   string // see the Op constants
+	Path        string
+	TargetPath  string // rename target
+	RemoteAddr  string
+	Bytes       int64 // bytes moved by this operation
+	FileSize    int64 // size of the file after an upload
+	DurationMS  int64
+	SHA256      string // hex, uploads
+	Status      string // see the Status constants
+	Error       string
+	UsageBytes  int64  // quota usage this row added (uploads, deletes)
+	UsageFiles  int64  // file count this row added
+	StagingPath string // committing uploads: where the data waits
+	StartedAt   time.Time
+	FinishedAt  *time.Time
+}
+
+// Operations in the audit log.
+const (
+	OpLogin    = "login"
+	OpUpload   = "upload"
+	OpDownload = "download"
+	OpDelete   = "delete"
+	OpRename   = "rename"
+	OpMkdir    = "mkdir"
+	OpRmdir    = "rmdir"
+)
+
+// Statuses in the audit log.
+const (
+	StatusOK         = "ok"
+	StatusFailed     = "failed"
+	StatusCommitting = "committing" // an upload between reservation and publication
+)
+
+// ErrQuotaExceeded is returned when an upload would pass the partner's quota.
+var ErrQuotaExceeded = errors.New("quota exceeded")
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// StrPtr returns nil for "" and a pointer otherwise (optional ids).
+func StrPtr(s string) *string { return strPtr(s) }
+
+// RecordTransfer appends a finished operation to the audit log.
+func (s *Store) RecordTransfer(ctx context.Context, t *Transfer) error {
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	if t.StartedAt.IsZero() {
+		t.StartedAt = time.Now().UTC()
+	}
+	return translate(s.q(ctx).Create(t).Error)
+}
+
+// TransferFilter selects audit rows, newest first.
+type TransferFilter struct {
+	PartnerID  string
+	AccountID  string
+	Operation  string
+	Status     string
+	Since      time.Time
+	Until      time.Time
+	PathPrefix string
+	Before     string // cursor: the ID of the last row of the previous page
+	Limit      int
+}
+
+// ListTransfers returns audit rows matching f, newest first.
+func (s *Store) ListTransfers(ctx context.Context, f TransferFilter) ([]Transfer, error) {
+	q := s.q(ctx).Order("id DESC")
+	if f.PartnerID != "" {
+		q = q.Where("partner_id = ?", f.PartnerID)
+	}
+	if f.AccountID != "" {
+		q = q.Where("account_id = ?", f.AccountID)
+	}
+	if f.Operation != "" {
+		q = q.Where("operation = ?", f.Operation)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("started_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("started_at < ?", f.Until.UTC())
+	}
+	if f.PathPrefix != "" {
+		q = q.Where("path LIKE ? ESCAPE '\\'", escapeLike(f.PathPrefix)+"%")
+	}
+	if f.Before != "" {
+		q = q.Where("id < ?", f.Before)
+	}
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	var out []Transfer
+	if err := q.Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+// TransferByID returns one audit row.
+func (s *Store) TransferByID(ctx context.Context, id string) (*Transfer, error) {
+	var t Transfer
+	if err := s.q(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &t, nil
+}
+
+// BeginUpload is the first phase of publishing an upload: in one
+// transaction it reserves the quota usage the upload adds (t.UsageBytes,
+// t.UsageFiles; refused with ErrQuotaExceeded when over the partner's
+// quota) and records t as committing. The caller then makes the file
+// visible and calls FinishUpload, or AbortUpload if that failed. A crash in
+// between leaves the row committing for RecoverUploads.
+func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	t.Status = StatusCommitting
+	return s.Tx(ctx, func(tx *Store) error {
+		if t.PartnerID != nil {
+			if err := tx.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true); err != nil {
+				return err
+			}
+		}
+		return translate(tx.q(ctx).Create(t).Error)
+	})
+}
+
+// FinishUpload marks a committing upload done. extra runs in the same
+// transaction (the notification outbox hooks in here).
+func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, extra func(tx *Store) error) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		res := tx.q(ctx).Model(&Transfer{}).Where("id = ? AND status = ?", id, StatusCommitting).
+			Updates(map[string]any{"status": StatusOK, "finished_at": finished.UTC(), "staging_path": ""})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	})
+}
+
+// AbortUpload gives back the usage a committing upload reserved and marks
+// it failed with reason.
+func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		var t Transfer
+		if err := tx.q(ctx).Where("id = ? AND status = ?", id, StatusCommitting).Take(&t).Error; err != nil {
+			return translate(err)
+		}
+		if t.PartnerID != nil {
+			if err := tx.addUsage(ctx, *t.PartnerID, -t.UsageBytes, -t.UsageFiles, false); err != nil {
+				return err
+			}
+		}
+		now := time.Now().UTC()
+		return translate(tx.q(ctx).Model(&Transfer{}).Where("id = ?", id).
+			Updates(map[string]any{"status": StatusFailed, "error": reason, "finished_at": now}).Error)
+	})
+}
+
+// CommittingUploads lists uploads left between the two phases.
+func (s *Store) CommittingUploads(ctx context.Context) ([]Transfer, error) {
+	var out []Transfer
+	if err := s.q(ctx).Where("status = ?", StatusCommitting).Order("id").Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+// AddUsage changes a partner's usage counters (deletes give space back).
+// Counters never go below zero.
+func (s *Store) AddUsage(ctx context.Context, partnerID string, dBytes, dFiles int64) error {
+	return s.addUsage(ctx, partnerID, dBytes, dFiles, false)
+}
+
+func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles int64, enforce bool) error {
+	q := s.q(ctx).Model(&Partner{}).Where("id = ?", partnerID)
+	if enforce {
+		// Only growth is checked: an upload that shrinks a file is always fine.
+		if dBytes > 0 {
+			q = q.Where("(quota_bytes = 0 OR used_bytes + ? <= quota_bytes)", dBytes)
+		}
+		if dFiles > 0 {
+			q = q.Where("(quota_files = 0 OR used_files + ? <= quota_files)", dFiles)
+		}
+	}
+	res := q.Updates(map[string]any{
+		"used_bytes": gorm.Expr("CASE WHEN used_bytes + ? < 0 THEN 0 ELSE used_bytes + ? END", dBytes, dBytes),
+		"used_files": gorm.Expr("CASE WHEN used_files + ? < 0 THEN 0 ELSE used_files + ? END", dFiles, dFiles),
+	})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if enforce {
+			var n int64
+			if err := s.q(ctx).Model(&Partner{}).Where("id = ?", partnerID).Count(&n).Error; err == nil && n > 0 {
+				return ErrQuotaExceeded
+			}
+		}
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetUsage overwrites a partner's usage counters (quota recalc).
+func (s *Store) SetUsage(ctx context.Context, partnerID string, bytes, files int64) error {
+	res := s.q(ctx).Model(&Partner{}).Where("id = ?", partnerID).
+		Updates(map[string]any{"used_bytes": bytes, "used_files": files})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// CountTransfers counts audit rows matching f (paging totals, dashboards).
+func (s *Store) CountTransfers(ctx context.Context, f TransferFilter) (int64, error) {
+	f.Before, f.Limit = "", 0
+	q := s.q(ctx).Model(&Transfer{})
+	if f.PartnerID != "" {
+		q = q.Where("partner_id = ?", f.PartnerID)
+	}
+	if f.Operation != "" {
+		q = q.Where("operation = ?", f.Operation)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("started_at >= ?", f.Since.UTC())
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
+}
+
