@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
+	"github.com/spf13/afero"
+
 	"github.com/ferryhq/ferry/partners"
+	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/vfs"
 )
 
@@ -48,7 +50,7 @@ func (d *driver) GetSettings() (*ftpserver.Settings, error) {
 		PasvConnectionsCheck:   ftpserver.IPMatchRequired,
 	}
 	if s.PassivePorts[0] > 0 {
-		st.PassiveTransferPortRange = ftpserver.PortRange{Start: s.PassivePorts[0], End: s.PassivePorts[1]}
+		st.PassiveTransferPortRange = passivePorts{start: s.PassivePorts[0], end: s.PassivePorts[1]}
 	}
 	if s.Implicit {
 		st.TLSRequired = ftpserver.ImplicitEncryption
@@ -64,7 +66,8 @@ func (d *driver) GetTLSConfig() (*tls.Config, error) {
 }
 
 func (d *driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
-	sess := &session{cc: cc, started: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	sess := &session{cc: cc, started: time.Now(), ctx: ctx, cancel: cancel, conn: d.srv.connOf(cc.RemoteAddr())}
 	d.srv.mu.Lock()
 	closing := d.srv.closing
 	if !closing {
@@ -72,6 +75,7 @@ func (d *driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	}
 	d.srv.mu.Unlock()
 	if closing {
+		cancel()
 		return "Service not available, closing control connection", errors.New("shutting down")
 	}
 	cc.SetExtra(sess)
@@ -108,44 +112,91 @@ func (d *driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	return cc.SetTLSRequirement(ftpserver.MandatoryEncryption)
 }
 
+// errTemporary is what a client sees when Ferry itself failed.
+var errTemporary = errors.New("temporary failure, try again later")
+
 func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	sess, _ := cc.Extra().(*session)
+	if sess == nil {
+		return nil, errors.New("session state lost")
+	}
+	ctx, cancel := context.WithTimeout(sess.ctx, authTimeout)
 	defer cancel()
 	log := d.srv.logger().With("session", cc.ID(), "remote", cc.RemoteAddr().String(), "user", user)
 	remote := addrOf(cc.RemoteAddr())
+	row := sess.record(store.OpLogin, "")
+	row.Username = user
 	login, err := d.srv.Auth.Authenticate(ctx, user, pass, remote)
 	if err != nil {
 		var ae *partners.AuthError
 		if errors.As(err, &ae) {
 			log.Warn("FTP login failed", "reason", ae.Reason)
+			if d.srv.Guard != nil {
+				d.srv.Guard.Failure(ctx, remote, sess.protocol(), user)
+			}
+			d.srv.audit(row, err)
 			return nil, errors.New("login incorrect")
 		}
 		log.Error("FTP login error", "err", err)
-		return nil, errors.New("temporary failure, try again later")
+		return nil, errTemporary
 	}
+	row.PartnerID, row.AccountID = store.StrPtr(login.PartnerID), store.StrPtr(login.AccountID)
 	if login.TLSRequired && !cc.HasTLSForControl() {
 		log.Warn("FTP login refused: TLS required")
+		d.srv.audit(row, errors.New("TLS required"))
 		return nil, errors.New("this account requires TLS")
 	}
-	root, err := vfs.OpenRoot(filepath.Join(d.srv.FilesDir, login.PartnerSlug))
+	if max := d.srv.MaxSessionsPerAccount; max > 0 && d.srv.accountSessions(login.AccountID) >= max {
+		log.Warn("FTP login refused: session limit of the account", "limit", max)
+		d.srv.audit(row, fmt.Errorf("more than %d sessions", max))
+		return nil, fmt.Errorf("too many sessions for this account (limit %d)", max)
+	}
+	root, err := vfs.OpenRoot(d.srv.partnerDir(login.PartnerSlug))
 	if err != nil {
 		log.Error("open partner tree", "err", err)
-		return nil, errors.New("temporary failure, try again later")
-	}
-	sess, _ := cc.Extra().(*session)
-	if sess == nil {
-		root.Close()
-		return nil, errors.New("session state lost")
+		return nil, errTemporary
 	}
 	if err := root.MkdirAll(login.HomeDir, 0o750); err != nil {
 		root.Close()
 		log.Error("create home folder", "home", login.HomeDir, "err", err)
-		return nil, errors.New("temporary failure, try again later")
+		return nil, errTemporary
 	}
-	fs := vfs.NewPerms(vfs.NewJail(root, login.HomeDir), login.Perms)
+	if d.srv.Guard != nil {
+		d.srv.Guard.Success(ctx, remote)
+	}
 	sess.setLogin(login, root)
+	fs := d.srv.sessionFS(sess, root, login)
+	d.srv.audit(row, nil)
 	log.Info("FTP login", "partner", login.PartnerSlug, "tls", cc.HasTLSForControl())
-	return &clientDriver{Fs: fs, sess: sess, filesDir: d.srv.FilesDir}, nil
+	return &clientDriver{Fs: fs, sess: sess, srv: d.srv}, nil
+}
+
+// sessionFS composes the session's view: permissions over the account's
+// home over the partner's quota over atomic uploads over the partner tree.
+func (s *Server) sessionFS(sess *session, root *vfs.Root, login *partners.Login) afero.Fs {
+	var fs afero.Fs = vfs.NewAtomic(sess.ctx, root, &committer{srv: s, sess: sess})
+	if s.Store != nil {
+		fs = vfs.NewQuota(sess.ctx, fs, vfs.LimiterFunc(func(ctx context.Context) (vfs.Limits, error) {
+			p, err := s.Store.PartnerByID(ctx, login.PartnerID)
+			if err != nil {
+				return vfs.Limits{}, err
+			}
+			return vfs.Limits{MaxBytes: p.QuotaBytes, MaxFiles: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles}, nil
+		}))
+	}
+	return vfs.NewPerms(vfs.NewJail(fs, login.HomeDir), login.Perms)
+}
+
+func (s *Server) accountSessions(accountID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sess := range s.sessions {
+		if l := sess.loginInfo(); l != nil && l.AccountID == accountID {
+			n++
+		}
+	}
+	return n
 }
 
 func (d *driver) QuitMessage() string { return "Goodbye" }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/internal/testenv"
@@ -39,11 +40,16 @@ type env struct {
 	files    string // files dir
 	tlsConf  *tls.Config
 	implicit string // host:port of the implicit FTPS listener
+	guard    *bans.Guard
+	// configure, if set, adjusts each server before it starts.
+	configure func(*ftpd.Server)
 }
 
 type envOpts struct {
-	passive [2]int
-	backend storetest.Backend
+	passive   [2]int
+	backend   storetest.Backend
+	configure func(*ftpd.Server)
+	maxFails  int // failed logins that ban an address; 0: no bans
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -76,7 +82,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, svc: svc, files: files, tlsConf: tlsConf}
+	e := &env{t: t, svc: svc, files: files, tlsConf: tlsConf, configure: o.configure,
+		guard: &bans.Guard{Store: st, MaxFailures: o.maxFails, Window: time.Minute, BanTime: 2 * time.Second}}
 	e.srv = e.start(false, o.passive, &e.addr)
 	implicit := e.start(true, o.passive, &e.implicit)
 	_ = implicit
@@ -88,6 +95,10 @@ func (e *env) start(implicit bool, passive [2]int, addr *string) *ftpd.Server {
 	srv := &ftpd.Server{
 		Auth: e.svc, FilesDir: e.files, TLSConfig: e.tlsConf, Implicit: implicit,
 		PassivePorts: passive, Banner: "Ferry test", IdleTimeout: time.Minute,
+		Store: e.svc.Store, Guard: e.guard,
+	}
+	if e.configure != nil {
+		e.configure(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -188,6 +199,15 @@ func (c *ctl) must(want int, format string, args ...any) string {
 		c.t.Fatalf("%s: got %d %s, want %d", fmt.Sprintf(format, args...), code, msg, want)
 	}
 	return msg
+}
+
+// waitClosed reads until the server closes the connection.
+func (c *ctl) waitClosed() {
+	c.t.Helper()
+	c.setDeadline()
+	if _, err := io.Copy(io.Discard, c.conn); err != nil {
+		c.t.Fatalf("waiting for the server to close: %v", err)
+	}
 }
 
 func (c *ctl) login(user string) {

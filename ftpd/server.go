@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ferryhq/ferry/partners"
+	"github.com/ferryhq/ferry/store"
 )
 
 // Authenticator checks logins; partners.Service implements it.
@@ -43,9 +45,22 @@ type Server struct {
 	DeflateLevel int // MODE Z level; 0 disables MODE Z
 	Logger       *slog.Logger
 
+	// Store records the audit log and partner quota usage; nil records
+	// nothing and enforces no quota.
+	Store *store.Store
+	// Guard turns banned addresses away and counts failed logins.
+	Guard Guard
+	// OnUpload runs in the transaction that completes each upload.
+	OnUpload UploadHook
+
+	MaxSessions           int // all sessions of this server; 0: no limit
+	MaxSessionsPerIP      int // per client address; 0: no limit
+	MaxSessionsPerAccount int // per account; 0: no limit
+
 	mu       sync.Mutex
 	engine   *ftpserver.FtpServer
 	sessions map[uint32]*session
+	conns    map[string]net.Conn // admitted connections by remote address, to kick them
 	closing  bool
 	served   chan struct{} // closed when Serve returns
 }
@@ -66,6 +81,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.Auth == nil || s.FilesDir == "" {
 		return errors.New("ftpd: Auth and FilesDir are required")
 	}
+	ln = &limitListener{Listener: ln, guard: s.Guard, max: s.MaxSessions, maxPerIP: s.MaxSessionsPerIP,
+		plain: !s.Implicit, log: s.logger(), track: s.track}
 	if s.Implicit {
 		if s.TLSConfig == nil {
 			return errors.New("ftpd: implicit FTPS needs a TLS config")
@@ -143,22 +160,57 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // sessions remain.
 func (s *Server) closeIdle() int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var idle []*session
 	for _, sess := range s.sessions {
 		if sess.transfers.Load() == 0 {
-			_ = sess.cc.Close()
+			idle = append(idle, sess)
 		}
 	}
-	return len(s.sessions)
+	n := len(s.sessions)
+	s.mu.Unlock()
+	// Kicking closes a socket, which calls back into track: not under mu.
+	for _, sess := range idle {
+		sess.kick()
+	}
+	return n
 }
 
 func (s *Server) closeAll() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	all := make([]*session, 0, len(s.sessions))
 	for _, sess := range s.sessions {
-		_ = sess.cc.Close()
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.kick()
 	}
 }
+
+// track remembers admitted connections so a session can be closed by
+// closing its socket: the engine then ends the session on its own
+// goroutine (its ClientContext.Close is not safe to call from another one).
+func (s *Server) track(c net.Conn, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = map[string]net.Conn{}
+	}
+	key := c.RemoteAddr().String()
+	if open {
+		s.conns[key] = c
+	} else if s.conns[key] == c {
+		delete(s.conns, key)
+	}
+}
+
+func (s *Server) connOf(remote net.Addr) net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[remote.String()]
+}
+
+func (s *Server) partnerDir(slug string) string { return filepath.Join(s.FilesDir, slug) }
 
 // SessionInfo describes a live session.
 type SessionInfo struct {
@@ -168,7 +220,10 @@ type SessionInfo struct {
 	PartnerSlug string
 	Started     time.Time
 	TLS         bool
-	Transfers   int64 // transfers running now
+	AccountID   string
+	Transfers   int64  // transfers running now
+	Current     string // the file being transferred, if any
+	Bytes       int64  // bytes moved by the session's transfers so far
 }
 
 // Sessions lists the live sessions.
@@ -188,7 +243,7 @@ func (s *Server) Kick(id uint32) bool {
 	sess, ok := s.sessions[id]
 	s.mu.Unlock()
 	if ok {
-		_ = sess.cc.Close()
+		sess.kick()
 	}
 	return ok
 }
@@ -205,7 +260,7 @@ func (s *Server) KickAccount(accountID string) int {
 	}
 	s.mu.Unlock()
 	for _, v := range victims {
-		_ = v.cc.Close()
+		v.kick()
 	}
 	return len(victims)
 }

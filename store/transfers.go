@@ -273,4 +273,3 @@ func (s *Store) CountTransfers(ctx context.Context, f TransferFilter) (int64, er
 	}
 	return n, nil
 }
-

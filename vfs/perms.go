@@ -29,9 +29,11 @@ func deny(op, name string) error {
 	return &fs.PathError{Op: op, Path: name, Err: fs.ErrPermission}
 }
 
+// exists reports a finished file: resuming one's own interrupted upload is
+// uploading, not overwriting.
 func (p *Perms) exists(name string) bool {
-	_, err := p.base.Stat(name)
-	return err == nil
+	fi, err := p.base.Stat(name)
+	return err == nil && !IsPartial(fi)
 }
 
 // Name implements afero.Fs.

@@ -1,0 +1,167 @@
+package ftpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/vfs"
+)
+
+// UploadHook runs inside the transaction that marks an upload done, so
+// whatever it writes (the notification outbox) commits with it or not at all.
+type UploadHook func(ctx context.Context, tx *store.Store, t *store.Transfer) error
+
+// committer publishes a session's uploads in two phases: reserve quota and
+// record "committing", rename into place, mark done (with the hook). A crash
+// between the phases is repaired by RecoverUploads.
+type committer struct {
+	srv  *Server
+	sess *session
+}
+
+var _ vfs.Committer = (*committer)(nil)
+
+func (c *committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish func() error) error {
+	l := c.sess.loginInfo()
+	t := c.sess.record(store.OpUpload, u.Name)
+	t.Bytes, t.FileSize = u.Written, u.Size
+	t.SHA256 = fmt.Sprintf("%x", u.SHA256)
+	t.StartedAt = u.Started.UTC()
+	t.DurationMS = time.Since(u.Started).Milliseconds()
+	t.UsageBytes = u.Size - u.PrevSize
+	if !u.Replaces {
+		t.UsageFiles = 1
+	}
+	t.StagingPath = u.Staged
+	st := c.srv.Store
+	if st == nil {
+		return publish()
+	}
+	if err := st.BeginUpload(ctx, t); err != nil {
+		if errors.Is(err, store.ErrQuotaExceeded) {
+			return fmt.Errorf("%w: partner %s", vfs.ErrQuotaExceeded, l.PartnerSlug)
+		}
+		return fmt.Errorf("record upload: %w", err)
+	}
+	if err := publish(); err != nil {
+		if aerr := st.AbortUpload(context.WithoutCancel(ctx), t.ID, err.Error()); aerr != nil {
+			c.srv.logger().Error("abort upload record", "id", t.ID, "err", aerr)
+		}
+		return fmt.Errorf("publish upload: %w", err)
+	}
+	finished := time.Now()
+	err := st.FinishUpload(context.WithoutCancel(ctx), t.ID, finished, c.srv.hook(t))
+	if err != nil {
+		// The file is visible and its quota reserved; RecoverUploads
+		// finishes the record later. The client still gets success.
+		c.srv.logger().Error("finish upload record; recovery will complete it", "id", t.ID, "err", err)
+	}
+	return nil
+}
+
+func (s *Server) hook(t *store.Transfer) func(tx *store.Store) error {
+	if s.OnUpload == nil {
+		return nil
+	}
+	return func(tx *store.Store) error { return s.OnUpload(context.Background(), tx, t) }
+}
+
+// record starts an audit row for this session.
+func (s *session) record(op, name string) *store.Transfer {
+	t := &store.Transfer{
+		Protocol: s.protocol(), Operation: op, RemoteAddr: s.cc.RemoteAddr().String(),
+		StartedAt: time.Now().UTC(), Path: name,
+	}
+	if l := s.loginInfo(); l != nil {
+		t.PartnerID, t.AccountID, t.Username = store.StrPtr(l.PartnerID), store.StrPtr(l.AccountID), l.Username
+	}
+	return t
+}
+
+func (s *session) protocol() string {
+	if s.cc.HasTLSForControl() {
+		return "ftps"
+	}
+	return "ftp"
+}
+
+// audit writes a finished row; failures to write are logged, not fatal.
+func (srv *Server) audit(t *store.Transfer, err error) {
+	if srv.Store == nil {
+		return
+	}
+	now := time.Now().UTC()
+	t.FinishedAt = &now
+	if t.DurationMS == 0 {
+		t.DurationMS = now.Sub(t.StartedAt).Milliseconds()
+	}
+	t.Status = store.StatusOK
+	if err != nil {
+		t.Status, t.Error = store.StatusFailed, err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if werr := srv.Store.RecordTransfer(ctx, t); werr != nil {
+		srv.logger().Error("write audit row", "operation", t.Operation, "path", t.Path, "err", werr)
+	}
+}
+
+// treePath maps a session path to the path in the partner's tree.
+func treePath(home, name string) string { return path.Join("/", home, path.Clean("/"+name)) }
+
+// RecoverUploads completes or rolls back uploads a crash left between the
+// two commit phases. Rows younger than minAge may belong to a commit that
+// is running right now on this or another node, so they are left alone.
+func (s *Server) RecoverUploads(ctx context.Context, minAge time.Duration) (finished, aborted int, err error) {
+	if s.Store == nil {
+		return 0, 0, nil
+	}
+	rows, err := s.Store.CommittingUploads(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for i := range rows {
+		t := &rows[i]
+		if id, perr := uuid.Parse(t.ID); perr == nil {
+			sec, nsec := id.Time().UnixTime()
+			if time.Since(time.Unix(sec, nsec)) < minAge {
+				continue
+			}
+		}
+		published := false
+		if t.PartnerID != nil {
+			if p, perr := s.Store.PartnerByID(ctx, *t.PartnerID); perr == nil {
+				if root, rerr := vfs.OpenRoot(s.partnerDir(p.Slug)); rerr == nil {
+					fi, serr := root.Stat(t.Path)
+					_, stagedErr := root.Stat(t.StagingPath)
+					published = serr == nil && fi.Size() == t.FileSize && stagedErr != nil
+					if !published && stagedErr == nil {
+						// Keep the data for a resume, as a failed commit does.
+						if err := root.Rename(t.StagingPath, vfs.PartialPath(t.Path)); err != nil {
+							_ = root.Remove(t.StagingPath)
+						}
+					}
+					root.Close()
+				}
+			}
+		}
+		if published {
+			if err := s.Store.FinishUpload(ctx, t.ID, time.Now(), s.hook(t)); err != nil {
+				return finished, aborted, err
+			}
+			finished++
+			continue
+		}
+		if err := s.Store.AbortUpload(ctx, t.ID, "interrupted while publishing; recovered at start"); err != nil {
+			return finished, aborted, err
+		}
+		aborted++
+	}
+	return finished, aborted, nil
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// Ban keeps an address out of every protocol until BannedUntil.
+type Ban struct {
+	IP          string `gorm:"primaryKey;column:ip"`
+	Reason      string
+	Failures    int64
+	CreatedAt   time.Time
+	BannedUntil time.Time
+}
+
+// AuthFailure is one failed login.
+type AuthFailure struct {
+	ID        string
+	IP        string `gorm:"column:ip"`
+	Protocol  string
+	Username  string
+	CreatedAt time.Time
+}
+
+// RecordAuthFailure stores a failed login and returns how many failures the
+// address has had since `since`.
+func (s *Store) RecordAuthFailure(ctx context.Context, f *AuthFailure, since time.Time) (int64, error) {
+	if f.ID == "" {
+		f.ID = NewID()
+	}
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = time.Now().UTC()
+	}
+	if err := s.q(ctx).Create(f).Error; err != nil {
+		return 0, translate(err)
+	}
+	var n int64
+	err := s.q(ctx).Model(&AuthFailure{}).Where("ip = ? AND created_at >= ?", f.IP, since.UTC()).Count(&n).Error
+	return n, translate(err)
+}
+
+// ClearAuthFailures forgets an address's failures (after a good login or a ban).
+func (s *Store) ClearAuthFailures(ctx context.Context, ip string) error {
+	return translate(s.q(ctx).Where("ip = ?", ip).Delete(&AuthFailure{}).Error)
+}
+
+// PruneAuthFailures deletes failures older than before.
+func (s *Store) PruneAuthFailures(ctx context.Context, before time.Time) error {
+	return translate(s.q(ctx).Where("created_at < ?", before.UTC()).Delete(&AuthFailure{}).Error)
+}
+
+// PutBan creates or extends a ban.
+func (s *Store) PutBan(ctx context.Context, b *Ban) error {
+	return translate(s.q(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "ip"}},
+		DoUpdates: clause.AssignmentColumns([]string{"reason", "failures", "banned_until"}),
+	}).Create(b).Error)
+}
+
+// ActiveBan returns the ban on ip in force at now, or ErrNotFound.
+func (s *Store) ActiveBan(ctx context.Context, ip string, now time.Time) (*Ban, error) {
+	var b Ban
+	if err := s.q(ctx).Where("ip = ? AND banned_until > ?", ip, now.UTC()).Take(&b).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &b, nil
+}
+
+// ListBans returns the bans in force at now, newest first.
+func (s *Store) ListBans(ctx context.Context, now time.Time) ([]Ban, error) {
+	var out []Ban
+	err := s.q(ctx).Where("banned_until > ?", now.UTC()).Order("created_at DESC").Find(&out).Error
+	return out, translate(err)
+}
+
+// DeleteBan lifts a ban; it returns ErrNotFound when there was none.
+func (s *Store) DeleteBan(ctx context.Context, ip string) error {
+	res := s.q(ctx).Where("ip = ?", ip).Delete(&Ban{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,666 @@
+package vfs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// StagingDir is the folder, at the root of a tree, where uploads are
+// written until they are complete. Atomic hides it: it is never listed and
+// no name inside it can be opened, created, renamed or removed by a client.
+const StagingDir = ".ferry-partial"
+
+// Upload describes a finished upload about to be published.
+type Upload struct {
+	Name     string    // clean absolute path in the tree
+	Size     int64     // size of the complete file
+	Written  int64     // bytes this transfer wrote (less than Size when resumed)
+	PrevSize int64     // size of the file it replaces
+	Replaces bool      // a finished file of that name exists
+	SHA256   []byte    // of the complete file
+	Started  time.Time // when the transfer opened the file
+	Staged   string    // where the data waits, relative to the tree root
+}
+
+// Committer decides whether a complete upload is published. CommitUpload
+// must call publish exactly once to make the file visible (an atomic
+// rename), typically between recording the upload and marking it done; if
+// it returns an error the upload fails and its data stays staged, so the
+// client can retry or resume.
+type Committer interface {
+	CommitUpload(ctx context.Context, u *Upload, publish func() error) error
+}
+
+// Atomic makes uploads appear all at once: a file being written lives in
+// StagingDir and only a complete upload is renamed into place, so no
+// listing, download or notification ever sees half a file. An interrupted
+// upload stays staged under a name derived from its path; Stat reports its
+// size (so SIZE tells a client where to resume) and REST+STOR or APPE
+// continue it. Reads pass straight through as the backend's files.
+type Atomic struct {
+	base   afero.Fs
+	ctx    context.Context
+	commit Committer
+}
+
+var _ afero.Fs = (*Atomic)(nil)
+
+// NewAtomic wraps base, the root of one tree. commit may be nil (publish
+// at once). ctx bounds the commits of this wrapper's uploads.
+func NewAtomic(ctx context.Context, base afero.Fs, commit Committer) *Atomic {
+	return &Atomic{base: base, ctx: ctx, commit: commit}
+}
+
+// ErrStaging is returned for names inside the staging folder.
+var ErrStaging = errors.New("reserved name")
+
+// ErrInvalidOffset is returned when a transfer restarts beyond the data
+// that arrived.
+var ErrInvalidOffset = errors.New("restart position is beyond the end of the partial upload")
+
+func clean(name string) string { return path.Clean("/" + name) }
+
+func staged(name string) bool {
+	c := clean(name)
+	return c == "/"+StagingDir || strings.HasPrefix(c, "/"+StagingDir+"/")
+}
+
+func refuse(op, name string) error {
+	return &fs.PathError{Op: op, Path: clean(name), Err: ErrStaging}
+}
+
+// PartialPath is where an interrupted upload of name waits, relative to the
+// tree root.
+func PartialPath(name string) string { return partialName(name) }
+
+func partialName(name string) string {
+	sum := sha256.Sum256([]byte(clean(name)))
+	return "/" + StagingDir + "/" + hex.EncodeToString(sum[:16])
+}
+
+func uniqueName(name string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return partialName(name) + "." + hex.EncodeToString(b[:])
+}
+
+// PartialInfo is what Stat returns for a name that only has a staged,
+// interrupted upload.
+type PartialInfo struct {
+	fs.FileInfo
+	name string
+}
+
+// Name reports the client's file name, not the staging name.
+func (p PartialInfo) Name() string { return p.name }
+
+// Partial marks the info as an interrupted upload, not a finished file.
+func (PartialInfo) Partial() bool { return true }
+
+// IsPartial reports whether fi describes an interrupted upload.
+func IsPartial(fi fs.FileInfo) bool {
+	p, ok := fi.(interface{ Partial() bool })
+	return ok && p.Partial()
+}
+
+// Name implements afero.Fs.
+func (a *Atomic) Name() string { return "vfs.Atomic(" + a.base.Name() + ")" }
+
+// Create implements afero.Fs.
+func (a *Atomic) Create(name string) (afero.File, error) {
+	return a.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+}
+
+// Mkdir implements afero.Fs.
+func (a *Atomic) Mkdir(name string, perm os.FileMode) error {
+	if staged(name) {
+		return refuse("mkdir", name)
+	}
+	return a.base.Mkdir(name, perm)
+}
+
+// MkdirAll implements afero.Fs.
+func (a *Atomic) MkdirAll(name string, perm os.FileMode) error {
+	if staged(name) {
+		return refuse("mkdir", name)
+	}
+	return a.base.MkdirAll(name, perm)
+}
+
+// Open implements afero.Fs; the root folder is listed without StagingDir.
+func (a *Atomic) Open(name string) (afero.File, error) {
+	if staged(name) {
+		return nil, refuse("open", name)
+	}
+	f, err := a.base.Open(name)
+	if err != nil || clean(name) != "/" {
+		return f, err
+	}
+	return &hidingDir{File: f}, nil
+}
+
+// OpenFile implements afero.Fs. Opening for writing starts (or resumes) a
+// staged upload.
+func (a *Atomic) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if staged(name) {
+		return nil, refuse("open", name)
+	}
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) == 0 {
+		if clean(name) == "/" {
+			return a.Open(name)
+		}
+		return a.base.OpenFile(name, flag, perm)
+	}
+	fi, err := a.base.Stat(name)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil, &fs.PathError{Op: "open", Path: clean(name), Err: errors.New("is a directory")}
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	replaces := err == nil
+	var prev int64
+	if replaces {
+		prev = fi.Size()
+	}
+	if err := a.base.MkdirAll("/"+StagingDir, 0o750); err != nil {
+		return nil, fmt.Errorf("vfs: staging folder: %w", err)
+	}
+	unique := uniqueName(name)
+	var f afero.File
+	if flag&os.O_TRUNC == 0 {
+		// Resume or append: claim the interrupted upload (rename is atomic,
+		// so two sessions never write one staged file), or start from the
+		// finished file's bytes.
+		claimed, err := a.claimPartial(name, unique, perm)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case claimed != nil:
+			f = claimed
+		case replaces:
+			f, err = a.copyToStaging(name, unique, perm)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if f == nil {
+		f, err = a.base.OpenFile(unique, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
+		if err != nil {
+			return nil, err
+		}
+	}
+	// The lock tells other sessions and nodes that this upload is alive; it
+	// goes away with the file or the process.
+	lockFile(f)
+	af := &atomicFile{File: f, fs: a, name: clean(name), unique: unique, hash: sha256.New(),
+		replaces: replaces, prevSize: prev, started: time.Now()}
+	// Hash what is already there, and leave the offset at its end.
+	n, err := io.Copy(af.hash, onlyReader{f})
+	if err != nil {
+		af.abandon()
+		return nil, fmt.Errorf("vfs: read partial upload: %w", err)
+	}
+	af.size, af.pos = n, n
+	return af, nil
+}
+
+func (a *Atomic) copyToStaging(name, unique string, perm os.FileMode) (afero.File, error) {
+	src, err := a.base.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	dst, err := a.base.OpenFile(unique, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		_ = a.base.Remove(unique)
+		return nil, fmt.Errorf("vfs: copy %s for append: %w", clean(name), err)
+	}
+	if _, err := dst.Seek(0, io.SeekStart); err != nil {
+		dst.Close()
+		_ = a.base.Remove(unique)
+		return nil, err
+	}
+	return dst, nil
+}
+
+// Remove implements afero.Fs. It also drops an interrupted upload of the
+// name, and removing a name that only has one abandons it.
+func (a *Atomic) Remove(name string) error {
+	if staged(name) {
+		return refuse("remove", name)
+	}
+	err := a.base.Remove(name)
+	perr := a.base.Remove(partialName(name))
+	if errors.Is(err, fs.ErrNotExist) && perr == nil {
+		return nil
+	}
+	return err
+}
+
+// RemoveAll implements afero.Fs.
+func (a *Atomic) RemoveAll(name string) error {
+	if staged(name) || clean(name) == "/" {
+		return refuse("remove", name)
+	}
+	return a.base.RemoveAll(name)
+}
+
+// Rename implements afero.Fs.
+func (a *Atomic) Rename(oldname, newname string) error {
+	if staged(oldname) || staged(newname) {
+		return refuse("rename", oldname)
+	}
+	return a.base.Rename(oldname, newname)
+}
+
+// Stat implements afero.Fs: a finished file, or else an interrupted upload
+// as PartialInfo.
+func (a *Atomic) Stat(name string) (os.FileInfo, error) {
+	if staged(name) {
+		return nil, refuse("stat", name)
+	}
+	fi, err := a.base.Stat(name)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || clean(name) == "/" {
+		return fi, err
+	}
+	if pfi := a.partialInfo(name); pfi != nil {
+		return PartialInfo{FileInfo: pfi, name: path.Base(clean(name))}, nil
+	}
+	return nil, err
+}
+
+// Chmod implements afero.Fs.
+func (a *Atomic) Chmod(name string, mode os.FileMode) error {
+	if staged(name) {
+		return refuse("chmod", name)
+	}
+	return a.base.Chmod(name, mode)
+}
+
+// Chown implements afero.Fs.
+func (a *Atomic) Chown(name string, uid, gid int) error {
+	if staged(name) {
+		return refuse("chown", name)
+	}
+	return a.base.Chown(name, uid, gid)
+}
+
+// Chtimes implements afero.Fs.
+func (a *Atomic) Chtimes(name string, atime, mtime time.Time) error {
+	if staged(name) {
+		return refuse("chtimes", name)
+	}
+	return a.base.Chtimes(name, atime, mtime)
+}
+
+// orphanAge is how long a staged file of a backend without file locks must
+// sit unchanged before another session may take it over.
+const orphanAge = time.Minute
+
+// stagedFiles lists the staging files of name: its resume slot and the
+// files of uploads in progress or left by a crash.
+func (a *Atomic) stagedFiles(name string) []os.FileInfo {
+	d, err := a.base.Open("/" + StagingDir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	infos, err := d.Readdir(-1)
+	if err != nil {
+		return nil
+	}
+	slot := path.Base(partialName(name))
+	var out []os.FileInfo
+	for _, fi := range infos {
+		if fi.Name() == slot || strings.HasPrefix(fi.Name(), slot+".") {
+			out = append(out, fi)
+		}
+	}
+	// The resume slot first, then the newest.
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Name() == slot) != (out[j].Name() == slot) {
+			return out[i].Name() == slot
+		}
+		return out[i].ModTime().After(out[j].ModTime())
+	})
+	return out
+}
+
+// partialInfo describes the data of an interrupted upload of name, if
+// any: the resume slot, or a file whose writer is gone. An upload still
+// being written is not reported.
+func (a *Atomic) partialInfo(name string) os.FileInfo {
+	slot := path.Base(partialName(name))
+	for _, fi := range a.stagedFiles(name) {
+		if fi.Name() == slot {
+			return fi
+		}
+		f, err := a.base.Open("/" + StagingDir + "/" + fi.Name())
+		if err != nil {
+			continue
+		}
+		free, known := tryLock(f)
+		f.Close()
+		if !known {
+			free = time.Since(fi.ModTime()) > orphanAge
+		}
+		if free {
+			return fi
+		}
+	}
+	return nil
+}
+
+// claimPartial takes over the staged data of an interrupted upload of name
+// under the new name unique: the resume slot, or a file whose writer is
+// gone (its lock is free: the session ended or the process died). It
+// returns nil when there is nothing to resume.
+func (a *Atomic) claimPartial(name, unique string, perm os.FileMode) (afero.File, error) {
+	for _, fi := range a.stagedFiles(name) {
+		p := "/" + StagingDir + "/" + fi.Name()
+		f, err := a.base.OpenFile(p, os.O_RDWR, perm)
+		if err != nil {
+			continue
+		}
+		free, known := tryLock(f)
+		if !known {
+			free = fi.Name() == path.Base(partialName(name)) || time.Since(fi.ModTime()) > orphanAge
+		}
+		if !free {
+			f.Close()
+			continue
+		}
+		if err := a.base.Rename(p, unique); err != nil {
+			// Someone else claimed it first.
+			f.Close()
+			continue
+		}
+		return f, nil
+	}
+	return nil, nil
+}
+
+// SweepStaging removes interrupted uploads older than maxAge and returns
+// how many it removed (they would otherwise wait for a resume forever).
+func (a *Atomic) SweepStaging(maxAge time.Duration) (int, error) {
+	d, err := a.base.Open("/" + StagingDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	infos, err := d.Readdir(-1)
+	d.Close()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, fi := range infos {
+		if time.Since(fi.ModTime()) > maxAge {
+			if err := a.base.Remove("/" + StagingDir + "/" + fi.Name()); err == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// atomicFile is a staged upload being written.
+type atomicFile struct {
+	afero.File
+	fs       *Atomic
+	name     string
+	unique   string
+	hash     hash.Hash
+	size     int64 // bytes in the staged file
+	pos      int64
+	written  int64
+	replaces bool
+	prevSize int64
+	started  time.Time
+	failed   error // transfer error or write error: do not publish
+	done     bool
+	dirty    int64 // bytes written since the last startWriteback
+
+	// Large writes are hashed on another goroutine while the data goes to
+	// the file (see hashAsync); hashing is the signal of the previous one.
+	hashing chan struct{}
+	hashBuf [2][]byte
+	turn    int
+}
+
+// writebackChunk is how much of an upload is written before its writeback
+// to disk is started.
+const writebackChunk = 8 << 20
+
+// asyncHashMin is the smallest write hashed beside the file write. SHA-256
+// is the largest CPU cost of receiving an upload (more than the read and
+// the write of the data); in line, it ran one after the other with them.
+// The copy it needs costs 2 x 256 KiB per upload in flight (the engine's
+// writes are 256 KiB), released at Close.
+const asyncHashMin = 64 << 10
+
+// hashAsync copies p and hashes the copy on another goroutine, after the
+// previous write's (hash.Hash is sequential), so that hashing overlaps the
+// file write and the engine's next read from the network.
+func (f *atomicFile) hashAsync(p []byte) {
+	f.waitHash()
+	f.turn ^= 1
+	buf := f.hashBuf[f.turn]
+	if cap(buf) < len(p) {
+		buf = make([]byte, len(p))
+		f.hashBuf[f.turn] = buf
+	}
+	buf = buf[:len(p)]
+	copy(buf, p)
+	done := make(chan struct{})
+	f.hashing = done
+	go func() {
+		f.hash.Write(buf)
+		close(done)
+	}()
+}
+
+// waitHash waits for the hashing of the previous write: call it before any
+// other use of f.hash.
+func (f *atomicFile) waitHash() {
+	if f.hashing != nil {
+		<-f.hashing
+		f.hashing = nil
+	}
+}
+
+func (f *atomicFile) Write(p []byte) (int, error) {
+	if f.pos != f.size {
+		return 0, fmt.Errorf("vfs: write at %d, not at the end (%d) of the upload", f.pos, f.size)
+	}
+	var (
+		n   int
+		err error
+	)
+	if len(p) >= asyncHashMin {
+		// Hashed in full before the write is known to succeed: a short
+		// write sets failed, and a failed upload's hash is never used (a
+		// resume hashes the staged data again).
+		f.hashAsync(p)
+		n, err = f.File.Write(p)
+	} else {
+		f.waitHash()
+		n, err = f.File.Write(p)
+		f.hash.Write(p[:n])
+	}
+	f.size += int64(n)
+	f.pos = f.size
+	f.written += int64(n)
+	// Start writing a big upload to disk while it arrives, so that the
+	// fsync of Close has little left to wait for: it waited for all of it,
+	// about half the time of a 64 MiB upload here.
+	if f.dirty += int64(n); f.dirty >= writebackChunk {
+		startWriteback(f.File, f.size-f.dirty, f.dirty)
+		f.dirty = 0
+	}
+	if err != nil {
+		f.failed = err
+	}
+	return n, err
+}
+
+func (f *atomicFile) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
+
+// Seek supports the engine's REST: restarting at the end of the partial
+// data, or earlier (the rest is cut off and the hash recomputed).
+func (f *atomicFile) Seek(offset int64, whence int) (int64, error) {
+	if whence != io.SeekStart {
+		return 0, fmt.Errorf("vfs: unsupported seek on an upload")
+	}
+	switch {
+	case offset == f.pos:
+		return offset, nil
+	case offset > f.size:
+		return 0, ErrInvalidOffset
+	}
+	f.waitHash()
+	if err := f.File.Truncate(offset); err != nil {
+		return 0, err
+	}
+	if _, err := f.File.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	f.hash.Reset()
+	if _, err := io.CopyN(f.hash, onlyReader{f.File}, offset); err != nil {
+		return 0, fmt.Errorf("vfs: rehash partial upload: %w", err)
+	}
+	f.size, f.pos, f.dirty = offset, offset, 0
+	return offset, nil
+}
+
+func (f *atomicFile) WriteAt([]byte, int64) (int, error) {
+	return 0, errors.New("vfs: random writes are not supported on uploads")
+}
+
+// TransferError is called by the FTP engine when the transfer broke: the
+// data is kept for a resume, never published.
+func (f *atomicFile) TransferError(err error) {
+	if err == nil {
+		err = errors.New("transfer aborted")
+	}
+	f.failed = err
+}
+
+func (f *atomicFile) Close() error {
+	if f.done {
+		return nil
+	}
+	f.done = true
+	f.waitHash()
+	f.hashBuf = [2][]byte{}
+	if err := f.File.Sync(); err != nil && f.failed == nil {
+		f.failed = err
+	}
+	if err := f.File.Close(); err != nil && f.failed == nil {
+		f.failed = err
+	}
+	if f.failed != nil {
+		f.keep()
+		return f.failed
+	}
+	u := &Upload{Name: f.name, Size: f.size, Written: f.written, PrevSize: f.prevSize, Replaces: f.replaces,
+		SHA256: f.hash.Sum(nil), Started: f.started, Staged: f.unique}
+	published := false
+	publish := func() error {
+		if published {
+			return errors.New("vfs: publish called twice")
+		}
+		if err := f.fs.base.Rename(f.unique, f.name); err != nil {
+			return err
+		}
+		published = true
+		return nil
+	}
+	var err error
+	if f.fs.commit != nil {
+		err = f.fs.commit.CommitUpload(f.fs.ctx, u, publish)
+	} else {
+		err = publish()
+	}
+	if err == nil && !published {
+		err = errors.New("vfs: the committer did not publish the upload")
+	}
+	if err != nil && !published {
+		f.keep()
+	}
+	return err
+}
+
+// keep moves the staged data to the name's resume slot.
+func (f *atomicFile) keep() {
+	if f.size == 0 {
+		_ = f.fs.base.Remove(f.unique)
+		return
+	}
+	if err := f.fs.base.Rename(f.unique, partialName(f.name)); err != nil {
+		_ = f.fs.base.Remove(f.unique)
+	}
+}
+
+// abandon drops a staged file that never got going.
+func (f *atomicFile) abandon() {
+	f.done = true
+	f.File.Close()
+	_ = f.fs.base.Remove(f.unique)
+}
+
+// hidingDir lists the root folder without StagingDir.
+type hidingDir struct{ afero.File }
+
+func (d *hidingDir) Readdir(n int) ([]os.FileInfo, error) {
+	infos, err := d.File.Readdir(n)
+	out := infos[:0]
+	for _, fi := range infos {
+		if fi.Name() != StagingDir {
+			out = append(out, fi)
+		}
+	}
+	if n > 0 && len(out) == 0 && len(infos) > 0 && err == nil {
+		return d.Readdir(n)
+	}
+	return out, err
+}
+
+func (d *hidingDir) Readdirnames(n int) ([]string, error) {
+	names, err := d.File.Readdirnames(n)
+	out := names[:0]
+	for _, name := range names {
+		if name != StagingDir {
+			out = append(out, name)
+		}
+	}
+	if n > 0 && len(out) == 0 && len(names) > 0 && err == nil {
+		return d.Readdirnames(n)
+	}
+	return out, err
+}
+
+type onlyReader struct{ io.Reader }

@@ -1,0 +1,274 @@
+package vfs
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/afero"
+)
+
+type recordingCommitter struct {
+	uploads []Upload
+	refuse  error
+}
+
+func (c *recordingCommitter) CommitUpload(_ context.Context, u *Upload, publish func() error) error {
+	if c.refuse != nil {
+		return c.refuse
+	}
+	if err := publish(); err != nil {
+		return err
+	}
+	c.uploads = append(c.uploads, *u)
+	return nil
+}
+
+func upload(t *testing.T, f afero.Fs, name string, flag int, offset int64, data string, fail error) error {
+	t.Helper()
+	file, err := f.OpenFile(name, os.O_WRONLY|os.O_CREATE|flag, 0o640)
+	if err != nil {
+		return err
+	}
+	if offset > 0 {
+		if _, err := file.Seek(offset, io.SeekStart); err != nil {
+			file.Close()
+			return err
+		}
+	}
+	if _, err := io.Copy(file, strings.NewReader(data)); err != nil {
+		file.Close()
+		return err
+	}
+	if fail != nil {
+		file.(interface{ TransferError(error) }).TransferError(fail)
+	}
+	return file.Close()
+}
+
+func TestAtomicUploads(t *testing.T) {
+	for bname, base := range backends(t) {
+		t.Run(bname, func(t *testing.T) {
+			c := &recordingCommitter{}
+			a := NewAtomic(context.Background(), base, c)
+			if err := a.MkdirAll("/in", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// While written, the file is invisible.
+			f, err := a.OpenFile("/in/a.txt", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write([]byte("hello ")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Stat("/in/a.txt"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("file visible while written: %v", err)
+			}
+			names := list(t, a, "/")
+			if strings.Contains(strings.Join(names, ","), StagingDir) {
+				t.Fatalf("staging folder listed: %v", names)
+			}
+			f.Write([]byte("world"))
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := afero.ReadFile(a, "/in/a.txt"); string(got) != "hello world" {
+				t.Fatalf("published %q", got)
+			}
+			sum := sha256.Sum256([]byte("hello world"))
+			if len(c.uploads) != 1 || string(c.uploads[0].SHA256) != string(sum[:]) || c.uploads[0].Size != 11 ||
+				c.uploads[0].Replaces || c.uploads[0].Written != 11 {
+				t.Fatalf("commit %+v", c.uploads)
+			}
+
+			// An interrupted upload is not published; Stat shows how much
+			// arrived; REST+STOR resumes it.
+			data := "0123456789abcdefghij"
+			if err := upload(t, a, "/in/b.bin", os.O_TRUNC, 0, data[:8], errors.New("connection reset")); err == nil {
+				t.Fatal("interrupted upload closed without error")
+			}
+			if _, err := base.Stat("/in/b.bin"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("interrupted upload published: %v", err)
+			}
+			fi, err := a.Stat("/in/b.bin")
+			if err != nil || !IsPartial(fi) || fi.Size() != 8 || fi.Name() != "b.bin" {
+				t.Fatalf("partial stat: %v %v", fi, err)
+			}
+			if err := upload(t, a, "/in/b.bin", 0, 12, data[12:], nil); !errors.Is(err, ErrInvalidOffset) {
+				t.Fatalf("resume beyond the partial data: %v", err)
+			}
+			if err := upload(t, a, "/in/b.bin", 0, 8, data[8:], nil); err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			if got, _ := afero.ReadFile(a, "/in/b.bin"); string(got) != data {
+				t.Fatalf("resumed file %q", got)
+			}
+			last := c.uploads[len(c.uploads)-1]
+			full := sha256.Sum256([]byte(data))
+			if string(last.SHA256) != string(full[:]) || last.Written != 12 || last.Size != 20 {
+				t.Fatalf("resumed commit %+v", last)
+			}
+
+			// Restarting earlier than the partial end cuts it there.
+			upload(t, a, "/in/c.bin", os.O_TRUNC, 0, "xxxxxxxx", errors.New("abort"))
+			if err := upload(t, a, "/in/c.bin", 0, 3, "YYY", nil); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := afero.ReadFile(a, "/in/c.bin"); string(got) != "xxxYYY" {
+				t.Fatalf("restart at 3: %q", got)
+			}
+
+			// APPE continues a finished file atomically.
+			if err := upload(t, a, "/in/a.txt", os.O_APPEND, 0, "!", nil); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := afero.ReadFile(a, "/in/a.txt"); string(got) != "hello world!" {
+				t.Fatalf("append %q", got)
+			}
+			if l := c.uploads[len(c.uploads)-1]; !l.Replaces || l.PrevSize != 11 || l.Size != 12 {
+				t.Fatalf("append commit %+v", l)
+			}
+
+			// A refused commit publishes nothing and keeps the data to resume.
+			c.refuse = errors.New("over quota")
+			if err := upload(t, a, "/in/d.bin", os.O_TRUNC, 0, "data", nil); err == nil {
+				t.Fatal("refused commit returned no error")
+			}
+			if _, err := base.Stat("/in/d.bin"); err == nil {
+				t.Fatal("refused upload published")
+			}
+			if fi, err := a.Stat("/in/d.bin"); err != nil || !IsPartial(fi) {
+				t.Fatalf("refused upload not kept for resume: %v", err)
+			}
+			c.refuse = nil
+			// DELE abandons an interrupted upload.
+			if err := a.Remove("/in/d.bin"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Stat("/in/d.bin"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("abandoned upload still there: %v", err)
+			}
+
+			// The staging folder is out of reach.
+			for _, name := range []string{"/" + StagingDir, "/" + StagingDir + "/x", "/a/../" + StagingDir + "/y"} {
+				if _, err := a.Open(name); !errors.Is(err, ErrStaging) {
+					t.Errorf("Open(%s): %v", name, err)
+				}
+				if err := upload(t, a, name, os.O_TRUNC, 0, "x", nil); !errors.Is(err, ErrStaging) {
+					t.Errorf("upload to %s: %v", name, err)
+				}
+				if err := a.Rename("/in/a.txt", name); !errors.Is(err, ErrStaging) {
+					t.Errorf("rename to %s: %v", name, err)
+				}
+			}
+			// Readdirnames hides it too.
+			d, _ := a.Open("/")
+			names, _ = d.Readdirnames(-1)
+			d.Close()
+			for _, n := range names {
+				if n == StagingDir {
+					t.Error("Readdirnames lists the staging folder")
+				}
+			}
+		})
+	}
+}
+
+func list(t *testing.T, f afero.Fs, dir string) []string {
+	t.Helper()
+	d, err := f.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	infos, err := d.Readdir(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, fi := range infos {
+		out = append(out, fi.Name())
+	}
+	return out
+}
+
+func TestQuota(t *testing.T) {
+	for bname, base := range backends(t) {
+		t.Run(bname, func(t *testing.T) {
+			lim := Limits{MaxBytes: 100, MaxFiles: 2, UsedBytes: 60, UsedFiles: 1}
+			a := NewAtomic(context.Background(), base, nil)
+			q := NewQuota(context.Background(), a, LimiterFunc(func(context.Context) (Limits, error) { return lim, nil }))
+			if err := upload(t, q, "/small", os.O_TRUNC, 0, strings.Repeat("x", 40), nil); err != nil {
+				t.Fatalf("upload within quota: %v", err)
+			}
+			lim.UsedBytes, lim.UsedFiles = 100, 2
+			// Over the file count: refused at open.
+			if err := upload(t, q, "/third", os.O_TRUNC, 0, "x", nil); !errors.Is(err, ErrQuotaExceeded) {
+				t.Fatalf("third file: %v", err)
+			}
+			lim.MaxFiles = 0
+			// Over the byte quota: refused while writing, nothing published.
+			err := upload(t, q, "/big", os.O_TRUNC, 0, strings.Repeat("y", 10), nil)
+			if !errors.Is(err, ErrQuotaExceeded) {
+				t.Fatalf("big file: %v", err)
+			}
+			if _, err := base.Stat("/big"); err == nil {
+				t.Fatal("upload over quota published")
+			}
+			// Replacing a file may use the space it frees.
+			if err := upload(t, q, "/small", os.O_TRUNC, 0, strings.Repeat("z", 40), nil); err != nil {
+				t.Fatalf("replace within freed space: %v", err)
+			}
+			if err := upload(t, q, "/small", os.O_TRUNC, 0, strings.Repeat("z", 41), nil); !errors.Is(err, ErrQuotaExceeded) {
+				t.Fatalf("replace growing past quota: %v", err)
+			}
+		})
+	}
+}
+
+// A staged file whose writer is alive is neither reported nor taken over;
+// one whose writer died (its lock is free) is resumed.
+func TestAtomicOrphanedUpload(t *testing.T) {
+	r, err := OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := NewAtomic(context.Background(), r, nil)
+	live, err := a.OpenFile("/x.bin", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live.Write([]byte("live data"))
+	if _, err := a.Stat("/x.bin"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("an upload in progress is reported: %v", err)
+	}
+	other, err := a.OpenFile("/x.bin", os.O_WRONLY|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := other.Stat(); fi.Size() != 0 {
+		t.Fatal("a second session took over an upload in progress")
+	}
+	other.(interface{ TransferError(error) }).TransferError(errors.New("x"))
+	other.Close()
+	// The writer dies without closing through Atomic (a crash): its staged
+	// file stays under its in-progress name with the lock released.
+	live.(*atomicFile).File.Close()
+	fi, err := a.Stat("/x.bin")
+	if err != nil || !IsPartial(fi) || fi.Size() != 9 {
+		t.Fatalf("orphaned upload: %v %v", fi, err)
+	}
+	if err := upload(t, a, "/x.bin", 0, 9, " resumed", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := afero.ReadFile(a, "/x.bin"); string(got) != "live data resumed" {
+		t.Fatalf("resumed orphan: %q", got)
+	}
+}
