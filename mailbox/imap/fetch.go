@@ -1,0 +1,218 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/ferryhq/ferry/store"
+)
+
+// Fetch is called by FETCH and UID FETCH. Header-only items are answered
+// from the header copy in the database; the blob is read only for body
+// parts, and a whole or partial BODY[] is streamed from it. A non-PEEK
+// body section sets \Seen (unless the folder was EXAMINEd).
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	refs := s.sel.st.resolve(s.sel.tracker, numSet)
+	if len(refs) == 0 {
+		return nil
+	}
+	needHeader, markSeen := options.Envelope, false
+	for _, bs := range options.BodySection {
+		if !bs.Peek {
+			markSeen = true
+		}
+		if headerOnly(bs) {
+			needHeader = true
+		}
+	}
+	uids := make([]int64, len(refs))
+	for i, r := range refs {
+		uids[i] = int64(r.uid)
+	}
+	msgs, err := s.srv.Store.DB.MailMessagesByUID(s.ctx, s.sel.st.id, uids, needHeader)
+	if err != nil {
+		return err
+	}
+	if markSeen && !s.sel.readOnly {
+		var unseen []int64
+		for _, m := range msgs {
+			if !m.HasFlag(string(imap.FlagSeen)) {
+				unseen = append(unseen, m.UID)
+			}
+		}
+		if len(unseen) > 0 {
+			changed, err := s.srv.Store.SetFlags(s.ctx, s.sel.st.id, unseen, store.FlagsAdd, []string{string(imap.FlagSeen)})
+			if err != nil {
+				return err
+			}
+			// Every session, this one included, gets FETCH (FLAGS).
+			s.sel.st.flagsChanged(changed, nil)
+			for _, c := range changed {
+				for i := range msgs {
+					if msgs[i].UID == c.UID {
+						msgs[i].Flags = c.Flags
+					}
+				}
+			}
+		}
+	}
+	byUID := make(map[imap.UID]*store.MailMessage, len(msgs))
+	for i := range msgs {
+		byUID[imap.UID(msgs[i].UID)] = &msgs[i]
+	}
+	for _, r := range refs {
+		m := byUID[r.uid]
+		if m == nil {
+			continue // expunged meanwhile
+		}
+		if err := s.fetchOne(w.CreateMessage(r.seq), m, options); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// headerOnly reports whether a body section is answered from the header.
+func headerOnly(bs *imap.FetchItemBodySection) bool {
+	if len(bs.Part) > 0 {
+		return false
+	}
+	switch bs.Specifier {
+	case imap.PartSpecifierHeader:
+		return true
+	}
+	return len(bs.HeaderFields) > 0 || len(bs.HeaderFieldsNot) > 0
+}
+
+func (s *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.MailMessage, options *imap.FetchOptions) error {
+	w.WriteUID(imap.UID(m.UID))
+	if options.Flags {
+		w.WriteFlags(toFlags(m.FlagList()))
+	}
+	if options.InternalDate {
+		w.WriteInternalDate(m.InternalDate.In(time.UTC))
+	}
+	if options.RFC822Size {
+		w.WriteRFC822Size(m.Size)
+	}
+	var raw []byte // the whole message, read once if needed
+	load := func() ([]byte, error) {
+		if raw != nil {
+			return raw, nil
+		}
+		rc, err := s.srv.Store.Open(m)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		raw, err = io.ReadAll(rc)
+		return raw, err
+	}
+	header := func() ([]byte, error) {
+		if len(m.Header) > 0 || m.Size == 0 {
+			return m.Header, nil
+		}
+		return load() // header too big to cache: parse the blob
+	}
+	if options.Envelope {
+		h, err := header()
+		if err != nil {
+			return err
+		}
+		th, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(h)))
+		w.WriteEnvelope(imapserver.ExtractEnvelope(th))
+	}
+	if options.BodyStructure != nil {
+		b, err := load()
+		if err != nil {
+			return err
+		}
+		w.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(b)))
+	}
+	for _, bs := range options.BodySection {
+		var err error
+		switch {
+		case headerOnly(bs):
+			var h []byte
+			if h, err = header(); err == nil {
+				err = writeSection(w, bs, imapserver.ExtractBodySection(bytes.NewReader(h), bs))
+			}
+		case bs.Specifier == imap.PartSpecifierNone && len(bs.Part) == 0 && raw == nil:
+			err = s.streamBody(w, bs, m)
+		default:
+			var b []byte
+			if b, err = load(); err == nil {
+				err = writeSection(w, bs, imapserver.ExtractBodySection(bytes.NewReader(b), bs))
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, bs := range options.BinarySection {
+		b, err := load()
+		if err != nil {
+			return err
+		}
+		buf := imapserver.ExtractBinarySection(bytes.NewReader(b), bs)
+		wc := w.WriteBinarySection(bs, int64(len(buf)))
+		if _, err := wc.Write(buf); err != nil {
+			return err
+		}
+		if err := wc.Close(); err != nil {
+			return err
+		}
+	}
+	for _, bss := range options.BinarySectionSize {
+		b, err := load()
+		if err != nil {
+			return err
+		}
+		w.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(b), bss))
+	}
+	return w.Close()
+}
+
+func writeSection(w *imapserver.FetchResponseWriter, bs *imap.FetchItemBodySection, b []byte) error {
+	wc := w.WriteBodySection(bs, int64(len(b)))
+	if _, err := wc.Write(b); err != nil {
+		wc.Close()
+		return err
+	}
+	return wc.Close()
+}
+
+// streamBody sends BODY[] or BODY[]<offset.size> straight from the blob.
+func (s *session) streamBody(w *imapserver.FetchResponseWriter, bs *imap.FetchItemBodySection, m *store.MailMessage) error {
+	rc, err := s.srv.Store.Open(m)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	offset, size := int64(0), m.Size
+	if p := bs.Partial; p != nil {
+		offset = min(p.Offset, m.Size)
+		size = min(p.Size, m.Size-offset)
+	}
+	if offset > 0 {
+		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+			return fmt.Errorf("imap: read message %d: %w", m.UID, err)
+		}
+	}
+	wc := w.WriteBodySection(bs, size)
+	n, err := io.CopyN(wc, rc, size)
+	if err != nil {
+		// The literal's size is already on the wire: the connection cannot
+		// continue.
+		wc.Close()
+		return fmt.Errorf("imap: stream message %d (%d of %d octets): %w", m.UID, n, size, err)
+	}
+	return wc.Close()
+}

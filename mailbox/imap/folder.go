@@ -1,0 +1,241 @@
+package imap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/ferryhq/ferry/store"
+)
+
+// folderState is this node's view of a selected folder, shared by every
+// session that selected it: the UIDs in order (message sequence number n
+// is uids[n-1]) and the modseq of each message as last announced. It is a
+// cache of the database, rebuilt by sync; the tracker turns its changes
+// into each session's EXPUNGE/EXISTS/FETCH responses.
+type folderState struct {
+	srv     *Server
+	id      string
+	tracker *imapserver.MailboxTracker
+	refs    int // guarded by srv.mu
+
+	mu          sync.Mutex
+	uids        []imap.UID
+	known       map[imap.UID]int64 // modseq of each message as announced
+	modseq      int64              // folder modseq at the last sync
+	uidValidity uint32
+	uidNext     imap.UID
+	synced      bool
+}
+
+// sync reads the folder from the database and queues what changed since
+// the last sync (expunges, new messages, flag changes) to every session.
+func (st *folderState) sync(ctx context.Context) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	db := st.srv.Store.DB
+	f, err := db.MailFolderByID(ctx, st.id)
+	var uids []int64
+	var changes []store.MailMessage
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Deleted by another session: every message is gone.
+	case err != nil:
+		return fmt.Errorf("imap: sync folder: %w", err)
+	case st.synced && f.Modseq == st.modseq:
+		return nil
+	default:
+		// The folder row is read first: whatever commits after it is
+		// seen now or at the next sync, never lost.
+		if uids, err = db.MailUIDs(ctx, st.id); err != nil {
+			return fmt.Errorf("imap: sync folder: %w", err)
+		}
+		since := st.modseq
+		if !st.synced {
+			since = 0
+		}
+		if changes, err = db.MailChanges(ctx, st.id, since); err != nil {
+			return fmt.Errorf("imap: sync folder: %w", err)
+		}
+	}
+
+	present := make(map[imap.UID]bool, len(uids))
+	for _, u := range uids {
+		present[imap.UID(u)] = true
+	}
+	// Expunges, from the highest sequence number down so that each number
+	// is right when queued.
+	for i := len(st.uids) - 1; i >= 0; i-- {
+		if u := st.uids[i]; !present[u] {
+			st.tracker.QueueExpunge(uint32(i + 1))
+			st.uids = slices.Delete(st.uids, i, i+1)
+			delete(st.known, u)
+		}
+	}
+	// New messages: UIDs commit in order, so they come after the known ones.
+	var last imap.UID
+	if n := len(st.uids); n > 0 {
+		last = st.uids[n-1]
+	}
+	added := false
+	for _, u := range uids {
+		if imap.UID(u) > last {
+			st.uids = append(st.uids, imap.UID(u))
+			added = true
+		}
+	}
+	if added {
+		st.tracker.QueueNumMessages(uint32(len(st.uids)))
+	}
+	// Flag changes of messages the sessions already know.
+	for _, c := range changes {
+		u := imap.UID(c.UID)
+		seq, ok := slices.BinarySearch(st.uids, u)
+		if !ok {
+			continue
+		}
+		prev, known := st.known[u]
+		st.known[u] = c.Modseq
+		if known && c.Modseq > prev && st.synced {
+			st.tracker.QueueMessageFlags(uint32(seq+1), u, toFlags(c.FlagList()), nil)
+		}
+	}
+	if f != nil {
+		st.modseq = f.Modseq
+		st.uidValidity = uint32(f.UIDValidity)
+		st.uidNext = max(imap.UID(f.UIDNext), last+1)
+		if n := len(st.uids); n > 0 {
+			st.uidNext = max(st.uidNext, st.uids[n-1]+1)
+		}
+	}
+	st.synced = true
+	return nil
+}
+
+// flagsChanged announces flag changes this node made: every session but
+// source gets a FETCH (FLAGS); source answers for itself.
+func (st *folderState) flagsChanged(msgs []store.MailMessage, source *imapserver.SessionTracker) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, m := range msgs {
+		u := imap.UID(m.UID)
+		seq, ok := slices.BinarySearch(st.uids, u)
+		if !ok || st.known[u] >= m.Modseq {
+			continue
+		}
+		st.known[u] = m.Modseq
+		st.tracker.QueueMessageFlags(uint32(seq+1), u, toFlags(m.FlagList()), source)
+	}
+}
+
+// ref is one message a command addresses.
+type ref struct {
+	seq uint32 // in the client's view
+	uid imap.UID
+}
+
+// resolve turns a sequence or UID set of one session into messages, in
+// order. "*" is the last message of the client's view (sequence numbers)
+// or the highest UID.
+func (st *folderState) resolve(t *imapserver.SessionTracker, numSet imap.NumSet) []ref {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []ref
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		var maxSeq uint32
+		for i := len(st.uids); i > 0 && maxSeq == 0; i-- {
+			maxSeq = t.EncodeSeqNum(uint32(i))
+		}
+		set = staticSeqSet(set, maxSeq)
+		for i, u := range st.uids {
+			if seq := t.EncodeSeqNum(uint32(i + 1)); seq != 0 && set.Contains(seq) {
+				out = append(out, ref{seq: seq, uid: u})
+			}
+		}
+	case imap.UIDSet:
+		var maxUID imap.UID
+		if n := len(st.uids); n > 0 {
+			maxUID = st.uids[n-1]
+		}
+		set = staticUIDSet(set, maxUID)
+		for i, u := range st.uids {
+			if set.Contains(u) {
+				if seq := t.EncodeSeqNum(uint32(i + 1)); seq != 0 {
+					out = append(out, ref{seq: seq, uid: u})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// clientView returns (sequence number, UID) of every message the session
+// sees, for SEARCH.
+func (st *folderState) clientView(t *imapserver.SessionTracker) []ref {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]ref, 0, len(st.uids))
+	for i, u := range st.uids {
+		if seq := t.EncodeSeqNum(uint32(i + 1)); seq != 0 {
+			out = append(out, ref{seq: seq, uid: u})
+		}
+	}
+	return out
+}
+
+func staticSeqSet(set imap.SeqSet, max uint32) imap.SeqSet {
+	out := slices.Clone(set)
+	for i := range out {
+		staticRange(&out[i].Start, &out[i].Stop, max)
+	}
+	return out
+}
+
+func staticUIDSet(set imap.UIDSet, max imap.UID) imap.UIDSet {
+	out := slices.Clone(set)
+	for i := range out {
+		start, stop := uint32(out[i].Start), uint32(out[i].Stop)
+		staticRange(&start, &stop, uint32(max))
+		out[i].Start, out[i].Stop = imap.UID(start), imap.UID(stop)
+	}
+	return out
+}
+
+// staticRange replaces "*" (0) by max and orders the range.
+func staticRange(start, stop *uint32, max uint32) {
+	if *start == 0 {
+		*start = max
+	}
+	if *stop == 0 {
+		*stop = max
+	}
+	if *start > *stop {
+		*start, *stop = *stop, *start
+	}
+}
+
+func toFlags(list []string) []imap.Flag {
+	out := make([]imap.Flag, len(list))
+	for i, f := range list {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
+
+func fromFlags(list []imap.Flag) []string {
+	out := make([]string, 0, len(list))
+	for _, f := range list {
+		if strings.EqualFold(string(f), `\Recent`) || f == imap.FlagWildcard {
+			continue // \Recent is the server's; \* is not a flag
+		}
+		out = append(out, string(f))
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+// Package smtp is Ferry's inbound SMTP server: it accepts mail for partner
+// mailboxes (<partner-slug>@<mail domain>) and nothing else, so it is never
+// an open relay. It is built on github.com/emersion/go-smtp.
+//
+// A message is answered 250 only after mailbox.Store has synced its blob
+// and committed its rows; any failure there is a 451 and the sender keeps
+// the message and retries.
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/ferryhq/ferry/mailbox"
+)
+
+// Defaults for zero Server fields.
+const (
+	DefaultMaxMessageBytes = 25 << 20
+	DefaultMaxRecipients   = 100
+	DefaultMaxLineLength   = 2000 // RFC 5321 4.5.3.1.6 says 1000 with CRLF; clients exceed it, so doubled as go-smtp does
+	DefaultReadTimeout     = 5 * time.Minute
+	DefaultWriteTimeout    = time.Minute
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("smtp: server closed")
+
+// Server receives mail for partner mailboxes. Set its fields before Serve;
+// do not change them afterwards.
+type Server struct {
+	Store  *mailbox.Store
+	Logins *mailbox.Logins // AUTH PLAIN (only over TLS) for accounts with the mail permission
+	Guard  mailbox.Guard   // banned addresses get 421 at connect; nil: no check
+	// Domains are the local mail domains (case-insensitive); mail for any
+	// other domain is refused as relaying.
+	Domains   []string
+	Hostname  string      // greeting and Received lines; default: the first domain
+	TLSConfig *tls.Config // STARTTLS; nil disables it
+
+	MaxMessageBytes int64 // 552 above it; default DefaultMaxMessageBytes
+	MaxRecipients   int   // per message; default DefaultMaxRecipients
+	MaxLineLength   int   // longer lines end the session with 500; default DefaultMaxLineLength
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	Logger          *slog.Logger
+
+	mu     sync.Mutex
+	srv    *gosmtp.Server
+	closed bool
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) hostname() string {
+	if s.Hostname != "" {
+		return s.Hostname
+	}
+	if len(s.Domains) > 0 {
+		return s.Domains[0]
+	}
+	return "localhost"
+}
+
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func (s *Server) server() (*gosmtp.Server, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrServerClosed
+	}
+	if s.srv == nil {
+		srv := gosmtp.NewServer(&backend{s: s})
+		srv.Domain = s.hostname()
+		srv.TLSConfig = s.TLSConfig
+		srv.MaxMessageBytes = orDefault(s.MaxMessageBytes, DefaultMaxMessageBytes)
+		srv.MaxRecipients = orDefault(s.MaxRecipients, DefaultMaxRecipients)
+		srv.MaxLineLength = orDefault(s.MaxLineLength, DefaultMaxLineLength)
+		srv.ReadTimeout = orDefault(s.ReadTimeout, DefaultReadTimeout)
+		srv.WriteTimeout = orDefault(s.WriteTimeout, DefaultWriteTimeout)
+		srv.EnableSMTPUTF8 = true
+		srv.AllowInsecureAuth = false
+		srv.ErrorLog = log.New(slogWriter{s.log()}, "", 0)
+		s.srv = srv
+	}
+	return s.srv, nil
+}
+
+// Serve accepts connections on ln until Shutdown; it then returns
+// ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.Store == nil {
+		return errors.New("smtp: Server.Store is nil")
+	}
+	srv, err := s.server()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ln = mailbox.GuardListener(ln, s.Guard, "421 4.7.0 "+s.hostname()+" access denied from your address\r\n", s.log())
+	err = srv.Serve(ln)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed || err == nil {
+		return ErrServerClosed
+	}
+	return fmt.Errorf("smtp: %w", err)
+}
+
+// Shutdown stops accepting, lets sessions finish until ctx is done, then
+// closes the rest. A message whose 250 was not sent is not acknowledged,
+// so the sender retries it.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		_ = srv.Close()
+		return err
+	}
+	if errors.Is(err, gosmtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// isLocal reports whether domain is one of ours.
+func (s *Server) isLocal(domain string) bool {
+	domain = strings.TrimSuffix(domain, ".")
+	for _, d := range s.Domains {
+		if strings.EqualFold(d, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// slogWriter sends go-smtp's log lines to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Info("smtp: " + strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,202 @@
+package smtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/store"
+)
+
+// Replies of this server; go-smtp sends an *SMTPError as is.
+var (
+	errNoSuchUser  = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such mailbox here"}
+	errRelayDenied = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied: this server only accepts mail for its own domain"}
+	errNoRelay     = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relaying is not offered: only local mailboxes are delivered"}
+	errBadAddress  = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	errTempFailure = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, please try again later"}
+	errNoRcpt      = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+	errAuthTemp    = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+)
+
+type backend struct{ s *Server }
+
+// NewSession is called after EHLO/HELO.
+func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &session{s: b.s, conn: c, ctx: ctx, cancel: cancel}, nil
+}
+
+type session struct {
+	s      *Server
+	conn   *gosmtp.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	user  string // authenticated account, "" if none
+	from  string
+	rcpts []rcpt
+}
+
+type rcpt struct {
+	addr      string
+	partnerID string
+}
+
+var _ gosmtp.AuthSession = (*session)(nil)
+
+func (s *session) remote() net.Addr { return s.conn.Conn().RemoteAddr() }
+
+func (s *session) isTLS() bool {
+	_, ok := s.conn.TLSConnectionState()
+	return ok
+}
+
+// AuthMechanisms lists PLAIN; go-smtp offers it only over TLS.
+func (s *session) AuthMechanisms() []string {
+	if s.s.Logins == nil {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+// Auth is called on AUTH.
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain || s.s.Logins == nil {
+		return nil, gosmtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && identity != username {
+			return gosmtp.ErrAuthFailed
+		}
+		_, err := s.s.Logins.Login(s.ctx, "smtp", username, password, s.remote(), s.isTLS())
+		if errors.Is(err, mailbox.ErrAuthFailed) {
+			return gosmtp.ErrAuthFailed
+		}
+		if err != nil {
+			s.s.log().Error("smtp auth", "err", err)
+			return errAuthTemp
+		}
+		s.user = username
+		return nil
+	}), nil
+}
+
+// Mail is called on MAIL FROM.
+func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+	s.from = from
+	s.rcpts = s.rcpts[:0]
+	return nil
+}
+
+// Rcpt is called on RCPT TO: only existing partner mailboxes of a local
+// domain are accepted.
+func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	at := strings.LastIndexByte(to, '@')
+	if at <= 0 || at == len(to)-1 {
+		return errBadAddress
+	}
+	local, domain := to[:at], to[at+1:]
+	if !s.s.isLocal(domain) {
+		s.s.log().Info("smtp relay refused", "remote", s.remote().String(), "from", s.from, "to", to, "user", s.user)
+		if s.user != "" {
+			return errNoRelay
+		}
+		return errRelayDenied
+	}
+	p, err := s.s.Store.Partner(s.ctx, local)
+	if errors.Is(err, mailbox.ErrNoSuchMailbox) {
+		return errNoSuchUser
+	}
+	if err != nil {
+		s.s.log().Error("smtp rcpt", "to", to, "err", err)
+		return errTempFailure
+	}
+	for _, r := range s.rcpts {
+		if r.partnerID == p.ID {
+			return nil
+		}
+	}
+	s.rcpts = append(s.rcpts, rcpt{addr: to, partnerID: p.ID})
+	return nil
+}
+
+// Data is called with the message; it returns only once the message is
+// committed.
+func (s *session) Data(r io.Reader) error {
+	if len(s.rcpts) == 0 {
+		return errNoRcpt
+	}
+	rcpts := make([]mailbox.Recipient, len(s.rcpts))
+	for i, rc := range s.rcpts {
+		rcpts[i] = mailbox.Recipient{PartnerID: rc.partnerID}
+	}
+	d, err := s.s.Store.DeliverTo(s.ctx, rcpts, r, mailbox.DeliverOptions{Trace: s.trace()})
+	if err != nil {
+		// Drain what the client still sends so that the reply is read.
+		_, _ = io.Copy(io.Discard, r)
+		var se *gosmtp.SMTPError
+		switch {
+		case errors.As(err, &se):
+			return se
+		case errors.Is(err, gosmtp.ErrDataTooLarge), errors.Is(err, mailbox.ErrTooBig):
+			return gosmtp.ErrDataTooLarge
+		}
+		s.s.log().Error("smtp delivery failed", "from", s.from, "err", err)
+		return errTempFailure
+	}
+	s.s.log().Info("mail delivered", "from", s.from, "rcpts", len(rcpts), "bytes", d.Size, "blob", d.Blob,
+		"remote", s.remote().String(), "user", s.user)
+	return nil
+}
+
+// trace returns the Return-Path and Received lines RFC 5321 4.4 requires
+// at delivery.
+func (s *session) trace() []byte {
+	with := "ESMTP"
+	if s.isTLS() {
+		with += "S"
+	}
+	if s.user != "" {
+		with += "A"
+	}
+	helo := sanitize(s.conn.Hostname())
+	ip := mailbox.AddrOf(s.remote()).String()
+	var b strings.Builder
+	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", sanitize(s.from))
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (Ferry) with %s id %s", helo, ip, sanitize(s.s.hostname()), with, store.NewID())
+	if len(s.rcpts) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", sanitize(s.rcpts[0].addr))
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", time.Now().UTC().Format(time.RFC1123Z))
+	return []byte(b.String())
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// Reset is called on RSET and after each message.
+func (s *session) Reset() {
+	s.from = ""
+	s.rcpts = s.rcpts[:0]
+}
+
+// Logout is called when the connection ends.
+func (s *session) Logout() error {
+	s.cancel()
+	return nil
+}
