@@ -1,0 +1,262 @@
+// Package notify sends Ferry's alerts by email: a finished upload, a
+// partner's quota passing a threshold, a test mail. Alerts are rows of a
+// durable outbox (store.Notification) written in the transaction that makes
+// them true; the Notifier claims due rows, renders a MIME message, sends it
+// through an SMTP relay and stores a copy in the partner's own mailbox,
+// retrying with backoff until it is delivered or declared dead. Nothing
+// lives only in memory: a crash or a relay outage delays mail, never loses
+// it, and a resend carries the same Message-ID.
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/store"
+)
+
+// UploadPayload is the payload of an upload notification.
+type UploadPayload struct {
+	TransferID string    `json:"transfer_id"`
+	Path       string    `json:"path"` // in the partner's tree
+	Size       int64     `json:"size"`
+	SHA256     string    `json:"sha256"`
+	Username   string    `json:"username"`
+	AccountID  string    `json:"account_id,omitempty"`
+	Protocol   string    `json:"protocol,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// QuotaPayload is the payload of a quota notification.
+type QuotaPayload struct {
+	Threshold  int   `json:"threshold"` // percent
+	UsedBytes  int64 `json:"used_bytes"`
+	QuotaBytes int64 `json:"quota_bytes"`
+	UsedFiles  int64 `json:"used_files"`
+	QuotaFiles int64 `json:"quota_files"`
+}
+
+// TestPayload is the payload of a test notification.
+type TestPayload struct {
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// Errors of the Outbox methods the API maps to replies.
+var (
+	ErrNotFound = errors.New("notify: no such notification")
+	ErrNotDead  = errors.New("notify: only a dead notification can be retried")
+	ErrInvalid  = errors.New("notify: invalid request")
+)
+
+// Outbox is the writing side of notifications: the upload hook, quota
+// alerts, and what the admin API offers (list, retry, test). It is safe for
+// concurrent use; set the fields before first use.
+type Outbox struct {
+	Store *store.Store
+	// Domain is the right-hand side of Message-IDs (the mail domain).
+	Domain string
+	// Digest, when positive, holds upload alerts for this long and folds
+	// each partner's uploads of that window into one mail. 0 (default): one
+	// mail per upload, at once.
+	Digest time.Duration
+	// QuotaThresholds are percentages of a partner's quota (bytes or files,
+	// whichever is fuller) whose crossing mails the partner and operators,
+	// once per crossing. Empty: no quota alerts.
+	QuotaThresholds []int
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+}
+
+func (o *Outbox) wakeC() chan struct{} {
+	o.wakeOnce.Do(func() { o.wake = make(chan struct{}, 1) })
+	return o.wake
+}
+
+// poke tells a Notifier in this process that a row is due now.
+func (o *Outbox) poke() {
+	select {
+	case o.wakeC() <- struct{}{}:
+	default:
+	}
+}
+
+func (o *Outbox) domain() string {
+	if o.Domain != "" {
+		return o.Domain
+	}
+	return "ferry.localhost"
+}
+
+func (o *Outbox) insert(ctx context.Context, tx *store.Store, partnerID, kind string, payload any, due time.Time) (*store.Notification, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("notify: encode %s payload: %w", kind, err)
+	}
+	id := store.NewID()
+	n := &store.Notification{ID: id, PartnerID: partnerID, Kind: kind, MessageID: id + "@" + o.domain(),
+		Payload: string(b), NextAt: due}
+	if err := tx.InsertNotification(ctx, n); err != nil {
+		return nil, fmt.Errorf("notify: queue %s alert: %w", kind, err)
+	}
+	return n, nil
+}
+
+// OnUpload queues the alert of a finished upload, and a quota alert when
+// the upload crossed a threshold, on tx: the transaction that marks the
+// upload done (it has the shape of ftpd.UploadHook). An error rolls the
+// upload record back to "committing", for recovery to finish later.
+func (o *Outbox) OnUpload(ctx context.Context, tx *store.Store, t *store.Transfer) error {
+	if t.PartnerID == nil {
+		return nil
+	}
+	pid := *t.PartnerID
+	now := time.Now().UTC()
+	p := UploadPayload{TransferID: t.ID, Path: t.Path, Size: t.FileSize, SHA256: t.SHA256, Username: t.Username,
+		Protocol: t.Protocol, StartedAt: t.StartedAt.UTC(), FinishedAt: now}
+	if t.FinishedAt != nil {
+		p.FinishedAt = t.FinishedAt.UTC()
+	}
+	if t.AccountID != nil {
+		p.AccountID = *t.AccountID
+	}
+	if _, err := o.insert(ctx, tx, pid, store.NotifyKindUpload, p, now.Add(o.Digest)); err != nil {
+		return err
+	}
+	return o.checkQuota(ctx, tx, pid, t.UsageBytes, t.UsageFiles)
+}
+
+// checkQuota compares the partner's usage before and after a change of
+// (dBytes, dFiles), already counted in the partner row, against the
+// thresholds.
+func (o *Outbox) checkQuota(ctx context.Context, tx *store.Store, partnerID string, dBytes, dFiles int64) error {
+	if len(o.QuotaThresholds) == 0 {
+		return nil
+	}
+	p, err := tx.PartnerByID(ctx, partnerID)
+	if err != nil {
+		return fmt.Errorf("notify: quota check: %w", err)
+	}
+	if p.QuotaBytes <= 0 && p.QuotaFiles <= 0 {
+		return nil
+	}
+	cur := max(level(p.UsedBytes, p.QuotaBytes, o.QuotaThresholds), level(p.UsedFiles, p.QuotaFiles, o.QuotaThresholds))
+	prev := max(level(p.UsedBytes-dBytes, p.QuotaBytes, o.QuotaThresholds),
+		level(p.UsedFiles-dFiles, p.QuotaFiles, o.QuotaThresholds))
+	// Usage was at prev just before this upload: thresholds above it were
+	// left since their alert (files deleted) and may alert again.
+	if err := tx.LowerQuotaAlertLevel(ctx, partnerID, prev); err != nil {
+		return fmt.Errorf("notify: quota check: %w", err)
+	}
+	if cur == 0 {
+		return nil
+	}
+	raised, err := tx.RaiseQuotaAlertLevel(ctx, partnerID, cur)
+	if err != nil {
+		return fmt.Errorf("notify: quota check: %w", err)
+	}
+	if !raised {
+		return nil
+	}
+	_, err = o.insert(ctx, tx, partnerID, store.NotifyKindQuota, QuotaPayload{Threshold: cur,
+		UsedBytes: p.UsedBytes, QuotaBytes: p.QuotaBytes, UsedFiles: p.UsedFiles, QuotaFiles: p.QuotaFiles}, time.Now())
+	return err
+}
+
+// level is the highest threshold (percent) that used has reached of quota.
+func level(used, quota int64, thresholds []int) int {
+	if quota <= 0 || used <= 0 {
+		return 0
+	}
+	best := 0
+	for _, t := range thresholds {
+		// used/quota >= t/100, in integers.
+		if used*100 >= int64(t)*quota && t > best {
+			best = t
+		}
+	}
+	return best
+}
+
+// Filter selects notifications for List.
+type Filter struct {
+	PartnerID string
+	Status    string // pending, sending, sent, dead; "" for all
+	Kind      string // upload, quota, test; "" for all
+	Before    string // cursor: the last ID of the previous page
+	Limit     int    // 1-500; 0 means 50
+}
+
+// List returns notifications, newest first, and the cursor of the next
+// page ("" on the last).
+func (o *Outbox) List(ctx context.Context, f Filter) ([]store.Notification, string, error) {
+	if f.Status != "" && !slices.Contains([]string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}, f.Status) {
+		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead", ErrInvalid, f.Status)
+	}
+	if f.Kind != "" && !slices.Contains(templateKinds, f.Kind) {
+		return nil, "", fmt.Errorf("%w: kind %q is not one of upload, quota, test", ErrInvalid, f.Kind)
+	}
+	if f.Limit < 0 || f.Limit > 500 {
+		return nil, "", fmt.Errorf("%w: limit must be 1-500", ErrInvalid)
+	}
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	rows, err := o.Store.ListNotifications(ctx, store.NotificationFilter{PartnerID: f.PartnerID, Status: f.Status,
+		Kind: f.Kind, Before: f.Before, Limit: f.Limit + 1})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(rows) > f.Limit {
+		rows = rows[:f.Limit]
+		next = rows[len(rows)-1].ID
+	}
+	return rows, next, nil
+}
+
+// Get returns one notification.
+func (o *Outbox) Get(ctx context.Context, id string) (*store.Notification, error) {
+	n, err := o.Store.NotificationByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return n, err
+}
+
+// Retry sends a dead notification again (with the uploads folded into the
+// same digest mail, and the same Message-ID). ErrNotDead for any other
+// status.
+func (o *Outbox) Retry(ctx context.Context, id string) (*store.Notification, error) {
+	n, err := o.Store.RetryNotification(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case errors.Is(err, store.ErrConflict):
+		return nil, fmt.Errorf("%w: %s", ErrNotDead, id)
+	case err != nil:
+		return nil, err
+	}
+	o.poke()
+	return n, nil
+}
+
+// SendTest queues a test mail to the partner's recipients, due now. It
+// returns store.ErrNotFound for an unknown partner.
+func (o *Outbox) SendTest(ctx context.Context, partnerID string) (*store.Notification, error) {
+	if _, err := o.Store.PartnerByID(ctx, partnerID); err != nil {
+		return nil, err
+	}
+	n, err := o.insert(ctx, o.Store, partnerID, store.NotifyKindTest, TestPayload{RequestedAt: time.Now().UTC()}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	o.poke()
+	return n, nil
+}
