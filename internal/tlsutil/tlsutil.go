@@ -29,10 +29,9 @@ func Load(certFile, keyFile, dir string, hosts []string) (cfg *tls.Config, creat
 		certFile = filepath.Join(dir, "tls", "cert.pem")
 		keyFile = filepath.Join(dir, "tls", "key.pem")
 		if _, statErr := os.Stat(certFile); errors.Is(statErr, os.ErrNotExist) {
-			if err := writeSelfSigned(certFile, keyFile, hosts); err != nil {
+			if created, err = writeSelfSigned(filepath.Dir(certFile), hosts); err != nil {
 				return nil, false, err
 			}
-			created = true
 		}
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
@@ -45,14 +44,49 @@ func Load(certFile, keyFile, dir string, hosts []string) (cfg *tls.Config, creat
 	}, created, nil
 }
 
-func writeSelfSigned(certFile, keyFile string, hosts []string) error {
+// writeSelfSigned creates tlsDir holding cert.pem and key.pem. Several
+// nodes may start at once on one shared data folder: each writes its pair
+// into a folder of its own and renames it into place, which only the first
+// can do (a folder is not renamed over a non-empty one), so every node loads
+// the same matching pair. won reports whether this call's pair is the one.
+func writeSelfSigned(tlsDir string, hosts []string) (won bool, err error) {
+	certPEM, keyPEM, err := selfSigned(hosts)
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(tlsDir), 0o750); err != nil {
+		return false, fmt.Errorf("create data folder: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(tlsDir), ".tls-*") // mode 0700
+	if err != nil {
+		return false, fmt.Errorf("create TLS folder: %w", err)
+	}
+	defer os.RemoveAll(tmp) // gone after a successful rename anyway
+	if err := os.WriteFile(filepath.Join(tmp, "key.pem"), keyPEM, 0o600); err != nil {
+		return false, fmt.Errorf("write key: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "cert.pem"), certPEM, 0o644); err != nil {
+		return false, fmt.Errorf("write certificate: %w", err)
+	}
+	if err := os.Rename(tmp, tlsDir); err != nil {
+		if _, statErr := os.Stat(filepath.Join(tlsDir, "cert.pem")); statErr == nil {
+			return false, nil // another node was first
+		}
+		return false, fmt.Errorf("create TLS folder: %w", err)
+	}
+	return true, nil
+}
+
+// selfSigned returns a new self-signed certificate for hosts and its key,
+// PEM-encoded.
+func selfSigned(hosts []string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return fmt.Errorf("generate key: %w", err)
+		return nil, nil, fmt.Errorf("generate key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return fmt.Errorf("serial: %w", err)
+		return nil, nil, fmt.Errorf("serial: %w", err)
 	}
 	tmpl := x509.Certificate{
 		SerialNumber:          serial,
@@ -75,20 +109,12 @@ func writeSelfSigned(certFile, keyFile string, hosts []string) error {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
 	if err != nil {
-		return fmt.Errorf("create certificate: %w", err)
+		return nil, nil, fmt.Errorf("create certificate: %w", err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return fmt.Errorf("marshal key: %w", err)
+		return nil, nil, fmt.Errorf("marshal key: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
-		return fmt.Errorf("create TLS folder: %w", err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return fmt.Errorf("write key: %w", err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return fmt.Errorf("write certificate: %w", err)
-	}
-	return nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }

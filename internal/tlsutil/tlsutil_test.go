@@ -2,6 +2,7 @@ package tlsutil
 
 import (
 	"crypto/x509"
+	"os"
 	"testing"
 )
 
@@ -33,5 +34,51 @@ func TestSelfSignedCreatedOnceAndReused(t *testing.T) {
 func TestConfiguredCertMissing(t *testing.T) {
 	if _, _, err := Load("/nonexistent/cert.pem", "/nonexistent/key.pem", t.TempDir(), nil); err == nil {
 		t.Fatal("want an error for a missing configured certificate")
+	}
+}
+
+// Nodes starting at once on one shared data folder all end up with the
+// same matching certificate and key; exactly one of them created it.
+func TestSelfSignedConcurrentStarts(t *testing.T) {
+	dir := t.TempDir()
+	const nodes = 8
+	type result struct {
+		leaf    []byte
+		created bool
+		err     error
+	}
+	results := make(chan result, nodes)
+	for range nodes {
+		go func() {
+			cfg, created, err := Load("", "", dir, nil)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			results <- result{leaf: cfg.Certificates[0].Certificate[0], created: created}
+		}()
+	}
+	var first []byte
+	creators := 0
+	for range nodes {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.created {
+			creators++
+		}
+		if first == nil {
+			first = r.leaf
+		} else if string(first) != string(r.leaf) {
+			t.Fatal("nodes loaded different certificates")
+		}
+	}
+	if creators != 1 {
+		t.Fatalf("%d nodes report creating the certificate, want 1", creators)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "tls" {
+		t.Fatalf("left behind in the data folder: %v", entries)
 	}
 }

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/internal/testenv"
+)
+
+// composeEnv renders docker-compose.yml with .env.example the way
+// `docker compose up` would (Debian's docker-compose) and returns the
+// environment the ferry service gets, and its published ports.
+func composeEnv(t *testing.T) (map[string]string, []string) {
+	t.Helper()
+	testenv.Need(t, "docker-compose")
+	root, _ := filepath.Abs("..")
+	cmd := exec.Command("docker-compose", "--project-directory", root, "-f", filepath.Join(root, "docker-compose.yml"),
+		"--env-file", filepath.Join(root, ".env.example"), "config")
+	// Only .env.example may feed the interpolation.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "FERRY_") && !strings.HasPrefix(k, "POSTGRES_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	rendered, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("docker-compose config: %v\n%s", err, stderr)
+	}
+	// python3-yaml comes with Debian's docker-compose.
+	py := exec.Command("python3", "-c", `
+import json, sys, yaml
+f = yaml.safe_load(sys.stdin)["services"]["ferry"]
+ports = ["%s:%s" % (p.get("published"), p.get("target")) if isinstance(p, dict) else str(p).split("/")[0] for p in f.get("ports", [])]
+json.dump({"env": f["environment"], "ports": ports}, sys.stdout)`)
+	py.Stdin = strings.NewReader(string(rendered))
+	out, err := py.Output()
+	if err != nil {
+		t.Fatalf("read rendered compose file: %v\n%s", err, rendered)
+	}
+	var got struct {
+		Env   map[string]*string `json:"env"`
+		Ports []string           `json:"ports"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for k, v := range got.Env {
+		if v != nil {
+			env[k] = *v
+		} else {
+			env[k] = ""
+		}
+	}
+	return env, got.Ports
+}
+
+// docker-compose.yml passes every setting to Ferry, .env.example documents
+// every one, and what they render to is a configuration Ferry accepts: the
+// compose file starts a server, not a config error.
+func TestComposeFile(t *testing.T) {
+	env, ports := composeEnv(t)
+	example, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings() {
+		key := Env(s.key)
+		if _, ok := env[key]; !ok {
+			t.Errorf("docker-compose.yml does not pass %s to the ferry service", key)
+		}
+		if key != "FERRY_DATA_DIR" && key != "FERRY_DATABASE_URL" && !strings.Contains(string(example), key+"=") {
+			t.Errorf(".env.example does not mention %s", key)
+		}
+	}
+	for k := range env {
+		if _, ok := byEnvName(k); !ok {
+			t.Errorf("docker-compose.yml sets %s, which is no Ferry setting", k)
+		}
+	}
+
+	l := Loader{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	cfg, err := l.Load(nil)
+	if err != nil {
+		t.Fatalf("the compose environment is not a valid configuration: %v", err)
+	}
+	if cfg.DataDir != "/data" || !strings.HasPrefix(cfg.DatabaseURL, "postgres://ferry:") ||
+		!strings.Contains(cfg.DatabaseURL, "@postgres:5432/ferry") || cfg.HTTPAddr != "0.0.0.0:8080" ||
+		cfg.FTPAddr != "0.0.0.0:2121" || cfg.FTPPublicHost != "127.0.0.1" || cfg.FTPSAddr != "" {
+		t.Errorf("compose configuration: %+v", cfg)
+	}
+
+	// FTP on 21 outside, 2121 inside; the passive range 1:1.
+	published := map[string]bool{}
+	for _, p := range ports {
+		published[p] = true
+	}
+	for _, want := range []string{"21:2121", "990:9990", "2525:2525", "1143:1143", "1110:1110", "127.0.0.1:8080:8080"} {
+		if !published[want] {
+			t.Errorf("port %s not published: %v", want, ports)
+		}
+	}
+	for port := cfg.FTPPassivePorts.Start; port <= cfg.FTPPassivePorts.End; port++ {
+		if p := strconv.Itoa(port) + ":" + strconv.Itoa(port); !published[p] {
+			t.Errorf("passive port %d not published 1:1: %v", port, ports)
+			break
+		}
+	}
+}
+
+func byEnvName(k string) (setting, bool) {
+	for _, s := range settings() {
+		if Env(s.key) == k {
+			return s, true
+		}
+	}
+	return setting{}, false
+}
