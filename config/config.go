@@ -10,8 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,14 +38,39 @@ type Config struct {
 	FTPIdleTimeout  time.Duration
 	FTPDeflateLevel int // FERRY_FTP_DEFLATE_LEVEL: MODE Z compression level, 0 disables MODE Z
 
+	FTPMaxSessions           int           // FERRY_FTP_MAX_SESSIONS per listener; 0: no limit
+	FTPMaxSessionsPerIP      int           // FERRY_FTP_MAX_SESSIONS_PER_IP; 0: no limit
+	FTPMaxSessionsPerAccount int           // FERRY_FTP_MAX_SESSIONS_PER_ACCOUNT; 0: no limit
+	PartialRetention         time.Duration // FERRY_PARTIAL_RETENTION: interrupted uploads are kept this long for a resume
+
+	BanMaxFailures int           // FERRY_BAN_MAX_FAILURES: failed logins that ban an address; 0: never ban
+	BanWindow      time.Duration // FERRY_BAN_WINDOW
+	BanTime        time.Duration // FERRY_BAN_TIME
+
 	TLSCert string // FERRY_TLS_CERT: PEM certificate (chain); empty means self-signed in the data dir
 	TLSKey  string // FERRY_TLS_KEY
 
 	HTTPAddr   string // FERRY_HTTP_ADDR
+	AdminToken string // FERRY_ADMIN_TOKEN: accepted by the admin API as an admin token; empty: only tokens from `ferry token create`
 	SMTPAddr   string // FERRY_SMTP_ADDR
 	IMAPAddr   string // FERRY_IMAP_ADDR
 	POP3Addr   string // FERRY_POP3_ADDR
 	MailDomain string // FERRY_MAIL_DOMAIN
+
+	// Upload alerts by email (notify/).
+	SMTPRelay       string        // FERRY_SMTP_RELAY: smtp://user:pass@host:587?tls=starttls; empty: partner mailbox only
+	MailFrom        string        // FERRY_MAIL_FROM: From of alerts; empty: Ferry <ferry@<mail domain>>
+	NotifyDigest    time.Duration // FERRY_NOTIFY_DIGEST: fold a partner's uploads of this window into one mail; 0: one mail each
+	NotifyTemplates string        // FERRY_NOTIFY_TEMPLATES: folder of template overrides
+	QuotaAlerts     []int         // FERRY_QUOTA_ALERTS: quota percentages that alert, e.g. 80,95
+	OperatorEmails  []string      // FERRY_OPERATOR_EMAILS: get every quota alert
+
+	// ProxyProtocol names the listeners (ftp, ftps, smtp, imap, pop3) that
+	// sit behind a load balancer sending PROXY protocol headers:
+	// FERRY_PROXY_PROTOCOL. TrustedProxies (FERRY_TRUSTED_PROXIES) are the
+	// only addresses those listeners accept connections from.
+	ProxyProtocol  []string
+	TrustedProxies []netip.Prefix
 
 	ShutdownGrace time.Duration // FERRY_SHUTDOWN_GRACE
 }
@@ -89,12 +118,20 @@ func Default() Config {
 		FTPBanner:       "Ferry FTP server ready",
 		FTPIdleTimeout:  15 * time.Minute,
 		FTPDeflateLevel: 0,
-		HTTPAddr:        "127.0.0.1:8080",
-		SMTPAddr:        ":2525",
-		IMAPAddr:        ":1143",
-		POP3Addr:        ":1110",
-		MailDomain:      "ferry.localhost",
-		ShutdownGrace:   30 * time.Second,
+
+		FTPMaxSessions:      2000,
+		FTPMaxSessionsPerIP: 64,
+		PartialRetention:    7 * 24 * time.Hour,
+		BanMaxFailures:      10,
+		BanWindow:           10 * time.Minute,
+		BanTime:             30 * time.Minute,
+		HTTPAddr:            "127.0.0.1:8080",
+		SMTPAddr:            ":2525",
+		IMAPAddr:            ":1143",
+		POP3Addr:            ":1110",
+		MailDomain:          "ferry.localhost",
+		QuotaAlerts:         []int{80, 95},
+		ShutdownGrace:       30 * time.Second,
 	}
 }
 
@@ -174,14 +211,105 @@ func settings() []setting {
 		strSetting("ftp-banner", "greeting sent with 220", func(c *Config) *string { return &c.FTPBanner }),
 		durSetting("ftp-idle-timeout", "close FTP sessions idle for this long", func(c *Config) *time.Duration { return &c.FTPIdleTimeout }),
 		intSetting("ftp-deflate-level", "MODE Z level 1-9; 0 (default) disables MODE Z: the engine sends raw deflate, which lftp and FileZilla (zlib streams) cannot read", 0, 9, func(c *Config) *int { return &c.FTPDeflateLevel }),
+		intSetting("ftp-max-sessions", "FTP sessions per listener at once; 0: no limit", 0, 1_000_000,
+			func(c *Config) *int { return &c.FTPMaxSessions }),
+		intSetting("ftp-max-sessions-per-ip", "FTP sessions from one client address at once (421 past it); 0: no limit", 0, 1_000_000,
+			func(c *Config) *int { return &c.FTPMaxSessionsPerIP }),
+		intSetting("ftp-max-sessions-per-account", "FTP sessions of one account at once; 0: no limit", 0, 1_000_000,
+			func(c *Config) *int { return &c.FTPMaxSessionsPerAccount }),
+		durSetting("partial-retention", "how long an interrupted upload is kept for a resume before it is deleted",
+			func(c *Config) *time.Duration { return &c.PartialRetention }),
+		intSetting("ban-max-failures", "failed logins (any protocol) within ban-window that ban the client address; 0: never ban", 0, 1_000_000,
+			func(c *Config) *int { return &c.BanMaxFailures }),
+		durSetting("ban-window", "the window in which failed logins are counted", func(c *Config) *time.Duration { return &c.BanWindow }),
+		durSetting("ban-time", "how long a ban lasts (421 at connect)", func(c *Config) *time.Duration { return &c.BanTime }),
 		strSetting("tls-cert", "PEM certificate file for FTPS/STARTTLS; empty generates a self-signed one in the data dir",
 			func(c *Config) *string { return &c.TLSCert }),
 		strSetting("tls-key", "PEM private key file matching tls-cert", func(c *Config) *string { return &c.TLSKey }),
 		strSetting("http-addr", "admin API and web listen address", func(c *Config) *string { return &c.HTTPAddr }),
+		strSetting("admin-token", "a secret the admin API accepts as an admin bearer token (at least 16 characters); empty: only tokens made by `ferry token create`",
+			func(c *Config) *string { return &c.AdminToken }),
 		strSetting("smtp-addr", "inbound SMTP listen address for partner mailboxes", func(c *Config) *string { return &c.SMTPAddr }),
 		strSetting("imap-addr", "IMAP4 listen address", func(c *Config) *string { return &c.IMAPAddr }),
 		strSetting("pop3-addr", "POP3 listen address", func(c *Config) *string { return &c.POP3Addr }),
 		strSetting("mail-domain", "domain of partner mailboxes (<partner-slug>@<mail-domain>)", func(c *Config) *string { return &c.MailDomain }),
+		{key: "smtp-relay", help: "SMTP relay for upload alerts: smtp://user:pass@host:587?tls=starttls (tls=none|starttls|implicit; insecure_auth=true allows AUTH without TLS); empty: alerts go only to the partner mailbox",
+			get: func(c *Config) string { return redactURL(c.SMTPRelay) },
+			set: func(c *Config, v string) error { c.SMTPRelay = strings.TrimSpace(v); return nil }},
+		strSetting("mail-from", "From address of alert mails, e.g. Ferry <ferry@example.com>; empty: Ferry <ferry@<mail-domain>>",
+			func(c *Config) *string { return &c.MailFrom }),
+		durSetting("notify-digest", "fold each partner's upload alerts of this window into one mail; 0: one mail per upload, at once",
+			func(c *Config) *time.Duration { return &c.NotifyDigest }),
+		strSetting("notify-templates", "folder with alert template overrides (upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl, quota.*, test.*)",
+			func(c *Config) *string { return &c.NotifyTemplates }),
+		{key: "quota-alerts", help: "quota percentages whose crossing mails the partner and the operators, e.g. 80,95; empty: none",
+			get: func(c *Config) string {
+				parts := make([]string, len(c.QuotaAlerts))
+				for i, p := range c.QuotaAlerts {
+					parts[i] = strconv.Itoa(p)
+				}
+				return strings.Join(parts, ",")
+			},
+			set: func(c *Config, v string) error {
+				var out []int
+				for _, f := range strings.Split(v, ",") {
+					if f = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(f), "%")); f == "" {
+						continue
+					}
+					n, err := strconv.Atoi(f)
+					if err != nil || n < 1 || n > 100 {
+						return fmt.Errorf("%q is not a list of percentages from 1 to 100 like 80,95", v)
+					}
+					if !slices.Contains(out, n) {
+						out = append(out, n)
+					}
+				}
+				slices.Sort(out)
+				c.QuotaAlerts = out
+				return nil
+			}},
+		{key: "operator-emails", help: "comma-separated addresses that get every partner's quota alerts",
+			get: func(c *Config) string { return strings.Join(c.OperatorEmails, ",") },
+			set: func(c *Config, v string) error {
+				var out []string
+				for _, f := range strings.Split(v, ",") {
+					if f = strings.TrimSpace(f); f == "" {
+						continue
+					}
+					if _, err := mail.ParseAddress(f); err != nil {
+						return fmt.Errorf("%q is not an email address: %v", f, err)
+					}
+					out = append(out, f)
+				}
+				c.OperatorEmails = out
+				return nil
+			}},
+		{key: "proxy-protocol", help: "listeners behind a load balancer that sends PROXY protocol v1/v2 headers, comma-separated from ftp, ftps, smtp, imap, pop3; they then accept connections only from trusted-proxies, each opening with a header. Empty (default): none",
+			get: func(c *Config) string { return strings.Join(c.ProxyProtocol, ",") },
+			set: func(c *Config, v string) error {
+				names, err := parseProxyListeners(v)
+				if err != nil {
+					return err
+				}
+				c.ProxyProtocol = names
+				return nil
+			}},
+		{key: "trusted-proxies", help: "addresses and CIDR ranges of the load balancers allowed to connect to proxy-protocol listeners, comma-separated (10.0.0.0/8,192.0.2.7)",
+			get: func(c *Config) string {
+				out := make([]string, len(c.TrustedProxies))
+				for i, p := range c.TrustedProxies {
+					out[i] = p.String()
+				}
+				return strings.Join(out, ",")
+			},
+			set: func(c *Config, v string) error {
+				ps, err := parsePrefixes(v)
+				if err != nil {
+					return err
+				}
+				c.TrustedProxies = ps
+				return nil
+			}},
 		durSetting("shutdown-grace", "on SIGTERM, how long running transfers may take to finish",
 			func(c *Config) *time.Duration { return &c.ShutdownGrace }),
 	}
@@ -306,7 +434,7 @@ func applyFile(cfg *Config, r io.Reader, path string, byEnv map[string]setting) 
 			if k == "FERRY_CONFIG" || !strings.HasPrefix(k, "FERRY_") {
 				return &Error{Key: k, Source: src, Err: fmt.Errorf("unknown setting; known: %s", strings.Join(knownEnv(byEnv), ", "))}
 			}
-			// FERRY_* keys of later features (FERRY_ADMIN_TOKEN...) are read
+			// FERRY_* keys of later features are read
 			// from the environment by the parts that own them; in a file
 			// they are an error until a part claims them.
 			return &Error{Key: k, Source: src, Err: errors.New("unknown setting")}
@@ -354,6 +482,21 @@ func (c *Config) Validate() error {
 			return &Error{Key: "FERRY_FTP_PUBLIC_HOST", Source: "configuration", Err: fmt.Errorf("%q is not an IPv4 address (PASV can only announce IPv4)", c.FTPPublicHost)}
 		}
 	}
+	if c.AdminToken != "" && len(strings.TrimSpace(c.AdminToken)) < 16 {
+		return &Error{Key: "FERRY_ADMIN_TOKEN", Source: "configuration", Err: errors.New("must be at least 16 characters (e.g. openssl rand -hex 32)")}
+	}
+	if c.SMTPRelay != "" {
+		// notify.ParseRelay checks the rest when serve starts.
+		u, err := url.Parse(c.SMTPRelay)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			return &Error{Key: "FERRY_SMTP_RELAY", Source: "configuration", Err: fmt.Errorf("%q is not a relay URL like smtp://user:pass@mail.example:587?tls=starttls", redactURL(c.SMTPRelay))}
+		}
+	}
+	if c.MailFrom != "" {
+		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+			return &Error{Key: "FERRY_MAIL_FROM", Source: "configuration", Err: fmt.Errorf("%q is not an address like Ferry <ferry@example.com>: %v", c.MailFrom, err)}
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return &Error{Key: "FERRY_TLS_CERT", Source: "configuration", Err: errors.New("FERRY_TLS_CERT and FERRY_TLS_KEY must be set together")}
 	}
@@ -371,10 +514,96 @@ func (c *Config) Validate() error {
 		!strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite://") {
 		return &Error{Key: "FERRY_DATABASE_URL", Source: "configuration", Err: errors.New("must start with postgres://, postgresql:// or sqlite://")}
 	}
+	if len(c.ProxyProtocol) > 0 && len(c.TrustedProxies) == 0 {
+		return &Error{Key: "FERRY_TRUSTED_PROXIES", Source: "configuration",
+			Err: fmt.Errorf("must name the load balancers' addresses when FERRY_PROXY_PROTOCOL is set (%s)", strings.Join(c.ProxyProtocol, ","))}
+	}
 	if c.FTPPassivePorts.Start == 0 && c.FTPAddr != "" {
 		return &Error{Key: "FERRY_FTP_PASSIVE_PORTS", Source: "configuration", Err: errors.New("a passive port range is required when FTP is on")}
 	}
 	return nil
+}
+
+// ProxyListeners are the listener names FERRY_PROXY_PROTOCOL accepts.
+var ProxyListeners = []string{"ftp", "ftps", "smtp", "imap", "pop3"}
+
+func parseProxyListeners(v string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		name := strings.ToLower(strings.TrimSpace(f))
+		if name == "" {
+			continue
+		}
+		found := false
+		for _, k := range ProxyListeners {
+			found = found || k == name
+		}
+		if !found {
+			return nil, fmt.Errorf("%q is not a listener that speaks the PROXY protocol; choose from %s", name, strings.Join(ProxyListeners, ", "))
+		}
+		for _, o := range out {
+			if o == name {
+				return nil, fmt.Errorf("%q is listed twice", name)
+			}
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// parsePrefixes parses comma-separated addresses and CIDR ranges; a plain
+// address is a range of one.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		s := strings.TrimSpace(f)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			if p.Addr().Is4In6() {
+				return nil, fmt.Errorf("%q: write IPv4 ranges as a.b.c.d/n", s)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil || ip.Zone() != "" {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR range", s)
+		}
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
+}
+
+// ProxyProtocolOn reports whether the listener named name (ftp, ftps,
+// smtp, imap, pop3) expects PROXY protocol headers.
+func (c *Config) ProxyProtocolOn(name string) bool {
+	for _, n := range c.ProxyProtocol {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURL hides the password of a URL with credentials.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if at := strings.LastIndex(raw, "@"); at > 0 && strings.Contains(raw[:at], ":") {
+			return "***" + raw[at:]
+		}
+		return raw
+	}
+	if _, ok := u.User.Password(); !ok {
+		return u.String()
+	}
+	user := url.User(u.User.Username()).String()
+	u.User = nil
+	rest := strings.TrimPrefix(u.String(), u.Scheme+"://")
+	return u.Scheme + "://" + user + ":***@" + rest
 }
 
 // SQLitePath is where the embedded database lives when no URL is set.

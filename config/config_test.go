@@ -105,3 +105,50 @@ func TestDescribeListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestProxyProtocolSettings(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil || len(c.ProxyProtocol) != 0 || c.ProxyProtocolOn("ftp") {
+		t.Fatalf("PROXY protocol must be off by default: %v %v", c.ProxyProtocol, err)
+	}
+	c, err = load(t, map[string]string{"FERRY_PROXY_PROTOCOL": " FTP, smtp ,imap,pop3,ftps", "FERRY_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7,2001:db8::/32, 203.0.113.9/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"ftp", "ftps", "smtp", "imap", "pop3"} {
+		if !c.ProxyProtocolOn(n) {
+			t.Errorf("%s not on: %v", n, c.ProxyProtocol)
+		}
+	}
+	if got := (&c).TrustedProxies; len(got) != 4 || got[1].String() != "192.0.2.7/32" || got[3].String() != "203.0.113.0/24" {
+		t.Fatalf("trusted proxies: %v", got)
+	}
+	var b strings.Builder
+	c.Describe(&b)
+	if !strings.Contains(b.String(), "FERRY_PROXY_PROTOCOL=ftp,smtp,imap,pop3,ftps\n") ||
+		!strings.Contains(b.String(), "FERRY_TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7/32,2001:db8::/32,203.0.113.0/24\n") {
+		t.Fatalf("describe:\n%s", b.String())
+	}
+	c, err = load(t, map[string]string{"FERRY_PROXY_PROTOCOL": "", "FERRY_TRUSTED_PROXIES": ""})
+	if err != nil || c.ProxyProtocolOn("ftp") {
+		t.Fatalf("empty values: %v %v", c.ProxyProtocol, err)
+	}
+
+	for _, tc := range []struct {
+		env map[string]string
+		key string
+	}{
+		{map[string]string{"FERRY_PROXY_PROTOCOL": "ftp,http"}, "FERRY_PROXY_PROTOCOL"},
+		{map[string]string{"FERRY_PROXY_PROTOCOL": "ftp,ftp", "FERRY_TRUSTED_PROXIES": "10.0.0.1"}, "FERRY_PROXY_PROTOCOL"},
+		{map[string]string{"FERRY_PROXY_PROTOCOL": "ftp"}, "FERRY_TRUSTED_PROXIES"},
+		{map[string]string{"FERRY_PROXY_PROTOCOL": "smtp", "FERRY_TRUSTED_PROXIES": " , "}, "FERRY_TRUSTED_PROXIES"},
+		{map[string]string{"FERRY_TRUSTED_PROXIES": "lb.example.com"}, "FERRY_TRUSTED_PROXIES"},
+		{map[string]string{"FERRY_TRUSTED_PROXIES": "10.0.0.0/33"}, "FERRY_TRUSTED_PROXIES"},
+	} {
+		_, err := load(t, tc.env)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Key != tc.key {
+			t.Errorf("env %v: got %v, want an error naming %s", tc.env, err, tc.key)
+		}
+	}
+}

@@ -34,7 +34,12 @@ Usage:
   ferry account create --partner SLUG USERNAME [--password-stdin] [--home DIR] [--perms LIST] [--tls-required]
   ferry account list --partner SLUG | passwd USERNAME [--password-stdin]
   ferry account enable USERNAME | disable USERNAME | delete USERNAME
+  ferry token create --role admin|auditor [--name N]   an admin API token, printed once
+  ferry token list | revoke ID
+  ferry quota recalc [SLUG...]                recount partners' usage from disk
+  ferry ban list | lift IP                    addresses banned after failed logins
   ferry config [flags]                        print the effective settings
+  ferry healthcheck [--timeout 5s]            exit 0 when the running server answers (GET /healthz on FERRY_HTTP_ADDR)
   ferry version
 
 Every command takes the settings flags (ferry serve --help lists them), reads
@@ -90,8 +95,16 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.partner(ctx, args)
 	case "account":
 		return a.account(ctx, args)
+	case "token":
+		return a.token(ctx, args)
+	case "quota":
+		return a.quota(ctx, args)
+	case "ban":
+		return a.ban(ctx, args)
 	case "config":
 		return a.printConfig(args)
+	case "healthcheck":
+		return a.healthcheck(ctx, args)
 	case "version":
 		fmt.Fprintln(a.stdout, "ferry", version)
 		return nil
@@ -188,6 +201,9 @@ func (a *app) printConfig(args []string) error {
 	shown := cfg
 	if shown.DatabaseURL != "" {
 		shown.DatabaseURL = store.Redact(shown.DatabaseURL)
+	}
+	if shown.AdminToken != "" {
+		shown.AdminToken = "***"
 	}
 	shown.Describe(a.stdout)
 	return nil

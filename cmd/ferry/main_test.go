@@ -62,6 +62,10 @@ func (f *ferryCmd) ok(stdin string, args ...string) string {
 	return out
 }
 
+// quietListeners switches off the listeners a test does not use, so tests
+// never bind the default ports.
+var quietListeners = []string{"FERRY_HTTP_ADDR=", "FERRY_SMTP_ADDR=", "FERRY_IMAP_ADDR=", "FERRY_POP3_ADDR="}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -113,6 +117,7 @@ func TestFerryBinary(t *testing.T) {
 			cmd := exec.Command(bin, "serve", "--ftp-addr", ftpAddr)
 			cmd.Dir = dir
 			cmd.Env = append(append(os.Environ(), f.env...), "FERRY_FTPS_ADDR="+ftpsAddr, "FERRY_FTP_PASSIVE_PORTS=42110-42129")
+			cmd.Env = append(cmd.Env, quietListeners...)
 			var logs bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &logs, &logs
 			if err := cmd.Start(); err != nil {

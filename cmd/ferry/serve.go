@@ -10,9 +10,13 @@ import (
 	"os"
 	"sync"
 
+	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/config"
 	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/internal/tlsutil"
+	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 )
@@ -31,6 +35,9 @@ type deps struct {
 	partners *partners.Service
 	tls      *tls.Config
 	ftp      []*ftpd.Server // the FTP and implicit FTPS servers that are on
+	guard    *bans.Guard    // the IP ban every protocol shares
+	outbox   *notify.Outbox // upload and quota alerts, written by every upload
+	mail     *mailbox.Store // partner mailboxes; see mailStore
 }
 
 type listener struct {
@@ -68,13 +75,18 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 
 	svc := &partners.Service{Store: st, FilesDir: cfg.FilesDir()}
-	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg}
+	guard := &bans.Guard{Store: st, MaxFailures: cfg.BanMaxFailures, Window: cfg.BanWindow, BanTime: cfg.BanTime,
+		Logger: log.With("component", "bans")}
+	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg, guard: guard}
+	d.outbox = newOutbox(d)
 	ftpServer := func(implicit bool) *ftpd.Server {
 		return &ftpd.Server{
 			Auth: svc, FilesDir: cfg.FilesDir(), TLSConfig: tlsCfg, Implicit: implicit,
 			PassivePorts: [2]int{cfg.FTPPassivePorts.Start, cfg.FTPPassivePorts.End},
 			PublicHost:   cfg.FTPPublicHost, Banner: cfg.FTPBanner, IdleTimeout: cfg.FTPIdleTimeout,
 			DeflateLevel: cfg.FTPDeflateLevel, Logger: log.With("component", "ftpd"),
+			Store: st, Guard: guard, MaxSessions: cfg.FTPMaxSessions, MaxSessionsPerIP: cfg.FTPMaxSessionsPerIP,
+			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload,
 		}
 	}
 	var ls []listener
@@ -88,9 +100,17 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	// Each further part (API, mail, ...) adds its listeners here, from its
 	// own file in this folder.
+	ls = append(ls, apiListeners(d)...)
+	ls = append(ls, mailListeners(ctx, d)...)
 	if len(ls) == 0 {
 		return &config.Error{Key: "FERRY_FTP_ADDR", Source: "configuration", Err: errors.New("no listener is enabled")}
 	}
+	stopNotifier, err := startNotifier(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer stopNotifier()
+	go maintain(ctx, d)
 	return runServers(ctx, log, cfg, ls)
 }
 
@@ -107,8 +127,14 @@ func runServers(ctx context.Context, log *slog.Logger, cfg config.Config, ls []l
 			}
 			return fmt.Errorf("%s: listen on %s: %w", l.name, l.addr, err)
 		}
-		lns = append(lns, ln)
 		log.Info("listening", "service", l.name, "addr", ln.Addr().String())
+		if cfg.ProxyProtocolOn(l.name) {
+			// Behind a load balancer: the client address comes from the
+			// PROXY header, and only FERRY_TRUSTED_PROXIES may connect.
+			ln = proxied.New(ln, cfg.TrustedProxies, log.With("service", l.name, "component", "proxy"))
+			log.Info("PROXY protocol on", "service", l.name, "trusted", cfg.TrustedProxies)
+		}
+		lns = append(lns, ln)
 	}
 	errc := make(chan error, len(ls))
 	var wg sync.WaitGroup

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/ftpd"
+)
+
+// apiListeners returns the admin API's listener, or none when
+// FERRY_HTTP_ADDR is empty.
+func apiListeners(d *deps) []listener {
+	if d.cfg.HTTPAddr == "" {
+		return nil
+	}
+	srv := &api.Server{
+		Store: d.store, Partners: d.partners, Sessions: newFTPSessions(d.ftp),
+		AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "api"),
+		// Ready stays nil: runServers binds every listener before serving
+		// any, and stops them all when one fails, so while /readyz answers
+		// the other listeners are up.
+	}
+	if d.cfg.AdminToken != "" {
+		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")
+	}
+	return []listener{{name: "http", addr: d.cfg.HTTPAddr, srv: srv}}
+}
+
+// ftpSessions shows the sessions of several FTP servers to the API as one
+// list. A session's ID is its server's name and its engine ID ("ftp-12",
+// "ftps-3"), since each server numbers its sessions from 1.
+type ftpSessions struct {
+	servers []namedFTP
+}
+
+type namedFTP struct {
+	name string
+	srv  *ftpd.Server
+}
+
+var _ api.SessionControl = (*ftpSessions)(nil)
+
+func newFTPSessions(servers []*ftpd.Server) *ftpSessions {
+	f := &ftpSessions{}
+	seen := map[string]int{}
+	for _, s := range servers {
+		name := "ftp"
+		if s.Implicit {
+			name = "ftps"
+		}
+		if seen[name]++; seen[name] > 1 {
+			name += strconv.Itoa(seen[name])
+		}
+		f.servers = append(f.servers, namedFTP{name: name, srv: s})
+	}
+	return f
+}
+
+func (f *ftpSessions) Sessions() []api.SessionInfo {
+	var out []api.SessionInfo
+	for _, n := range f.servers {
+		for _, s := range n.srv.Sessions() {
+			info := api.SessionInfo{
+				ID: n.name + "-" + strconv.FormatUint(uint64(s.ID), 10), Protocol: n.name, RemoteAddr: s.RemoteAddr,
+				TLS: s.TLS, Username: s.Username, AccountID: s.AccountID, PartnerSlug: s.PartnerSlug,
+				StartedAt: s.Started, Transfers: s.Transfers, Current: s.Current, Bytes: &s.Bytes,
+			}
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
+func (f *ftpSessions) Kick(id string) bool {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 {
+		return false
+	}
+	n, err := strconv.ParseUint(id[i+1:], 10, 32)
+	if err != nil {
+		return false
+	}
+	for _, s := range f.servers {
+		if s.name == id[:i] {
+			return s.srv.Kick(uint32(n))
+		}
+	}
+	return false
+}
+
+func (f *ftpSessions) KickAccount(accountID string) int {
+	n := 0
+	for _, s := range f.servers {
+		n += s.srv.KickAccount(accountID)
+	}
+	return n
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/ferryhq/ferry/store/storetest"
+)
+
+// The binary with the admin API on: a token from `ferry token create`, a
+// partner and account made over HTTP, a real FTP upload found in the
+// transfer log, and a disabled account's live session closed through the
+// FTP adapter of serve_api.go. On SQLite and PostgreSQL.
+func TestFerryBinaryAdminAPI(t *testing.T) {
+	bin := buildFerry(t)
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			envToken := "env-token-0123456789abcdef"
+			f := &ferryCmd{t: t, bin: bin, dir: dir}
+			if b.Name == "postgres" {
+				url, _ := b.Open(t)
+				f.env = append(f.env, "FERRY_DATABASE_URL="+url)
+			}
+			tokenOf := func(out string) string {
+				for _, l := range strings.Split(out, "\n") {
+					if strings.HasPrefix(l, "ferry_") {
+						return strings.TrimSpace(l)
+					}
+				}
+				t.Fatalf("no token in %q", out)
+				return ""
+			}
+			admin := tokenOf(f.ok("", "token", "create", "--role", "admin", "--name", "ops"))
+			auditor := tokenOf(f.ok("", "token", "create", "--role", "auditor"))
+			if out := f.ok("", "config"); strings.Contains(out, envToken) {
+				t.Fatal("ferry config shows the admin token")
+			}
+
+			httpAddr, ftpAddr := freePort(t), freePort(t)
+			cmd := exec.Command(bin, "serve", "--ftp-addr", ftpAddr, "--http-addr", httpAddr)
+			cmd.Dir = dir
+			cmd.Env = append(append(os.Environ(), f.env...), "FERRY_FTP_PASSIVE_PORTS=42150-42169", "FERRY_ADMIN_TOKEN="+envToken)
+			var logs bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &logs, &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() { _ = cmd.Process.Kill() }()
+
+			base := "http://" + httpAddr
+			call := func(method, path, token string, body any) (int, map[string]any) {
+				t.Helper()
+				var rd io.Reader
+				if body != nil {
+					raw, _ := json.Marshal(body)
+					rd = bytes.NewReader(raw)
+				}
+				req, _ := http.NewRequest(method, base+path, rd)
+				if body != nil {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatalf("%s %s: %v\n%s", method, path, err, logs.String())
+				}
+				defer resp.Body.Close()
+				var v map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&v)
+				return resp.StatusCode, v
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				resp, err := http.Get(base + "/healthz")
+				if err == nil {
+					resp.Body.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the API did not start: %v\n%s", err, logs.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if code, v := call("GET", "/readyz", "", nil); code != http.StatusOK {
+				t.Fatalf("readyz: %d %v", code, v)
+			}
+			if code, _ := call("POST", "/api/v1/partners", auditor, map[string]any{"slug": "acme"}); code != http.StatusForbidden {
+				t.Fatalf("auditor POST: %d", code)
+			}
+			code, p := call("POST", "/api/v1/partners", admin, map[string]any{"slug": "acme", "contacts": []string{"ops@acme.example"}})
+			if code != http.StatusCreated {
+				t.Fatalf("create partner: %d %v", code, p)
+			}
+			code, a := call("POST", "/api/v1/partners/acme/accounts", envToken, map[string]any{"username": "alice"})
+			pw, _ := a["password"].(string)
+			if code != http.StatusCreated || pw == "" {
+				t.Fatalf("create account: %d %v", code, a)
+			}
+
+			c, err := ftp.Dial(ftpAddr, ftp.DialWithTimeout(5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Quit()
+			if err := c.Login("alice", pw); err != nil {
+				t.Fatalf("FTP login with the API's password: %v", err)
+			}
+			if err := c.Stor("hello.txt", strings.NewReader("hello ferry")); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				_, pg := call("GET", "/api/v1/transfers?partner=acme&operation=upload&status=ok", auditor, nil)
+				if items, _ := pg["items"].([]any); len(items) == 1 {
+					row := items[0].(map[string]any)
+					if row["path"] != "/hello.txt" || row["bytes"] != float64(11) || row["username"] != "alice" {
+						t.Fatalf("upload row: %v", row)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the upload is not in /api/v1/transfers: %v", pg)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			_, sessions := call("GET", "/api/v1/sessions?account=alice", auditor, nil)
+			items, _ := sessions["items"].([]any)
+			if len(items) != 1 || !strings.HasPrefix(items[0].(map[string]any)["id"].(string), "ftp-") {
+				t.Fatalf("sessions: %v", sessions)
+			}
+
+			// Disabling the account through the API closes the live session.
+			if code, v := call("PATCH", "/api/v1/partners/acme/accounts/alice", admin, map[string]any{"enabled": false}); code != http.StatusOK {
+				t.Fatalf("disable: %d %v", code, v)
+			}
+			closed := false
+			for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				if err := c.NoOp(); err != nil {
+					closed = true
+					break
+				}
+			}
+			if !closed {
+				t.Fatal("the disabled account's FTP session is still open")
+			}
+			_, audit := call("GET", "/api/v1/admin-audit?action=account.update", auditor, nil)
+			if items, _ := audit["items"].([]any); len(items) != 1 || items[0].(map[string]any)["token_name"] != "ops" {
+				t.Fatalf("admin audit: %v", audit)
+			}
+
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("ferry exited with %v\n%s", err, logs.String())
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("ferry did not stop on SIGTERM\n%s", logs.String())
+			}
+			if !strings.Contains(logs.String(), "service=http") {
+				t.Errorf("no http listener in the log:\n%s", logs.String())
+			}
+		})
+	}
+}

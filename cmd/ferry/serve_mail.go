@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailbox/imap"
+	"github.com/ferryhq/ferry/mailbox/smtp"
+)
+
+// mailSweepEvery is how often the mailbox blob sweep runs; mailSweepGrace
+// keeps it away from deliveries in flight.
+const (
+	mailSweepEvery = 6 * time.Hour
+	mailSweepGrace = time.Hour
+)
+
+// mailListeners builds the partner mailbox servers (SMTP in, IMAP and POP3
+// out) on one mailbox store; an empty address switches a listener off. It
+// also starts the blob sweep, which stops with ctx.
+func mailListeners(ctx context.Context, d *deps) []listener {
+	cfg := d.cfg
+	if cfg.SMTPAddr == "" && cfg.IMAPAddr == "" && cfg.POP3Addr == "" {
+		return nil
+	}
+	log := d.log.With("component", "mailbox")
+	st := mailStore(d) // shared with the notifier
+	// The IP ban every protocol shares. A nil *bans.Guard must not become a
+	// non-nil interface.
+	var guard mailbox.Guard
+	if d.guard != nil {
+		guard = d.guard
+	}
+	logins := &mailbox.Logins{Auth: d.partners, Guard: guard, Logger: log}
+
+	go func() {
+		for {
+			if n, err := st.Sweep(ctx, mailSweepGrace); err != nil && ctx.Err() == nil {
+				log.Warn("mail blob sweep", "err", err)
+			} else if n > 0 {
+				log.Info("mail blob sweep", "removed", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(mailSweepEvery):
+			}
+		}
+	}()
+
+	var ls []listener
+	if cfg.SMTPAddr != "" {
+		ls = append(ls, listener{"smtp", cfg.SMTPAddr, &smtp.Server{
+			Store: st, Logins: logins, Guard: guard, Domains: []string{cfg.MailDomain}, TLSConfig: d.tls,
+			Logger: d.log.With("component", "smtp"),
+		}})
+	}
+	if cfg.IMAPAddr != "" {
+		ls = append(ls, listener{"imap", cfg.IMAPAddr, &imap.Server{
+			Store: st, Logins: logins, Guard: guard, TLSConfig: d.tls, Logger: d.log.With("component", "imap"),
+		}})
+	}
+	if cfg.POP3Addr != "" {
+		srv := &mailbox.POP3Server{Guard: guard}
+		srv.Backend = &mailbox.POP3{Store: st, Logins: logins}
+		srv.TLSConfig = d.tls
+		srv.RequireTLSForAuth = true
+		srv.Domain = cfg.MailDomain
+		srv.AuthFailureDelay = time.Second
+		srv.ErrorLog = d.log.With("component", "pop3")
+		ls = append(ls, listener{"pop3", cfg.POP3Addr, srv})
+	}
+	return ls
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+
+	"github.com/ferryhq/ferry/config"
+	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailbox/smtp"
+	"github.com/ferryhq/ferry/notify"
+)
+
+// mailStore returns the partner mailbox store, built once and shared by the
+// mail listeners and the notifier (so that IMAP IDLE in this process sees
+// alerts arrive).
+func mailStore(d *deps) *mailbox.Store {
+	if d.mail == nil {
+		d.mail = &mailbox.Store{DB: d.store, Dir: filepath.Join(d.cfg.DataDir, "mail"),
+			MaxMessageBytes: smtp.DefaultMaxMessageBytes, Logger: d.log.With("component", "mailbox")}
+	}
+	return d.mail
+}
+
+// newOutbox builds the notification outbox every finished upload writes to
+// (the FTP servers' OnUpload), and the API's notification endpoints use.
+func newOutbox(d *deps) *notify.Outbox {
+	return &notify.Outbox{Store: d.store, Domain: d.cfg.MailDomain, Digest: d.cfg.NotifyDigest,
+		QuotaThresholds: d.cfg.QuotaAlerts}
+}
+
+// startNotifier checks the mail settings and starts the notifier; stop
+// ends it and waits until its mails in flight are settled.
+func startNotifier(ctx context.Context, d *deps) (stop func(), err error) {
+	cfg := d.cfg
+	log := d.log.With("component", "notify")
+	tpl, err := notify.LoadTemplates(cfg.NotifyTemplates)
+	if err != nil {
+		return nil, &config.Error{Key: "FERRY_NOTIFY_TEMPLATES", Source: "configuration", Err: err}
+	}
+	n := &notify.Notifier{Outbox: d.outbox, Mailbox: mailStore(d), MailDomain: cfg.MailDomain, From: cfg.MailFrom,
+		Operators: cfg.OperatorEmails, Templates: tpl, Logger: log}
+	if cfg.SMTPRelay != "" {
+		r, err := notify.ParseRelay(cfg.SMTPRelay)
+		if err != nil {
+			return nil, &config.Error{Key: "FERRY_SMTP_RELAY", Source: "configuration", Err: err}
+		}
+		r.LocalName = cfg.MailDomain
+		n.Relay = r
+		log.Info("upload alerts go to partner contacts through the relay and to partner mailboxes", "relay", r.String(),
+			"digest", cfg.NotifyDigest)
+	} else {
+		log.Warn("FERRY_SMTP_RELAY is not set: upload alerts go only to partner mailboxes")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := n.Run(ctx); err != nil {
+			log.Error("notifier stopped", "err", err)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }, nil
+}
