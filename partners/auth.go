@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -48,14 +49,16 @@ func (s *Service) Authenticate(ctx context.Context, username, pw string, remote 
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend comparable time so that timing does not reveal which
 		// usernames exist.
-		_ = password.Verify(pw, s.dummyHash())
+		if err := s.verify(ctx, "", pw, s.dummyHash()); err != nil && !errors.Is(err, password.ErrMismatch) {
+			return nil, fmt.Errorf("authenticate %q: %w", username, err)
+		}
 		return nil, &AuthError{Reason: "unknown user"}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate %q: %w", username, err)
 	}
 	if !s.cache.ok(a.ID, a.PasswordHash, pw) {
-		if err := password.Verify(pw, a.PasswordHash); err != nil {
+		if err := s.verify(ctx, a.ID, pw, a.PasswordHash); err != nil {
 			if errors.Is(err, password.ErrMismatch) {
 				return nil, &AuthError{Reason: "wrong password"}
 			}
@@ -84,6 +87,58 @@ func (s *Service) Authenticate(ctx context.Context, username, pw string, remote 
 		HomeDir: a.HomeDir, Perms: perms, TLSRequired: a.TLSRequired || a.Partner.TLSRequired,
 	}, nil
 }
+
+// verify checks a password against a hash. Checks are memory-hard, so at
+// most MaxConcurrentVerify run at once (the rest wait, or give up with
+// ctx), and concurrent logins of one account with one password share a
+// single check: a burst of logins, good or bad, cannot exhaust memory.
+func (s *Service) verify(ctx context.Context, accountID, pw, hash string) error {
+	key := ""
+	if accountID != "" {
+		s.cache.mu.Lock()
+		sum := s.cache.sum(hash, pw)
+		s.cache.mu.Unlock()
+		key = accountID + ":" + string(sum[:])
+	}
+	check := func() (any, error) {
+		if s.cache.ok(accountID, hash, pw) {
+			return nil, nil
+		}
+		if err := s.acquire(ctx); err != nil {
+			return nil, err
+		}
+		defer s.release()
+		return nil, password.Verify(pw, hash)
+	}
+	if key == "" {
+		_, err := check()
+		return err
+	}
+	_, err, _ := s.flight.Do(key, check)
+	return err
+}
+
+func (s *Service) slots() chan struct{} {
+	s.semOnce.Do(func() {
+		n := s.MaxConcurrentVerify
+		if n <= 0 {
+			n = max(2, runtime.GOMAXPROCS(0))
+		}
+		s.sem = make(chan struct{}, n)
+	})
+	return s.sem
+}
+
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.slots() <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for a password check: %w", ctx.Err())
+	}
+}
+
+func (s *Service) release() { <-s.slots() }
 
 // TLSRequired reports whether a username must use TLS before sending its
 // password. Unknown users report false so the answer reveals nothing more

@@ -14,6 +14,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/store"
@@ -25,8 +28,14 @@ type Service struct {
 	Store    *store.Store
 	FilesDir string          // root of every partner's tree
 	Hash     password.Params // zero value: password.Default
+	// MaxConcurrentVerify bounds the password checks running at once (each
+	// holds Hash.Memory); 0 means max(2, GOMAXPROCS).
+	MaxConcurrentVerify int
 
-	cache credentialCache
+	cache   credentialCache
+	flight  singleflight.Group
+	semOnce sync.Once
+	sem     chan struct{}
 }
 
 // FieldError is one invalid input field.

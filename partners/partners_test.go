@@ -195,3 +195,54 @@ func TestAddrAllowed(t *testing.T) {
 		}
 	}
 }
+
+// A burst of concurrent logins, good and bad, all get the right answer
+// with password checks limited to one at a time.
+func TestConcurrentLoginsShareBoundedChecks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		svc := newService(t, s)
+		svc.MaxConcurrentVerify = 1
+		ctx := context.Background()
+		if _, err := svc.CreatePartner(ctx, partners.PartnerInput{Slug: "acme", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.CreateAccount(ctx, partners.AccountInput{Partner: "acme", Username: "alice", Password: "right password"}); err != nil {
+			t.Fatal(err)
+		}
+		local := netip.MustParseAddr("127.0.0.1")
+		type result struct {
+			good bool
+			err  error
+		}
+		results := make(chan result, 48)
+		for i := 0; i < 48; i++ {
+			good := i%3 != 0
+			go func() {
+				pw, user := "right password", "alice"
+				switch {
+				case !good && i%2 == 0:
+					pw = "wrong password"
+				case !good:
+					user = "nobody"
+				}
+				_, err := svc.Authenticate(ctx, user, pw, local)
+				results <- result{good, err}
+			}()
+		}
+		for i := 0; i < 48; i++ {
+			r := <-results
+			if r.good && r.err != nil {
+				t.Errorf("good login failed: %v", r.err)
+			}
+			if !r.good && !errors.Is(r.err, partners.ErrAuthFailed) {
+				t.Errorf("bad login: %v", r.err)
+			}
+		}
+		// A login that cannot get a check slot before its deadline gives up.
+		dead, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := svc.Authenticate(dead, "alice", "another wrong one", local); err == nil || errors.Is(err, partners.ErrAuthFailed) {
+			t.Errorf("canceled login: %v", err)
+		}
+	})
+}

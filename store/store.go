@@ -95,6 +95,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		sqlDB.SetMaxOpenConns(32)
 		sqlDB.SetMaxIdleConns(16)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	} else {
+		// Keep connections open: a new SQLite connection re-reads the
+		// schema and runs the pragmas.
+		sqlDB.SetMaxIdleConns(16)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()
