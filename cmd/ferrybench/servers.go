@@ -1,0 +1,381 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// target is one FTP server under test.
+type target struct {
+	name       string
+	addr       string // host:port of the control listener
+	user, pass string
+	root       string // the account's FTP root on disk, for fixtures
+	uid, gid   int    // owner of fixtures (-1: leave as is)
+	mlsd       bool   // the server answers MLSD
+	pid        int    // the server's main process
+	tree       bool   // the server forks per session: sum the RSS of its process tree
+}
+
+// server is a process this command started, with its target.
+type server struct {
+	*target
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (s *server) stop() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	// Our own process group: the server and the session processes it forked.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+func (s *server) start(logPath string) error {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		logFile.Close()
+		return err
+	}
+	s.pid = s.cmd.Process.Pid
+	s.done = make(chan struct{})
+	go func() {
+		_ = s.cmd.Wait()
+		logFile.Close()
+		close(s.done)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := probe(s.addr)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited at start (%v); see %s:\n%s", s.cmd.ProcessState, logPath, tail(logPath))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return fmt.Errorf("no FTP greeting on %s after 20s (%v); see %s", s.addr, err, logPath)
+		}
+	}
+}
+
+// probe waits for a 220 greeting.
+func probe(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "220") {
+		return fmt.Errorf("greeting %q", strings.TrimSpace(line))
+	}
+	_, _ = c.Write([]byte("QUIT\r\n"))
+	return nil
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// freePort returns a loopback TCP port nobody listens on.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeRange returns n consecutive free loopback ports for passive data
+// connections.
+func freeRange(n int) (int, int, error) {
+	for try := 0; try < 50; try++ {
+		b, _ := rand.Int(rand.Reader, big.NewInt(int64(60000-20000-n)))
+		start := 20000 + int(b.Int64())
+		ok := true
+		for p := start; p < start+n && ok; p++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			ln.Close()
+		}
+		if ok {
+			return start, start + n - 1, nil
+		}
+	}
+	return 0, 0, errors.New("no free range of passive ports")
+}
+
+func randomPassword() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "Fb-" + hex.EncodeToString(b[:])
+}
+
+func runCmd(stdin io.Reader, env []string, dir, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Stdin, cmd.Env, cmd.Dir = stdin, env, dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// ---- vsftpd ----
+
+const pamService = "ferrybench-vsftpd"
+
+func startVsftpd(_ context.Context, o *options, dir string) (*server, error) {
+	bin, err := exec.LookPath("vsftpd")
+	if err != nil {
+		bin = "/usr/sbin/vsftpd"
+	}
+	if _, err := os.Stat(bin); err != nil {
+		if o.noInstall {
+			return nil, errors.New("vsftpd is not installed (apt-get install vsftpd) and -no-install is set")
+		}
+		logf("installing vsftpd from Debian (apt-get)")
+		env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if err := runCmd(nil, env, "", "apt-get", "update"); err != nil {
+			return nil, err
+		}
+		if err := runCmd(nil, env, "", "apt-get", "install", "-y", "vsftpd"); err != nil {
+			return nil, err
+		}
+		bin = "/usr/sbin/vsftpd"
+	}
+	if err := os.MkdirAll("/var/run/vsftpd/empty", 0o755); err != nil { // its secure_chroot_dir
+		return nil, err
+	}
+
+	// The system user: a home of its own, a fresh yescrypt password (Debian
+	// 12's default hash; PAM's pam_unix verifies it against /etc/shadow).
+	home := "/var/lib/" + o.vsftpdUser
+	if _, err := user.Lookup(o.vsftpdUser); err != nil {
+		logf("creating system user %s", o.vsftpdUser)
+		if err := runCmd(nil, nil, "", "useradd", "--system", "-M", "-d", home, "-s", "/usr/sbin/nologin", o.vsftpdUser); err != nil {
+			return nil, err
+		}
+	}
+	u, err := user.Lookup(o.vsftpdUser)
+	if err != nil {
+		return nil, err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if u.HomeDir != home {
+		if err := runCmd(nil, nil, "", "usermod", "-d", home, o.vsftpdUser); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		return nil, err
+	}
+	pass := randomPassword()
+	line := strings.NewReader(o.vsftpdUser + ":" + pass + "\n")
+	if err := runCmd(line, nil, "", "chpasswd", "-c", "YESCRYPT"); err != nil {
+		logf("chpasswd -c YESCRYPT failed (%v); using the system's default hash", err)
+		if err := runCmd(strings.NewReader(o.vsftpdUser+":"+pass+"\n"), nil, "", "chpasswd"); err != nil {
+			return nil, err
+		}
+	}
+	pam := "# written by ferrybench (cmd/ferrybench): vsftpd logins of its benchmark user\n" +
+		"@include common-auth\n@include common-account\n"
+	if err := os.WriteFile("/etc/pam.d/"+pamService, []byte(pam), 0o644); err != nil {
+		return nil, err
+	}
+
+	root := filepath.Join(dir, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(root, uid, gid); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	pmin, pmax, err := freeRange(200)
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`# written by ferrybench
+listen=YES
+listen_ipv6=NO
+background=NO
+listen_address=127.0.0.1
+listen_port=%d
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+local_root=%s
+chroot_local_user=YES
+allow_writeable_chroot=YES
+pasv_enable=YES
+pasv_min_port=%d
+pasv_max_port=%d
+port_enable=YES
+connect_from_port_20=NO
+max_clients=0
+max_per_ip=0
+pam_service_name=%s
+secure_chroot_dir=/var/run/vsftpd/empty
+seccomp_sandbox=NO
+ssl_enable=NO
+xferlog_enable=YES
+xferlog_file=%s
+vsftpd_log_file=%s
+`, port, root, pmin, pmax, pamService, filepath.Join(dir, "xferlog"), filepath.Join(dir, "vsftpd.log"))
+	confPath := filepath.Join(dir, "vsftpd.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	s := &server{target: &target{name: "vsftpd", addr: fmt.Sprintf("127.0.0.1:%d", port), user: o.vsftpdUser,
+		pass: pass, root: root, uid: uid, gid: gid, tree: true}}
+	s.cmd = exec.Command(bin, confPath)
+	if err := s.start(filepath.Join(dir, "stderr.log")); err != nil {
+		return nil, err
+	}
+	logf("vsftpd %s on %s (passive %d-%d), pid %d", bin, s.addr, pmin, pmax, s.pid)
+	return s, nil
+}
+
+// ---- Ferry ----
+
+const (
+	ferryPartner = "bench"
+	ferryUser    = "bench"
+)
+
+// moduleRoot finds this module's folder, to build cmd/ferry.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the Ferry module: run from its folder or pass -ferry-bin")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func startFerry(_ context.Context, o *options, dir string) (*server, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	bin := o.ferryBin
+	if bin == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return nil, err
+		}
+		bin = filepath.Join(dir, "ferry")
+		logf("building ferry (go build ./cmd/ferry in %s)", root)
+		if err := runCmd(nil, nil, root, "go", "build", "-o", bin, "./cmd/ferry"); err != nil {
+			return nil, err
+		}
+	} else if abs, err := filepath.Abs(bin); err == nil {
+		bin = abs
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	pmin, pmax, err := freeRange(200)
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FERRY_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"FERRY_DATA_DIR="+data,
+		fmt.Sprintf("FERRY_FTP_ADDR=127.0.0.1:%d", port),
+		fmt.Sprintf("FERRY_FTP_PASSIVE_PORTS=%d-%d", pmin, pmax),
+		"FERRY_FTPS_ADDR=", "FERRY_HTTP_ADDR=", "FERRY_SMTP_ADDR=", "FERRY_IMAP_ADDR=", "FERRY_POP3_ADDR=",
+		"FERRY_FTP_MAX_SESSIONS=0", "FERRY_FTP_MAX_SESSIONS_PER_IP=0",
+		"FERRY_BAN_MAX_FAILURES=0",
+		"FERRY_LOG_LEVEL="+o.ferryLog,
+	)
+	env = append(env, o.ferryEnv...)
+	if err := runCmd(nil, env, dir, bin, "partner", "create", ferryPartner, "--name", "ferrybench"); err != nil {
+		return nil, err
+	}
+	pass := randomPassword()
+	// The password is hashed with argon2id at the default cost (password.Default).
+	if err := runCmd(strings.NewReader(pass+"\n"), env, dir, bin, "account", "create", "--partner", ferryPartner,
+		ferryUser, "--password-stdin"); err != nil {
+		return nil, err
+	}
+	root := filepath.Join(data, "files", ferryPartner)
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return nil, err
+	}
+	s := &server{target: &target{name: "Ferry", addr: fmt.Sprintf("127.0.0.1:%d", port), user: ferryUser,
+		pass: pass, root: root, uid: -1, gid: -1, mlsd: true}}
+	s.cmd = exec.Command(bin, "serve")
+	s.cmd.Env, s.cmd.Dir = env, dir
+	if err := s.start(filepath.Join(dir, "ferry.log")); err != nil {
+		return nil, err
+	}
+	logf("ferry %s on %s (passive %d-%d), pid %d", bin, s.addr, pmin, pmax, s.pid)
+	return s, nil
+}
