@@ -597,6 +597,11 @@ func (f *atomicFile) Close() error {
 			return err
 		}
 		published = true
+		// The rename is durable only once the folder is synced.
+		if d, err := f.fs.base.Open(path.Dir(f.name)); err == nil {
+			_ = d.Sync()
+			d.Close()
+		}
 		return nil
 	}
 	var err error
