@@ -17,6 +17,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -58,6 +59,70 @@ type Server struct {
 	mu     sync.Mutex
 	srv    *gosmtp.Server
 	closed bool
+	conns  map[string]*trackedConn // open connections by remote address
+}
+
+// trackedConn lets Shutdown close connections that are not receiving a
+// message: an idle client must not hold a shutdown for the whole grace
+// period, and closing it loses nothing that was acknowledged.
+type trackedConn struct {
+	net.Conn
+	s    *Server
+	busy atomic.Bool // inside DATA
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		if c.s.conns[c.RemoteAddr().String()] == c {
+			delete(c.s.conns, c.RemoteAddr().String())
+		}
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+type trackListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l trackListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, s: l.s}
+	l.s.mu.Lock()
+	if l.s.conns == nil {
+		l.s.conns = map[string]*trackedConn{}
+	}
+	l.s.conns[c.RemoteAddr().String()] = tc
+	l.s.mu.Unlock()
+	return tc, nil
+}
+
+// conn returns the tracked connection of a client address.
+func (s *Server) conn(remote net.Addr) *trackedConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[remote.String()]
+}
+
+// closeIdle closes the connections that are not inside DATA.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	var idle []*trackedConn
+	for _, c := range s.conns {
+		if !c.busy.Load() {
+			idle = append(idle, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range idle {
+		_ = c.Close()
+	}
 }
 
 func (s *Server) log() *slog.Logger {
@@ -119,6 +184,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return err
 	}
 	ln = mailbox.GuardListener(ln, s.Guard, "421 4.7.0 "+s.hostname()+" access denied from your address\r\n", s.log())
+	ln = trackListener{Listener: ln, s: s}
 	err = srv.Serve(ln)
 	s.mu.Lock()
 	closed := s.closed
@@ -140,15 +206,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
-	err := srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		_ = srv.Close()
-		return err
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case err := <-done:
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				_ = srv.Close()
+				return err
+			}
+			if errors.Is(err, gosmtp.ErrServerClosed) {
+				return nil
+			}
+			return err
+		case <-tick.C:
+		}
 	}
-	if errors.Is(err, gosmtp.ErrServerClosed) {
-		return nil
-	}
-	return err
 }
 
 // isLocal reports whether domain is one of ours.

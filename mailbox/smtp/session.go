@@ -135,6 +135,10 @@ func (s *session) Data(r io.Reader) error {
 	if len(s.rcpts) == 0 {
 		return errNoRcpt
 	}
+	if tc := s.s.conn(s.remote()); tc != nil {
+		tc.busy.Store(true)
+		defer tc.busy.Store(false)
+	}
 	rcpts := make([]mailbox.Recipient, len(s.rcpts))
 	for i, rc := range s.rcpts {
 		rcpts[i] = mailbox.Recipient{PartnerID: rc.partnerID}

@@ -327,3 +327,20 @@ func TestFailedDeliveryIs451WithoutRows(t *testing.T) {
 		t.Fatalf("%d rows after a failed delivery", len(msgs))
 	}
 }
+
+// Idle clients, before and after EHLO, do not hold up a shutdown.
+func TestShutdownClosesIdleConnections(t *testing.T) {
+	e := start(t, storetest.Backends()[0], nil)
+	e.dial(t)      // connected, no EHLO
+	c := e.dial(t) // EHLO done, idle
+	if code, _ := cmd(t, c, "EHLO client.example"); code != 250 {
+		t.Fatalf("EHLO: %d", code)
+	}
+	// Before the fix the idle connections held Shutdown until ctx ended
+	// and it returned context.DeadlineExceeded.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with idle connections: %v", err)
+	}
+}
