@@ -25,8 +25,11 @@ import (
 	"github.com/pb33f/libopenapi/datamodel/high/base"
 
 	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/password"
+	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
@@ -141,11 +144,16 @@ type harness struct {
 	admin   string
 	auditor string
 	client  *http.Client
+	outbox  *notify.Outbox // the FTP server's upload hook; no notifier runs
+	mail    *mailbox.Store
+	guard   *bans.Guard
 }
 
 type harnessOpts struct {
 	maxBody  int64
 	envToken string
+	banAfter int  // failed logins that ban an address; 0 never bans
+	bare     bool // the API without Outbox, Bans and Mail (their routes answer 503)
 }
 
 func testLogger() *slog.Logger {
@@ -157,18 +165,31 @@ func testLogger() *slog.Logger {
 
 func newHarness(t *testing.T, b storetest.Backend, o harnessOpts) *harness {
 	t.Helper()
+	return newHarnessOn(t, storetest.Open(t, b), o)
+}
+
+// newHarnessOn is newHarness on a store already open (storetest.Each).
+func newHarnessOn(t *testing.T, st *store.Store, o harnessOpts) *harness {
+	t.Helper()
 	specValidator(t)
-	st := storetest.Open(t, b)
 	files := filepath.Join(t.TempDir(), "files")
 	svc := &partners.Service{Store: st, FilesDir: files, Hash: password.Params{Memory: 1024, Time: 1, Threads: 1}}
 	h := &harness{t: t, st: st, svc: svc, files: files}
 
-	h.ftp = &ftpd.Server{Auth: svc, FilesDir: files, Store: st, Banner: "Ferry test", IdleTimeout: time.Minute, Logger: testLogger()}
+	h.guard = &bans.Guard{Store: st, MaxFailures: o.banAfter, Window: time.Hour, BanTime: time.Hour, Logger: testLogger()}
+	h.outbox = &notify.Outbox{Store: st, Domain: "ferry.test"}
+	h.mail = &mailbox.Store{DB: st, Dir: filepath.Join(t.TempDir(), "mail"), Logger: testLogger()}
+
+	h.ftp = &ftpd.Server{Auth: svc, FilesDir: files, Store: st, Banner: "Ferry test", IdleTimeout: time.Minute, Logger: testLogger(),
+		Guard: h.guard, OnUpload: h.outbox.OnUpload}
 	h.ftpAddr = serve(t, h.ftp, func(err error) bool { return errors.Is(err, ftpd.ErrServerClosed) })
 
 	h.api = &api.Server{
 		Store: st, Partners: svc, Sessions: testSessions{h.ftp}, AdminToken: o.envToken,
 		Logger: testLogger(), MaxBodyBytes: o.maxBody,
+	}
+	if !o.bare {
+		h.api.Outbox, h.api.Bans, h.api.Mail = h.outbox, h.guard, h.mail
 	}
 	h.url = "http://" + serve(t, h.api, func(err error) bool { return errors.Is(err, api.ErrServerClosed) })
 

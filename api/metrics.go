@@ -42,6 +42,7 @@ type stateCollector struct {
 	s                                             *Server
 	sessions, running, transfers, bytes, failures *prometheus.Desc
 	logins, bans, partners, accounts              *prometheus.Desc
+	notifications                                 *prometheus.Desc
 }
 
 func newStateCollector(s *Server) *stateCollector {
@@ -65,12 +66,14 @@ func newStateCollector(s *Server) *stateCollector {
 			"Partners by state.", []string{"state"}, nil),
 		accounts: prometheus.NewDesc("ferry_accounts",
 			"Accounts by state.", []string{"state"}, nil),
+		notifications: prometheus.NewDesc("ferry_notifications",
+			"Outbox rows not yet sent, by status: the queue depth (pending, sending) and dead mails.", []string{"status"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.sessions, c.running, c.transfers, c.bytes, c.failures,
-		c.logins, c.bans, c.partners, c.accounts} {
+		c.logins, c.bans, c.partners, c.accounts, c.notifications} {
 		ch <- d
 	}
 }
@@ -136,6 +139,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.bans, err)
 	} else {
 		ch <- prometheus.MustNewConstMetric(c.bans, prometheus.GaugeValue, float64(n))
+	}
+	// Sent rows are left out: they only grow, and counting them would scan
+	// the whole outbox at every scrape.
+	queued := []string{store.NotifyPending, store.NotifySending, store.NotifyDead}
+	if n, err := st.CountNotifications(ctx, queued...); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.notifications, err)
+	} else {
+		for _, status := range queued {
+			ch <- prometheus.MustNewConstMetric(c.notifications, prometheus.GaugeValue, float64(n[status]), status)
+		}
 	}
 	for _, kind := range []struct {
 		desc  *prometheus.Desc

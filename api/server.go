@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,13 +55,16 @@ type Server struct {
 	Ready func(context.Context) error
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Web, when set, serves every path outside /api/, /healthz, /readyz
+	// and /metrics (the web admin, package web).
+	Web http.Handler
 
 	// Optional parts. The routes of a part that is nil stay registered
 	// (and documented) and answer 503 with a problem saying it is not
 	// configured, so a client can tell "off here" from a wrong URL.
-	Outbox *notify.Outbox  // /notifications, .../test-notification, .../subscribers
-	Bans   *bans.Guard     // /bans
-	Mail   *mailbox.Store  // /partners/{id}/mailbox...
+	Outbox *notify.Outbox // /notifications, .../test-notification, .../subscribers
+	Bans   *bans.Guard    // /bans
+	Mail   *mailbox.Store // /partners/{id}/mailbox...
 
 	once    sync.Once
 	handler http.Handler
@@ -192,7 +196,22 @@ func (s *Server) routes() http.Handler {
 	read("/partners/:id/mailbox/messages/:message", s.getMailMessage)
 	read("/partners/:id/mailbox/messages/:message/raw", s.getMailMessageRaw)
 	write(http.MethodDelete, "/partners/:id/mailbox/messages/:message", "mailbox.message.delete", s.deleteMailMessage)
-	return e
+	return s.withWeb(e)
+}
+
+// withWeb sends every path outside the API's own to the Web handler.
+func (s *Server) withWeb(api http.Handler) http.Handler {
+	if s.Web == nil {
+		return api
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == "/api" || strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz" || p == "/metrics" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		s.Web.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) healthz(c echo.Context) error {
