@@ -6,6 +6,7 @@ import (
 
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/web"
 )
 
 // apiListeners returns the admin API's listener, or none when
@@ -14,13 +15,24 @@ func apiListeners(d *deps) []listener {
 	if d.cfg.HTTPAddr == "" {
 		return nil
 	}
+	sessions := newFTPSessions(d.ftp)
 	srv := &api.Server{
-		Store: d.store, Partners: d.partners, Sessions: newFTPSessions(d.ftp),
+		Store: d.store, Partners: d.partners, Sessions: sessions,
 		AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "api"),
+		// The notification, ban and mailbox endpoints; each nil one answers
+		// 503 "not configured". mailStore builds the mailbox store shared
+		// with the mail listeners and the notifier (they may come later).
+		Outbox: d.outbox, Bans: d.guard, Mail: mailStore(d),
 		// Ready stays nil: runServers binds every listener before serving
 		// any, and stops them all when one fails, so while /readyz answers
 		// the other listeners are up.
 	}
+	// The web admin on the same listener, on the same service layer. The
+	// listener is plain HTTP; its cookie is Secure on TLS requests.
+	srv.Web = (&web.Server{
+		Store: d.store, Partners: d.partners, Sessions: sessions, Outbox: d.outbox, Mail: mailStore(d),
+		Guard: d.guard, AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "web"),
+	}).Handler()
 	if d.cfg.AdminToken != "" {
 		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")
 	}

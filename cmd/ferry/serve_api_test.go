@@ -137,6 +137,29 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
+			// The parts serve_api.go wires in: the upload's alert, sent by the
+			// notifier (no relay: to the partner mailbox only), is in the
+			// notifications and in acme's mailbox; the bans answer.
+			for {
+				_, pg := call("GET", "/api/v1/notifications?partner=acme&kind=upload&status=sent", auditor, nil)
+				_, mb := call("GET", "/api/v1/partners/acme/mailbox/messages", auditor, nil)
+				n, _ := pg["items"].([]any)
+				m, _ := mb["items"].([]any)
+				if len(n) == 1 && len(m) == 1 {
+					if subj, _ := m[0].(map[string]any)["subject"].(string); !strings.Contains(subj, "hello.txt") {
+						t.Fatalf("alert in the mailbox: %v", m[0])
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the upload alert was not sent to the mailbox: %v %v\n%s", pg, mb, logs.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if code, v := call("GET", "/api/v1/bans", auditor, nil); code != http.StatusOK {
+				t.Fatalf("bans: %d %v", code, v)
+			}
+
 			_, sessions := call("GET", "/api/v1/sessions?account=alice", auditor, nil)
 			items, _ := sessions["items"].([]any)
 			if len(items) != 1 || !strings.HasPrefix(items[0].(map[string]any)["id"].(string), "ftp-") {

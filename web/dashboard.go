@@ -1,0 +1,182 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/notify"
+	"github.com/ferryhq/ferry/store"
+)
+
+// chartMaxRows bounds the upload rows the 7-day chart reads.
+const chartMaxRows = 200_000
+
+type dashboardData struct {
+	Sessions      []api.SessionInfo
+	UploadsToday  int
+	BytesToday    int64
+	FailedToday   int64
+	Bans          []store.Ban
+	Pending, Dead int
+	PendingMore   bool
+	DeadMore      bool
+	Chart         template.HTML
+	ChartTotal    int
+	ChartTable    []hourCount // the busiest hours, as text for screen readers and phones
+	Partners      store.EnabledCount
+}
+
+type hourCount struct {
+	Hour  time.Time
+	Count int
+}
+
+func (s *Server) liveSessions() []api.SessionInfo {
+	if s.Sessions == nil {
+		return nil
+	}
+	list := s.Sessions.Sessions()
+	sort.Slice(list, func(i, j int) bool { return list[i].StartedAt.Before(list[j].StartedAt) })
+	return list
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	now := s.now().UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	d := dashboardData{Sessions: s.liveSessions()}
+
+	start := now.Truncate(time.Hour).Add(-7*24*time.Hour + time.Hour)
+	ups, err := s.Store.ListTransfers(ctx, store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK,
+		Since: start, Limit: chartMaxRows})
+	if err != nil {
+		return err
+	}
+	counts := make([]int, 7*24)
+	for _, t := range ups {
+		i := int(t.StartedAt.UTC().Sub(start) / time.Hour)
+		if i >= 0 && i < len(counts) {
+			counts[i]++
+		}
+		if !t.StartedAt.Before(today) {
+			d.UploadsToday++
+			d.BytesToday += t.Bytes
+		}
+	}
+	d.ChartTotal = len(ups)
+	d.Chart = chartSVG(start, counts)
+	for i, c := range counts {
+		if c > 0 {
+			d.ChartTable = append(d.ChartTable, hourCount{Hour: start.Add(time.Duration(i) * time.Hour), Count: c})
+		}
+	}
+	sort.SliceStable(d.ChartTable, func(i, j int) bool { return d.ChartTable[i].Count > d.ChartTable[j].Count })
+	if len(d.ChartTable) > 5 {
+		d.ChartTable = d.ChartTable[:5]
+	}
+
+	if d.FailedToday, err = s.Store.CountTransfers(ctx, store.TransferFilter{Operation: store.OpLogin,
+		Status: store.StatusFailed, Since: today}); err != nil {
+		return err
+	}
+	if s.Guard != nil {
+		if d.Bans, err = s.Guard.List(ctx); err != nil {
+			return err
+		}
+	} else if d.Bans, err = s.Store.ListBans(ctx, now); err != nil {
+		return err
+	}
+	if d.Partners, err = s.Store.CountPartners(ctx); err != nil {
+		return err
+	}
+	if s.Outbox != nil {
+		if d.Pending, d.PendingMore, err = s.countNotifications(ctx, store.NotifyPending); err != nil {
+			return err
+		}
+		if d.Dead, d.DeadMore, err = s.countNotifications(ctx, store.NotifyDead); err != nil {
+			return err
+		}
+	}
+	s.renderPage(w, r, http.StatusOK, "dashboard", &page{Title: "Dashboard", User: p, Data: d})
+	return nil
+}
+
+func (s *Server) countNotifications(ctx context.Context, status string) (int, bool, error) {
+	rows, next, err := s.Outbox.List(ctx, notify.Filter{Status: status, Limit: 500})
+	return len(rows), next != "", err
+}
+
+// chartSVG draws uploads per hour as bars, one per hour, with a label per
+// day. It is drawn on the server: no script, and it scales with the page.
+func chartSVG(start time.Time, counts []int) template.HTML {
+	const (
+		w, h        = 840.0, 220.0
+		left, right = 36.0, 8.0
+		top, bottom = 12.0, 28.0
+	)
+	maxc := 0
+	for _, c := range counts {
+		maxc = max(maxc, c)
+	}
+	scale := niceMax(maxc)
+	plotW, plotH := w-left-right, h-top-bottom
+	bw := plotW / float64(len(counts))
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="chart-title chart-desc">`, w, h)
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	fmt.Fprintf(&b, `<title id="chart-title">Uploads per hour, last 7 days (UTC)</title><desc id="chart-desc">%d uploads in total; the busiest hour had %d.</desc>`, total, maxc)
+	for _, frac := range []float64{0, 0.5, 1} {
+		y := top + plotH*(1-frac)
+		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, left, y, w-right, y)
+		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="end">%d</text>`, left-4, y+4, int(float64(scale)*frac))
+	}
+	for i, c := range counts {
+		if c == 0 {
+			continue
+		}
+		bh := plotH * float64(c) / float64(scale)
+		x := left + float64(i)*bw
+		hour := start.Add(time.Duration(i) * time.Hour)
+		fmt.Fprintf(&b, `<rect class="bar" x="%.2f" y="%.2f" width="%.2f" height="%.2f"><title>%s: %d</title></rect>`,
+			x, top+plotH-bh, max(bw-0.6, 0.6), bh, hour.Format("Mon 02 Jan 15:00"), c)
+	}
+	for d := 0; d <= 7; d++ {
+		// a tick at each midnight inside the window
+		mid := time.Date(start.Year(), start.Month(), start.Day()+d, 0, 0, 0, 0, time.UTC)
+		i := mid.Sub(start).Hours()
+		if i < 0 || i >= float64(len(counts)) {
+			continue
+		}
+		x := left + i*bw
+		fmt.Fprintf(&b, `<line class="tick" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, x, top, x, top+plotH+4)
+		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f">%s</text>`, x+3, h-8, mid.Format("Mon 02"))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) // built above from numbers and fixed formats only
+}
+
+// niceMax rounds a maximum up to 1, 2 or 5 times a power of ten.
+func niceMax(n int) int {
+	if n <= 4 {
+		return 4
+	}
+	p := 1
+	for p*10 < n {
+		p *= 10
+	}
+	for _, m := range []int{1, 2, 5, 10} {
+		if m*p >= n {
+			return m * p
+		}
+	}
+	return 10 * p
+}
