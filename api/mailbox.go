@@ -32,6 +32,7 @@ type mailboxJSON struct {
 	Messages  int64            `json:"messages"`
 	Unseen    int64            `json:"unseen"`
 	Bytes     int64            `json:"bytes"`
+	Quota     mailQuotaJSON    `json:"quota"`
 	Folders   []mailFolderJSON `json:"folders"`
 }
 
@@ -101,7 +102,12 @@ func (s *Server) getMailbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := mailboxJSON{PartnerID: p.ID, Slug: p.Slug, Folders: []mailFolderJSON{}}
+	quota, used, err := s.Mail.Quota(c.Request().Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	out := mailboxJSON{PartnerID: p.ID, Slug: p.Slug, Quota: mailQuotaJSON{Bytes: quota, UsedBytes: used},
+		Folders: []mailFolderJSON{}}
 	for _, f := range folders {
 		out.Messages += f.Messages
 		out.Unseen += f.Unseen

@@ -20,17 +20,24 @@ type quotaJSON struct {
 	UsedFiles int64 `json:"used_files"`
 }
 
+// mailQuotaJSON is a partner's mailbox quota and what its messages use.
+type mailQuotaJSON struct {
+	Bytes     int64 `json:"bytes"`
+	UsedBytes int64 `json:"used_bytes"`
+}
+
 type partnerJSON struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Slug         string    `json:"slug"`
-	Contacts     []string  `json:"contacts"`
-	Quota        quotaJSON `json:"quota"`
-	TLSRequired  bool      `json:"tls_required"`
-	AllowedCIDRs []string  `json:"allowed_cidrs"`
-	Enabled      bool      `json:"enabled"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           string        `json:"id"`
+	Name         string        `json:"name"`
+	Slug         string        `json:"slug"`
+	Contacts     []string      `json:"contacts"`
+	Quota        quotaJSON     `json:"quota"`
+	MailQuota    mailQuotaJSON `json:"mail_quota"`
+	TLSRequired  bool          `json:"tls_required"`
+	AllowedCIDRs []string      `json:"allowed_cidrs"`
+	Enabled      bool          `json:"enabled"`
+	CreatedAt    time.Time     `json:"created_at"`
+	UpdatedAt    time.Time     `json:"updated_at"`
 }
 
 func partnerView(p *store.Partner) partnerJSON {
@@ -43,6 +50,7 @@ func partnerView(p *store.Partner) partnerJSON {
 	return partnerJSON{
 		ID: p.ID, Name: p.Name, Slug: p.Slug, Contacts: append([]string{}, p.ContactEmails()...),
 		Quota:       quotaJSON{Bytes: p.QuotaBytes, Files: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles},
+		MailQuota:   mailQuotaJSON{Bytes: p.MailQuotaBytes, UsedBytes: p.MailUsedBytes},
 		TLSRequired: p.TLSRequired, AllowedCIDRs: cidrs, Enabled: p.Enabled,
 		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
 	}
@@ -54,24 +62,31 @@ type quotaInput struct {
 	Files *int64 `json:"files"`
 }
 
+// mailQuotaInput is the writable part of a mailbox quota.
+type mailQuotaInput struct {
+	Bytes *int64 `json:"bytes"`
+}
+
 type partnerCreate struct {
-	Slug         string      `json:"slug"`
-	Name         string      `json:"name"`
-	Contacts     []string    `json:"contacts"`
-	Quota        *quotaInput `json:"quota"`
-	TLSRequired  bool        `json:"tls_required"`
-	AllowedCIDRs []string    `json:"allowed_cidrs"`
-	Enabled      *bool       `json:"enabled"` // default true
+	Slug         string          `json:"slug"`
+	Name         string          `json:"name"`
+	Contacts     []string        `json:"contacts"`
+	Quota        *quotaInput     `json:"quota"`
+	MailQuota    *mailQuotaInput `json:"mail_quota"`
+	TLSRequired  bool            `json:"tls_required"`
+	AllowedCIDRs []string        `json:"allowed_cidrs"`
+	Enabled      *bool           `json:"enabled"` // default true
 }
 
 type partnerUpdate struct {
-	Slug         *string     `json:"slug"`
-	Name         *string     `json:"name"`
-	Contacts     *[]string   `json:"contacts"`
-	Quota        *quotaInput `json:"quota"`
-	TLSRequired  *bool       `json:"tls_required"`
-	AllowedCIDRs *[]string   `json:"allowed_cidrs"`
-	Enabled      *bool       `json:"enabled"`
+	Slug         *string         `json:"slug"`
+	Name         *string         `json:"name"`
+	Contacts     *[]string       `json:"contacts"`
+	Quota        *quotaInput     `json:"quota"`
+	MailQuota    *mailQuotaInput `json:"mail_quota"`
+	TLSRequired  *bool           `json:"tls_required"`
+	AllowedCIDRs *[]string       `json:"allowed_cidrs"`
+	Enabled      *bool           `json:"enabled"`
 }
 
 // sendPartner replies with one partner and its ETag.
@@ -100,6 +115,9 @@ func (s *Server) createPartner(c echo.Context) error {
 		if in.Quota.Files != nil {
 			pin.QuotaFiles = *in.Quota.Files
 		}
+	}
+	if in.MailQuota != nil && in.MailQuota.Bytes != nil {
+		pin.MailQuotaBytes = *in.MailQuota.Bytes
 	}
 	p, err := s.Partners.CreatePartner(c.Request().Context(), pin)
 	if p != nil {
@@ -162,6 +180,9 @@ func (s *Server) updatePartner(c echo.Context) error {
 	}
 	if in.Quota != nil {
 		patch.QuotaBytes, patch.QuotaFiles = in.Quota.Bytes, in.Quota.Files
+	}
+	if in.MailQuota != nil {
+		patch.MailQuotaBytes = in.MailQuota.Bytes
 	}
 	var check func(*store.Partner) error
 	if match := ifMatch(c); match != nil {

@@ -91,6 +91,8 @@ func apiField(f string) string {
 		return "quota.bytes"
 	case "quota_files":
 		return "quota.files"
+	case "mail_quota_bytes":
+		return "mail_quota.bytes"
 	}
 	return f
 }

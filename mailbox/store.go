@@ -32,6 +32,9 @@ var (
 	ErrNoSuchMessage = errors.New("mailbox: no such message")
 	ErrLocked        = errors.New("mailbox: maildrop is locked by another session")
 	ErrTooBig        = errors.New("mailbox: message too big")
+	// ErrOverQuota: the message would take a partner's mailbox past its
+	// quota (errors.As finds a *store.MailQuotaError naming the partners).
+	ErrOverQuota = store.ErrMailQuota
 )
 
 // Delim separates the levels of a folder name.
@@ -89,6 +92,30 @@ func (s *Store) Deliver(ctx context.Context, partner string, raw []byte) (*Deliv
 	return s.DeliverTo(ctx, []Recipient{{PartnerID: p.ID}}, bytes.NewReader(raw), DeliverOptions{})
 }
 
+// CheckQuota reports ErrOverQuota if a message of size bytes (0: unknown,
+// counted as 1) would not fit in the partner's mailbox now. It is an early
+// answer (SMTP RCPT with a SIZE); DeliverTo checks again exactly.
+func (s *Store) CheckQuota(ctx context.Context, partnerID string, size int64) error {
+	quota, used, err := s.DB.MailQuota(ctx, partnerID)
+	if err != nil {
+		return fmt.Errorf("mailbox: quota of %s: %w", partnerID, err)
+	}
+	if quota > 0 && used+max(size, 1) > quota {
+		return &store.MailQuotaError{PartnerIDs: []string{partnerID}}
+	}
+	return nil
+}
+
+// Quota returns a partner's mailbox quota in bytes (0: unlimited) and the
+// bytes its messages use (a copy in two folders counts twice).
+func (s *Store) Quota(ctx context.Context, partnerID string) (quota, used int64, err error) {
+	quota, used, err = s.DB.MailQuota(ctx, partnerID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("mailbox: quota of %s: %w", partnerID, err)
+	}
+	return quota, used, nil
+}
+
 // Partner finds an enabled partner by slug (case-insensitive) or ID.
 func (s *Store) Partner(ctx context.Context, slugOrID string) (*store.Partner, error) {
 	p, err := s.DB.PartnerBySlug(ctx, strings.ToLower(slugOrID))
@@ -106,7 +133,10 @@ func (s *Store) Partner(ctx context.Context, slugOrID string) (*store.Partner, e
 
 // DeliverTo stores the message read from r once, as a durable blob, and
 // records it in every recipient's folder in one transaction. When it
-// returns nil the message is committed; on error nothing is recorded.
+// returns nil the message is committed; on error nothing is recorded. If
+// the message would take any recipient's mailbox past its quota, nothing
+// is stored and the error matches ErrOverQuota (errors.As gives the
+// *store.MailQuotaError naming those partners).
 // Line endings are stored as CRLF.
 func (s *Store) DeliverTo(ctx context.Context, rcpts []Recipient, r io.Reader, opts DeliverOptions) (*Delivered, error) {
 	if len(rcpts) == 0 {
@@ -165,6 +195,12 @@ func (s *Store) DeliverTo(ctx context.Context, rcpts []Recipient, r io.Reader, o
 	// It is not removed here, because a commit that reported an error may
 	// still have happened.
 	if err := s.DB.InsertMailMessages(ctx, store.MailBlob{Key: key, Size: size}, msgs); err != nil {
+		if errors.Is(err, ErrOverQuota) {
+			// Refused inside the transaction, so surely not committed.
+			if rerr := s.removeBlob(key); rerr != nil {
+				s.log().Warn("mailbox: remove blob", "blob", key, "err", rerr)
+			}
+		}
 		return nil, fmt.Errorf("mailbox: record message: %w", err)
 	}
 	for _, f := range folders {

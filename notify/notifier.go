@@ -267,7 +267,12 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 
 	var out outcome
 	if n.Mailbox != nil && head.MailboxAt == nil && p.Enabled {
-		if err := n.copyToMailbox(ctx, head, p, msg); err != nil {
+		err := n.copyToMailbox(ctx, head, p, msg)
+		switch {
+		case errors.Is(err, mailbox.ErrOverQuota):
+			// A full mailbox must not hold up the mail: skip the copy.
+			log.Warn("notify: partner mailbox is full; alert not copied into it", "err", err)
+		case err != nil:
 			return outcome{err: fmt.Errorf("partner mailbox: %w", err)}
 		}
 	}

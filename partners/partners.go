@@ -73,14 +73,16 @@ var (
 
 // PartnerInput is what an operator gives to create or change a partner.
 type PartnerInput struct {
-	Slug         string
-	Name         string // defaults to the slug
-	Contacts     []string
-	QuotaBytes   int64
-	QuotaFiles   int64
-	TLSRequired  bool
-	AllowedCIDRs []string
-	Enabled      bool
+	Slug       string
+	Name       string // defaults to the slug
+	Contacts   []string
+	QuotaBytes int64
+	QuotaFiles int64
+	// MailQuotaBytes bounds the partner's mailbox; 0 is unlimited.
+	MailQuotaBytes int64
+	TLSRequired    bool
+	AllowedCIDRs   []string
+	Enabled        bool
 }
 
 func (in *PartnerInput) validate() error {
@@ -115,6 +117,9 @@ func (in *PartnerInput) validate() error {
 	if in.QuotaFiles < 0 {
 		v.add("quota_files", "must be 0 (unlimited) or more")
 	}
+	if in.MailQuotaBytes < 0 {
+		v.add("mail_quota_bytes", "must be 0 (unlimited) or more")
+	}
 	for i, c := range in.AllowedCIDRs {
 		n, err := ParseCIDR(c)
 		if err != nil {
@@ -144,6 +149,7 @@ func (s *Service) CreatePartner(ctx context.Context, in PartnerInput) (*store.Pa
 	p := &store.Partner{
 		Slug: in.Slug, Name: in.Name, Enabled: in.Enabled, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: strings.Join(in.AllowedCIDRs, ","), QuotaBytes: in.QuotaBytes, QuotaFiles: in.QuotaFiles,
+		MailQuotaBytes: in.MailQuotaBytes,
 	}
 	for _, c := range in.Contacts {
 		p.Contacts = append(p.Contacts, store.Contact{Email: c})

@@ -19,14 +19,17 @@ import (
 type PartnerPatch struct {
 	// Slug cannot change (it names the partner's folder and mailbox); when
 	// given it must equal the current one.
-	Slug         *string
-	Name         *string
-	Contacts     *[]string
-	QuotaBytes   *int64
-	QuotaFiles   *int64
-	TLSRequired  *bool
-	AllowedCIDRs *[]string
-	Enabled      *bool
+	Slug       *string
+	Name       *string
+	Contacts   *[]string
+	QuotaBytes *int64
+	QuotaFiles *int64
+	// MailQuotaBytes is the mailbox quota (0: unlimited); the usage is
+	// read-only.
+	MailQuotaBytes *int64
+	TLSRequired    *bool
+	AllowedCIDRs   *[]string
+	Enabled        *bool
 }
 
 // UpdatePartner applies patch to a partner found by ID or slug, with the
@@ -67,8 +70,8 @@ func (s *Service) UpdatePartner(ctx context.Context, idOrSlug string, patch Part
 func (patch PartnerPatch) apply(p *store.Partner) error {
 	in := PartnerInput{
 		Slug: p.Slug, Name: p.Name, Contacts: p.ContactEmails(), QuotaBytes: p.QuotaBytes,
-		QuotaFiles: p.QuotaFiles, TLSRequired: p.TLSRequired, AllowedCIDRs: splitList(p.AllowedCIDRs),
-		Enabled: p.Enabled,
+		QuotaFiles: p.QuotaFiles, MailQuotaBytes: p.MailQuotaBytes, TLSRequired: p.TLSRequired,
+		AllowedCIDRs: splitList(p.AllowedCIDRs), Enabled: p.Enabled,
 	}
 	var v ValidationError
 	if patch.Slug != nil && strings.TrimSpace(*patch.Slug) != p.Slug {
@@ -88,6 +91,9 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	}
 	if patch.QuotaFiles != nil {
 		in.QuotaFiles = *patch.QuotaFiles
+	}
+	if patch.MailQuotaBytes != nil {
+		in.MailQuotaBytes = *patch.MailQuotaBytes
 	}
 	if patch.TLSRequired != nil {
 		in.TLSRequired = *patch.TLSRequired
@@ -115,7 +121,7 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 		c.Email = addr
 		p.Contacts = append(p.Contacts, c)
 	}
-	p.Name, p.QuotaBytes, p.QuotaFiles = in.Name, in.QuotaBytes, in.QuotaFiles
+	p.Name, p.QuotaBytes, p.QuotaFiles, p.MailQuotaBytes = in.Name, in.QuotaBytes, in.QuotaFiles, in.MailQuotaBytes
 	p.TLSRequired, p.AllowedCIDRs, p.Enabled = in.TLSRequired, strings.Join(in.AllowedCIDRs, ","), in.Enabled
 	return nil
 }

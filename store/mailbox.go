@@ -105,8 +105,12 @@ func (s *Store) MailFolders(ctx context.Context, partnerID string) ([]MailFolder
 // they used, for DeleteMailBlob after the commit.
 func (s *Store) DeleteMailFolder(ctx context.Context, id string) (blobs []string, err error) {
 	err = s.Tx(ctx, func(tx *Store) error {
+		freed := map[string]int64{}
 		var err error
-		if _, blobs, err = tx.deleteMessages(ctx, id, nil, false); err != nil {
+		if _, blobs, err = tx.deleteMessages(ctx, id, nil, false, freed); err != nil {
+			return err
+		}
+		if err := tx.chargeMail(ctx, freed); err != nil {
 			return err
 		}
 		res := tx.q(ctx).Where("id = ?", id).Delete(&MailFolder{})

@@ -59,21 +59,32 @@ var metaColumns = []string{"id", "partner_id", "folder_id", "uid", "modseq", "fl
 // InsertMailMessages records blob and, in the same transaction, one
 // message per entry of msgs (FolderID, PartnerID and the metadata set by
 // the caller); each gets the next UID of its folder. On return msgs carry
-// their ID, UID and Modseq. Nothing is written unless everything is.
+// their ID, UID and Modseq. Nothing is written unless everything is: a
+// partner whose mailbox quota the messages would exceed fails it all with a
+// *MailQuotaError naming every such partner.
 func (s *Store) InsertMailMessages(ctx context.Context, blob MailBlob, msgs []MailMessage) error {
 	if blob.CreatedAt.IsZero() {
 		blob.CreatedAt = time.Now().UTC()
 	}
+	// Folders are locked in ID order, so that two deliveries to the same
+	// folders cannot wait on each other.
+	order := make([]int, len(msgs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(msgs[a].FolderID, msgs[b].FolderID) })
 	return s.Tx(ctx, func(tx *Store) error {
 		if err := tx.q(ctx).Create(&blob).Error; err != nil {
 			return translate(err)
 		}
-		for i := range msgs {
+		charge := map[string]int64{}
+		for _, i := range order {
 			if err := tx.insertMessage(ctx, &msgs[i], blob.Key); err != nil {
 				return err
 			}
+			charge[msgs[i].PartnerID] += msgs[i].Size
 		}
-		return nil
+		return tx.chargeMail(ctx, charge)
 	})
 }
 
@@ -220,14 +231,20 @@ func ApplyFlags(cur []string, op FlagOp, flags []string) []string {
 // those to DeleteMailBlob after the commit.
 func (s *Store) DeleteMailMessages(ctx context.Context, folderID string, uids []int64, onlyDeleted bool) (removed []int64, blobs []string, err error) {
 	err = s.Tx(ctx, func(tx *Store) error {
+		freed := map[string]int64{}
 		var err error
-		removed, blobs, err = tx.deleteMessages(ctx, folderID, uids, onlyDeleted)
-		return err
+		if removed, blobs, err = tx.deleteMessages(ctx, folderID, uids, onlyDeleted, freed); err != nil {
+			return err
+		}
+		return tx.chargeMail(ctx, freed)
 	})
 	return removed, blobs, err
 }
 
-func (s *Store) deleteMessages(ctx context.Context, folderID string, uids []int64, onlyDeleted bool) ([]int64, []string, error) {
+// deleteMessages removes messages (see DeleteMailMessages) and subtracts
+// the bytes of the rows it really deleted from charge, per partner; the
+// caller applies charge with chargeMail at the end of its transaction.
+func (s *Store) deleteMessages(ctx context.Context, folderID string, uids []int64, onlyDeleted bool, charge map[string]int64) ([]int64, []string, error) {
 	var msgs []MailMessage
 	q := s.q(ctx).Select("id", "uid", "flags", "blob_key").Where("folder_id = ?", folderID)
 	if uids != nil {
@@ -258,8 +275,17 @@ func (s *Store) deleteMessages(ctx context.Context, folderID string, uids []int6
 		return nil, nil, err
 	}
 	for chunk := range slices.Chunk(ids, 500) {
-		if err := s.q(ctx).Where("id IN ?", chunk).Delete(&MailMessage{}).Error; err != nil {
+		// RETURNING counts only the rows this transaction deleted, not
+		// those a concurrent expunge took first.
+		var gone []struct {
+			PartnerID string
+			Size      int64
+		}
+		if err := s.q(ctx).Raw("DELETE FROM mail_messages WHERE id IN ? RETURNING partner_id, size", chunk).Scan(&gone).Error; err != nil {
 			return nil, nil, translate(err)
+		}
+		for _, g := range gone {
+			charge[g.PartnerID] -= g.Size
 		}
 	}
 	return removed, blobs, nil
@@ -267,7 +293,8 @@ func (s *Store) deleteMessages(ctx context.Context, folderID string, uids []int6
 
 // CopyMailMessages copies the messages with the given UIDs from one folder
 // to another, sharing their blobs, with new UIDs in the target; move also
-// removes them from the source, in the same transaction. It returns the
+// removes them from the source, in the same transaction. A copy that would
+// exceed the mailbox quota fails with a *MailQuotaError. It returns the
 // source UIDs and the matching new UIDs.
 func (s *Store) CopyMailMessages(ctx context.Context, fromID string, uids []int64, toID string, move bool) (src, dst []int64, err error) {
 	err = s.Tx(ctx, func(tx *Store) error {
@@ -281,6 +308,7 @@ func (s *Store) CopyMailMessages(ctx context.Context, fromID string, uids []int6
 			msgs = append(msgs, part...)
 		}
 		slices.SortFunc(msgs, func(a, b MailMessage) int { return int(a.UID - b.UID) })
+		charge := map[string]int64{}
 		for _, m := range msgs {
 			src = append(src, m.UID)
 			m.FolderID = toID
@@ -288,13 +316,16 @@ func (s *Store) CopyMailMessages(ctx context.Context, fromID string, uids []int6
 				return err
 			}
 			dst = append(dst, m.UID)
+			charge[m.PartnerID] += m.Size
 		}
 		if move && len(src) > 0 {
-			if _, _, err := tx.deleteMessages(ctx, fromID, src, false); err != nil {
+			if _, _, err := tx.deleteMessages(ctx, fromID, src, false, charge); err != nil {
 				return err
 			}
 		}
-		return nil
+		// A copy counts against the quota (it is refused past it); a move
+		// within one mailbox adds nothing.
+		return tx.chargeMail(ctx, charge)
 	})
 	return src, dst, err
 }

@@ -22,8 +22,13 @@ type Partner struct {
 	QuotaFiles   int64  // 0: unlimited
 	UsedBytes    int64
 	UsedFiles    int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// MailQuotaBytes bounds the partner's mailbox (0: unlimited);
+	// MailUsedBytes is what its messages use, kept by the store's mail
+	// transactions (read-only for everyone else).
+	MailQuotaBytes int64
+	MailUsedBytes  int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 
 	Contacts []Contact `gorm:"foreignKey:PartnerID"`
 }
@@ -60,7 +65,9 @@ func (s *Store) CreatePartner(ctx context.Context, p *Partner) error {
 	}
 	return s.Tx(ctx, func(tx *Store) error {
 		// Select("*") writes false booleans too; gorm would otherwise skip
-		// zero values and let the column default (TRUE) win.
+		// zero values and let the column default (TRUE) win. A new partner
+		// has no mail.
+		p.MailUsedBytes = 0
 		if err := tx.q(ctx).Omit("Contacts").Select("*").Create(p).Error; err != nil {
 			return translate(err)
 		}
@@ -131,7 +138,8 @@ func escapeLike(s string) string {
 	return r.Replace(s)
 }
 
-// UpdatePartner writes every column of p except usage counters, and replaces
+// UpdatePartner writes every column of p except usage counters (FTP and
+// mail), and replaces
 // its contacts with p.Contacts.
 func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 	p.UpdatedAt = time.Now().UTC()
@@ -139,7 +147,7 @@ func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 		res := tx.q(ctx).Model(&Partner{}).Where("id = ?", p.ID).Updates(map[string]any{
 			"slug": p.Slug, "name": p.Name, "enabled": p.Enabled, "tls_required": p.TLSRequired,
 			"allowed_cidrs": p.AllowedCIDRs, "quota_bytes": p.QuotaBytes, "quota_files": p.QuotaFiles,
-			"updated_at": p.UpdatedAt,
+			"mail_quota_bytes": p.MailQuotaBytes, "updated_at": p.UpdatedAt,
 		})
 		if res.Error != nil {
 			return translate(res.Error)

@@ -186,7 +186,7 @@ func translate(err error) error {
 		return fmt.Errorf("%w", ErrNotFound)
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return fmt.Errorf("%w: %v", ErrConflict, err)
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.As(err, new(*dbError)):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrMailQuota), errors.As(err, new(*dbError)):
 		return err
 	}
 	return &dbError{err}

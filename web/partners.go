@@ -46,12 +46,16 @@ func (s *Server) partnerList(w http.ResponseWriter, r *http.Request, p *principa
 // partnerForm is the partner form's values as typed.
 type partnerForm struct {
 	Slug, Name, Contacts, Quota, QuotaFiles, CIDRs string
+	MailQuota                                      string
 	TLSRequired, Enabled                           bool
+	// hasMailQuota: the posted form had the mail quota field (a form
+	// without it leaves the quota as it is).
+	hasMailQuota bool
 }
 
 func formOf(p *store.Partner) partnerForm {
 	return partnerForm{Slug: p.Slug, Name: p.Name, Contacts: strings.Join(p.ContactEmails(), "\n"),
-		Quota: sizeInput(p.QuotaBytes), QuotaFiles: itoa(p.QuotaFiles),
+		Quota: sizeInput(p.QuotaBytes), QuotaFiles: itoa(p.QuotaFiles), MailQuota: sizeInput(p.MailQuotaBytes),
 		CIDRs: strings.ReplaceAll(p.AllowedCIDRs, ",", "\n"), TLSRequired: p.TLSRequired, Enabled: p.Enabled}
 }
 
@@ -59,7 +63,7 @@ func readPartnerForm(r *http.Request) partnerForm {
 	f := r.PostForm
 	return partnerForm{Slug: f.Get("slug"), Name: f.Get("name"), Contacts: f.Get("contacts"), Quota: f.Get("quota_bytes"),
 		QuotaFiles: f.Get("quota_files"), CIDRs: f.Get("allowed_cidrs"), TLSRequired: f.Get("tls_required") != "",
-		Enabled: f.Get("enabled") != ""}
+		Enabled: f.Get("enabled") != "", MailQuota: f.Get("mail_quota_bytes"), hasMailQuota: f.Has("mail_quota_bytes")}
 }
 
 // list splits a textarea on lines and commas.
@@ -74,16 +78,19 @@ func list(s string) []string {
 }
 
 // numbers reads the form's quota fields; their errors join the service's.
-func (f partnerForm) numbers() (bytes, files int64, fields map[string]string) {
+func (f partnerForm) numbers() (bytes, files, mail int64, fields map[string]string) {
 	fields = map[string]string{}
 	var err error
+	if mail, err = parseSize(f.MailQuota); err != nil {
+		fields["mail_quota_bytes"] = err.Error()
+	}
 	if bytes, err = parseSize(f.Quota); err != nil {
 		fields["quota_bytes"] = err.Error()
 	}
 	if files, err = parseInt(f.QuotaFiles); err != nil {
 		fields["quota_files"] = "must be a whole number (0: unlimited)"
 	}
-	return bytes, files, fields
+	return bytes, files, mail, fields
 }
 
 func (s *Server) partnerNew(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -91,16 +98,16 @@ func (s *Server) partnerNew(w http.ResponseWriter, r *http.Request, p *principal
 		return errForbidden
 	}
 	s.renderPage(w, r, http.StatusOK, "partner_new", &page{Title: "New partner", Nav: "partners", User: p,
-		Data: partnerForm{Enabled: true, Quota: "0", QuotaFiles: "0"}})
+		Data: partnerForm{Enabled: true, Quota: "0", QuotaFiles: "0", MailQuota: "0"}})
 	return nil
 }
 
 func (s *Server) partnerCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
 	f := readPartnerForm(r)
-	qb, qf, fields := f.numbers()
+	qb, qf, mq, fields := f.numbers()
 	if len(fields) == 0 {
 		_, err := s.Partners.CreatePartner(r.Context(), partners.PartnerInput{Slug: f.Slug, Name: f.Name,
-			Contacts: list(f.Contacts), QuotaBytes: qb, QuotaFiles: qf, TLSRequired: f.TLSRequired,
+			Contacts: list(f.Contacts), QuotaBytes: qb, QuotaFiles: qf, MailQuotaBytes: mq, TLSRequired: f.TLSRequired,
 			AllowedCIDRs: list(f.CIDRs), Enabled: f.Enabled})
 		if err == nil {
 			http.Redirect(w, r, "/partners/"+urlPath(strings.TrimSpace(f.Slug))+"?done=partner-created", http.StatusSeeOther)
@@ -167,15 +174,19 @@ func (s *Server) partnerShow(w http.ResponseWriter, r *http.Request, p *principa
 func (s *Server) partnerUpdate(w http.ResponseWriter, r *http.Request, p *principal) error {
 	ctx := r.Context()
 	f := readPartnerForm(r)
-	qb, qf, fields := f.numbers()
+	qb, qf, mq, fields := f.numbers()
 	cur, err := s.Partners.Partner(ctx, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
 	if len(fields) == 0 {
 		contacts, cidrs := list(f.Contacts), list(f.CIDRs)
-		updated, err := s.Partners.UpdatePartner(ctx, cur.ID, partners.PartnerPatch{Name: &f.Name, Contacts: &contacts,
-			QuotaBytes: &qb, QuotaFiles: &qf, TLSRequired: &f.TLSRequired, AllowedCIDRs: &cidrs, Enabled: &f.Enabled}, nil)
+		patch := partners.PartnerPatch{Name: &f.Name, Contacts: &contacts,
+			QuotaBytes: &qb, QuotaFiles: &qf, TLSRequired: &f.TLSRequired, AllowedCIDRs: &cidrs, Enabled: &f.Enabled}
+		if f.hasMailQuota {
+			patch.MailQuotaBytes = &mq
+		}
+		updated, err := s.Partners.UpdatePartner(ctx, cur.ID, patch, nil)
 		if err == nil {
 			if cur.Enabled && !updated.Enabled {
 				s.kickPartner(ctx, updated.ID)

@@ -41,6 +41,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		quotaBytes, quotaFiles = c.fs.Int64("quota-bytes", 0, "storage quota in bytes (0: unlimited)"), c.fs.Int64("quota-files", 0, "file count quota (0: unlimited)")
 		tlsRequired, disabled  = c.fs.Bool("tls-required", false, "accounts must use FTPS"), c.fs.Bool("disabled", false, "create the partner disabled")
 		purge                  = c.fs.Bool("purge", false, "with delete: also remove the partner's files")
+		mailQuota              = c.fs.Int64("mail-quota-bytes", 0, "mailbox quota in bytes (0: unlimited)")
 	)
 	c.fs.Var(contacts, "contact", "email address for upload alerts (repeatable)")
 	c.fs.Var(allow, "allow", "client address range allowed to log in, e.g. 203.0.113.0/24 (repeatable; none: any)")
@@ -67,7 +68,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		}
 		p, err := svc.CreatePartner(ctx, partners.PartnerInput{
 			Slug: slug, Name: *name, Contacts: *contacts, QuotaBytes: *quotaBytes, QuotaFiles: *quotaFiles,
-			TLSRequired: *tlsRequired, AllowedCIDRs: *allow, Enabled: !*disabled,
+			MailQuotaBytes: *mailQuota, TLSRequired: *tlsRequired, AllowedCIDRs: *allow, Enabled: !*disabled,
 		})
 		if err != nil {
 			return err
@@ -99,9 +100,10 @@ func (a *app) partner(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "id: %s\nslug: %s\nname: %s\nenabled: %v\ntls required: %v\nallowed ranges: %s\n"+
-			"contacts: %s\nquota: %d bytes, %d files (0: unlimited)\nfolder: %s\naccounts:",
+			"contacts: %s\nquota: %d bytes, %d files (0: unlimited)\nmail quota: %d bytes, %d used (0: unlimited)\nfolder: %s\naccounts:",
 			p.ID, p.Slug, p.Name, p.Enabled, p.TLSRequired, orAny(p.AllowedCIDRs),
-			strings.Join(p.ContactEmails(), ", "), p.QuotaBytes, p.QuotaFiles, svc.PartnerDir(p.Slug))
+			strings.Join(p.ContactEmails(), ", "), p.QuotaBytes, p.QuotaFiles, p.MailQuotaBytes, p.MailUsedBytes,
+			svc.PartnerDir(p.Slug))
 		for _, ac := range accts {
 			fmt.Fprintf(a.stdout, " %s", ac.Username)
 		}

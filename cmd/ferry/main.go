@@ -29,7 +29,7 @@ Usage:
   ferry [serve] [flags]                       run the servers (FTP, FTPS, ...)
   ferry migrate [flags]                       apply database migrations and exit
   ferry partner create SLUG [--name N] [--contact EMAIL]... [--quota-bytes N] [--quota-files N]
-                            [--tls-required] [--allow CIDR]... [--disabled]
+                            [--mail-quota-bytes N] [--tls-required] [--allow CIDR]... [--disabled]
   ferry partner list | show SLUG | enable SLUG | disable SLUG | delete SLUG [--purge]
   ferry account create --partner SLUG USERNAME [--password-stdin] [--home DIR] [--perms LIST] [--tls-required]
   ferry account list --partner SLUG | passwd USERNAME [--password-stdin]

@@ -197,7 +197,7 @@ func (s *session) copy(numSet imap.NumSet, dest string, move bool) (*imap.CopyDa
 	}
 	src, dst, err := s.srv.Store.Copy(s.ctx, s.sel.st.id, uids, to.ID, move)
 	if err != nil {
-		return nil, err
+		return nil, imapError(err) // NO [OVERQUOTA] for a copy past the quota
 	}
 	data := &imap.CopyData{UIDValidity: uint32(to.UIDValidity)}
 	for i := range src {

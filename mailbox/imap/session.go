@@ -47,6 +47,9 @@ func imapError(err error) error {
 		code = imap.ResponseCodeCannot
 	case errors.Is(err, mailbox.ErrTooBig):
 		code = imap.ResponseCodeTooBig
+	case errors.Is(err, mailbox.ErrOverQuota):
+		// RFC 9208 5.3.
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Mailbox is over its quota"}
 	default:
 		var ie *imap.Error
 		if errors.As(err, &ie) {
@@ -229,6 +232,10 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	}
 	if r.Size() > s.srv.appendLimit() {
 		return nil, imapError(mailbox.ErrTooBig)
+	}
+	// Refuse early what cannot fit; DeliverTo checks again, exactly.
+	if err := s.srv.Store.CheckQuota(s.ctx, s.partner(), r.Size()); err != nil {
+		return nil, imapError(err)
 	}
 	d, err := s.srv.Store.DeliverTo(s.ctx, []mailbox.Recipient{{PartnerID: s.partner(), Folder: f.Name}}, io.LimitReader(r, r.Size()),
 		mailbox.DeliverOptions{Flags: fromFlags(options.Flags), Date: options.Time})

@@ -25,6 +25,12 @@ var (
 	errTempFailure = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, please try again later"}
 	errNoRcpt      = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	errAuthTemp    = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+	// RFC 3463 5.2.2: mailbox full.
+	errMailboxFull = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 2, 2}, Message: "mailbox full"}
+	// Some recipients of one DATA have room and some do not: SMTP has one
+	// reply for all of them, so nothing is stored and the sender retries;
+	// then RCPT refuses the full mailboxes (with the SIZE the sender gives).
+	errSomeFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "mailbox full for some recipients; nothing delivered, try again"}
 )
 
 type backend struct{ s *Server }
@@ -43,6 +49,7 @@ type session struct {
 
 	user  string // authenticated account, "" if none
 	from  string
+	size  int64 // SIZE of MAIL FROM, 0 if not given
 	rcpts []rcpt
 }
 
@@ -91,8 +98,12 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 }
 
 // Mail is called on MAIL FROM.
-func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	s.from = from
+	s.size = 0
+	if opts != nil {
+		s.size = opts.Size
+	}
 	s.rcpts = s.rcpts[:0]
 	return nil
 }
@@ -125,6 +136,15 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 			return nil
 		}
 	}
+	// A mailbox that is full, or too full for the size the sender
+	// announced, is refused for this recipient only.
+	if err := s.s.Store.CheckQuota(s.ctx, p.ID, s.size); errors.Is(err, mailbox.ErrOverQuota) {
+		s.s.log().Info("smtp mailbox full", "remote", s.remote().String(), "from", s.from, "to", to, "size", s.size)
+		return errMailboxFull
+	} else if err != nil {
+		s.s.log().Error("smtp rcpt", "to", to, "err", err)
+		return errTempFailure
+	}
 	s.rcpts = append(s.rcpts, rcpt{addr: to, partnerID: p.ID})
 	return nil
 }
@@ -148,7 +168,15 @@ func (s *session) Data(r io.Reader) error {
 		// Drain what the client still sends so that the reply is read.
 		_, _ = io.Copy(io.Discard, r)
 		var se *gosmtp.SMTPError
+		var qe *store.MailQuotaError
 		switch {
+		case errors.As(err, &qe):
+			s.s.log().Info("smtp mailbox full", "remote", s.remote().String(), "from", s.from,
+				"rcpts", len(rcpts), "full", len(qe.PartnerIDs))
+			if len(qe.PartnerIDs) >= len(rcpts) {
+				return errMailboxFull
+			}
+			return errSomeFull
 		case errors.As(err, &se):
 			return se
 		case errors.Is(err, gosmtp.ErrDataTooLarge), errors.Is(err, mailbox.ErrTooBig):
@@ -196,6 +224,7 @@ func sanitize(s string) string {
 // Reset is called on RSET and after each message.
 func (s *session) Reset() {
 	s.from = ""
+	s.size = 0
 	s.rcpts = s.rcpts[:0]
 }
 
