@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,7 +33,7 @@ func (l *listFlag) Set(v string) error {
 
 func (a *app) partner(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("partner needs a subcommand: create, list, show, enable, disable, delete")
+		return usagef("partner needs a subcommand: create, set, list, show, enable, disable, delete")
 	}
 	sub, args := args[0], args[1:]
 	c := newCommand("partner "+sub, a.stderr)
@@ -61,6 +62,41 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		return c.pos[0], nil
 	}
 	switch sub {
+	case "set":
+		slug, err := one()
+		if err != nil {
+			return err
+		}
+		// Only the flags given change; --contact and --allow replace the
+		// whole list (--contact= empties it).
+		var patch partners.PartnerPatch
+		c.fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "name":
+				patch.Name = name
+			case "contact":
+				patch.Contacts = (*[]string)(contacts)
+			case "allow":
+				patch.AllowedCIDRs = (*[]string)(allow)
+			case "quota-bytes":
+				patch.QuotaBytes = quotaBytes
+			case "quota-files":
+				patch.QuotaFiles = quotaFiles
+			case "mail-quota-bytes":
+				patch.MailQuotaBytes = mailQuota
+			case "tls-required":
+				patch.TLSRequired = tlsRequired
+			case "disabled":
+				enabled := !*disabled
+				patch.Enabled = &enabled
+			}
+		})
+		p, err := svc.UpdatePartner(ctx, slug, patch, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "partner %s updated: enabled %v, tls required %v, quota %d bytes / %d files, mail quota %d bytes, contacts %s\n",
+			p.Slug, p.Enabled, p.TLSRequired, p.QuotaBytes, p.QuotaFiles, p.MailQuotaBytes, strings.Join(p.ContactEmails(), ","))
 	case "create":
 		slug, err := one()
 		if err != nil {

@@ -103,6 +103,15 @@ func TestFerryBinary(t *testing.T) {
 			if out := f.ok("", "partner", "list"); !strings.Contains(out, "ops@acme.example") {
 				t.Fatalf("partner list: %s", out)
 			}
+			// partner set changes only the flags given.
+			f.ok("", "partner", "set", "acme", "--quota-bytes", "5000000", "--contact", "new@acme.example", "--tls-required=false")
+			if out := f.ok("", "partner", "show", "acme"); !strings.Contains(out, "new@acme.example") ||
+				strings.Contains(out, "ops@acme.example") || !strings.Contains(out, "5000000 bytes") || !strings.Contains(out, "ACME Corp") {
+				t.Fatalf("partner show after set: %s", out)
+			}
+			if out, code := f.run("", "partner", "set", "acme", "--quota-bytes", "-1"); code != 2 || !strings.Contains(out, "quota") {
+				t.Fatalf("bad partner set: exit %d %s", code, out)
+			}
 			if out, code := f.run("", "partner", "create", "acme"); code == 0 || !strings.Contains(out, "already exists") {
 				t.Fatalf("duplicate partner: exit %d %s", code, out)
 			}
