@@ -10,7 +10,6 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
-
 	"github.com/spf13/afero"
 
 	"github.com/ferryhq/ferry/partners"
