@@ -57,6 +57,11 @@ type Config struct {
 	POP3Addr   string // FERRY_POP3_ADDR
 	MailDomain string // FERRY_MAIL_DOMAIN
 
+	// WebSecureCookie (FERRY_WEB_SECURE_COOKIE) marks the web admin's
+	// cookies Secure on every request, for a TLS-terminating proxy in
+	// front; false: Secure only on TLS requests.
+	WebSecureCookie bool
+
 	// Upload alerts by email (notify/).
 	SMTPRelay       string        // FERRY_SMTP_RELAY: smtp://user:pass@host:587?tls=starttls; empty: partner mailbox only
 	MailFrom        string        // FERRY_MAIL_FROM: From of alerts; empty: Ferry <ferry@<mail domain>>
@@ -155,6 +160,19 @@ func strSetting(key, help string, field func(*Config) *string) setting {
 		set: func(c *Config, v string) error { *field(c) = v; return nil }}
 }
 
+func boolSetting(key, help string, field func(*Config) *bool) setting {
+	return setting{key: key, help: help,
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) },
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			*field(c) = b
+			return nil
+		}}
+}
+
 func durSetting(key, help string, field func(*Config) *time.Duration) setting {
 	return setting{key: key, help: help,
 		get: func(c *Config) string { return field(c).String() },
@@ -229,6 +247,8 @@ func settings() []setting {
 		strSetting("http-addr", "admin API and web listen address", func(c *Config) *string { return &c.HTTPAddr }),
 		strSetting("admin-token", "a secret the admin API accepts as an admin bearer token (at least 16 characters); empty: only tokens made by `ferry token create`",
 			func(c *Config) *string { return &c.AdminToken }),
+		boolSetting("web-secure-cookie", "true: the web admin's cookies are always Secure (behind a TLS-terminating proxy); false: Secure only on TLS requests",
+			func(c *Config) *bool { return &c.WebSecureCookie }),
 		strSetting("smtp-addr", "inbound SMTP listen address for partner mailboxes", func(c *Config) *string { return &c.SMTPAddr }),
 		strSetting("imap-addr", "IMAP4 listen address", func(c *Config) *string { return &c.IMAPAddr }),
 		strSetting("pop3-addr", "POP3 listen address", func(c *Config) *string { return &c.POP3Addr }),

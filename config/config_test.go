@@ -152,3 +152,21 @@ func TestProxyProtocolSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestWebSecureCookie(t *testing.T) {
+	cfg, err := load(t, nil)
+	if err != nil || cfg.WebSecureCookie {
+		t.Fatalf("default: %v %v", cfg.WebSecureCookie, err)
+	}
+	cfg, err = load(t, map[string]string{"FERRY_WEB_SECURE_COOKIE": "true"})
+	if err != nil || !cfg.WebSecureCookie {
+		t.Fatalf("env true: %v %v", cfg.WebSecureCookie, err)
+	}
+	cfg, err = load(t, map[string]string{"FERRY_WEB_SECURE_COOKIE": "true"}, "--web-secure-cookie", "false")
+	if err != nil || cfg.WebSecureCookie {
+		t.Fatalf("flag false over env: %v %v", cfg.WebSecureCookie, err)
+	}
+	if _, err := load(t, map[string]string{"FERRY_WEB_SECURE_COOKIE": "sometimes"}); err == nil || !strings.Contains(err.Error(), "web-secure-cookie") && !strings.Contains(err.Error(), "WEB_SECURE_COOKIE") {
+		t.Fatalf("bad value: %v", err)
+	}
+}

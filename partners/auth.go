@@ -118,6 +118,26 @@ func (s *Service) verify(ctx context.Context, accountID, pw, hash string) error 
 	return err
 }
 
+// HashPassword hashes pw with the service's argon2id parameters, for
+// other logins than accounts (the web admin's users).
+func (s *Service) HashPassword(pw string) (string, error) { return password.Hash(pw, s.hashParams()) }
+
+// VerifyPassword checks pw against a hash made by HashPassword under the
+// same bound on concurrent checks as Authenticate: at most
+// MaxConcurrentVerify checks of every kind run at once, the rest wait or
+// give up with ctx. An empty hash is checked against a dummy hash (so that
+// an unknown user takes as long as a known one) and is ErrMismatch.
+// Nothing is cached.
+func (s *Service) VerifyPassword(ctx context.Context, pw, hash string) error {
+	if hash == "" {
+		if err := s.verify(ctx, "", pw, s.dummyHash()); err != nil && !errors.Is(err, password.ErrMismatch) {
+			return err
+		}
+		return password.ErrMismatch
+	}
+	return s.verify(ctx, "", pw, hash)
+}
+
 func (s *Service) slots() chan struct{} {
 	s.semOnce.Do(func() {
 		n := s.MaxConcurrentVerify

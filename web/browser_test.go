@@ -249,4 +249,18 @@ func TestBrowser(t *testing.T) {
 	if p := mustPartner(t, e, "acme"); !p.Enabled {
 		t.Error("the auditor disabled the partner")
 	}
+
+	// An admin user signs in with username and password (ferry admin create).
+	e.addUser("carol", "carol's password", "admin")
+	run(t, ctx, chromedp.Navigate(base+"/"), chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.CSS("#login-username")))
+	shot(t, ctx, "16-login-user")
+	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#login-username"), "carol"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), "carol's password"), chromedp.Submit(chromedp.CSS("#login-password")),
+		chromedp.WaitVisible(chromedp.CSS("#stat-uploads")))
+	if s := text(t, ctx, "header .who"); !strings.Contains(s, "carol") || !strings.Contains(s, "admin") {
+		t.Errorf("signed in as %q, want carol (admin)", s)
+	}
+	run(t, ctx, chromedp.Navigate(base+"/partners/acme"), chromedp.WaitVisible(chromedp.CSS("#partner-form")))
+	shot(t, ctx, "17-user-partner")
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -26,14 +28,19 @@ const (
 	loginCookie   = "ferry_login" // double-submit CSRF token of the sign-in form
 )
 
-// principal is the signed-in token.
+// principal is who is signed in: an API token, or an admin user.
 type principal struct {
-	TokenID string
-	Name    string
+	TokenID string // the token's ID, or userPrefix and the user's ID
+	Name    string // the token's name, or the username
 	Role    string
+	User    bool // signed in with username and password
 	Expires time.Time
-	key     []byte // session key: HMAC-SHA256 of the token hash
+	key     []byte // session key: derived from the token's or the user's stored hash
 }
+
+// userPrefix marks a user's ID in the session cookie and in the admin
+// audit log's token_id, apart from token IDs (UUIDs and "env").
+const userPrefix = "user:"
 
 func (p *principal) Admin() bool { return p != nil && p.Role == api.RoleAdmin }
 
@@ -49,6 +56,16 @@ func sessionKey(tokenHash string) []byte {
 	}
 	m := hmac.New(sha256.New, raw)
 	m.Write([]byte("ferry web session v1"))
+	return m.Sum(nil)
+}
+
+// userSessionKey derives the signing key of a user's sessions from the
+// stored password hash (salted, so it changes with every password change),
+// the user's ID and role: every node derives the same key, and changing the
+// password ends the user's sessions at once.
+func userSessionKey(u *store.AdminUser) []byte {
+	m := hmac.New(sha256.New, []byte(u.PasswordHash))
+	m.Write([]byte("ferry web user session v1\x00" + u.ID + "\x00" + u.Role))
 	return m.Sum(nil)
 }
 
@@ -97,7 +114,25 @@ func (s *Server) session(r *http.Request) (*principal, error) {
 	if err != nil || s.now().Unix() >= exp {
 		return nil, errNoSession
 	}
-	t, err := s.token(r.Context(), string(idRaw))
+	id := string(idRaw)
+	if uid, ok := strings.CutPrefix(id, userPrefix); ok {
+		u, err := s.Store.AdminUserByID(r.Context(), uid)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errNoSession
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up user: %w", err)
+		}
+		if u.Disabled {
+			return nil, errNoSession
+		}
+		key := userSessionKey(u)
+		if !hmac.Equal([]byte(sign(key, "session", id, parts[1])), []byte(parts[2])) {
+			return nil, errNoSession
+		}
+		return &principal{TokenID: id, Name: u.Username, Role: u.Role, User: true, Expires: time.Unix(exp, 0), key: key}, nil
+	}
+	t, err := s.token(r.Context(), id)
 	if err != nil {
 		return nil, fmt.Errorf("look up token: %w", err)
 	}
@@ -138,9 +173,11 @@ func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value s
 }
 
 type loginData struct {
-	Next  string
-	Error string
-	Token string // the double-submit CSRF value
+	Next     string
+	Error    string
+	Token    string // the double-submit CSRF value
+	Username string // the username tried, shown again
+	UserForm bool   // the error is of the username form
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +185,10 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.renderLoginData(w, r, status, loginData{Error: msg})
+}
+
+func (s *Server) renderLoginData(w http.ResponseWriter, r *http.Request, status int, d loginData) {
 	// Keep the value a browser already has: another request (a second
 	// tab, the favicon) must not invalidate the form on screen.
 	tok := ""
@@ -159,8 +200,8 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 		tok = base64.RawURLEncoding.EncodeToString(b[:])
 		s.setCookie(w, r, loginCookie, tok, time.Time{})
 	}
-	next := r.FormValue("next")
-	s.render(w, r, nil, status, "login", "Sign in", loginData{Next: safeNext(next), Error: msg, Token: tok})
+	d.Next, d.Token = safeNext(r.FormValue("next")), tok
+	s.render(w, r, nil, status, "login", "Sign in", d)
 }
 
 // safeNext keeps a post-sign-in redirect on this site.
@@ -190,8 +231,42 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	token := strings.TrimSpace(r.PostForm.Get("token"))
-	var t *store.APIToken
+	var (
+		p   *principal
+		key []byte
+	)
+	if username := strings.TrimSpace(r.PostForm.Get("username")); username != "" || r.PostForm.Has("password") {
+		p, key = s.loginUser(w, r, ip, username, r.PostForm.Get("password"))
+	} else {
+		p, key = s.loginToken(w, r, ip, strings.TrimSpace(r.PostForm.Get("token")))
+	}
+	if p == nil {
+		return // the sign-in page is rendered
+	}
+	if s.Guard != nil && ip.IsValid() {
+		s.Guard.Success(ctx, ip)
+	}
+	exp := s.now().Add(SessionLifetime).Unix()
+	es := strconv.FormatInt(exp, 10)
+	value := base64.RawURLEncoding.EncodeToString([]byte(p.TokenID)) + "." + es + "." + sign(key, "session", p.TokenID, es)
+	s.setCookie(w, r, sessionCookie, value, time.Unix(exp, 0))
+	s.setCookie(w, r, loginCookie, "", time.Time{})
+	kind := "token"
+	if p.User {
+		kind = "user"
+	}
+	s.logger().Info("web sign-in", kind, p.Name, "role", p.Role, "remote", remoteIP(r))
+	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+// loginToken signs in with an API token; on failure it renders the
+// sign-in page and returns nil.
+func (s *Server) loginToken(w http.ResponseWriter, r *http.Request, ip netip.Addr, token string) (*principal, []byte) {
+	ctx := r.Context()
+	var (
+		t   *store.APIToken
+		err error
+	)
 	if env := strings.TrimSpace(s.AdminToken); env != "" && token != "" {
 		got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(env))
 		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
@@ -203,7 +278,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.logger().Error("web sign-in", "err", err)
 			s.renderLogin(w, r, http.StatusInternalServerError, "The database did not answer; try again.")
-			return
+			return nil, nil
 		}
 	}
 	if t == nil {
@@ -211,24 +286,73 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			s.Guard.Failure(ctx, ip, "web", "")
 		}
 		s.renderLogin(w, r, http.StatusUnauthorized, "That token is unknown or revoked. Paste an API token of role admin or auditor (ferry token create).")
-		return
-	}
-	if s.Guard != nil && ip.IsValid() {
-		s.Guard.Success(ctx, ip)
+		return nil, nil
 	}
 	if t.ID != api.EnvTokenID {
 		if err := s.Store.TouchAPIToken(ctx, t.ID, s.now()); err != nil {
 			s.logger().Warn("record token use", "token", t.ID, "err", err)
 		}
 	}
-	exp := s.now().Add(SessionLifetime).Unix()
-	es := strconv.FormatInt(exp, 10)
-	value := base64.RawURLEncoding.EncodeToString([]byte(t.ID)) + "." + es + "." + sign(sessionKey(t.TokenHash), "session", t.ID, es)
-	s.setCookie(w, r, sessionCookie, value, time.Unix(exp, 0))
-	s.setCookie(w, r, loginCookie, "", time.Time{})
-	s.logger().Info("web sign-in", "token", t.Name, "role", t.Role, "remote", remoteIP(r))
-	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+	return &principal{TokenID: t.ID, Name: t.Name, Role: t.Role}, sessionKey(t.TokenHash)
 }
+
+// loginUser signs in with a username and password. The argon2id check
+// runs under the partners service's bound on concurrent password checks
+// (shared with FTP and mail logins), so a burst of sign-ins waits instead
+// of exhausting memory; an unknown user costs the same check. On failure
+// it renders the sign-in page and returns nil.
+func (s *Server) loginUser(w http.ResponseWriter, r *http.Request, ip netip.Addr, username, pw string) (*principal, []byte) {
+	ctx := r.Context()
+	fail := func(status int, msg string) (*principal, []byte) {
+		s.renderLoginData(w, r, status, loginData{Error: msg, Username: username, UserForm: true})
+		return nil, nil
+	}
+	if username == "" || pw == "" || len(username) > 128 || len(pw) > 1024 {
+		if s.Guard != nil && ip.IsValid() && (username != "" || pw != "") {
+			s.Guard.Failure(ctx, ip, "web", username)
+		}
+		return fail(http.StatusUnauthorized, "Enter both a username and a password.")
+	}
+	u, err := s.Store.AdminUserByUsername(ctx, username)
+	hash := ""
+	switch {
+	case err == nil:
+		hash = u.PasswordHash
+	case !errors.Is(err, store.ErrNotFound):
+		s.logger().Error("web sign-in", "err", err)
+		return fail(http.StatusInternalServerError, "The database did not answer; try again.")
+	}
+	vctx, cancel := context.WithTimeout(ctx, verifyWait)
+	defer cancel()
+	err = s.Partners.VerifyPassword(vctx, pw, hash)
+	switch {
+	case err == nil && !u.Disabled:
+	case err == nil || errors.Is(err, password.ErrMismatch):
+		reason := "wrong password"
+		if u == nil {
+			reason = "unknown user"
+		} else if err == nil {
+			reason = "user disabled"
+		}
+		s.logger().Info("web sign-in failed", "user", username, "reason", reason, "remote", remoteIP(r))
+		if s.Guard != nil && ip.IsValid() {
+			s.Guard.Failure(ctx, ip, "web", username)
+		}
+		return fail(http.StatusUnauthorized, "Wrong username or password, or the user is disabled (ferry admin list).")
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return fail(http.StatusServiceUnavailable, "Too many sign-ins at once; try again in a moment.")
+	default:
+		s.logger().Error("web sign-in", "user", username, "err", err)
+		return fail(http.StatusInternalServerError, "The password could not be checked; see the server log.")
+	}
+	if err := s.Store.TouchAdminUser(ctx, u.ID, s.now()); err != nil {
+		s.logger().Warn("record sign-in", "user", u.Username, "err", err)
+	}
+	return &principal{TokenID: userPrefix + u.ID, Name: u.Username, Role: u.Role, User: true}, userSessionKey(u)
+}
+
+// verifyWait bounds how long a sign-in waits for a password check slot.
+const verifyWait = 10 * time.Second
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	p, err := s.session(r)

@@ -4,10 +4,12 @@
 // written twice. Pages, style and the few lines of script are embedded; no
 // build step is needed.
 //
-// Sign-in takes an admin or auditor API token. The session is a cookie
-// signed with a key derived from the token's stored hash: it carries the
-// token's ID and an expiry, so every node sharing the database accepts it,
-// and revoking the token ends its sessions at once. Every form carries a
+// Sign-in takes an admin or auditor API token, or the username and
+// password of an admin user (ferry admin create). The session is a cookie
+// signed with a key derived from the token's or the user's stored hash: it
+// carries the token's or user's ID and an expiry, so every node sharing the
+// database accepts it, and revoking the token, or disabling, deleting or
+// changing the password of the user, ends its sessions at once. Every form carries a
 // CSRF token derived from the same key, checked on every POST. Auditors
 // see no control that changes anything, and get 403 if they post anyway.
 package web
@@ -15,6 +17,7 @@ package web
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -162,7 +165,7 @@ type handler func(w http.ResponseWriter, r *http.Request, p *principal) error
 // errNotFound and friends are rendered with their status.
 var (
 	errNotFound  = &httpError{status: http.StatusNotFound, msg: "There is no such page."}
-	errForbidden = &httpError{status: http.StatusForbidden, msg: "Your token has role auditor: it may only read. Changes need an admin token."}
+	errForbidden = &httpError{status: http.StatusForbidden, msg: "You are signed in with role auditor: you may only read. Changes need role admin."}
 )
 
 type httpError struct {
@@ -274,6 +277,11 @@ func (s *Server) audit(r *http.Request, p *principal, action string, status int)
 	}
 	if p != nil {
 		rec.TokenID, rec.TokenName, rec.Role = p.TokenID, p.Name, p.Role
+		if p.User {
+			// A user's token_id is "user:<id>"; the detail names the user too.
+			d, _ := json.Marshal(map[string]string{"via": "web", "user": p.Name})
+			rec.Detail = string(d)
+		}
 	}
 	for _, k := range []string{"account", "id", "slug"} {
 		if v := r.PathValue(k); v != "" {

@@ -37,6 +37,8 @@ Usage:
   ferry account enable USERNAME | disable USERNAME | delete USERNAME
   ferry token create --role admin|auditor [--name N]   an admin API token, printed once
   ferry token list | revoke ID
+  ferry admin create USERNAME --role admin|auditor [--password-stdin]   a web admin user (password prompted or generated)
+  ferry admin list | passwd USERNAME [--password-stdin] | enable USERNAME | disable USERNAME | delete USERNAME
   ferry quota recalc [SLUG...]                recount partners' usage from disk
   ferry ban list | lift IP                    addresses banned after failed logins
   ferry config [flags]                        print the effective settings
@@ -98,6 +100,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.account(ctx, args)
 	case "token":
 		return a.token(ctx, args)
+	case "admin":
+		return a.admin(ctx, args)
 	case "quota":
 		return a.quota(ctx, args)
 	case "ban":

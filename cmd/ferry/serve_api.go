@@ -28,10 +28,12 @@ func apiListeners(d *deps) []listener {
 		// the other listeners are up.
 	}
 	// The web admin on the same listener, on the same service layer. The
-	// listener is plain HTTP; its cookie is Secure on TLS requests.
+	// listener is plain HTTP; its cookie is Secure on TLS requests, and on
+	// every request with FERRY_WEB_SECURE_COOKIE (a TLS-terminating proxy).
 	srv.Web = (&web.Server{
 		Store: d.store, Partners: d.partners, Sessions: sessions, Outbox: d.outbox, Mail: mailStore(d),
 		Guard: d.guard, AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "web"),
+		Secure: d.cfg.WebSecureCookie,
 	}).Handler()
 	if d.cfg.AdminToken != "" {
 		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")
