@@ -419,3 +419,33 @@ func TestConcurrentSessions(t *testing.T) {
 		t.Errorf("usage counts %d files, want %d", p.UsedFiles, n)
 	}
 }
+
+// A partner disabled elsewhere (another node, the CLI) loses its live
+// sessions at the next revalidation.
+func TestRevalidateSessions(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	g := e.dial("alice")
+	bob := e.dial("bob")
+	if n, err := e.srv.RevalidateSessions(context.Background()); err != nil || n != 0 {
+		t.Fatalf("nothing changed, yet %d sessions closed (%v)", n, err)
+	}
+	// Straight in the database, as another node would.
+	p := partner(t, e, "acme")
+	p.Enabled = false
+	if err := e.svc.Store.UpdatePartner(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.srv.RevalidateSessions(context.Background()); err != nil || n != 1 {
+		t.Fatalf("closed %d sessions (%v), want alice's 1", n, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for g.NoOp() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("alice's session survived her partner being disabled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := bob.NoOp(); err != nil {
+		t.Fatalf("bob's session (another partner) was closed: %v", err)
+	}
+}

@@ -264,3 +264,48 @@ func (s *Server) KickAccount(accountID string) int {
 	}
 	return len(victims)
 }
+
+// RevalidateSessions closes the sessions whose account or partner was
+// disabled or deleted since they logged in — by any node, through any front
+// end — and returns how many it closed. Run it every few seconds.
+func (s *Server) RevalidateSessions(ctx context.Context) (int, error) {
+	if s.Store == nil {
+		return 0, nil
+	}
+	s.mu.Lock()
+	byAccount := map[string][]*session{}
+	for _, sess := range s.sessions {
+		if l := sess.loginInfo(); l != nil {
+			byAccount[l.AccountID] = append(byAccount[l.AccountID], sess)
+		}
+	}
+	s.mu.Unlock()
+	if len(byAccount) == 0 {
+		return 0, nil
+	}
+	ids := make([]string, 0, len(byAccount))
+	for id := range byAccount {
+		ids = append(ids, id)
+	}
+	accts, err := s.Store.AccountsByIDs(ctx, ids)
+	if err != nil {
+		return 0, fmt.Errorf("ftpd: revalidate sessions: %w", err)
+	}
+	valid := map[string]bool{}
+	for _, a := range accts {
+		valid[a.ID] = a.Enabled && a.Partner != nil && a.Partner.Enabled
+	}
+	closed := 0
+	for id, list := range byAccount {
+		if valid[id] {
+			continue
+		}
+		for _, sess := range list {
+			s.logger().Info("closing a session of a disabled or deleted account", "session", sess.cc.ID(),
+				"user", sess.loginInfo().Username)
+			sess.kick()
+			closed++
+		}
+	}
+	return closed, nil
+}

@@ -92,3 +92,16 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// AccountsByIDs returns the accounts with these IDs that still exist, with
+// their partners (live-session checks).
+func (s *Store) AccountsByIDs(ctx context.Context, ids []string) ([]Account, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var out []Account
+	if err := s.q(ctx).Preload("Partner").Where("id IN ?", ids).Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}

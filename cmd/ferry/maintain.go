@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/ferryhq/ferry/store"
@@ -14,6 +15,7 @@ import (
 // each step is safe to run concurrently.
 func maintain(ctx context.Context, d *deps) {
 	log := d.log.With("component", "maintenance")
+	go revalidate(ctx, d, log)
 	run := func() {
 		for _, srv := range d.ftp[:min(1, len(d.ftp))] { // one pass covers every partner
 			finished, aborted, err := srv.RecoverUploads(ctx, time.Minute)
@@ -58,6 +60,25 @@ func maintain(ctx context.Context, d *deps) {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Hour):
+		}
+	}
+}
+
+// revalidateEvery is how soon a node closes the live FTP sessions of an
+// account or partner that another node (or the CLI) disabled or deleted.
+const revalidateEvery = 10 * time.Second
+
+func revalidate(ctx context.Context, d *deps, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(revalidateEvery):
+		}
+		for _, srv := range d.ftp {
+			if _, err := srv.RevalidateSessions(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("revalidate FTP sessions", "err", err)
+			}
 		}
 	}
 }
