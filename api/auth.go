@@ -168,6 +168,26 @@ func (s *Server) audit(action string) echo.MiddlewareFunc {
 	}
 }
 
+// redact blanks every key that names a password, at any depth and in any
+// letter case (encoding/json matches field names case-insensitively, so
+// "Password" sets the password too).
+func redact(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, sub := range t {
+			if strings.Contains(strings.ToLower(k), "password") || strings.EqualFold(k, "token") {
+				t[k] = "(redacted)"
+				continue
+			}
+			redact(sub)
+		}
+	case []any:
+		for _, sub := range t {
+			redact(sub)
+		}
+	}
+}
+
 // auditDetail is the call's query and body as JSON, without secrets.
 func auditDetail(c echo.Context) string {
 	d := map[string]any{}
@@ -181,9 +201,7 @@ func auditDetail(c echo.Context) string {
 	if raw, ok := c.Get(bodyKey).([]byte); ok && len(raw) > 0 {
 		var body map[string]any
 		if json.Unmarshal(raw, &body) == nil {
-			if _, ok := body["password"]; ok {
-				body["password"] = "(redacted)"
-			}
+			redact(body)
 			d["body"] = body
 		} else {
 			d["body_bytes"] = len(raw)

@@ -448,4 +448,11 @@ func TestRevalidateSessions(t *testing.T) {
 	if err := bob.NoOp(); err != nil {
 		t.Fatalf("bob's session (another partner) was closed: %v", err)
 	}
+	// A password rotation elsewhere ends the sessions that used the old one.
+	if _, err := e.svc.SetPassword(context.Background(), "bob", "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.srv.RevalidateSessions(context.Background()); err != nil || n != 1 {
+		t.Fatalf("after a password change closed %d sessions (%v), want bob's 1", n, err)
+	}
 }

@@ -265,9 +265,10 @@ func (s *Server) KickAccount(accountID string) int {
 	return len(victims)
 }
 
-// RevalidateSessions closes the sessions whose account or partner was
-// disabled or deleted since they logged in — by any node, through any front
-// end — and returns how many it closed. Run it every few seconds.
+// RevalidateSessions closes the sessions whose account or partner changed
+// since they logged in — disabled, deleted, a new password, other
+// permissions, home, TLS policy or address ranges — by any node, through any
+// front end, and returns how many it closed. Run it every few seconds.
 func (s *Server) RevalidateSessions(ctx context.Context) (int, error) {
 	if s.Store == nil {
 		return 0, nil
@@ -291,17 +292,20 @@ func (s *Server) RevalidateSessions(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ftpd: revalidate sessions: %w", err)
 	}
-	valid := map[string]bool{}
-	for _, a := range accts {
-		valid[a.ID] = a.Enabled && a.Partner != nil && a.Partner.Enabled
+	current := map[string]string{} // account ID -> fingerprint; missing: deleted
+	for i := range accts {
+		a := &accts[i]
+		if a.Enabled && a.Partner != nil && a.Partner.Enabled {
+			current[a.ID] = partners.Fingerprint(a)
+		}
 	}
 	closed := 0
 	for id, list := range byAccount {
-		if valid[id] {
-			continue
-		}
 		for _, sess := range list {
-			s.logger().Info("closing a session of a disabled or deleted account", "session", sess.cc.ID(),
+			if fp, ok := current[id]; ok && fp == sess.loginInfo().Fingerprint {
+				continue
+			}
+			s.logger().Info("closing a session whose account or partner changed", "session", sess.cc.ID(),
 				"user", sess.loginInfo().Username)
 			sess.kick()
 			closed++

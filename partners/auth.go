@@ -38,6 +38,20 @@ type Login struct {
 	HomeDir     string
 	Perms       vfs.Perm
 	TLSRequired bool // account or partner policy
+	// Fingerprint changes whenever anything that decided this login
+	// changes: password, permissions, home, TLS policy, address ranges,
+	// enabled flags. Live sessions compare it to close stale ones.
+	Fingerprint string
+}
+
+// Fingerprint digests what a login of a depends on (a.Partner must be set).
+func Fingerprint(a *store.Account) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%v\x00%v", a.PasswordHash, a.Permissions, a.HomeDir, a.TLSRequired, a.Enabled)
+	if p := a.Partner; p != nil {
+		fmt.Fprintf(h, "\x00%v\x00%v\x00%s", p.Enabled, p.TLSRequired, p.AllowedCIDRs)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
 // Authenticate checks a username and password from remote. Verified
@@ -85,6 +99,7 @@ func (s *Service) Authenticate(ctx context.Context, username, pw string, remote 
 	return &Login{
 		AccountID: a.ID, Username: a.Username, PartnerID: a.PartnerID, PartnerSlug: a.Partner.Slug,
 		HomeDir: a.HomeDir, Perms: perms, TLSRequired: a.TLSRequired || a.Partner.TLSRequired,
+		Fingerprint: Fingerprint(a),
 	}, nil
 }
 
@@ -120,7 +135,13 @@ func (s *Service) verify(ctx context.Context, accountID, pw, hash string) error 
 
 // HashPassword hashes pw with the service's argon2id parameters, for
 // other logins than accounts (the web admin's users).
-func (s *Service) HashPassword(pw string) (string, error) { return password.Hash(pw, s.hashParams()) }
+func (s *Service) HashPassword(ctx context.Context, pw string) (string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer s.release()
+	return password.Hash(pw, s.hashParams())
+}
 
 // VerifyPassword checks pw against a hash made by HashPassword under the
 // same bound on concurrent checks as Authenticate: at most
@@ -201,13 +222,11 @@ func AddrAllowed(cidrs string, remote netip.Addr) bool {
 	return false
 }
 
+// dummyHash is hashed once, outside the cache lock, so that making it never
+// holds up cached logins.
 func (s *Service) dummyHash() string {
-	s.cache.mu.Lock()
-	defer s.cache.mu.Unlock()
-	if s.cache.dummy == "" {
-		s.cache.dummy, _ = password.Hash("not a password", s.hashParams())
-	}
-	return s.cache.dummy
+	s.dummyOnce.Do(func() { s.dummy, _ = password.Hash("not a password", s.hashParams()) })
+	return s.dummy
 }
 
 // credentialCache remembers verified (account, hash, password) triples for
@@ -217,7 +236,6 @@ type credentialCache struct {
 	mu      sync.Mutex
 	key     []byte
 	entries map[string]cacheEntry
-	dummy   string
 }
 
 type cacheEntry struct {

@@ -32,10 +32,12 @@ type Service struct {
 	// holds Hash.Memory); 0 means max(2, GOMAXPROCS).
 	MaxConcurrentVerify int
 
-	cache   credentialCache
-	flight  singleflight.Group
-	semOnce sync.Once
-	sem     chan struct{}
+	cache     credentialCache
+	flight    singleflight.Group
+	semOnce   sync.Once
+	sem       chan struct{}
+	dummyOnce sync.Once
+	dummy     string
 }
 
 // FieldError is one invalid input field.
@@ -210,7 +212,25 @@ func CleanHomeDir(dir string) (string, error) {
 	if strings.ContainsAny(dir, "\x00\r\n\\") {
 		return "", errors.New("must not contain NUL, line breaks or backslashes")
 	}
-	return path.Clean("/" + dir), nil
+	clean := path.Clean("/" + dir)
+	if first, _, _ := strings.Cut(strings.TrimPrefix(clean, "/"), "/"); first == vfs.StagingDir {
+		return "", fmt.Errorf("%s is reserved for uploads in progress", vfs.StagingDir)
+	}
+	return clean, nil
+}
+
+// MakeHome creates an account's home folder inside the partner's tree,
+// through os.Root so that no symlink placed in the tree can lead it out.
+func (s *Service) MakeHome(slug, home string) error {
+	root, err := vfs.OpenRoot(s.PartnerDir(slug))
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.MkdirAll(home, 0o750); err != nil {
+		return fmt.Errorf("create home folder %s of partner %s: %w", home, slug, err)
+	}
+	return nil
 }
 
 // CreateAccount validates in and stores the account. When in.Password is
@@ -248,7 +268,7 @@ func (s *Service) CreateAccount(ctx context.Context, in AccountInput) (*store.Ac
 	if err != nil {
 		return nil, "", err
 	}
-	hash, err := password.Hash(in.Password, s.hashParams())
+	hash, err := s.HashPassword(ctx, in.Password)
 	if err != nil {
 		return nil, "", err
 	}
@@ -263,7 +283,7 @@ func (s *Service) CreateAccount(ctx context.Context, in AccountInput) (*store.Ac
 		return nil, "", err
 	}
 	a.Partner = p
-	if err := os.MkdirAll(filepath.Join(s.PartnerDir(p.Slug), filepath.FromSlash(home)), 0o750); err != nil {
+	if err := s.MakeHome(p.Slug, home); err != nil {
 		return a, generated, fmt.Errorf("create home folder: %w", err)
 	}
 	return a, generated, nil
@@ -288,7 +308,7 @@ func (s *Service) SetPassword(ctx context.Context, username, pw string) (string,
 	if err := v.err(); err != nil {
 		return "", err
 	}
-	if a.PasswordHash, err = password.Hash(pw, s.hashParams()); err != nil {
+	if a.PasswordHash, err = s.HashPassword(ctx, pw); err != nil {
 		return "", err
 	}
 	if err := s.Store.UpdateAccount(ctx, a); err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -235,13 +233,13 @@ func (s *Service) UpdateAccount(ctx context.Context, id string, patch AccountPat
 	// write transaction holds the whole database.
 	switch {
 	case generated != "":
-		h, err := password.Hash(generated, s.hashParams())
+		h, err := s.HashPassword(ctx, generated)
 		if err != nil {
 			return nil, "", err
 		}
 		hash = h
 	case patch.Password != nil:
-		h, err := password.Hash(*patch.Password, s.hashParams())
+		h, err := s.HashPassword(ctx, *patch.Password)
 		if err != nil {
 			return nil, "", err
 		}
@@ -298,7 +296,7 @@ func (s *Service) UpdateAccount(ctx context.Context, id string, patch AccountPat
 		return nil, "", err
 	}
 	if patch.HomeDir != nil && a.Partner != nil {
-		if err := os.MkdirAll(filepath.Join(s.PartnerDir(a.Partner.Slug), filepath.FromSlash(a.HomeDir)), 0o750); err != nil {
+		if err := s.MakeHome(a.Partner.Slug, a.HomeDir); err != nil {
 			return a, generated, fmt.Errorf("create home folder: %w", err)
 		}
 	}

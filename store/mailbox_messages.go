@@ -358,7 +358,7 @@ func (s *Store) MailFolderStats(ctx context.Context, partnerID string) (map[stri
 	}
 	err := s.q(ctx).Model(&MailMessage{}).
 		Select(`folder_id, COUNT(*) AS messages, COALESCE(SUM(size), 0) AS bytes,
-			SUM(CASE WHEN flags LIKE '%\Seen%' THEN 1 ELSE 0 END) AS seen`).
+			SUM(CASE WHEN ' ' || flags || ' ' LIKE '% \Seen %' ESCAPE '!' THEN 1 ELSE 0 END) AS seen`).
 		Where("partner_id = ?", partnerID).Group("folder_id").Scan(&rows).Error
 	if err != nil {
 		return nil, translate(err)

@@ -88,9 +88,8 @@ type TransferFilter struct {
 	Limit      int
 }
 
-// ListTransfers returns audit rows matching f, newest first.
-func (s *Store) ListTransfers(ctx context.Context, f TransferFilter) ([]Transfer, error) {
-	q := s.q(ctx).Order("id DESC")
+// where applies every filter of f except the paging ones.
+func (f TransferFilter) where(q *gorm.DB) *gorm.DB {
 	if f.PartnerID != "" {
 		q = q.Where("partner_id = ?", f.PartnerID)
 	}
@@ -112,6 +111,12 @@ func (s *Store) ListTransfers(ctx context.Context, f TransferFilter) ([]Transfer
 	if f.PathPrefix != "" {
 		q = q.Where("path LIKE ? ESCAPE '\\'", escapeLike(f.PathPrefix)+"%")
 	}
+	return q
+}
+
+// ListTransfers returns audit rows matching f, newest first.
+func (s *Store) ListTransfers(ctx context.Context, f TransferFilter) ([]Transfer, error) {
+	q := f.where(s.q(ctx).Order("id DESC"))
 	if f.Before != "" {
 		q = q.Where("id < ?", f.Before)
 	}
@@ -251,24 +256,11 @@ func (s *Store) SetUsage(ctx context.Context, partnerID string, bytes, files int
 	return nil
 }
 
-// CountTransfers counts audit rows matching f (paging totals, dashboards).
+// CountTransfers counts audit rows matching f (paging totals, dashboards);
+// the paging fields are ignored.
 func (s *Store) CountTransfers(ctx context.Context, f TransferFilter) (int64, error) {
-	f.Before, f.Limit = "", 0
-	q := s.q(ctx).Model(&Transfer{})
-	if f.PartnerID != "" {
-		q = q.Where("partner_id = ?", f.PartnerID)
-	}
-	if f.Operation != "" {
-		q = q.Where("operation = ?", f.Operation)
-	}
-	if f.Status != "" {
-		q = q.Where("status = ?", f.Status)
-	}
-	if !f.Since.IsZero() {
-		q = q.Where("started_at >= ?", f.Since.UTC())
-	}
 	var n int64
-	if err := q.Count(&n).Error; err != nil {
+	if err := f.where(s.q(ctx).Model(&Transfer{})).Count(&n).Error; err != nil {
 		return 0, translate(err)
 	}
 	return n, nil

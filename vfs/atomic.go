@@ -586,6 +586,15 @@ func (f *atomicFile) Close() error {
 		f.keep()
 		return f.failed
 	}
+	// What the upload replaces is read again now, just before the commit:
+	// a delete or another upload of the name may have happened while this
+	// one was written, and the quota accounting must see the tree as the
+	// rename will find it.
+	if fi, err := f.fs.base.Stat(f.name); err == nil && !fi.IsDir() {
+		f.replaces, f.prevSize = true, fi.Size()
+	} else if err != nil {
+		f.replaces, f.prevSize = false, 0
+	}
 	u := &Upload{Name: f.name, Size: f.size, Written: f.written, PrevSize: f.prevSize, Replaces: f.replaces,
 		SHA256: f.hash.Sum(nil), Started: f.started, Staged: f.unique}
 	published := false

@@ -20,7 +20,7 @@ import (
 // addUser creates an admin user as `ferry admin create` does.
 func (e *env) addUser(name, pw, role string) *store.AdminUser {
 	e.t.Helper()
-	h, err := e.svc.HashPassword(pw)
+	h, err := e.svc.HashPassword(context.Background(), pw)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestUserSignIn(t *testing.T) {
 	if r := c2.signInUser("alice", "correct horse"); r.status != http.StatusSeeOther {
 		t.Fatalf("second sign-in: %d", r.status)
 	}
-	h, _ := e.svc.HashPassword("correct horse") // the same password, a new hash
+	h, _ := e.svc.HashPassword(context.Background(), "correct horse") // the same password, a new hash
 	if err := e.st.SetAdminUserPassword(ctx, "alice", h); err != nil {
 		t.Fatal(err)
 	}

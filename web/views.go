@@ -282,32 +282,43 @@ func (s *Server) mailboxMessage(w http.ResponseWriter, r *http.Request, p *princ
 				d.Headers = append(d.Headers, [2]string{k, v})
 			}
 		}
-		d.Body, d.Note = textBody(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+		d.Body, d.Note = textBody(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, 0)
 	}
 	s.renderPage(w, r, http.StatusOK, "message", &page{Title: m.Subject, Nav: "partners", User: p, Data: d})
 	return nil
 }
 
+// maxMIMEDepth bounds how deep textBody looks into nested multiparts: a
+// message built to nest thousands of levels must not exhaust the node.
+const maxMIMEDepth = 8
+
+// maxMIMEParts bounds how many parts of one multipart textBody looks at.
+const maxMIMEParts = 64
+
 // textBody finds the text of a message: itself when text/plain, its first
 // text/plain part when multipart. Other content is not shown.
-func textBody(ctype, cte string, body io.Reader) (string, string) {
+func textBody(ctype, cte string, body io.Reader, depth int) (string, string) {
 	mt, params, err := mime.ParseMediaType(ctype)
 	if ctype == "" || err != nil {
 		mt = "text/plain"
 	}
 	switch {
 	case strings.HasPrefix(mt, "multipart/"):
+		if depth >= maxMIMEDepth {
+			return "", "The message nests its parts too deeply to show."
+		}
 		mr := multipart.NewReader(body, params["boundary"])
-		for {
+		for i := 0; i < maxMIMEParts; i++ {
 			part, err := mr.NextPart()
 			if err != nil {
-				return "", "The message has no text part to show."
+				break
 			}
 			// NextPart decodes quoted-printable itself.
-			if text, note := textBody(part.Header.Get("Content-Type"), part.Header.Get("Content-Transfer-Encoding"), part); note == "" {
+			if text, note := textBody(part.Header.Get("Content-Type"), part.Header.Get("Content-Transfer-Encoding"), part, depth+1); note == "" {
 				return text, ""
 			}
 		}
+		return "", "The message has no text part to show."
 	case mt == "text/plain" || mt == "text/html":
 		var rd io.Reader = body
 		if strings.EqualFold(strings.TrimSpace(cte), "base64") {

@@ -82,7 +82,7 @@ func (a *app) admin(ctx context.Context, args []string) error {
 		} else if len(pw) < 8 || len(pw) > 1024 {
 			return "", "", usagef("a password has 8 to 1024 characters")
 		}
-		hash, err = svc.HashPassword(pw)
+		hash, err = svc.HashPassword(ctx, pw)
 		return hash, generated, err
 	}
 	switch sub {
