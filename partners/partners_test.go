@@ -246,3 +246,16 @@ func TestConcurrentLoginsShareBoundedChecks(t *testing.T) {
 		}
 	})
 }
+
+func TestCleanHomeDir(t *testing.T) {
+	for in, want := range map[string]string{"": "/", "in": "/in", "../in/./box": "/in/box", "/a//b/": "/a/b"} {
+		if got, err := partners.CleanHomeDir(in); err != nil || got != want {
+			t.Errorf("CleanHomeDir(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"a\x00b", "a\\b", "x\ny", "/.ferry-partial", ".ferry-partial/x", "/a/../.ferry-partial"} {
+		if _, err := partners.CleanHomeDir(bad); err == nil {
+			t.Errorf("CleanHomeDir(%q) accepted", bad)
+		}
+	}
+}

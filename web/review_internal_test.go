@@ -1,0 +1,46 @@
+package web
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSafeNextStaysOnSite(t *testing.T) {
+	for next, want := range map[string]string{
+		"/partners":             "/partners",
+		"/partners/acme?tab=x":  "/partners/acme?tab=x",
+		"":                      "/",
+		"https://evil.example/": "/",
+		"//evil.example":        "/",
+		"/\\evil.example":       "/",
+		"/\t/evil.example":      "/",
+		"/\n/evil.example":      "/",
+		"/%09/evil.example":     "/%09/evil.example", // percent-encoded stays a path on this site
+		"/\x7f":                 "/",
+		"javascript:alert(1)":   "/",
+	} {
+		if got := safeNext(next); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", next, got, want)
+		}
+	}
+}
+
+// A message nesting multiparts deeper than maxMIMEDepth is not walked.
+func TestTextBodyBoundsNesting(t *testing.T) {
+	var b strings.Builder
+	const levels = 2000
+	for i := 0; i < levels; i++ {
+		b.WriteString("--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+	}
+	b.WriteString("--b\r\nContent-Type: text/plain\r\n\r\nhidden\r\n--b--\r\n")
+	text, note := textBody("multipart/mixed; boundary=b", "", strings.NewReader(b.String()), 0)
+	if text != "" || note == "" {
+		t.Fatalf("deep nesting: text %q note %q", text, note)
+	}
+	// A normal message still shows its text.
+	msg := "--x\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--x\r\nContent-Type: text/plain\r\n\r\nhello\r\n--x--\r\n"
+	text, _ = textBody("multipart/alternative; boundary=x", "", strings.NewReader(msg), 0)
+	if !strings.Contains(text, "<p>x</p>") && !strings.Contains(text, "hello") {
+		t.Fatalf("normal multipart: %q", text)
+	}
+}
