@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
@@ -55,6 +57,10 @@ type Server struct {
 	Ready func(context.Context) error
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// TrustedProxies are the reverse proxies (FERRY_TRUSTED_PROXIES) whose
+	// X-Forwarded-For names the client; from any other peer the header is
+	// ignored.
+	TrustedProxies []netip.Prefix
 	// Web, when set, serves every path outside /api/, /healthz, /readyz
 	// and /metrics (the web admin, package web).
 	Web http.Handler
@@ -140,9 +146,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) routes() http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// The API is reached directly (loopback or a private network); headers
-	// naming another client address are not trusted.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The client address (audit log, logs) is the direct peer, unless that
+	// is a trusted reverse proxy: then X-Forwarded-For's right-most
+	// untrusted hop (proxied.ClientAddr). No other header is believed.
+	trusted := s.TrustedProxies
+	e.IPExtractor = func(r *http.Request) string { return proxied.ClientIP(r, trusted) }
 	e.HTTPErrorHandler = func(err error, c echo.Context) { s.renderError(c, err) }
 	m := newRequestMetrics()
 	e.Use(s.observe(m))

@@ -73,7 +73,9 @@ type Config struct {
 	// ProxyProtocol names the listeners (ftp, ftps, smtp, imap, pop3) that
 	// sit behind a load balancer sending PROXY protocol headers:
 	// FERRY_PROXY_PROTOCOL. TrustedProxies (FERRY_TRUSTED_PROXIES) are the
-	// only addresses those listeners accept connections from.
+	// only addresses those listeners accept connections from; on the HTTP
+	// listener, a request from one of them names its client in
+	// X-Forwarded-For (the header is ignored from any other peer).
 	ProxyProtocol  []string
 	TrustedProxies []netip.Prefix
 

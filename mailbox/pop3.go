@@ -24,6 +24,19 @@ type POP3 struct {
 	Store   *Store
 	Logins  *Logins
 	LockTTL time.Duration // 0: DefaultLockTTL
+
+	sessions Sessions // logged-in sessions, for RevalidateSessions
+}
+
+// RevalidateSessions closes the logged-in sessions whose account or
+// partner changed since their login (see Sessions.Revalidate) and returns
+// how many it closed. A closed session commits nothing: its DELEs are
+// forgotten, as for a dropped connection.
+func (b *POP3) RevalidateSessions(ctx context.Context) (int, error) {
+	if b.Store == nil {
+		return 0, nil
+	}
+	return b.sessions.Revalidate(ctx, b.Store.DB, "pop3", b.Store.log())
 }
 
 var _ pop3.Backend = (*POP3)(nil)
@@ -41,7 +54,11 @@ func (b *POP3) Login(ctx context.Context, conn pop3.ConnInfo, username, password
 	if ttl <= 0 {
 		ttl = DefaultLockTTL
 	}
-	return &pop3Session{store: b.Store, partnerID: login.PartnerID, holder: store.NewID(), ttl: ttl}, nil
+	sess := &pop3Session{store: b.Store, partnerID: login.PartnerID, holder: store.NewID(), ttl: ttl}
+	if conn.Disconnect != nil {
+		sess.untrack = b.sessions.Add(login, conn.Disconnect)
+	}
+	return sess, nil
 }
 
 // pop3Session is one POP3 session on a partner's INBOX.
@@ -50,6 +67,7 @@ type pop3Session struct {
 	partnerID string
 	holder    string
 	ttl       time.Duration
+	untrack   func() // nil: not tracked
 
 	folder   *store.MailFolder
 	snapshot []store.MailMessage
@@ -138,6 +156,10 @@ func (s *pop3Session) Commit(ctx context.Context, deleted []int) error {
 
 // Close releases the lock.
 func (s *pop3Session) Close() error {
+	if s.untrack != nil {
+		s.untrack()
+		s.untrack = nil
+	}
 	if s.stop == nil {
 		return nil
 	}
@@ -156,6 +178,15 @@ func (s *pop3Session) Close() error {
 type POP3Server struct {
 	pop3.Server
 	Guard Guard // banned addresses get "-ERR" and are closed; nil: no check
+}
+
+// RevalidateSessions closes the sessions whose account or partner changed
+// since their login, if Backend is a *POP3 (see POP3.RevalidateSessions).
+func (s *POP3Server) RevalidateSessions(ctx context.Context) (int, error) {
+	if b, ok := s.Backend.(*POP3); ok {
+		return b.RevalidateSessions(ctx)
+	}
+	return 0, nil
 }
 
 // Serve serves POP3 on ln (see pop3.Server.Serve).

@@ -22,12 +22,14 @@ import (
 type pop3Env struct {
 	*mailtest.Env
 	addr, port string
+	srv        *mailbox.POP3Server
 }
 
 func startPOP3(t *testing.T, b storetest.Backend) *pop3Env {
 	t.Helper()
 	e := &pop3Env{Env: mailtest.New(t, b)}
 	srv := &mailbox.POP3Server{Guard: e.Guard}
+	e.srv = srv
 	srv.Backend = &mailbox.POP3{Store: e.Mail, Logins: e.Logins}
 	srv.TLSConfig = e.TLS
 	srv.RequireTLSForAuth = true

@@ -31,6 +31,9 @@ type Notification struct {
 	RelayedAt  *time.Time `json:"relayed_at"` // when the relay accepted the mail
 	CreatedAt  time.Time  `json:"created_at"`
 	SentAt     *time.Time `json:"sent_at"`
+	// ClaimedOnce: the row has been claimed (or folded into a claimed
+	// batch) at least once, so its batch's content is fixed for good.
+	ClaimedOnce bool `json:"-" gorm:"column:claimed_once"`
 }
 
 // Notification kinds.
@@ -187,6 +190,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 				Updates(map[string]any{"status": NotifySending, "claim_token": token, "next_attempt_at": leaseEnd}).Error)
 		}
 		if o.Digest <= 0 {
+			claim["claimed_once"] = true
 			if err := tx.q(ctx).Model(&Notification{}).
 				Where("id IN ? AND status IN ? AND next_attempt_at <= ? AND batch_id = id", ids, active, now).
 				Updates(claim).Error; err != nil {
@@ -211,6 +215,13 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 			if res.RowsAffected == 0 {
 				continue
 			}
+			// Is this the batch's first claim ever? attempts cannot tell:
+			// RetryNotification resets them.
+			first := tx.q(ctx).Model(&Notification{}).Where("id = ? AND claimed_once = ?", id, false).
+				Update("claimed_once", true)
+			if first.Error != nil {
+				return translate(first.Error)
+			}
 			var n Notification
 			if err := tx.q(ctx).Where("id = ?", id).Take(&n).Error; err != nil {
 				return translate(err)
@@ -219,14 +230,18 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 			if err := follow([]string{id}); err != nil {
 				return err
 			}
-			// Fold only on a batch's first claim: a resend after a crash
-			// must carry the same content as the first try.
-			if n.Kind != NotifyKindUpload || n.Attempts != 1 {
+			// Fold only on a batch's first claim ever: a resend after a
+			// crash, or after an operator's retry of a dead batch, must
+			// carry the same content (under the same Message-ID) as the
+			// first try.
+			if n.Kind != NotifyKindUpload || first.RowsAffected == 0 {
 				continue
 			}
+			// Only uploads never claimed themselves: a retried dead upload
+			// keeps its own mail.
 			fq := tx.q(ctx).Model(&Notification{}).
-				Where("partner_id = ? AND kind = ? AND status = ? AND batch_id = id AND attempts = 0 AND id <> ?",
-					n.PartnerID, NotifyKindUpload, NotifyPending, n.ID).
+				Where("partner_id = ? AND kind = ? AND status = ? AND batch_id = id AND attempts = 0 AND claimed_once = ? AND id <> ?",
+					n.PartnerID, NotifyKindUpload, NotifyPending, false, n.ID).
 				Where("created_at < ?", dbTime(n.CreatedAt.Add(o.Digest))).
 				Order("created_at, id").Limit(o.DigestMax - 1)
 			fq = tx.lockSkip(fq)
@@ -240,7 +255,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 			if err := tx.q(ctx).Model(&Notification{}).
 				Where("id IN ? AND status = ? AND batch_id = id", fold, NotifyPending).
 				Updates(map[string]any{"batch_id": n.ID, "status": NotifySending, "claim_token": token,
-					"next_attempt_at": leaseEnd, "attempts": n.Attempts}).Error; err != nil {
+					"next_attempt_at": leaseEnd, "attempts": n.Attempts, "claimed_once": true}).Error; err != nil {
 				return translate(err)
 			}
 		}

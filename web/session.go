@@ -234,7 +234,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusForbidden, "The sign-in form expired or came from another site; try again.")
 		return
 	}
-	ctx, ip := r.Context(), remoteAddr(r)
+	ctx, ip := r.Context(), s.remoteAddr(r)
 	if s.Guard != nil && ip.IsValid() {
 		var banned *bans.BannedError
 		if err := s.Guard.Check(ctx, ip); errors.As(err, &banned) {
@@ -266,7 +266,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if p.User {
 		kind = "user"
 	}
-	s.logger().Info("web sign-in", kind, p.Name, "role", p.Role, "remote", remoteIP(r))
+	s.logger().Info("web sign-in", kind, p.Name, "role", p.Role, "remote", s.remoteIP(r))
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
@@ -345,7 +345,7 @@ func (s *Server) loginUser(w http.ResponseWriter, r *http.Request, ip netip.Addr
 		} else if err == nil {
 			reason = "user disabled"
 		}
-		s.logger().Info("web sign-in failed", "user", username, "reason", reason, "remote", remoteIP(r))
+		s.logger().Info("web sign-in failed", "user", username, "reason", reason, "remote", s.remoteIP(r))
 		if s.Guard != nil && ip.IsValid() {
 			s.Guard.Failure(ctx, ip, "web", username)
 		}

@@ -148,7 +148,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, p *principal) 
 func (s *Server) recordFileOp(r *http.Request, p *principal, pt *store.Partner, op, name string, bytes, usageBytes, usageFiles int64, start time.Time, opErr error) {
 	now := s.now().UTC()
 	t := &store.Transfer{PartnerID: store.StrPtr(pt.ID), Username: "web:" + p.Name, Protocol: "web", Operation: op,
-		Path: name, RemoteAddr: remoteIP(r), Bytes: bytes, UsageBytes: usageBytes, UsageFiles: usageFiles,
+		Path: name, RemoteAddr: s.remoteIP(r), Bytes: bytes, UsageBytes: usageBytes, UsageFiles: usageFiles,
 		Status: store.StatusOK, StartedAt: start.UTC(), FinishedAt: &now, DurationMS: now.Sub(start).Milliseconds()}
 	if opErr != nil {
 		t.Status, t.Error = store.StatusFailed, opErr.Error()

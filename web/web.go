@@ -23,7 +23,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
@@ -62,6 +62,10 @@ type Server struct {
 	// Secure marks the session cookie Secure even on plain HTTP (behind a
 	// TLS-terminating proxy); it is always Secure on a TLS request.
 	Secure bool
+	// TrustedProxies are the reverse proxies (FERRY_TRUSTED_PROXIES) whose
+	// X-Forwarded-For names the client for bans, the audit log and logs;
+	// from any other peer the header is ignored.
+	TrustedProxies []netip.Prefix
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 
@@ -272,7 +276,7 @@ func checkOrigin(r *http.Request) error {
 // changes; the form is not recorded (it may hold a password).
 func (s *Server) audit(r *http.Request, p *principal, action string, status int) {
 	rec := &store.AdminAudit{
-		Method: r.Method, Path: r.URL.Path, Action: action, Status: status, RemoteAddr: remoteIP(r),
+		Method: r.Method, Path: r.URL.Path, Action: action, Status: status, RemoteAddr: s.remoteIP(r),
 		Detail: `{"via":"web"}`,
 	}
 	if p != nil {
@@ -296,18 +300,13 @@ func (s *Server) audit(r *http.Request, p *principal, action string, status int)
 	}
 }
 
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// remoteIP is the client's address for the audit log and logs: behind a
+// trusted proxy, from X-Forwarded-For (see proxied.ClientAddr).
+func (s *Server) remoteIP(r *http.Request) string {
+	return proxied.ClientIP(r, s.TrustedProxies)
 }
 
-func remoteAddr(r *http.Request) netip.Addr {
-	a, err := netip.ParseAddr(remoteIP(r))
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
+// remoteAddr is the client's address for bans; invalid when unknown.
+func (s *Server) remoteAddr(r *http.Request) netip.Addr {
+	return proxied.ClientAddr(r, s.TrustedProxies)
 }

@@ -64,8 +64,9 @@ func maintain(ctx context.Context, d *deps) {
 	}
 }
 
-// revalidateEvery is how soon a node closes the live FTP sessions of an
-// account or partner that another node (or the CLI) disabled or deleted.
+// revalidateEvery is how soon a node closes the live FTP, IMAP and POP3
+// sessions of an account or partner that another node (or the CLI)
+// disabled, deleted or otherwise changed.
 const revalidateEvery = 10 * time.Second
 
 func revalidate(ctx context.Context, d *deps, log *slog.Logger) {
@@ -78,6 +79,11 @@ func revalidate(ctx context.Context, d *deps, log *slog.Logger) {
 		for _, srv := range d.ftp {
 			if _, err := srv.RevalidateSessions(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("revalidate FTP sessions", "err", err)
+			}
+		}
+		for _, srv := range d.mailSessions {
+			if _, err := srv.RevalidateSessions(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("revalidate mail sessions", "err", err)
 			}
 		}
 	}

@@ -38,6 +38,15 @@ type deps struct {
 	guard    *bans.Guard    // the IP ban every protocol shares
 	outbox   *notify.Outbox // upload and quota alerts, written by every upload
 	mail     *mailbox.Store // partner mailboxes; see mailStore
+	// The IMAP and POP3 servers that are on; maintain revalidates their
+	// sessions as it does d.ftp's.
+	mailSessions []sessionRevalidator
+}
+
+// sessionRevalidator is a server that closes the sessions whose account or
+// partner changed since their login.
+type sessionRevalidator interface {
+	RevalidateSessions(ctx context.Context) (int, error)
 }
 
 type listener struct {

@@ -19,6 +19,8 @@ func apiListeners(d *deps) []listener {
 	srv := &api.Server{
 		Store: d.store, Partners: d.partners, Sessions: sessions,
 		AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "api"),
+		// Behind a reverse proxy the client is named by X-Forwarded-For.
+		TrustedProxies: d.cfg.TrustedProxies,
 		// The notification, ban and mailbox endpoints; each nil one answers
 		// 503 "not configured". mailStore builds the mailbox store shared
 		// with the mail listeners and the notifier (they may come later).
@@ -33,7 +35,7 @@ func apiListeners(d *deps) []listener {
 	srv.Web = (&web.Server{
 		Store: d.store, Partners: d.partners, Sessions: sessions, Outbox: d.outbox, Mail: mailStore(d),
 		Guard: d.guard, AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "web"),
-		Secure: d.cfg.WebSecureCookie,
+		Secure: d.cfg.WebSecureCookie, TrustedProxies: d.cfg.TrustedProxies,
 	}).Handler()
 	if d.cfg.AdminToken != "" {
 		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")

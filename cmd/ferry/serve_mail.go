@@ -57,9 +57,11 @@ func mailListeners(ctx context.Context, d *deps) []listener {
 		}})
 	}
 	if cfg.IMAPAddr != "" {
-		ls = append(ls, listener{"imap", cfg.IMAPAddr, &imap.Server{
+		srv := &imap.Server{
 			Store: st, Logins: logins, Guard: guard, TLSConfig: d.tls, Logger: d.log.With("component", "imap"),
-		}})
+		}
+		d.mailSessions = append(d.mailSessions, srv)
+		ls = append(ls, listener{"imap", cfg.IMAPAddr, srv})
 	}
 	if cfg.POP3Addr != "" {
 		srv := &mailbox.POP3Server{Guard: guard}
@@ -69,6 +71,7 @@ func mailListeners(ctx context.Context, d *deps) []listener {
 		srv.Domain = cfg.MailDomain
 		srv.AuthFailureDelay = time.Second
 		srv.ErrorLog = d.log.With("component", "pop3")
+		d.mailSessions = append(d.mailSessions, srv)
 		ls = append(ls, listener{"pop3", cfg.POP3Addr, srv})
 	}
 	return ls

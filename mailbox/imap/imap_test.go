@@ -22,6 +22,7 @@ import (
 type env struct {
 	*mailtest.Env
 	addr, port string
+	srv        *imap.Server // the last one serve started
 }
 
 func start(t testing.TB, b storetest.Backend) *env {
@@ -36,6 +37,7 @@ func start(t testing.TB, b storetest.Backend) *env {
 func (e *env) serve(t testing.TB, st *mailbox.Store) {
 	t.Helper()
 	srv := &imap.Server{Store: st, Logins: e.Logins, Guard: e.Guard, TLSConfig: e.TLS, IdlePoll: 50 * time.Millisecond}
+	e.srv = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,8 @@ type Server struct {
 	MaxMessageBytes int64
 	Logger          *slog.Logger
 
+	sessions mailbox.Sessions // logged-in sessions, for RevalidateSessions
+
 	mu      sync.Mutex
 	srv     *imapserver.Server
 	closed  bool
@@ -144,6 +146,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// RevalidateSessions closes the logged-in sessions whose account or
+// partner changed since their login (deleted, disabled, password,
+// permissions, mail permission, TLS policy, address ranges: see
+// mailbox.Sessions.Revalidate). It returns how many it closed. Every IMAP
+// command commits before its reply, so a closed session loses nothing
+// acknowledged.
+func (s *Server) RevalidateSessions(ctx context.Context) (int, error) {
+	if s.Store == nil {
+		return 0, nil
+	}
+	return s.sessions.Revalidate(ctx, s.Store.DB, "imap", s.log())
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {

@@ -22,8 +22,9 @@ type session struct {
 	ctx    context.Context // canceled when the connection ends
 	cancel context.CancelFunc
 
-	login *partners.Login
-	sel   *selection // nil unless a folder is selected
+	login   *partners.Login
+	untrack func()     // stops RevalidateSessions tracking the login
+	sel     *selection // nil unless a folder is selected
 }
 
 var (
@@ -81,11 +82,24 @@ func (s *session) Login(username, password string) error {
 		return err
 	}
 	s.login = login
+	nc := s.conn.NetConn()
+	s.untrack = s.srv.sessions.Add(login, func() {
+		// Close the transport under TLS: no close_notify that could wait
+		// on a write in flight.
+		if tc, ok := nc.(*tls.Conn); ok {
+			_ = tc.NetConn().Close()
+			return
+		}
+		_ = nc.Close()
+	})
 	return nil
 }
 
 // Close is called when the connection ends.
 func (s *session) Close() error {
+	if s.untrack != nil {
+		s.untrack()
+	}
 	s.unselect()
 	s.cancel()
 	return nil

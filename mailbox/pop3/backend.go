@@ -19,6 +19,13 @@ type ConnInfo struct {
 	RemoteAddr net.Addr
 	// TLS reports whether the connection is encrypted (implicit TLS or after STLS).
 	TLS bool
+	// Disconnect closes the connection at once, as if the client had
+	// dropped it: the session gets Close without Commit, so nothing is
+	// deleted. A backend may keep it to end a session whose credentials
+	// went stale. It is safe to call from any goroutine, more than once,
+	// and after the connection ended. It is never nil for a login from
+	// the Server.
+	Disconnect func()
 }
 
 // BackendFunc adapts an ordinary function to the Backend interface.

@@ -1,0 +1,106 @@
+package mailbox
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ferryhq/ferry/partners"
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/vfs"
+)
+
+// Sessions tracks the logged-in sessions of one mail server so that
+// Revalidate can close those whose account or partner changed since the
+// login, as ftpd does for FTP. The zero value is ready to use; it is safe
+// for concurrent use.
+type Sessions struct {
+	mu   sync.Mutex
+	live map[*liveSession]struct{}
+}
+
+type liveSession struct {
+	login *partners.Login
+	kick  func()
+}
+
+// Add tracks a session logged in as login; kick must close its connection
+// (the protocol layer then ends the session as on a dropped connection).
+// The returned function stops tracking it; call it when the session ends.
+func (s *Sessions) Add(login *partners.Login, kick func()) (remove func()) {
+	ls := &liveSession{login: login, kick: kick}
+	s.mu.Lock()
+	if s.live == nil {
+		s.live = map[*liveSession]struct{}{}
+	}
+	s.live[ls] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.live, ls)
+		s.mu.Unlock()
+	}
+}
+
+// Len returns how many sessions are tracked.
+func (s *Sessions) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live)
+}
+
+// Revalidate closes the tracked sessions whose account was deleted or
+// disabled, lost the mail permission, or changed in anything its login
+// depended on (partners.Fingerprint: password, permissions, home, TLS
+// policy, enabled flags, partner address ranges). It returns how many it
+// closed. protocol and log only label the log lines.
+func (s *Sessions) Revalidate(ctx context.Context, db *store.Store, protocol string, log *slog.Logger) (int, error) {
+	if s == nil || db == nil {
+		return 0, nil
+	}
+	s.mu.Lock()
+	byAccount := map[string][]*liveSession{}
+	for ls := range s.live {
+		byAccount[ls.login.AccountID] = append(byAccount[ls.login.AccountID], ls)
+	}
+	s.mu.Unlock()
+	if len(byAccount) == 0 {
+		return 0, nil
+	}
+	ids := make([]string, 0, len(byAccount))
+	for id := range byAccount {
+		ids = append(ids, id)
+	}
+	accts, err := db.AccountsByIDs(ctx, ids)
+	if err != nil {
+		return 0, fmt.Errorf("mailbox: revalidate %s sessions: %w", protocol, err)
+	}
+	current := map[string]string{} // account ID -> fingerprint; missing: refused now
+	for i := range accts {
+		a := &accts[i]
+		if !a.Enabled || a.Partner == nil || !a.Partner.Enabled {
+			continue
+		}
+		if perms, err := vfs.ParsePerm(a.Permissions); err != nil || !perms.Has(vfs.PermMail) {
+			continue
+		}
+		current[a.ID] = partners.Fingerprint(a)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	closed := 0
+	for id, list := range byAccount {
+		for _, ls := range list {
+			if fp, ok := current[id]; ok && fp == ls.login.Fingerprint {
+				continue
+			}
+			log.Info("closing a mail session whose account or partner changed", "protocol", protocol,
+				"user", ls.login.Username)
+			ls.kick()
+			closed++
+		}
+	}
+	return closed, nil
+}

@@ -1,0 +1,112 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/store/storetest"
+)
+
+// A dead digest batch that an operator retries is resent with exactly the
+// content of its first try: uploads that arrived meanwhile get a mail of
+// their own instead of being folded in under the old Message-ID.
+func TestRetriedDigestKeepsItsContent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := mailPartner(t, s, "acme")
+		base := time.Now().Add(-time.Hour)
+		upload := func(name string, at time.Time) *store.Notification {
+			t.Helper()
+			n := &store.Notification{PartnerID: p.ID, Kind: store.NotifyKindUpload, MessageID: name + "@test",
+				Payload: `{}`, CreatedAt: at, NextAt: at}
+			if err := s.InsertNotification(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		claim := func(now time.Time) []store.Notification {
+			t.Helper()
+			got, err := s.ClaimNotifications(ctx, store.ClaimOptions{Now: now, Lease: time.Minute, Digest: 10 * time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		batch := func(id string) []string {
+			t.Helper()
+			rows, err := s.NotificationBatch(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range rows {
+				ids = append(ids, r.ID)
+			}
+			slices.Sort(ids)
+			return ids
+		}
+		sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+
+		a := upload("a", base)
+		b := upload("b", base.Add(time.Minute))
+		got := claim(base.Add(2 * time.Minute))
+		if len(got) != 1 || got[0].ID != a.ID {
+			t.Fatalf("first claim: %+v", got)
+		}
+		if ids := batch(a.ID); !slices.Equal(ids, sorted(a.ID, b.ID)) {
+			t.Fatalf("first batch %v, want a and b", ids)
+		}
+		if err := s.SettleNotification(ctx, a.ID, got[0].Token, store.Settlement{Status: store.NotifyDead, LastError: "relay down"}); err != nil {
+			t.Fatal(err)
+		}
+
+		// New uploads within the digest window of a, then the retry.
+		c := upload("c", base.Add(3*time.Minute))
+		d := upload("d", base.Add(4*time.Minute))
+		if _, err := s.RetryNotification(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		got = claim(time.Now())
+		heads := map[string]store.Notification{}
+		for _, n := range got {
+			heads[n.ID] = n
+		}
+		if _, ok := heads[a.ID]; !ok {
+			t.Fatalf("retry not claimed: %+v", got)
+		}
+		if ids := batch(a.ID); !slices.Equal(ids, sorted(a.ID, b.ID)) {
+			t.Fatalf("retried batch %v changed content, want a and b only", ids)
+		}
+		// c and d form a digest of their own.
+		if _, ok := heads[c.ID]; !ok || len(got) != 2 {
+			t.Fatalf("new uploads not claimed as their own batch: %+v", got)
+		}
+		if ids := batch(c.ID); !slices.Equal(ids, sorted(c.ID, d.ID)) {
+			t.Fatalf("new batch %v, want c and d", ids)
+		}
+
+		// A retried dead single upload is not folded into a newer digest.
+		for _, n := range got {
+			if err := s.SettleNotification(ctx, n.ID, n.Token, store.Settlement{Status: store.NotifyDead}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e := upload("e", base.Add(2*time.Minute)) // older than c: claimed first
+		if _, err := s.RetryNotification(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		got = claim(time.Now())
+		if ids := batch(e.ID); !slices.Equal(ids, []string{e.ID}) {
+			t.Fatalf("new upload folded a retried batch: %v", ids)
+		}
+		if ids := batch(c.ID); !slices.Equal(ids, sorted(c.ID, d.ID)) {
+			t.Fatalf("retried batch c: %v", ids)
+		}
+		if len(got) != 2 {
+			t.Fatalf("third claim: %+v", got)
+		}
+	})
+}
