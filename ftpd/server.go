@@ -274,42 +274,24 @@ func (s *Server) RevalidateSessions(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	s.mu.Lock()
-	byAccount := map[string][]*session{}
+	var (
+		live   []*session
+		logins []*partners.Login
+	)
 	for _, sess := range s.sessions {
 		if l := sess.loginInfo(); l != nil {
-			byAccount[l.AccountID] = append(byAccount[l.AccountID], sess)
+			live, logins = append(live, sess), append(logins, l)
 		}
 	}
 	s.mu.Unlock()
-	if len(byAccount) == 0 {
-		return 0, nil
-	}
-	ids := make([]string, 0, len(byAccount))
-	for id := range byAccount {
-		ids = append(ids, id)
-	}
-	accts, err := s.Store.AccountsByIDs(ctx, ids)
+	stale, err := partners.Stale(ctx, s.Store, logins, 0)
 	if err != nil {
 		return 0, fmt.Errorf("ftpd: revalidate sessions: %w", err)
 	}
-	current := map[string]string{} // account ID -> fingerprint; missing: deleted
-	for i := range accts {
-		a := &accts[i]
-		if a.Enabled && a.Partner != nil && a.Partner.Enabled {
-			current[a.ID] = partners.Fingerprint(a)
-		}
+	for _, i := range stale {
+		s.logger().Info("closing a session whose account or partner changed", "session", live[i].cc.ID(),
+			"user", logins[i].Username)
+		live[i].kick()
 	}
-	closed := 0
-	for id, list := range byAccount {
-		for _, sess := range list {
-			if fp, ok := current[id]; ok && fp == sess.loginInfo().Fingerprint {
-				continue
-			}
-			s.logger().Info("closing a session whose account or partner changed", "session", sess.cc.ID(),
-				"user", sess.loginInfo().Username)
-			sess.kick()
-			closed++
-		}
-	}
-	return closed, nil
+	return len(stale), nil
 }

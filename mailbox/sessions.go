@@ -60,47 +60,25 @@ func (s *Sessions) Revalidate(ctx context.Context, db *store.Store, protocol str
 		return 0, nil
 	}
 	s.mu.Lock()
-	byAccount := map[string][]*liveSession{}
+	var (
+		live   []*liveSession
+		logins []*partners.Login
+	)
 	for ls := range s.live {
-		byAccount[ls.login.AccountID] = append(byAccount[ls.login.AccountID], ls)
+		live, logins = append(live, ls), append(logins, ls.login)
 	}
 	s.mu.Unlock()
-	if len(byAccount) == 0 {
-		return 0, nil
-	}
-	ids := make([]string, 0, len(byAccount))
-	for id := range byAccount {
-		ids = append(ids, id)
-	}
-	accts, err := db.AccountsByIDs(ctx, ids)
+	stale, err := partners.Stale(ctx, db, logins, vfs.PermMail)
 	if err != nil {
 		return 0, fmt.Errorf("mailbox: revalidate %s sessions: %w", protocol, err)
-	}
-	current := map[string]string{} // account ID -> fingerprint; missing: refused now
-	for i := range accts {
-		a := &accts[i]
-		if !a.Enabled || a.Partner == nil || !a.Partner.Enabled {
-			continue
-		}
-		if perms, err := vfs.ParsePerm(a.Permissions); err != nil || !perms.Has(vfs.PermMail) {
-			continue
-		}
-		current[a.ID] = partners.Fingerprint(a)
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	closed := 0
-	for id, list := range byAccount {
-		for _, ls := range list {
-			if fp, ok := current[id]; ok && fp == ls.login.Fingerprint {
-				continue
-			}
-			log.Info("closing a mail session whose account or partner changed", "protocol", protocol,
-				"user", ls.login.Username)
-			ls.kick()
-			closed++
-		}
+	for _, i := range stale {
+		log.Info("closing a mail session whose account or partner changed", "protocol", protocol,
+			"user", logins[i].Username)
+		live[i].kick()
 	}
-	return closed, nil
+	return len(stale), nil
 }
