@@ -31,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/benchkit"
 )
 
 type options struct {
@@ -95,9 +97,9 @@ func main() {
 	flag.Parse()
 
 	var err error
-	if o.big, err = parseSize(big); err == nil {
-		if o.fileSize, err = parseSize(fileSize); err == nil {
-			o.retrSize, err = parseSize(retrSize)
+	if o.big, err = benchkit.ParseSize(big); err == nil {
+		if o.fileSize, err = benchkit.ParseSize(fileSize); err == nil {
+			o.retrSize, err = benchkit.ParseSize(retrSize)
 		}
 	}
 	if err != nil {
@@ -130,32 +132,16 @@ func fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
 func run(ctx context.Context, o *options) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: vsftpd needs a system user, a PAM file and to switch users")
 	}
-	dir := o.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "ferrybench-")
-		if err != nil {
-			return err
-		}
-		dir = d
-		if !o.keep {
-			defer os.RemoveAll(dir)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, cleanup, err := benchkit.WorkDir(o.dir, "ferrybench-", o.keep)
+	if err != nil {
 		return err
 	}
-	// vsftpd's user must reach its root inside the working folder.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
-	logf("working folder %s", dir)
+	defer cleanup()
+	benchkit.Logf("working folder %s", dir)
 
 	vs, err := startVsftpd(ctx, o, filepath.Join(dir, "vsftpd"))
 	if err != nil {

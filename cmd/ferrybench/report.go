@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"text/tabwriter"
+
+	"github.com/ferryhq/ferry/internal/benchkit"
 )
 
 // metric is one row of the table.
@@ -37,16 +36,20 @@ const (
 
 var metrics = []metric{
 	{id: mBigUp, unit: "MB/s", higher: true, target: 1.0,
-		label: func(o *options) string { return "upload 1 file of " + fmtSize(o.big) }},
+		label: func(o *options) string { return "upload 1 file of " + benchkit.FormatSize(o.big) }},
 	{id: mBigDown, unit: "MB/s", higher: true, target: 2.0,
-		label: func(o *options) string { return "download 1 file of " + fmtSize(o.big) }},
+		label: func(o *options) string { return "download 1 file of " + benchkit.FormatSize(o.big) }},
 	{id: mSmallUp, unit: "files/s", higher: true, target: 1.4,
-		label: func(o *options) string { return fmt.Sprintf("upload %d files of %s", o.files, fmtSize(o.fileSize)) }},
+		label: func(o *options) string {
+			return fmt.Sprintf("upload %d files of %s", o.files, benchkit.FormatSize(o.fileSize))
+		}},
 	{id: mSmallDown, unit: "files/s", higher: true, target: 2.0,
-		label: func(o *options) string { return fmt.Sprintf("download %d files of %s", o.files, fmtSize(o.fileSize)) }},
+		label: func(o *options) string {
+			return fmt.Sprintf("download %d files of %s", o.files, benchkit.FormatSize(o.fileSize))
+		}},
 	{id: mSessRate, unit: "sessions/s", higher: true, target: 2.0,
 		label: func(o *options) string {
-			return fmt.Sprintf("%d parallel sessions x %d (login+PWD+LIST+RETR %s+QUIT)", o.sessions, o.sessionRuns, fmtSize(o.retrSize))
+			return fmt.Sprintf("%d parallel sessions x %d (login+PWD+LIST+RETR %s+QUIT)", o.sessions, o.sessionRuns, benchkit.FormatSize(o.retrSize))
 		}},
 	{id: mSessP50, unit: "ms",
 		label: func(o *options) string { return "  session latency p50" }},
@@ -87,29 +90,6 @@ func (r *results) addProcs(server string, n int) { r.procs[server] = append(r.pr
 
 func (r *results) note(_ string, s string) { r.notes = append(r.notes, s) }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func fmtVal(v float64) string {
-	switch {
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	}
-}
-
 func (r *results) print(w io.Writer, o *options) {
 	fmt.Fprintf(w, "Ferry vs vsftpd on loopback, %d CPU(s), median of %d interleaved round(s) (Ferry, vsftpd, Ferry, ...)\n\n",
 		runtime.NumCPU(), o.rounds)
@@ -124,13 +104,13 @@ func (r *results) print(w io.Writer, o *options) {
 		f, v := vs["Ferry"], vs["vsftpd"]
 		fs, vsS, ratio, tgt, ok := "n/a", "n/a", "", "", ""
 		if len(f) > 0 {
-			fs = fmtVal(median(f))
+			fs = benchkit.FormatValue(benchkit.Median(f))
 		}
 		if len(v) > 0 {
-			vsS = fmtVal(median(v))
+			vsS = benchkit.FormatValue(benchkit.Median(v))
 		}
-		if len(f) > 0 && len(v) > 0 && median(v) > 0 {
-			q := median(f) / median(v)
+		if len(f) > 0 && len(v) > 0 && benchkit.Median(v) > 0 {
+			q := benchkit.Median(f) / benchkit.Median(v)
 			ratio = fmt.Sprintf("%.2fx", q)
 			if m.target > 0 && q > m.target-0.01 && q < m.target+0.01 {
 				ratio = fmt.Sprintf("%.3fx", q) // so that met/not met matches what is shown
@@ -164,7 +144,7 @@ func (r *results) print(w io.Writer, o *options) {
 		if vs == nil {
 			continue
 		}
-		fmt.Fprintf(w, "  %-12s %s | %s\n", m.id, joinVals(vs["Ferry"]), joinVals(vs["vsftpd"]))
+		fmt.Fprintf(w, "  %-12s %s | %s\n", m.id, benchkit.JoinValues(vs["Ferry"]), benchkit.JoinValues(vs["vsftpd"]))
 	}
 	fmt.Fprintln(w, "\nnotes:")
 	notes := append([]string{
@@ -188,47 +168,4 @@ func (r *results) print(w io.Writer, o *options) {
 	for _, n := range notes {
 		fmt.Fprintf(w, "  - %s\n", n)
 	}
-}
-
-func joinVals(v []float64) string {
-	if len(v) == 0 {
-		return "n/a"
-	}
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmtVal(x)
-	}
-	return strings.Join(s, " ")
-}
-
-// parseSize reads 512MiB, 4KiB, 1GiB, 1MB, 1048576.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("bad size %q (e.g. 512MiB, 4KiB, 1048576)", s)
-	}
-	return n * mult, nil
-}
-
-func fmtSize(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -18,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/benchkit"
 )
 
 // target is one FTP server under test.
@@ -84,7 +84,7 @@ func (s *server) start(logPath string) error {
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("exited at start (%v); see %s:\n%s", s.cmd.ProcessState, logPath, tail(logPath))
+			return fmt.Errorf("exited at start (%v); see %s:\n%s", s.cmd.ProcessState, logPath, benchkit.Tail(logPath, 2000))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -113,24 +113,6 @@ func probe(addr string) error {
 	return nil
 }
 
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
-}
-
-// freePort returns a loopback TCP port nobody listens on.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // freeRange returns n consecutive free loopback ports for passive data
 // connections.
 func freeRange(n int) (int, int, error) {
@@ -153,22 +135,6 @@ func freeRange(n int) (int, int, error) {
 	return 0, 0, errors.New("no free range of passive ports")
 }
 
-func randomPassword() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "Fb-" + hex.EncodeToString(b[:])
-}
-
-func runCmd(stdin io.Reader, env []string, dir, name string, args ...string) error {
-	cmd := exec.Command(name, args...)
-	cmd.Stdin, cmd.Env, cmd.Dir = stdin, env, dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 // ---- vsftpd ----
 
 const pamService = "ferrybench-vsftpd"
@@ -182,12 +148,12 @@ func startVsftpd(_ context.Context, o *options, dir string) (*server, error) {
 		if o.noInstall {
 			return nil, errors.New("vsftpd is not installed (apt-get install vsftpd) and -no-install is set")
 		}
-		logf("installing vsftpd from Debian (apt-get)")
+		benchkit.Logf("installing vsftpd from Debian (apt-get)")
 		env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if err := runCmd(nil, env, "", "apt-get", "update"); err != nil {
+		if err := benchkit.Run(nil, env, "", "apt-get", "update"); err != nil {
 			return nil, err
 		}
-		if err := runCmd(nil, env, "", "apt-get", "install", "-y", "vsftpd"); err != nil {
+		if err := benchkit.Run(nil, env, "", "apt-get", "install", "-y", "vsftpd"); err != nil {
 			return nil, err
 		}
 		bin = "/usr/sbin/vsftpd"
@@ -200,8 +166,8 @@ func startVsftpd(_ context.Context, o *options, dir string) (*server, error) {
 	// 12's default hash; PAM's pam_unix verifies it against /etc/shadow).
 	home := "/var/lib/" + o.vsftpdUser
 	if _, err := user.Lookup(o.vsftpdUser); err != nil {
-		logf("creating system user %s", o.vsftpdUser)
-		if err := runCmd(nil, nil, "", "useradd", "--system", "-M", "-d", home, "-s", "/usr/sbin/nologin", o.vsftpdUser); err != nil {
+		benchkit.Logf("creating system user %s", o.vsftpdUser)
+		if err := benchkit.Run(nil, nil, "", "useradd", "--system", "-M", "-d", home, "-s", "/usr/sbin/nologin", o.vsftpdUser); err != nil {
 			return nil, err
 		}
 	}
@@ -212,7 +178,7 @@ func startVsftpd(_ context.Context, o *options, dir string) (*server, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	if u.HomeDir != home {
-		if err := runCmd(nil, nil, "", "usermod", "-d", home, o.vsftpdUser); err != nil {
+		if err := benchkit.Run(nil, nil, "", "usermod", "-d", home, o.vsftpdUser); err != nil {
 			return nil, err
 		}
 	}
@@ -222,11 +188,11 @@ func startVsftpd(_ context.Context, o *options, dir string) (*server, error) {
 	if err := os.Chown(home, uid, gid); err != nil {
 		return nil, err
 	}
-	pass := randomPassword()
+	pass := benchkit.RandomPassword("Fb-")
 	line := strings.NewReader(o.vsftpdUser + ":" + pass + "\n")
-	if err := runCmd(line, nil, "", "chpasswd", "-c", "YESCRYPT"); err != nil {
-		logf("chpasswd -c YESCRYPT failed (%v); using the system's default hash", err)
-		if err := runCmd(strings.NewReader(o.vsftpdUser+":"+pass+"\n"), nil, "", "chpasswd"); err != nil {
+	if err := benchkit.Run(line, nil, "", "chpasswd", "-c", "YESCRYPT"); err != nil {
+		benchkit.Logf("chpasswd -c YESCRYPT failed (%v); using the system's default hash", err)
+		if err := benchkit.Run(strings.NewReader(o.vsftpdUser+":"+pass+"\n"), nil, "", "chpasswd"); err != nil {
 			return nil, err
 		}
 	}
@@ -243,7 +209,7 @@ func startVsftpd(_ context.Context, o *options, dir string) (*server, error) {
 	if err := os.Chown(root, uid, gid); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +255,7 @@ vsftpd_log_file=%s
 	if err := s.start(filepath.Join(dir, "stderr.log")); err != nil {
 		return nil, err
 	}
-	logf("vsftpd %s on %s (passive %d-%d), pid %d", bin, s.addr, pmin, pmax, s.pid)
+	benchkit.Logf("vsftpd %s on %s (passive %d-%d), pid %d", bin, s.addr, pmin, pmax, s.pid)
 	return s, nil
 }
 
@@ -300,38 +266,25 @@ const (
 	ferryUser    = "bench"
 )
 
-// moduleRoot finds this module's folder, to build cmd/ferry.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the Ferry module: run from its folder or pass -ferry-bin")
-	}
-	return filepath.Dir(mod), nil
-}
-
 func startFerry(_ context.Context, o *options, dir string) (*server, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
 	bin := o.ferryBin
 	if bin == "" {
-		root, err := moduleRoot()
+		root, err := benchkit.ModuleRoot()
 		if err != nil {
 			return nil, err
 		}
 		bin = filepath.Join(dir, "ferry")
-		logf("building ferry (go build ./cmd/ferry in %s)", root)
-		if err := runCmd(nil, nil, root, "go", "build", "-o", bin, "./cmd/ferry"); err != nil {
+		benchkit.Logf("building ferry (go build ./cmd/ferry in %s)", root)
+		if err := benchkit.Run(nil, nil, root, "go", "build", "-o", bin, "./cmd/ferry"); err != nil {
 			return nil, err
 		}
 	} else if abs, err := filepath.Abs(bin); err == nil {
 		bin = abs
 	}
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -356,12 +309,12 @@ func startFerry(_ context.Context, o *options, dir string) (*server, error) {
 		"FERRY_LOG_LEVEL="+o.ferryLog,
 	)
 	env = append(env, o.ferryEnv...)
-	if err := runCmd(nil, env, dir, bin, "partner", "create", ferryPartner, "--name", "ferrybench"); err != nil {
+	if err := benchkit.Run(nil, env, dir, bin, "partner", "create", ferryPartner, "--name", "ferrybench"); err != nil {
 		return nil, err
 	}
-	pass := randomPassword()
+	pass := benchkit.RandomPassword("Fb-")
 	// The password is hashed with argon2id at the default cost (password.Default).
-	if err := runCmd(strings.NewReader(pass+"\n"), env, dir, bin, "account", "create", "--partner", ferryPartner,
+	if err := benchkit.Run(strings.NewReader(pass+"\n"), env, dir, bin, "account", "create", "--partner", ferryPartner,
 		ferryUser, "--password-stdin"); err != nil {
 		return nil, err
 	}
@@ -376,6 +329,6 @@ func startFerry(_ context.Context, o *options, dir string) (*server, error) {
 	if err := s.start(filepath.Join(dir, "ferry.log")); err != nil {
 		return nil, err
 	}
-	logf("ferry %s on %s (passive %d-%d), pid %d", bin, s.addr, pmin, pmax, s.pid)
+	benchkit.Logf("ferry %s on %s (passive %d-%d), pid %d", bin, s.addr, pmin, pmax, s.pid)
 	return s, nil
 }

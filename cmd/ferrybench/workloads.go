@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+
+	"github.com/ferryhq/ferry/internal/benchkit"
 )
 
 // Files every round reads, created on disk before the rounds (not timed).
@@ -326,12 +328,12 @@ func (b *bench) sessions(ctx context.Context, t *target, round int) error {
 	rate := float64(total) / elapsed.Seconds()
 	p50, p99 := percentile(lat, 50), percentile(lat, 99)
 	b.res.add(mSessRate, t.name, rate)
-	b.res.add(mSessP50, t.name, ms(p50))
-	b.res.add(mSessP99, t.name, ms(p99))
+	b.res.add(mSessP50, t.name, benchkit.MS(p50))
+	b.res.add(mSessP99, t.name, benchkit.MS(p99))
 	b.res.add(mPeakRSS, t.name, float64(peak.bytes)/(1<<20))
 	b.res.addProcs(t.name, peak.procs)
 	b.verbose(round, t, "sessions: %d in %v, %.0f/s, p50 %.1f ms, p99 %.1f ms, peak RSS %.1f MiB (%s)",
-		total, elapsed.Round(time.Millisecond), rate, ms(p50), ms(p99), float64(peak.bytes)/(1<<20), peak.how)
+		total, elapsed.Round(time.Millisecond), rate, benchkit.MS(p50), benchkit.MS(p99), float64(peak.bytes)/(1<<20), peak.how)
 	return nil
 }
 
@@ -342,8 +344,6 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	i := (len(sorted)*p + 99) / 100 // nearest rank
 	return sorted[max(0, min(len(sorted)-1, i-1))]
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (b *bench) list(t *target, round int) error {
 	measure := func(opts []ftp.DialOption, f func(c *ftp.ServerConn) (int, error)) (float64, error) {
@@ -363,9 +363,9 @@ func (b *bench) list(t *target, round int) error {
 			if n != b.o.entries {
 				return 0, fmt.Errorf("%d entries listed, want %d", n, b.o.entries)
 			}
-			times = append(times, ms(d))
+			times = append(times, benchkit.MS(d))
 		}
-		return median(times), nil
+		return benchkit.Median(times), nil
 	}
 	b.settle()
 	list, err := measure(nil, func(c *ftp.ServerConn) (int, error) {
@@ -488,14 +488,14 @@ func (b *bench) rawList(t *target, cmd string) (float64, error) {
 		if lines != b.o.entries {
 			return 0, fmt.Errorf("%s: %d lines, want %d", cmd, lines, b.o.entries)
 		}
-		times = append(times, ms(d))
+		times = append(times, benchkit.MS(d))
 	}
 	_, _ = expect(221, "QUIT")
-	return median(times), nil
+	return benchkit.Median(times), nil
 }
 
 func (b *bench) verbose(round int, t *target, format string, args ...any) {
 	if b.o.verbose {
-		logf("round %d %-6s "+format, append([]any{round, t.name}, args...)...)
+		benchkit.Logf("round %d %-6s "+format, append([]any{round, t.name}, args...)...)
 	}
 }

@@ -55,7 +55,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
+
+	"github.com/ferryhq/ferry/internal/benchkit"
 )
 
 type options struct {
@@ -101,7 +102,7 @@ func main() {
 	flag.Parse()
 
 	var err error
-	if o.msgSize, err = parseSize(msgSize); err != nil {
+	if o.msgSize, err = benchkit.ParseSize(msgSize); err != nil {
 		fatalf("%v", err)
 	}
 	o.only = map[string]bool{}
@@ -137,33 +138,16 @@ func fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
 func run(ctx context.Context, o *options) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: it installs Postfix and Dovecot, creates a system user and starts them")
 	}
-	dir := o.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "mailbench-")
-		if err != nil {
-			return err
-		}
-		dir = d
-		if !o.keep {
-			defer os.RemoveAll(dir)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, cleanup, err := benchkit.WorkDir(o.dir, "mailbench-", o.keep)
+	if err != nil {
 		return err
 	}
-	// Postfix's and Dovecot's unprivileged processes must reach their
-	// folders inside the working folder.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
-	logf("working folder %s", dir)
+	defer cleanup()
+	benchkit.Logf("working folder %s", dir)
 
 	if err := install(o); err != nil {
 		return err

@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"text/tabwriter"
+
+	"github.com/ferryhq/ferry/internal/benchkit"
 )
 
 // metric is one row of the table.
@@ -30,13 +29,13 @@ const (
 var metrics = []metric{
 	{id: mSMTPAccept, ref: "Postfix", unit: "msg/s", higher: true,
 		label: func(o *options) string {
-			return fmt.Sprintf("SMTP accepted (250 after DATA), %d x %s, %d senders", o.messages, fmtSize(o.msgSize), o.senders)
+			return fmt.Sprintf("SMTP accepted (250 after DATA), %d x %s, %d senders", o.messages, benchkit.FormatSize(o.msgSize), o.senders)
 		}},
 	{id: mSMTPDeliver, ref: "Postfix", unit: "msg/s", higher: true,
 		label: func(o *options) string { return "  SMTP delivered into the mailbox (Ferry: = accepted)" }},
 	{id: mAppend, ref: "Dovecot", unit: "msg/s", higher: true,
 		label: func(o *options) string {
-			return fmt.Sprintf("IMAP APPEND %d x %s, one session (load, 1 sample)", o.fetch, fmtSize(o.msgSize))
+			return fmt.Sprintf("IMAP APPEND %d x %s, one session (load, 1 sample)", o.fetch, benchkit.FormatSize(o.msgSize))
 		}},
 	{id: mFetch, ref: "Dovecot", unit: "ms",
 		label: func(o *options) string { return fmt.Sprintf("IMAP FETCH 1:%d (BODY.PEEK[HEADER])", o.fetch) }},
@@ -57,29 +56,6 @@ func (r *results) add(metric, server string, v float64) {
 	r.vals[metric][server] = append(r.vals[metric][server], v)
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func fmtVal(v float64) string {
-	switch {
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	}
-}
-
 func (r *results) print(w io.Writer, o *options) {
 	fmt.Fprintf(w, "Ferry vs Postfix (SMTP) / Dovecot (IMAP, POP3) on loopback, %d CPU(s), median of %d interleaved round(s)\n\n",
 		runtime.NumCPU(), o.rounds)
@@ -93,13 +69,13 @@ func (r *results) print(w io.Writer, o *options) {
 		f, v := vs["Ferry"], vs[m.ref]
 		fs, vsS, ratio, better := "n/a", "n/a", "", ""
 		if len(f) > 0 {
-			fs = fmtVal(median(f))
+			fs = benchkit.FormatValue(benchkit.Median(f))
 		}
 		if len(v) > 0 {
-			vsS = fmtVal(median(v)) + " (" + m.ref + ")"
+			vsS = benchkit.FormatValue(benchkit.Median(v)) + " (" + m.ref + ")"
 		}
-		if len(f) > 0 && len(v) > 0 && median(v) > 0 {
-			q := median(f) / median(v)
+		if len(f) > 0 && len(v) > 0 && benchkit.Median(v) > 0 {
+			q := benchkit.Median(f) / benchkit.Median(v)
 			ratio = fmt.Sprintf("%.2fx", q)
 			if (q > 1) == m.higher {
 				better = "Ferry"
@@ -117,7 +93,7 @@ func (r *results) print(w io.Writer, o *options) {
 		if vs == nil {
 			continue
 		}
-		fmt.Fprintf(w, "  %-13s %s | %s\n", m.id, joinVals(vs["Ferry"]), joinVals(vs[m.ref]))
+		fmt.Fprintf(w, "  %-13s %s | %s\n", m.id, benchkit.JoinValues(vs["Ferry"]), benchkit.JoinValues(vs[m.ref]))
 	}
 	fmt.Fprintln(w, "\nnotes:")
 	notes := []string{
@@ -137,45 +113,4 @@ func (r *results) print(w io.Writer, o *options) {
 	for _, n := range notes {
 		fmt.Fprintf(w, "  - %s\n", n)
 	}
-}
-
-func joinVals(v []float64) string {
-	if len(v) == 0 {
-		return "n/a"
-	}
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmtVal(x)
-	}
-	return strings.Join(s, " ")
-}
-
-// parseSize reads 10KiB, 1MiB, 10240.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"MiB", 1 << 20}, {"KiB", 1 << 10}, {"MB", 1e6}, {"KB", 1e3}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("bad size %q (e.g. 10KiB, 10240)", s)
-	}
-	return n * mult, nil
-}
-
-func fmtSize(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -8,11 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -23,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/benchkit"
 )
 
 const (
@@ -73,7 +73,7 @@ func (s *server) stop() {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.done
 	}
-	logf("%s stopped", s.name)
+	benchkit.Logf("%s stopped", s.name)
 }
 
 // start runs the command in a process group of its own and waits until
@@ -105,12 +105,12 @@ func (s *server) start(logPath string, probes map[string]string) error {
 			}
 			select {
 			case <-s.done:
-				return fmt.Errorf("exited at start (%v); see %s:\n%s", s.cmd.ProcessState, logPath, tail(logPath))
+				return fmt.Errorf("exited at start (%v); see %s:\n%s", s.cmd.ProcessState, logPath, benchkit.Tail(logPath, 3000))
 			case <-time.After(50 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
 				s.stop()
-				return fmt.Errorf("no greeting on %s after 30s (%v); see %s:\n%s", addr, err, logPath, tail(logPath))
+				return fmt.Errorf("no greeting on %s after 30s (%v); see %s:\n%s", addr, err, logPath, benchkit.Tail(logPath, 3000))
 			}
 		}
 	}
@@ -135,43 +135,9 @@ func probe(addr, prefix string) error {
 	return nil
 }
 
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
-
-// freePort returns a loopback TCP port nobody listens on.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func freeAddr() (string, error) {
-	p, err := freePort()
+	p, err := benchkit.FreePort()
 	return fmt.Sprintf("127.0.0.1:%d", p), err
-}
-
-func randomPassword() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "Mb-" + hex.EncodeToString(b[:])
-}
-
-func runCmd(stdin io.Reader, env []string, dir, name string, args ...string) error {
-	cmd := exec.Command(name, args...)
-	cmd.Stdin, cmd.Env, cmd.Dir = stdin, env, dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
 }
 
 // ---- installation and the system user ----
@@ -214,16 +180,16 @@ func install(o *options) error {
 		defer os.Remove(policyRCD)
 	}
 	sel := "postfix postfix/main_mailer_type select Local only\npostfix postfix/mailname string mailbench.invalid\n"
-	if err := runCmd(strings.NewReader(sel), nil, "", "debconf-set-selections"); err != nil {
+	if err := benchkit.Run(strings.NewReader(sel), nil, "", "debconf-set-selections"); err != nil {
 		return err
 	}
-	logf("installing %s from Debian (apt-get)", strings.Join(pkgs, " "))
+	benchkit.Logf("installing %s from Debian (apt-get)", strings.Join(pkgs, " "))
 	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if err := runCmd(nil, env, "", "apt-get", "update"); err != nil {
+	if err := benchkit.Run(nil, env, "", "apt-get", "update"); err != nil {
 		return err
 	}
 	args := append([]string{"install", "-y", "--no-install-recommends"}, pkgs...)
-	return runCmd(nil, env, "", "apt-get", args...)
+	return benchkit.Run(nil, env, "", "apt-get", args...)
 }
 
 type sysUser struct {
@@ -233,8 +199,8 @@ type sysUser struct {
 
 func systemUser(name string) (sysUser, error) {
 	if _, err := user.Lookup(name); err != nil {
-		logf("creating system user %s", name)
-		if err := runCmd(nil, nil, "", "useradd", "--system", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name); err != nil {
+		benchkit.Logf("creating system user %s", name)
+		if err := benchkit.Run(nil, nil, "", "useradd", "--system", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name); err != nil {
 			return sysUser{}, err
 		}
 	}
@@ -294,32 +260,19 @@ func writeCert(dir string) (string, string, error) {
 
 // ---- Ferry ----
 
-// moduleRoot finds this module's folder, to build cmd/ferry.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the Ferry module: run from its folder or pass -ferry-bin")
-	}
-	return filepath.Dir(mod), nil
-}
-
 func startFerry(_ context.Context, o *options, dir, certFile, keyFile string) (*server, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
 	bin := o.ferryBin
 	if bin == "" {
-		root, err := moduleRoot()
+		root, err := benchkit.ModuleRoot()
 		if err != nil {
 			return nil, err
 		}
 		bin = filepath.Join(dir, "ferry")
-		logf("building ferry (go build ./cmd/ferry in %s)", root)
-		if err := runCmd(nil, nil, root, "go", "build", "-o", bin, "./cmd/ferry"); err != nil {
+		benchkit.Logf("building ferry (go build ./cmd/ferry in %s)", root)
+		if err := benchkit.Run(nil, nil, root, "go", "build", "-o", bin, "./cmd/ferry"); err != nil {
 			return nil, err
 		}
 	} else if abs, err := filepath.Abs(bin); err == nil {
@@ -349,13 +302,13 @@ func startFerry(_ context.Context, o *options, dir, certFile, keyFile string) (*
 		"FERRY_LOG_LEVEL="+o.ferryLog,
 	)
 	for _, p := range []string{sinkBox, benchUser} {
-		if err := runCmd(nil, env, dir, bin, "partner", "create", p, "--name", "mailbench "+p); err != nil {
+		if err := benchkit.Run(nil, env, dir, bin, "partner", "create", p, "--name", "mailbench "+p); err != nil {
 			return nil, err
 		}
 	}
-	pass := randomPassword()
+	pass := benchkit.RandomPassword("Mb-")
 	// argon2id at the default cost; the login is not timed.
-	if err := runCmd(strings.NewReader(pass+"\n"), env, dir, bin, "account", "create", "--partner", benchUser,
+	if err := benchkit.Run(strings.NewReader(pass+"\n"), env, dir, bin, "account", "create", "--partner", benchUser,
 		benchUser, "--password-stdin"); err != nil {
 		return nil, err
 	}
@@ -366,7 +319,7 @@ func startFerry(_ context.Context, o *options, dir, certFile, keyFile string) (*
 	if err := s.start(filepath.Join(dir, "ferry.log"), map[string]string{addrs[1]: "220", addrs[2]: "* OK", addrs[3]: "+OK"}); err != nil {
 		return nil, err
 	}
-	logf("ferry %s: SMTP %s, IMAP %s, POP3 %s, pid %d", bin, s.smtpAddr, s.imapAddr, s.pop3Addr, s.pid)
+	benchkit.Logf("ferry %s: SMTP %s, IMAP %s, POP3 %s, pid %d", bin, s.smtpAddr, s.imapAddr, s.pop3Addr, s.pid)
 	return s, nil
 }
 
@@ -479,20 +432,20 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 	if err := os.WriteFile(filepath.Join(dir, "master.cf"), []byte(masterCf), 0o644); err != nil {
 		return nil, err
 	}
-	if err := runCmd(nil, nil, "", postfixBin, "-c", dir, "check"); err != nil {
+	if err := benchkit.Run(nil, nil, "", postfixBin, "-c", dir, "check"); err != nil {
 		return nil, err
 	}
 	s := &server{target: &target{name: "Postfix", smtpAddr: addr, sinkDir: filepath.Join(vmail, sinkBox, "new")}}
 	s.cmd = exec.Command(postfixBin, "-c", dir, "start-fg")
 	s.onStop = func() {
-		if err := runCmd(nil, nil, "", postfixBin, "-c", dir, "stop"); err != nil {
-			logf("postfix stop: %v", err)
+		if err := benchkit.Run(nil, nil, "", postfixBin, "-c", dir, "stop"); err != nil {
+			benchkit.Logf("postfix stop: %v", err)
 		}
 	}
 	if err := s.start(filepath.Join(dir, "stderr.log"), map[string]string{addr: "220"}); err != nil {
 		return nil, err
 	}
-	logf("postfix %s (config %s) SMTP %s, pid %d", postfixBin, dir, addr, s.pid)
+	benchkit.Logf("postfix %s (config %s) SMTP %s, pid %d", postfixBin, dir, addr, s.pid)
 	return s, nil
 }
 
@@ -512,7 +465,7 @@ func startDovecot(o *options, dir string, su sysUser, certFile, keyFile string) 
 	if err := mkdirOwned(filepath.Join(home, benchUser), su); err != nil {
 		return nil, err
 	}
-	pass := randomPassword()
+	pass := benchkit.RandomPassword("Mb-")
 	users := filepath.Join(dir, "users")
 	line := fmt.Sprintf("%s:{PLAIN}%s:%d:%d::%s::\n", benchUser, pass, su.uid, su.gid, filepath.Join(home, benchUser))
 	if err := os.WriteFile(users, []byte(line), 0o640); err != nil {
@@ -596,6 +549,6 @@ service pop3-login {
 	if err := s.start(filepath.Join(dir, "stderr.log"), map[string]string{imapAddr: "* OK", pop3Addr: "+OK"}); err != nil {
 		return nil, err
 	}
-	logf("dovecot %s (config %s) IMAP %s, POP3 %s, pid %d", dovecotBin, confPath, imapAddr, pop3Addr, s.pid)
+	benchkit.Logf("dovecot %s (config %s) IMAP %s, POP3 %s, pid %d", dovecotBin, confPath, imapAddr, pop3Addr, s.pid)
 	return s, nil
 }

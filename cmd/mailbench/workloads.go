@@ -17,6 +17,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/ferryhq/ferry/internal/benchkit"
 )
 
 type bench struct {
@@ -33,7 +35,7 @@ func (b *bench) settle() {
 
 func (b *bench) verbose(round int, t *target, format string, args ...any) {
 	if b.o.verbose {
-		logf("round %d %-8s "+format, append([]any{round, t.name}, args...)...)
+		benchkit.Logf("round %d %-8s "+format, append([]any{round, t.name}, args...)...)
 	}
 }
 
@@ -170,7 +172,7 @@ func (b *bench) smtp(t *target, round int) error {
 		delivered = time.Since(start)
 	}
 	b.res.add(mSMTPDeliver, t.name, float64(o.messages)/delivered.Seconds())
-	b.verbose(round, t, "SMTP %d x %s: accepted in %v (%.0f msg/s), delivered in %v", o.messages, fmtSize(o.msgSize),
+	b.verbose(round, t, "SMTP %d x %s: accepted in %v (%.0f msg/s), delivered in %v", o.messages, benchkit.FormatSize(o.msgSize),
 		accepted.Round(time.Millisecond), rate, delivered.Round(time.Millisecond))
 	return nil
 }
@@ -324,7 +326,7 @@ func (b *bench) load(t *target) error {
 	}
 	d := time.Since(start)
 	b.res.add(mAppend, t.name, float64(len(msgs))/d.Seconds())
-	logf("%s: APPENDed %d messages in %v", t.name, len(msgs), d.Round(time.Millisecond))
+	benchkit.Logf("%s: APPENDed %d messages in %v", t.name, len(msgs), d.Round(time.Millisecond))
 	// One untimed FETCH so that both start from warmed caches (Dovecot
 	// fills dovecot.index.cache on the first one).
 	if _, err := c.cmd("EXAMINE INBOX"); err != nil {
@@ -367,11 +369,11 @@ func (b *bench) imap(t *target, round int) error {
 		if n != b.o.fetch {
 			return fmt.Errorf("FETCH returned %d messages, want %d", n, b.o.fetch)
 		}
-		times = append(times, ms(d))
+		times = append(times, benchkit.MS(d))
 	}
-	m := median(times)
+	m := benchkit.Median(times)
 	b.res.add(mFetch, t.name, m)
-	b.verbose(round, t, "FETCH 1:%d headers: %v ms (median %.1f)", b.o.fetch, joinVals(times), m)
+	b.verbose(round, t, "FETCH 1:%d headers: %v ms (median %.1f)", b.o.fetch, benchkit.JoinValues(times), m)
 	return nil
 }
 
@@ -448,9 +450,7 @@ func (b *bench) pop3(t *target, round int) error {
 	if _, err := cmd("QUIT"); err != nil {
 		return err
 	}
-	b.res.add(mRetr, t.name, ms(d))
-	b.verbose(round, t, "RETR %d: %v (%s)", b.o.fetch, d.Round(time.Millisecond), fmtSize(total))
+	b.res.add(mRetr, t.name, benchkit.MS(d))
+	b.verbose(round, t, "RETR %d: %v (%s)", b.o.fetch, d.Round(time.Millisecond), benchkit.FormatSize(total))
 	return nil
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
