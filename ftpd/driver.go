@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 
+	"github.com/ferryhq/ferry/internal/netaddr"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/vfs"
@@ -122,7 +122,7 @@ func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	ctx, cancel := context.WithTimeout(sess.ctx, authTimeout)
 	defer cancel()
 	log := d.srv.logger().With("session", cc.ID(), "remote", cc.RemoteAddr().String(), "user", user)
-	remote := addrOf(cc.RemoteAddr())
+	remote := netaddr.Of(cc.RemoteAddr())
 	row := sess.record(store.OpLogin, "")
 	row.Username = user
 	login, err := d.srv.Auth.Authenticate(ctx, user, pass, remote)
@@ -199,18 +199,5 @@ func (s *Server) accountSessions(accountID string) int {
 }
 
 func (d *driver) QuitMessage() string { return "Goodbye" }
-
-func addrOf(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
-			return ip.Unmap()
-		}
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
 
 func (d *driver) String() string { return fmt.Sprintf("ftpd driver on %s", d.listener.Addr()) }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/netaddr"
 )
 
 // Guard keeps banned addresses out and counts failed logins; bans.Guard
@@ -43,7 +45,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := addrOf(conn.RemoteAddr())
+		ip := netaddr.Of(conn.RemoteAddr())
 		if reason := l.admit(ip); reason != "" {
 			l.reject(conn, reason)
 			continue

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/ferryhq/ferry/internal/netaddr"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/vfs"
 )
@@ -50,7 +51,7 @@ type Logins struct {
 // error matching ErrAuthFailed when the credentials are refused, any
 // other error when the check itself failed.
 func (l *Logins) Login(ctx context.Context, protocol, username, password string, remote net.Addr, tls bool) (*partners.Login, error) {
-	ip := AddrOf(remote)
+	ip := netaddr.Of(remote)
 	login, err := l.Auth.Authenticate(ctx, username, password, ip)
 	reason := ""
 	switch {
@@ -81,18 +82,4 @@ func (l *Logins) logger() *slog.Logger {
 		return l.Logger
 	}
 	return slog.Default()
-}
-
-// AddrOf returns the IP address of a connection's remote address.
-func AddrOf(a net.Addr) netip.Addr {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		return a.AddrPort().Addr().Unmap()
-	case nil:
-		return netip.Addr{}
-	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
 }

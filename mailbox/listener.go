@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/netaddr"
 )
 
 // GuardListener wraps ln so that connections from banned addresses get
@@ -59,7 +61,7 @@ func (l *guardListener) run() {
 
 func (l *guardListener) check(c net.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := l.guard.Check(ctx, AddrOf(c.RemoteAddr()))
+	err := l.guard.Check(ctx, netaddr.Of(c.RemoteAddr()))
 	cancel()
 	if err != nil {
 		l.log.Info("connection refused: address banned", "remote", c.RemoteAddr().String(), "err", err)

@@ -54,15 +54,13 @@ const (
 // ErrQuotaExceeded is returned when an upload would pass the partner's quota.
 var ErrQuotaExceeded = errors.New("quota exceeded")
 
-func strPtr(s string) *string {
+// StrPtr returns nil for "" and a pointer otherwise (optional ids).
+func StrPtr(s string) *string {
 	if s == "" {
 		return nil
 	}
 	return &s
 }
-
-// StrPtr returns nil for "" and a pointer otherwise (optional ids).
-func StrPtr(s string) *string { return strPtr(s) }
 
 // RecordTransfer appends a finished operation to the audit log.
 func (s *Store) RecordTransfer(ctx context.Context, t *Transfer) error {

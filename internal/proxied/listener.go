@@ -29,6 +29,8 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/ferryhq/ferry/internal/netaddr"
 )
 
 // DefaultHeaderTimeout is how long a trusted proxy has to send its header
@@ -159,7 +161,7 @@ func (l *Listener) run() {
 }
 
 func (l *Listener) trusted(a net.Addr) bool {
-	ip := addrOf(a)
+	ip := netaddr.Of(a)
 	if !ip.IsValid() {
 		return false
 	}
@@ -249,18 +251,4 @@ func (c *Conn) Read(b []byte) (int, error) {
 		c.r = nil
 	}
 	return c.Conn.Read(b)
-}
-
-func addrOf(a net.Addr) netip.Addr {
-	switch v := a.(type) {
-	case *net.TCPAddr:
-		return v.AddrPort().Addr().Unmap()
-	case nil:
-		return netip.Addr{}
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/ferryhq/ferry/internal/netaddr"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/store"
 )
@@ -201,7 +202,7 @@ func (s *session) trace() []byte {
 		with += "A"
 	}
 	helo := sanitize(s.conn.Hostname())
-	ip := mailbox.AddrOf(s.remote()).String()
+	ip := netaddr.Of(s.remote()).String()
 	var b strings.Builder
 	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", sanitize(s.from))
 	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (Ferry) with %s id %s", helo, ip, sanitize(s.s.hostname()), with, store.NewID())
