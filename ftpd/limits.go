@@ -2,7 +2,6 @@ package ftpd
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -23,11 +22,11 @@ type Guard interface {
 	Success(ctx context.Context, ip netip.Addr)
 }
 
-// limitListener turns away banned addresses and connections over the
-// session limits with "421" before the FTP engine sees them.
+// limitListener turns away connections over the session limits with "421"
+// before the FTP engine sees them (banned addresses are turned away by
+// bans.Listener below it).
 type limitListener struct {
 	net.Listener
-	guard    Guard
 	max      int // all sessions; 0: no limit
 	maxPerIP int // per client address; 0: no limit
 	plain    bool
@@ -60,19 +59,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 
 // admit reserves a place for ip or says why there is none.
 func (l *limitListener) admit(ip netip.Addr) string {
-	if l.guard != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := l.guard.Check(ctx, ip)
-		cancel()
-		if err != nil {
-			var banned interface{ Is(error) bool }
-			if errors.As(err, &banned) {
-				l.log.Info("banned address turned away", "ip", ip, "err", err)
-				return "Your address is temporarily banned after repeated failed logins"
-			}
-			l.log.Error("ban check failed; letting the client in", "ip", ip, "err", err)
-		}
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.total >= l.max {

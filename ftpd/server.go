@@ -17,6 +17,7 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
+	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 )
@@ -81,7 +82,14 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.Auth == nil || s.FilesDir == "" {
 		return errors.New("ftpd: Auth and FilesDir are required")
 	}
-	ln = &limitListener{Listener: ln, guard: s.Guard, max: s.MaxSessions, maxPerIP: s.MaxSessionsPerIP,
+	if s.Guard != nil {
+		reject := "421 Your address is temporarily banned after repeated failed logins\r\n"
+		if s.Implicit {
+			reject = "" // the client expects a TLS handshake, not a reply
+		}
+		ln = bans.Listener(ln, s.banCheck, reject, s.logger())
+	}
+	ln = &limitListener{Listener: ln, max: s.MaxSessions, maxPerIP: s.MaxSessionsPerIP,
 		plain: !s.Implicit, log: s.logger(), track: s.track}
 	if s.Implicit {
 		if s.TLSConfig == nil {
@@ -208,6 +216,17 @@ func (s *Server) connOf(remote net.Addr) net.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conns[remote.String()]
+}
+
+// banCheck refuses banned addresses only: when the ban lookup itself
+// fails the client is let in (its login needs the database anyway).
+func (s *Server) banCheck(ctx context.Context, ip netip.Addr) error {
+	err := s.Guard.Check(ctx, ip)
+	if err != nil && !errors.Is(err, bans.ErrBanned) {
+		s.logger().Error("ban check failed; letting the client in", "ip", ip, "err", err)
+		return nil
+	}
+	return err
 }
 
 func (s *Server) partnerDir(slug string) string { return filepath.Join(s.FilesDir, slug) }
