@@ -50,7 +50,7 @@ func Load(certFile, keyFile, dir string, hosts []string) (cfg *tls.Config, creat
 // can do (a folder is not renamed over a non-empty one), so every node loads
 // the same matching pair. won reports whether this call's pair is the one.
 func writeSelfSigned(tlsDir string, hosts []string) (won bool, err error) {
-	certPEM, keyPEM, err := selfSigned(hosts)
+	certPEM, keyPEM, err := SelfSigned(hosts)
 	if err != nil {
 		return false, err
 	}
@@ -77,9 +77,9 @@ func writeSelfSigned(tlsDir string, hosts []string) (won bool, err error) {
 	return true, nil
 }
 
-// selfSigned returns a new self-signed certificate for hosts and its key,
-// PEM-encoded.
-func selfSigned(hosts []string) (certPEM, keyPEM []byte, err error) {
+// SelfSigned returns a new self-signed certificate for localhost and hosts,
+// and its key, PEM-encoded.
+func SelfSigned(hosts []string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate key: %w", err)
