@@ -42,6 +42,7 @@ type Config struct {
 	FTPMaxSessionsPerIP      int           // FERRY_FTP_MAX_SESSIONS_PER_IP; 0: no limit
 	FTPMaxSessionsPerAccount int           // FERRY_FTP_MAX_SESSIONS_PER_ACCOUNT; 0: no limit
 	PartialRetention         time.Duration // FERRY_PARTIAL_RETENTION: interrupted uploads are kept this long for a resume
+	UploadSync               bool          // FERRY_UPLOAD_SYNC: sync each upload to disk before 226
 
 	BanMaxFailures int           // FERRY_BAN_MAX_FAILURES: failed logins that ban an address; 0: never ban
 	BanWindow      time.Duration // FERRY_BAN_WINDOW
@@ -129,6 +130,7 @@ func Default() Config {
 		FTPMaxSessions:      2000,
 		FTPMaxSessionsPerIP: 64,
 		PartialRetention:    7 * 24 * time.Hour,
+		UploadSync:          true,
 		BanMaxFailures:      10,
 		BanWindow:           10 * time.Minute,
 		BanTime:             30 * time.Minute,
@@ -239,6 +241,9 @@ func settings() []setting {
 			func(c *Config) *int { return &c.FTPMaxSessionsPerAccount }),
 		durSetting("partial-retention", "how long an interrupted upload is kept for a resume before it is deleted",
 			func(c *Config) *time.Duration { return &c.PartialRetention }),
+		boolSetting("upload-sync", "true: an upload's data and folder are synced to disk before 226, so it survives a power cut; "+
+			"false: writing it to disk is left to the operating system, as vsftpd, ProFTPD and Pure-FTPd do (faster, above all for small files)",
+			func(c *Config) *bool { return &c.UploadSync }),
 		intSetting("ban-max-failures", "failed logins (any protocol) within ban-window that ban the client address; 0: never ban", 0, 1_000_000,
 			func(c *Config) *int { return &c.BanMaxFailures }),
 		durSetting("ban-window", "the window in which failed logins are counted", func(c *Config) *time.Duration { return &c.BanWindow }),
@@ -260,7 +265,7 @@ func settings() []setting {
 			set: func(c *Config, v string) error { c.SMTPRelay = strings.TrimSpace(v); return nil }},
 		strSetting("mail-from", "From address of alert mails, e.g. Ferry <ferry@example.com>; empty: Ferry <ferry@<mail-domain>>",
 			func(c *Config) *string { return &c.MailFrom }),
-		durSetting("notify-digest", "fold each partner's upload alerts of this window into one mail; 0: one mail per upload, at once",
+		durSetting("notify-digest", "fold each partner's upload alerts of this window into one mail; 0: one mail per upload, at once (a burst that queues up while mail is being sent goes out in one)",
 			func(c *Config) *time.Duration { return &c.NotifyDigest }),
 		strSetting("notify-templates", "folder with alert template overrides (upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl, quota.*, test.*)",
 			func(c *Config) *string { return &c.NotifyTemplates }),

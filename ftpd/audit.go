@@ -91,7 +91,9 @@ func (s *session) protocol() string {
 	return "ftp"
 }
 
-// audit writes a finished row; failures to write are logged, not fatal.
+// audit finishes a row and hands it to the server's audit writer (written
+// in the background, batched with other sessions' rows); failures to write
+// are logged, not fatal.
 func (srv *Server) audit(t *store.Transfer, err error) {
 	if srv.Store == nil {
 		return
@@ -105,11 +107,13 @@ func (srv *Server) audit(t *store.Transfer, err error) {
 	if err != nil {
 		t.Status, t.Error = store.StatusFailed, err.Error()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if werr := srv.Store.RecordTransfer(ctx, t); werr != nil {
-		srv.logger().Error("write audit row", "operation", t.Operation, "path", t.Path, "err", werr)
+	srv.mu.Lock()
+	rows := srv.rows
+	srv.mu.Unlock()
+	if rows == nil {
+		rows = &store.AuditWriter{Store: srv.Store, Logger: srv.logger()} // not started: writes at once
 	}
+	rows.Add(t)
 }
 
 // treePath maps a session path to the path in the partner's tree.

@@ -50,6 +50,7 @@ func (d *driver) GetSettings() (*ftpserver.Settings, error) {
 	}
 	if s.PassivePorts[0] > 0 {
 		st.PassiveTransferPortRange = passivePorts{start: s.PassivePorts[0], end: s.PassivePorts[1]}
+		st.PassiveTransferPortMultiplexing = true
 	}
 	if s.Implicit {
 		st.TLSRequired = ftpserver.ImplicitEncryption
@@ -173,7 +174,9 @@ func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 // sessionFS composes the session's view: permissions over the account's
 // home over the partner's quota over atomic uploads over the partner tree.
 func (s *Server) sessionFS(sess *session, root *vfs.Root, login *partners.Login) afero.Fs {
-	var fs afero.Fs = vfs.NewAtomic(sess.ctx, root, &committer{srv: s, sess: sess})
+	atomic := vfs.NewAtomic(sess.ctx, root, &committer{srv: s, sess: sess})
+	atomic.NoSync = s.NoSync
+	var fs afero.Fs = atomic
 	if s.Store != nil {
 		fs = vfs.NewQuota(sess.ctx, fs, vfs.LimiterFunc(func(ctx context.Context) (vfs.Limits, error) {
 			p, err := s.Store.PartnerByID(ctx, login.PartnerID)

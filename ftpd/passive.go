@@ -21,18 +21,69 @@ var _ ftpserver.MainDriverExtensionPassiveWrapper = (*driver)(nil)
 // a few large writes. Buffered, the lines leave in 64 KiB writes; files
 // still go out with sendfile (ReadFrom flushes and hands over to the
 // socket's), and uploads are read as before.
+//
+// The listener is the engine's reservation of a shared passive port for
+// the client's address (Settings.PassiveTransferPortMultiplexing): the
+// ports of the range stay open, so a transfer no longer pays for a socket,
+// bind, listen and close of its own (about a quarter of a small file's
+// RETR). The wrapper also works around the engine's release of a
+// reservation, which forgets whichever reservation of that port the
+// client's address holds at that moment: once a connection was delivered,
+// that may be another session's (several sessions behind one address), so
+// a used reservation is not closed again.
 func (d *driver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
-	return bufferedListener{ln}, nil
+	return &bufferedListener{Listener: ln}, nil
 }
 
-type bufferedListener struct{ net.Listener }
+type bufferedListener struct {
+	net.Listener
+	mu       sync.Mutex
+	accepted bool
+	closed   bool
+}
 
-func (l bufferedListener) Accept() (net.Conn, error) {
+func (l *bufferedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.accepted = true
+	l.mu.Unlock()
 	if tc, ok := c.(*net.TCPConn); ok {
 		return &dataConn{TCPConn: tc}, nil
 	}
-	return c, err
+	return c, nil
+}
+
+// deadliner is the engine's passive listener (both kinds have it).
+type deadliner interface{ SetDeadline(time.Time) error }
+
+func (l *bufferedListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if l.accepted {
+		// The engine took the reservation off its port when it handed the
+		// connection over: nothing of this transfer is left on the port.
+		return nil
+	}
+	// Not used: a connection may still have been handed over (the client
+	// connected but the transfer never started). Take it, so the
+	// reservation is known to be gone from its port, and drop it.
+	if dl, ok := l.Listener.(deadliner); ok {
+		if _, isTCP := l.Listener.(*net.TCPListener); !isTCP {
+			_ = dl.SetDeadline(time.Now().Add(time.Millisecond))
+			if c, err := l.Listener.Accept(); err == nil {
+				c.Close()
+				return nil
+			}
+		}
+	}
+	return l.Listener.Close()
 }
 
 // dataBuffer is the most a data connection holds back.

@@ -30,6 +30,20 @@ func transfers(t *testing.T, e *env, f store.TransferFilter) []store.Transfer {
 	return rows
 }
 
+// settledTransfers waits until at least n rows match f (rows other than
+// finished uploads are written in the background) and returns them.
+func settledTransfers(t *testing.T, e *env, f store.TransferFilter, n int) []store.Transfer {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rows := transfers(t, e, f)
+		if len(rows) >= n || time.Now().After(deadline) {
+			return rows
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func partner(t *testing.T, e *env, slug string) *store.Partner {
 	t.Helper()
 	p, err := e.svc.Store.PartnerBySlug(context.Background(), slug)
@@ -254,7 +268,7 @@ func TestBanAfterFailedLogins(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	c := e.raw(e.addr)
 	c.login("alice")
-	if rows := transfers(t, e, store.TransferFilter{Operation: store.OpLogin, Status: store.StatusFailed}); len(rows) != 3 {
+	if rows := settledTransfers(t, e, store.TransferFilter{Operation: store.OpLogin, Status: store.StatusFailed}, 3); len(rows) != 3 {
 		t.Fatalf("failed logins in the audit log: %d", len(rows))
 	}
 }
@@ -283,7 +297,7 @@ func TestAuditLog(t *testing.T) {
 	if err := iv.Stor("x.txt", strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
-	rows := transfers(t, e, store.TransferFilter{})
+	rows := settledTransfers(t, e, store.TransferFilter{}, 9)
 	byOp := map[string][]store.Transfer{}
 	for _, r := range rows {
 		byOp[r.Operation] = append(byOp[r.Operation], r)

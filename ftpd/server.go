@@ -46,6 +46,10 @@ type Server struct {
 	DeflateLevel int // MODE Z level; 0 disables MODE Z
 	Logger       *slog.Logger
 
+	// NoSync publishes uploads without syncing them to disk first (see
+	// vfs.Atomic.NoSync).
+	NoSync bool
+
 	// Store records the audit log and partner quota usage; nil records
 	// nothing and enforces no quota.
 	Store *store.Store
@@ -64,6 +68,7 @@ type Server struct {
 	conns    map[string]net.Conn // admitted connections by remote address, to kick them
 	closing  bool
 	served   chan struct{} // closed when Serve returns
+	rows     *store.AuditWriter
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -112,6 +117,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.engine = engine
 	s.served = make(chan struct{})
+	if s.Store != nil {
+		s.rows = &store.AuditWriter{Store: s.Store, Logger: s.logger()}
+		s.rows.Start()
+	}
 	if s.sessions == nil {
 		s.sessions = map[uint32]*session{}
 	}
@@ -140,10 +149,20 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	engine, served := s.engine, s.served
+	engine, served, rows := s.engine, s.served, s.rows
 	s.mu.Unlock()
 	if engine == nil {
 		return nil
+	}
+	if rows != nil {
+		// Last, once the sessions have written their rows.
+		defer func() {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := rows.Close(wctx); err != nil {
+				s.logger().Warn("audit rows left unwritten at shutdown", "err", err)
+			}
+		}()
 	}
 	if err := engine.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
 		s.logger().Warn("stop FTP listener", "err", err)

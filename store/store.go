@@ -34,6 +34,13 @@ var (
 type Store struct {
 	db      *gorm.DB
 	dialect migrations.Dialect
+	// writer admits one transaction at a time on SQLite (nil on
+	// PostgreSQL and inside a transaction). SQLite has one writer; a second
+	// BEGIN IMMEDIATE waits in SQLite's busy handler, which sleeps 1 ms and
+	// more between tries, so transactions of the FTP server and the
+	// notifier running at once cost each other milliseconds. Queued here,
+	// the next one starts as soon as the last commits.
+	writer chan struct{}
 }
 
 // Options tune Open.
@@ -105,6 +112,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
 	}
 	s := &Store{db: db, dialect: dialect}
+	if dialect == migrations.SQLite {
+		s.writer = make(chan struct{}, 1)
+	}
 	if opts.Migrate {
 		if _, err := migrations.Up(ctx, sqlDB, dialect, opts.Logger); err != nil {
 			sqlDB.Close()
@@ -169,6 +179,14 @@ func (s *Store) Close() error {
 
 // Tx runs fn in one transaction; the Store passed to fn uses it.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
+	if s.writer != nil {
+		select {
+		case s.writer <- struct{}{}:
+			defer func() { <-s.writer }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return fn(&Store{db: tx, dialect: s.dialect})
 	})

@@ -73,6 +73,26 @@ func (s *Store) RecordTransfer(ctx context.Context, t *Transfer) error {
 	return translate(s.q(ctx).Create(t).Error)
 }
 
+// RecordTransfers appends finished operations to the audit log in one
+// transaction (one statement per 100 rows).
+func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	for _, t := range rows {
+		if t.ID == "" {
+			t.ID = NewID()
+		}
+		if t.StartedAt.IsZero() {
+			t.StartedAt = now
+		}
+	}
+	return s.Tx(ctx, func(tx *Store) error {
+		return translate(tx.q(ctx).CreateInBatches(rows, 100).Error)
+	})
+}
+
 // TransferFilter selects audit rows, newest first.
 type TransferFilter struct {
 	PartnerID  string

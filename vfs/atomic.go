@@ -55,6 +55,14 @@ type Atomic struct {
 	base   afero.Fs
 	ctx    context.Context
 	commit Committer
+
+	// NoSync leaves writing an upload to disk to the operating system, as
+	// vsftpd, ProFTPD and Pure-FTPd do: it is published (renamed into
+	// place) without waiting for the disk. A crash of Ferry loses nothing
+	// either way; a power cut or kernel crash soon after may lose or empty
+	// recently published files. By default an upload's data and folder
+	// are synced before it is published.
+	NoSync bool
 }
 
 var _ afero.Fs = (*Atomic)(nil)
@@ -517,7 +525,7 @@ func (f *atomicFile) Write(p []byte) (int, error) {
 	// Start writing a big upload to disk while it arrives, so that the
 	// fsync of Close has little left to wait for: it waited for all of it,
 	// about half the time of a 64 MiB upload here.
-	if f.dirty += int64(n); f.dirty >= writebackChunk {
+	if f.dirty += int64(n); f.dirty >= writebackChunk && !f.fs.NoSync {
 		startWriteback(f.File, f.size-f.dirty, f.dirty)
 		f.dirty = 0
 	}
@@ -576,8 +584,10 @@ func (f *atomicFile) Close() error {
 	f.done = true
 	f.waitHash()
 	f.hashBuf = [2][]byte{}
-	if err := f.File.Sync(); err != nil && f.failed == nil {
-		f.failed = err
+	if !f.fs.NoSync {
+		if err := f.File.Sync(); err != nil && f.failed == nil {
+			f.failed = err
+		}
 	}
 	if err := f.File.Close(); err != nil && f.failed == nil {
 		f.failed = err
@@ -606,6 +616,9 @@ func (f *atomicFile) Close() error {
 			return err
 		}
 		published = true
+		if f.fs.NoSync {
+			return nil
+		}
 		// The rename is durable only once the folder is synced.
 		if d, err := f.fs.base.Open(path.Dir(f.name)); err == nil {
 			_ = d.Sync()

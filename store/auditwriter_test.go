@@ -1,0 +1,59 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/store/storetest"
+)
+
+// Rows from many goroutines all land, in batches, and Close writes what is
+// still queued; a row that cannot be written (a partner that does not
+// exist) costs only itself; after Close, Add writes at once.
+func TestAuditWriter(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		w := &store.AuditWriter{Store: s, Queue: 16} // small: senders wait for room
+		w.Start()
+		const goroutines, each = 8, 200
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					w.Add(&store.Transfer{Protocol: "ftp", Operation: store.OpDownload, Status: store.StatusOK,
+						Path: fmt.Sprintf("/g%d/f%d", g, i), Bytes: 1})
+				}
+			}()
+		}
+		// One row the database refuses, amid the others.
+		w.Add(&store.Transfer{Protocol: "ftp", Operation: store.OpDownload, Status: store.StatusOK,
+			PartnerID: store.StrPtr("no-such-partner"), Path: "/refused"})
+		wg.Wait()
+		if err := w.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.CountTransfers(ctx, store.TransferFilter{Operation: store.OpDownload})
+		if err != nil || n != goroutines*each {
+			t.Fatalf("%d rows written (%v), want %d", n, err, goroutines*each)
+		}
+		w.Add(&store.Transfer{Protocol: "ftp", Operation: store.OpLogin, Status: store.StatusOK})
+		if n, err := s.CountTransfers(ctx, store.TransferFilter{Operation: store.OpLogin}); err != nil || n != 1 {
+			t.Fatalf("a row added after Close: %d rows (%v)", n, err)
+		}
+		// Rows keep the order they were added in (IDs are time-ordered).
+		rows, err := s.ListTransfers(ctx, store.TransferFilter{Operation: store.OpDownload, PathPrefix: "/g3/", Limit: each})
+		if err != nil || len(rows) != each {
+			t.Fatalf("rows of one goroutine: %d %v", len(rows), err)
+		}
+		for i, r := range rows { // newest first
+			if want := fmt.Sprintf("/g3/f%d", each-1-i); r.Path != want {
+				t.Fatalf("row %d is %s, want %s", i, r.Path, want)
+			}
+		}
+	})
+}
