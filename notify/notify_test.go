@@ -395,6 +395,9 @@ func TestHeaderInjectionThroughFileName(t *testing.T) {
 		if err := c.Stor("x Bcc: thief@evil.example.txt", strings.NewReader("a")); err != nil {
 			t.Fatal(err)
 		}
+		// Sent now: queued together, the two would fold into one mail.
+		runOnce(t, e.notifier())
+		e.relay.wait(1, 5*time.Second)
 		// Through the hook directly, as any other front end might.
 		ctx := context.Background()
 		evil := "/in/report\r\nBcc: thief@evil.example\r\nX-Injected: yes\r\n\r\nbody.csv"
@@ -560,15 +563,26 @@ func TestQuotaAlertsOncePerCrossing(t *testing.T) {
 		}
 
 		runOnce(t, e.notifier())
-		msgs := e.relay.wait(len(e.rows(store.NotificationFilter{})), 5*time.Second)
-		var quota []received
+		// The six uploads queued up before the notifier ran: they go out
+		// in one mail; each quota crossing has its own.
+		msgs := e.relay.wait(4, 5*time.Second)
+		var quota, uploads []received
 		for _, m := range msgs {
-			if strings.Contains(string(m.Data), "X-Ferry-Kind: quota") {
+			switch {
+			case strings.Contains(string(m.Data), "X-Ferry-Kind: quota"):
 				quota = append(quota, m)
+			case strings.Contains(string(m.Data), "X-Ferry-Kind: upload"):
+				uploads = append(uploads, m)
 			}
 		}
-		if len(quota) != 3 {
-			t.Fatalf("%d quota mails, want 3", len(quota))
+		if len(quota) != 3 || len(uploads) != 1 || len(msgs) != 4 {
+			t.Fatalf("%d quota mails, %d upload mails, %d in all; want 3, 1, 4", len(quota), len(uploads), len(msgs))
+		}
+		text := parse(t, uploads[0].Data).Text
+		for _, f := range []string{"f500", "f350", "f50", "f60", "f1", "f750"} {
+			if !strings.Contains(text, "File:     "+f+"\r\n") && !strings.Contains(text, "File:     "+f+"\n") {
+				t.Errorf("the upload mail does not list %s:\n%s", f, text)
+			}
 		}
 		for _, m := range quota {
 			if !slices.Contains(m.To, "operator@ferry.test") || !slices.Contains(m.To, "ops@acme.example") {

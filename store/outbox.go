@@ -140,7 +140,9 @@ type ClaimOptions struct {
 	Lease time.Duration // how long the claim holds before another worker may take the rows
 	Limit int           // batches per claim
 	// Digest, when positive, folds into each newly claimed upload the
-	// partner's other pending uploads created within Digest of it.
+	// partner's other pending uploads created within Digest of it. At 0,
+	// the partner's other uploads already due (queued up in a burst while
+	// earlier mail was being sent) are folded in.
 	Digest    time.Duration
 	DigestMax int // uploads per digest mail; 0: 1000
 }
@@ -189,22 +191,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 			return translate(tx.q(ctx).Model(&Notification{}).Where("batch_id IN ? AND id <> batch_id", heads).
 				Updates(map[string]any{"status": NotifySending, "claim_token": token, "next_attempt_at": leaseEnd}).Error)
 		}
-		if o.Digest <= 0 {
-			claim["claimed_once"] = true
-			if err := tx.q(ctx).Model(&Notification{}).
-				Where("id IN ? AND status IN ? AND next_attempt_at <= ? AND batch_id = id", ids, active, now).
-				Updates(claim).Error; err != nil {
-				return translate(err)
-			}
-			if err := tx.q(ctx).Where("claim_token = ? AND batch_id = id", token).
-				Order("next_attempt_at, id").Find(&out).Error; err != nil {
-				return translate(err)
-			}
-			return follow(ids)
-		}
-		// With a digest window, claim one head at a time: an upload folded
-		// into an earlier head of this round is no head of its own any more
-		// (after an outage every upload of a burst is due at once).
+		// Claim one head at a time: an upload folded into an earlier head
+		// of this round is no head of its own any more (after an outage, or
+		// in a burst, every upload is due at once).
 		for _, id := range ids {
 			res := tx.q(ctx).Model(&Notification{}).
 				Where("id = ? AND status IN ? AND next_attempt_at <= ? AND batch_id = id", id, active, now).
@@ -242,8 +231,14 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 			fq := tx.q(ctx).Model(&Notification{}).
 				Where("partner_id = ? AND kind = ? AND status = ? AND batch_id = id AND attempts = 0 AND claimed_once = ? AND id <> ?",
 					n.PartnerID, NotifyKindUpload, NotifyPending, false, n.ID).
-				Where("created_at < ?", dbTime(n.CreatedAt.Add(o.Digest))).
 				Order("created_at, id").Limit(o.DigestMax - 1)
+			if o.Digest > 0 {
+				fq = fq.Where("created_at < ?", dbTime(n.CreatedAt.Add(o.Digest)))
+			} else {
+				// No window: only what has queued up by now (a burst that
+				// arrived while earlier mail was being sent).
+				fq = fq.Where("next_attempt_at <= ?", now)
+			}
 			fq = tx.lockSkip(fq)
 			var fold []string
 			if err := fq.Pluck("id", &fold).Error; err != nil {
