@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -178,15 +179,46 @@ func (s *Server) sessionFS(sess *session, root *vfs.Root, login *partners.Login)
 	atomic.NoSync = s.NoSync
 	var fs afero.Fs = atomic
 	if s.Store != nil {
-		fs = vfs.NewQuota(sess.ctx, fs, vfs.LimiterFunc(func(ctx context.Context) (vfs.Limits, error) {
-			p, err := s.Store.PartnerByID(ctx, login.PartnerID)
-			if err != nil {
-				return vfs.Limits{}, err
-			}
-			return vfs.Limits{MaxBytes: p.QuotaBytes, MaxFiles: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles}, nil
-		}))
+		fs = vfs.NewQuota(sess.ctx, fs, &partnerLimits{store: s.Store, partnerID: login.PartnerID})
 	}
 	return vfs.NewPerms(vfs.NewJail(fs, login.HomeDir), login.Perms)
+}
+
+// partnerLimits reads a partner's quota and usage for the early quota
+// check of a session's uploads. A partner without a quota is remembered as
+// such for a moment, so that a burst of small uploads does not read the
+// partner row before every file; with a quota, usage is read every time.
+// (The check that counts happens when an upload is published.)
+type partnerLimits struct {
+	store     *store.Store
+	partnerID string
+	mu        sync.Mutex
+	noneUntil time.Time
+}
+
+// noQuotaRecheck is how long a partner seen without a quota is taken to
+// have none: a quota an administrator sets reaches the early check of
+// running sessions within this.
+const noQuotaRecheck = 2 * time.Second
+
+func (l *partnerLimits) Limits(ctx context.Context) (vfs.Limits, error) {
+	l.mu.Lock()
+	none := time.Now().Before(l.noneUntil)
+	l.mu.Unlock()
+	if none {
+		return vfs.Limits{}, nil
+	}
+	p, err := l.store.PartnerByID(ctx, l.partnerID)
+	if err != nil {
+		return vfs.Limits{}, err
+	}
+	lim := vfs.Limits{MaxBytes: p.QuotaBytes, MaxFiles: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles}
+	if lim.MaxBytes <= 0 && lim.MaxFiles <= 0 {
+		l.mu.Lock()
+		l.noneUntil = time.Now().Add(noQuotaRecheck)
+		l.mu.Unlock()
+	}
+	return lim, nil
 }
 
 func (s *Server) accountSessions(accountID string) int {

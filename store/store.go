@@ -87,6 +87,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		dialector = sqlite.Open(dsn)
 		dialect = migrations.SQLite
+		// SQLite parses every statement it is given; the same few statements
+		// run for every transfer, so keep them prepared (pgx does this for
+		// PostgreSQL on its own).
+		gcfg.PrepareStmt = true
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q", Redact(url))
 	}
