@@ -265,7 +265,7 @@ func settings() []setting {
 			set: func(c *Config, v string) error { c.SMTPRelay = strings.TrimSpace(v); return nil }},
 		strSetting("mail-from", "From address of alert mails, e.g. Ferry <ferry@example.com>; empty: Ferry <ferry@<mail-domain>>",
 			func(c *Config) *string { return &c.MailFrom }),
-		durSetting("notify-digest", "fold each partner's upload alerts of this window into one mail; 0: one mail per upload, at once (a burst that queues up while mail is being sent goes out in one)",
+		durSetting("notify-digest", "fold each partner's upload alerts of this window into one mail; 0: one mail per upload within a second or two (a burst of uploads goes out together in a few mails)",
 			func(c *Config) *time.Duration { return &c.NotifyDigest }),
 		strSetting("notify-templates", "folder with alert template overrides (upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl, quota.*, test.*)",
 			func(c *Config) *string { return &c.NotifyTemplates }),
