@@ -208,7 +208,7 @@ func (l *partnerLimits) Limits(ctx context.Context) (vfs.Limits, error) {
 	if none {
 		return vfs.Limits{}, nil
 	}
-	p, err := l.store.PartnerByID(ctx, l.partnerID)
+	p, err := l.store.PartnerUsage(ctx, l.partnerID)
 	if err != nil {
 		return vfs.Limits{}, err
 	}

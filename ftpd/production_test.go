@@ -91,7 +91,7 @@ func TestInterruptedUploadIsInvisibleAndResumable(t *testing.T) {
 			if rows := transfers(t, e, store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK}); len(rows) != 0 {
 				t.Fatalf("finished audit row for a broken upload: %+v", rows)
 			}
-			if rows := transfers(t, e, store.TransferFilter{Operation: store.OpUpload, Status: store.StatusFailed}); len(rows) != 1 {
+			if rows := settledTransfers(t, e, store.TransferFilter{Operation: store.OpUpload, Status: store.StatusFailed}, 1); len(rows) != 1 {
 				t.Fatalf("want one failed upload row, got %+v", rows)
 			}
 			if p := partner(t, e, "acme"); p.UsedBytes != 0 || p.UsedFiles != 0 {

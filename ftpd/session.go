@@ -208,7 +208,7 @@ func (c *clientDriver) GetAvailableSpace(string) (int64, error) {
 	}
 	free := int64(st.Bavail) * int64(st.Bsize) //nolint:unconvert // field types differ by OS
 	if l := c.sess.loginInfo(); l != nil && c.srv.Store != nil {
-		if p, err := c.srv.Store.PartnerByID(c.sess.ctx, l.PartnerID); err == nil && p.QuotaBytes > 0 {
+		if p, err := c.srv.Store.PartnerUsage(c.sess.ctx, l.PartnerID); err == nil && p.QuotaBytes > 0 {
 			free = min(free, max(p.QuotaBytes-p.UsedBytes, 0))
 		}
 	}

@@ -142,7 +142,7 @@ func (o *Outbox) checkQuota(ctx context.Context, tx *store.Store, partnerID stri
 	if len(o.QuotaThresholds) == 0 {
 		return nil
 	}
-	p, err := tx.PartnerByID(ctx, partnerID)
+	p, err := tx.PartnerUsage(ctx, partnerID)
 	if err != nil {
 		return fmt.Errorf("notify: quota check: %w", err)
 	}

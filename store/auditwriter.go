@@ -7,14 +7,15 @@ import (
 	"time"
 )
 
-// AuditWriter writes audit rows on a goroutine of its own, as many per
-// transaction as have queued up while the previous transaction ran (group
-// commit), so that a session does not wait for the database before its
-// reply: a download's row cost about a third of a small file's RETR when
-// each was its own INSERT.
+// AuditWriter writes audit rows on a goroutine of its own, many per
+// transaction (those that arrive within Linger of the first, or while the
+// previous transaction ran), so that a session does not wait for the
+// database before its reply: a download's row cost about a third of a
+// small file's RETR when each was its own INSERT.
 //
-// Rows are queued in memory until written (typically within a millisecond);
-// a full queue makes Add wait, so rows are never dropped under load. Close
+// Rows are queued in memory until written (within Linger and a
+// transaction); a full queue makes Add wait, so rows are never dropped
+// under load. Close
 // writes what is queued. Rows still queued when the process dies are lost,
 // so rows that must commit with something else (a finished upload and its
 // notification) do not go through an AuditWriter.
@@ -25,6 +26,11 @@ type AuditWriter struct {
 	Logger *slog.Logger
 	// Queue is how many rows may wait (default 4096).
 	Queue int
+	// Linger is how long the first row of a batch waits for more before
+	// they are written (default 20ms; negative: none). One row per
+	// transaction cost a session doing one small download after another
+	// nearly as much CPU as the download itself.
+	Linger time.Duration
 
 	mu      sync.Mutex
 	running bool
@@ -92,22 +98,37 @@ func (w *AuditWriter) Close(ctx context.Context) error {
 
 func (w *AuditWriter) run(queue <-chan *Transfer, done chan<- struct{}) {
 	defer close(done)
+	linger := w.Linger
+	if linger == 0 {
+		linger = 20 * time.Millisecond
+	}
 	batch := make([]*Transfer, 0, auditBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for t := range queue {
 		batch = append(batch[:0], t)
-	fill:
-		for len(batch) < auditBatch {
-			select {
-			case t, ok := <-queue:
-				if !ok {
+		open := true
+		if linger > 0 {
+			timer.Reset(linger)
+		fill:
+			for len(batch) < auditBatch {
+				select {
+				case t, ok := <-queue:
+					if !ok {
+						open = false
+						break fill
+					}
+					batch = append(batch, t)
+				case <-timer.C:
 					break fill
 				}
-				batch = append(batch, t)
-			default:
-				break fill
 			}
+			timer.Stop()
 		}
 		w.write(batch)
+		if !open {
+			return
+		}
 	}
 }
 

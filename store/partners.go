@@ -90,6 +90,21 @@ func (s *Store) PartnerByID(ctx context.Context, id string) (*Partner, error) {
 	return &p, nil
 }
 
+// Usage is a partner's quota and what it uses; zero quotas mean none.
+type Usage struct {
+	QuotaBytes, QuotaFiles int64
+	UsedBytes, UsedFiles   int64
+}
+
+// PartnerUsage reads a partner's quota and usage only (one narrow query,
+// for checks that run with every upload).
+func (s *Store) PartnerUsage(ctx context.Context, id string) (Usage, error) {
+	var u Usage
+	err := s.q(ctx).Model(&Partner{}).Select("quota_bytes", "quota_files", "used_bytes", "used_files").
+		Where("id = ?", id).Take(&u).Error
+	return u, translate(err)
+}
+
 // PartnerBySlug returns one partner with its contacts.
 func (s *Store) PartnerBySlug(ctx context.Context, slug string) (*Partner, error) {
 	var p Partner

@@ -70,6 +70,15 @@ func TestPartnerLifecycle(t *testing.T) {
 			again.Contacts[0].Email != "new@acme.example" {
 			t.Fatalf("after update: %+v", again)
 		}
+		if err := s.SetUsage(ctx, got.ID, 300, 3); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := s.PartnerUsage(ctx, got.ID); err != nil || u != (store.Usage{QuotaBytes: 1 << 30, UsedBytes: 300, UsedFiles: 3}) {
+			t.Fatalf("usage: %+v %v", u, err)
+		}
+		if _, err := s.PartnerUsage(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("usage of an unknown partner: %v", err)
+		}
 		if err := s.UpdatePartner(ctx, &store.Partner{ID: "nope", Slug: "x"}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("update unknown: %v", err)
 		}

@@ -1,0 +1,121 @@
+package ftpd_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+)
+
+// epsvPort sends EPSV and returns the announced port.
+func epsvPort(t *testing.T, c *ctl) int {
+	t.Helper()
+	msg := c.must(229, "EPSV")
+	port, err := strconv.Atoi(strings.TrimSuffix(msg[strings.Index(msg, "(|||")+4:], "|)"))
+	if err != nil {
+		t.Fatalf("EPSV reply %q: %v", msg, err)
+	}
+	return port
+}
+
+// Passive ports stay open and are shared: each PASV/EPSV reserves a port of
+// the range for the client's address. Many sessions from one address on a
+// small range reuse the same ports all the time; closing a reservation,
+// used or not, must never take another session's reservation of that port
+// with it (the engine's own release would: its transfers then waited for a
+// connection that had been turned away).
+func TestSharedPassivePorts(t *testing.T) {
+	base := 43000 + mrand.IntN(100)*20
+	e := newEnv(t, envOpts{passive: [2]int{base, base + 9}})
+	data := bytes.Repeat([]byte("shared passive ports\n"), 200)
+	mustWrite(t, e.partnerFile("acme", "f.txt"), data)
+
+	const sessions, rounds = 7, 25
+	errs := make(chan error, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		c := e.dial("alice", ftp.DialWithTimeout(20*time.Second))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				rc, err := c.Retr("f.txt")
+				if err != nil {
+					errs <- fmt.Errorf("session %d, RETR %d: %w", i, r, err)
+					return
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || !bytes.Equal(got, data) {
+					errs <- fmt.Errorf("session %d, RETR %d: %d bytes, %v", i, r, len(got), err)
+					return
+				}
+				if _, err := c.List("/"); err != nil {
+					errs <- fmt.Errorf("session %d, LIST %d: %w", i, r, err)
+					return
+				}
+			}
+		}()
+	}
+	// Meanwhile a session that reserves ports and never connects: each
+	// EPSV closes its previous, unused reservation.
+	idle := e.raw(e.addr)
+	idle.login("alice")
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		default:
+			epsvPort(t, idle)
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// A connection to a reserved passive port from another address is closed
+// at once and leaves the reservation to the session's client.
+func TestSharedPassivePortRefusesOtherAddresses(t *testing.T) {
+	base := 45000 + mrand.IntN(100)*20
+	e := newEnv(t, envOpts{passive: [2]int{base, base + 9}})
+	mustWrite(t, e.partnerFile("acme", "a.txt"), []byte("a\n"))
+	c := e.raw(e.addr)
+	c.login("alice")
+	port := epsvPort(t, c)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	intruder, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("dial from 127.0.0.2: %v", err)
+	}
+	_ = intruder.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := intruder.Read(make([]byte, 1)); err == nil || n > 0 {
+		t.Fatalf("a connection from another address was kept (%d bytes, %v)", n, err)
+	}
+	intruder.Close()
+	// The session's own client still gets its data connection.
+	dc, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	c.must(150, "NLST")
+	_ = dc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	list, err := io.ReadAll(dc)
+	if err != nil || !strings.Contains(string(list), "a.txt") {
+		t.Fatalf("NLST over the reserved port: %q %v", list, err)
+	}
+	c.expect(226)
+}
