@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,14 +67,26 @@ func (f *ferryCmd) ok(stdin string, args ...string) string {
 // never bind the default ports.
 var quietListeners = []string{"FERRY_HTTP_ADDR=", "FERRY_SMTP_ADDR=", "FERRY_IMAP_ADDR=", "FERRY_POP3_ADDR="}
 
+// handedOut holds the addresses freePort returned in this test process:
+// the kernel may hand a port it just freed to the next bind(0), and two
+// listeners of one test (or of two nodes) must not get the same one.
+var handedOut sync.Map
+
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port that was not handed out before")
+	return ""
 }
 
 // The README's first command on a fresh folder, then the CLI, then a real
