@@ -2,6 +2,7 @@ package bans
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -93,6 +94,13 @@ func (l *guardListener) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		if err == nil {
 			err = net.ErrClosed
+		}
+		// The inner listener's own error as it is: wrapped once more, the
+		// FTP engine no longer recognised a closed listener and logged an
+		// error at every shutdown.
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return nil, err
 		}
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
 	}

@@ -193,6 +193,10 @@ func TestFerryBinary(t *testing.T) {
 			case <-time.After(15 * time.Second):
 				t.Fatalf("ferry did not stop on SIGTERM\n%s", logs.String())
 			}
+			// A graceful stop is no error.
+			if strings.Contains(logs.String(), "level=ERROR") {
+				t.Errorf("errors logged by a run with a clean stop:\n%s", logs.String())
+			}
 			// The same database answers the CLI after the server stopped.
 			if out := f.ok("", "account", "list", "--partner", "acme"); !strings.Contains(out, "alice") || strings.Contains(out, "alice  true  false  /  list,download,upload,overwrite,delete,rename,mkdir  never") {
 				t.Fatalf("account list after login: %s", out)
