@@ -63,8 +63,14 @@ func TestSessions(t *testing.T) {
 				}
 			}
 
-			// Metrics see the session, the upload and the partners.
+			// Metrics see the session, the upload and the partners. The login's
+			// audit row is written in the background, within moments.
 			r := h.do("GET", "/metrics", h.auditor, nil).want(t, http.StatusOK)
+			for deadline := time.Now().Add(5 * time.Second); !bytes.Contains(r.body, []byte("ferry_logins_total{status=\"ok\"} 1\n")) &&
+				time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				r = h.do("GET", "/metrics", h.auditor, nil).want(t, http.StatusOK)
+			}
 			for _, line := range []string{
 				`ferry_sessions{protocol="ftp"} 1`,
 				`ferry_partners{state="enabled"} 2`,

@@ -242,7 +242,7 @@ func settings() []setting {
 		durSetting("partial-retention", "how long an interrupted upload is kept for a resume before it is deleted",
 			func(c *Config) *time.Duration { return &c.PartialRetention }),
 		boolSetting("upload-sync", "true: an upload's data and folder are synced to disk before 226, so it survives a power cut; "+
-			"false: writing it to disk is left to the operating system, as vsftpd, ProFTPD and Pure-FTPd do (faster, above all for small files)",
+			"false: writing it to disk is left to the operating system, as vsftpd, ProFTPD and Pure-FTPd do (faster; after a power cut a recent file may be lost or empty while its audit row and alert say it arrived)",
 			func(c *Config) *bool { return &c.UploadSync }),
 		intSetting("ban-max-failures", "failed logins (any protocol) within ban-window that ban the client address; 0: never ban", 0, 1_000_000,
 			func(c *Config) *int { return &c.BanMaxFailures }),

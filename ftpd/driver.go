@@ -51,7 +51,7 @@ func (d *driver) GetSettings() (*ftpserver.Settings, error) {
 	}
 	if s.PassivePorts[0] > 0 {
 		st.PassiveTransferPortRange = passivePorts{start: s.PassivePorts[0], end: s.PassivePorts[1]}
-		st.PassiveTransferPortMultiplexing = true
+		st.PassiveTransferPortMultiplexing = s.KeepPassivePorts
 	}
 	if s.Implicit {
 		st.TLSRequired = ftpserver.ImplicitEncryption

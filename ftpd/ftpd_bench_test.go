@@ -61,7 +61,7 @@ func newBenchEnvStore(b *testing.B, withStore bool) *benchEnv {
 		b.Fatal(err)
 	}
 	srv := &ftpd.Server{Auth: svc, FilesDir: files, Store: st, Guard: &bans.Guard{Store: st, MaxFailures: 10},
-		Banner: "bench", IdleTimeout: time.Minute, MaxSessionsPerIP: 0}
+		Banner: "bench", IdleTimeout: time.Minute, MaxSessionsPerIP: 0, KeepPassivePorts: true}
 	if !withStore {
 		srv.Store, srv.Guard = nil, nil
 	}

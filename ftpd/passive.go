@@ -22,15 +22,17 @@ var _ ftpserver.MainDriverExtensionPassiveWrapper = (*driver)(nil)
 // still go out with sendfile (ReadFrom flushes and hands over to the
 // socket's), and uploads are read as before.
 //
-// The listener is the engine's reservation of a shared passive port for
-// the client's address (Settings.PassiveTransferPortMultiplexing): the
-// ports of the range stay open, so a transfer no longer pays for a socket,
-// bind, listen and close of its own (about a quarter of a small file's
-// RETR). The wrapper also works around the engine's release of a
-// reservation, which forgets whichever reservation of that port the
-// client's address holds at that moment: once a connection was delivered,
-// that may be another session's (several sessions behind one address), so
-// a used reservation is not closed again.
+// With Server.KeepPassivePorts the listener is the engine's reservation of
+// a shared passive port for the client's address
+// (Settings.PassiveTransferPortMultiplexing): the ports of the range stay
+// open, so a transfer no longer pays for a socket, bind, listen and close
+// of its own (about a quarter of a small file's RETR). The wrapper also
+// works around the engine's release of a reservation, which forgets
+// whichever reservation of that port the client's address holds at that
+// moment: once a connection was delivered, that may be another session's
+// (several sessions behind one address), so a used reservation is not
+// closed again. Otherwise the listener is the transfer's own
+// *net.TCPListener, closed as usual.
 func (d *driver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
 	return &bufferedListener{Listener: ln}, nil
 }
@@ -66,6 +68,9 @@ func (l *bufferedListener) Close() error {
 		return nil
 	}
 	l.closed = true
+	if _, own := l.Listener.(*net.TCPListener); own {
+		return l.Listener.Close()
+	}
 	if l.accepted {
 		// The engine took the reservation off its port when it handed the
 		// connection over: nothing of this transfer is left on the port.
@@ -75,12 +80,10 @@ func (l *bufferedListener) Close() error {
 	// connected but the transfer never started). Take it, so the
 	// reservation is known to be gone from its port, and drop it.
 	if dl, ok := l.Listener.(deadliner); ok {
-		if _, isTCP := l.Listener.(*net.TCPListener); !isTCP {
-			_ = dl.SetDeadline(time.Now().Add(time.Millisecond))
-			if c, err := l.Listener.Accept(); err == nil {
-				c.Close()
-				return nil
-			}
+		_ = dl.SetDeadline(time.Now().Add(time.Millisecond))
+		if c, err := l.Listener.Accept(); err == nil {
+			c.Close()
+			return nil
 		}
 	}
 	return l.Listener.Close()

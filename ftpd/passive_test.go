@@ -6,6 +6,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +14,13 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+
+	"github.com/ferryhq/ferry/ftpd"
 )
+
+// keepPassivePorts gives the plain server the range to itself, with ports
+// kept open; the harness's implicit FTPS server opens its own per transfer.
+func keepPassivePorts(s *ftpd.Server) { s.KeepPassivePorts = !s.Implicit }
 
 // epsvPort sends EPSV and returns the announced port.
 func epsvPort(t *testing.T, c *ctl) int {
@@ -34,7 +41,7 @@ func epsvPort(t *testing.T, c *ctl) int {
 // connection that had been turned away).
 func TestSharedPassivePorts(t *testing.T) {
 	base := 43000 + mrand.IntN(100)*20
-	e := newEnv(t, envOpts{passive: [2]int{base, base + 9}})
+	e := newEnv(t, envOpts{passive: [2]int{base, base + 9}, configure: keepPassivePorts})
 	data := bytes.Repeat([]byte("shared passive ports\n"), 200)
 	mustWrite(t, e.partnerFile("acme", "f.txt"), data)
 
@@ -90,7 +97,7 @@ func TestSharedPassivePorts(t *testing.T) {
 // at once and leaves the reservation to the session's client.
 func TestSharedPassivePortRefusesOtherAddresses(t *testing.T) {
 	base := 45000 + mrand.IntN(100)*20
-	e := newEnv(t, envOpts{passive: [2]int{base, base + 9}})
+	e := newEnv(t, envOpts{passive: [2]int{base, base + 9}, configure: keepPassivePorts})
 	mustWrite(t, e.partnerFile("acme", "a.txt"), []byte("a\n"))
 	c := e.raw(e.addr)
 	c.login("alice")
@@ -118,4 +125,43 @@ func TestSharedPassivePortRefusesOtherAddresses(t *testing.T) {
 		t.Fatalf("NLST over the reserved port: %q %v", list, err)
 	}
 	c.expect(226)
+}
+
+// Without kept ports each transfer's own listener is closed after it: the
+// process's open files do not grow with the transfers.
+func TestPassiveListenersClosedAfterTransfers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts envOpts
+	}{
+		{"kernel-chosen ports", envOpts{}},
+		{"range, not kept", envOpts{passive: [2]int{47000 + mrand.IntN(100)*20, 47000 + mrand.IntN(100)*20 + 19}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.passive[0] > 0 {
+				tc.opts.passive[1] = tc.opts.passive[0] + 19
+			}
+			e := newEnv(t, tc.opts)
+			mustWrite(t, e.partnerFile("acme", "f.txt"), []byte("x\n"))
+			c := e.dial("alice")
+			retrAll(t, c, "f.txt", 0) // warm up: connection pools, caches
+			before := openFiles(t)
+			for range 40 {
+				retrAll(t, c, "f.txt", 0)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if after := openFiles(t); after > before+5 {
+				t.Fatalf("open files grew from %d to %d over 40 transfers", before, after)
+			}
+		})
+	}
+}
+
+func openFiles(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return len(ents)
 }

@@ -40,11 +40,18 @@ type Server struct {
 	Implicit  bool
 
 	PassivePorts [2]int // inclusive range; zero lets the kernel choose
-	PublicHost   string // IPv4 announced in PASV replies; empty: the control connection's local address
-	Banner       string
-	IdleTimeout  time.Duration
-	DeflateLevel int // MODE Z level; 0 disables MODE Z
-	Logger       *slog.Logger
+	// KeepPassivePorts keeps the ports of PassivePorts open between
+	// transfers, shared by the sessions (each PASV/EPSV reserves one for the
+	// client's address): a transfer then costs no socket, bind, listen and
+	// close. A port once used stays open until Shutdown, so the range must
+	// not be shared with another Server (each would end up holding ports
+	// the other needs).
+	KeepPassivePorts bool
+	PublicHost       string // IPv4 announced in PASV replies; empty: the control connection's local address
+	Banner           string
+	IdleTimeout      time.Duration
+	DeflateLevel     int // MODE Z level; 0 disables MODE Z
+	Logger           *slog.Logger
 
 	// NoSync publishes uploads without syncing them to disk first (see
 	// vfs.Atomic.NoSync).
@@ -117,10 +124,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.engine = engine
 	s.served = make(chan struct{})
-	if s.Store != nil {
-		s.rows = &store.AuditWriter{Store: s.Store, Logger: s.logger()}
-		s.rows.Start()
-	}
 	if s.sessions == nil {
 		s.sessions = map[uint32]*session{}
 	}
@@ -130,6 +133,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	if err := engine.Listen(); err != nil {
 		return fmt.Errorf("ftpd: %w", err)
 	}
+	s.mu.Lock()
+	if s.Store != nil && !s.closing {
+		s.rows = &store.AuditWriter{Store: s.Store, Logger: s.logger()}
+		s.rows.Start()
+	}
+	s.mu.Unlock()
 	err := engine.Serve()
 	s.mu.Lock()
 	closing := s.closing

@@ -45,16 +45,11 @@ type Notifier struct {
 	Workers      int           // concurrent sends; 0 means 4
 	Batch        int           // rows claimed at once; 0 means 4 × Workers
 	PollInterval time.Duration // how often the outbox is checked; 0 means 1s
-	// Gather is how long Run waits, once woken by a new row, for more rows
-	// before it claims: the uploads of a burst then fold into a few mails
-	// (see Outbox.Digest) instead of keeping the notifier busy beside the
-	// uploads. 0 means 500ms; negative means no wait.
-	Gather      time.Duration
-	Lease       time.Duration // how long a claim holds; 0 means 2m
-	SendTimeout time.Duration // one mail, relay and mailbox; 0 means 1m
-	MaxAttempts int           // before a temporarily failing mail is dead; 0 means 25
-	BackoffBase time.Duration // first retry delay; 0 means 30s
-	BackoffMax  time.Duration // longest retry delay; 0 means 1h
+	Lease        time.Duration // how long a claim holds; 0 means 2m
+	SendTimeout  time.Duration // one mail, relay and mailbox; 0 means 1m
+	MaxAttempts  int           // before a temporarily failing mail is dead; 0 means 25
+	BackoffBase  time.Duration // first retry delay; 0 means 30s
+	BackoffMax   time.Duration // longest retry delay; 0 means 1h
 	// Now is the clock; nil means time.Now. Tests move it to pass leases
 	// and digest windows without sleeping.
 	Now func() time.Time
@@ -121,13 +116,6 @@ func (n *Notifier) Run(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		case <-n.Outbox.wakeC():
-			if gather := cmp.Or(n.Gather, 500*time.Millisecond); gather > 0 {
-				select {
-				case <-ctx.Done():
-					continue
-				case <-time.After(gather):
-				}
-			}
 		}
 		k, err := n.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {

@@ -63,10 +63,10 @@ type Outbox struct {
 	Domain string
 	// Digest, when positive, holds upload alerts for this long and folds
 	// each partner's uploads of that window into one mail. 0 (default): a
-	// mail per upload within a second; uploads that queue up while earlier
-	// mail is being sent, or within Notifier.Gather of each other (a
-	// burst), go out together in the next mail, so a thousand files do not
-	// make a thousand mails.
+	// mail per upload within a second or two; uploads that queue up
+	// between two polls of the notifier or while earlier mail is being sent
+	// (a burst) go out together in the next mail, so a thousand files do
+	// not make a thousand mails.
 	Digest time.Duration
 	// QuotaThresholds are percentages of a partner's quota (bytes or files,
 	// whichever is fuller) whose crossing mails the partner and operators,

@@ -15,7 +15,8 @@ import (
 //
 // Rows are queued in memory until written (within Linger and a
 // transaction); a full queue makes Add wait, so rows are never dropped
-// under load. Close
+// under load (rows the database refuses, or cannot take within 30 s, are
+// logged and dropped). Close
 // writes what is queued. Rows still queued when the process dies are lost,
 // so rows that must commit with something else (a finished upload and its
 // notification) do not go through an AuditWriter.

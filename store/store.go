@@ -87,13 +87,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		dialector = sqlite.Open(dsn)
 		dialect = migrations.SQLite
-		// SQLite parses every statement it is given; the same few statements
-		// run for every transfer, so keep them prepared (pgx does this for
-		// PostgreSQL on its own). Bounded: statements with lists of varying
-		// length (IN ?, batch inserts) are each a statement of their own.
-		gcfg.PrepareStmt = true
-		gcfg.PrepareStmtMaxSize = 256
-		gcfg.PrepareStmtTTL = time.Hour
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q", Redact(url))
 	}

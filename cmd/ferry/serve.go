@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"sync"
 
 	"github.com/ferryhq/ferry/bans"
@@ -56,9 +55,6 @@ type listener struct {
 	srv  server
 }
 
-// serveGCPercent is `ferry serve`'s GOGC when the environment sets none.
-const serveGCPercent = 400
-
 func (a *app) serve(ctx context.Context, args []string) error {
 	c := newCommand("serve", a.stderr)
 	cfg, err := c.parse(args)
@@ -69,14 +65,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return usagef("serve takes no arguments, got %q", c.pos)
 	}
 	log := newLogger(cfg, a.stderr)
-	if os.Getenv("GOGC") == "" {
-		// The server allocates little that lives long (sessions, caches),
-		// so collecting when the heap has grown 4x instead of 1x costs a
-		// few tens of MiB and saves the collector's CPU: a quarter more
-		// sessions per second and some small files per second on 2 cores.
-		// GOGC and GOMEMLIMIT in the environment take precedence.
-		debug.SetGCPercent(serveGCPercent)
-	}
+	tuneGC(log)
 	if err := os.MkdirAll(cfg.FilesDir(), 0o750); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -100,11 +89,15 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		Logger: log.With("component", "bans")}
 	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg, guard: guard}
 	d.outbox = newOutbox(d)
+	// Passive ports stay open between transfers when one FTP server has the
+	// range to itself; with implicit FTPS beside plain FTP the two share it,
+	// so each transfer opens and closes a port of its own.
+	keepPassive := cfg.FTPAddr == "" || cfg.FTPSAddr == ""
 	ftpServer := func(implicit bool) *ftpd.Server {
 		return &ftpd.Server{
 			Auth: svc, FilesDir: cfg.FilesDir(), TLSConfig: tlsCfg, Implicit: implicit,
-			PassivePorts: [2]int{cfg.FTPPassivePorts.Start, cfg.FTPPassivePorts.End},
-			PublicHost:   cfg.FTPPublicHost, Banner: cfg.FTPBanner, IdleTimeout: cfg.FTPIdleTimeout,
+			PassivePorts: [2]int{cfg.FTPPassivePorts.Start, cfg.FTPPassivePorts.End}, KeepPassivePorts: keepPassive,
+			PublicHost: cfg.FTPPublicHost, Banner: cfg.FTPBanner, IdleTimeout: cfg.FTPIdleTimeout,
 			DeflateLevel: cfg.FTPDeflateLevel, Logger: log.With("component", "ftpd"),
 			Store: st, Guard: guard, MaxSessions: cfg.FTPMaxSessions, MaxSessionsPerIP: cfg.FTPMaxSessionsPerIP,
 			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload,
