@@ -145,12 +145,10 @@ func TestPassivePortRange(t *testing.T) {
 	c := e.raw(e.addr)
 	c.login("alice")
 	for i := 0; i < 5; i++ {
-		msg := c.must(229, "EPSV")
-		port, err := strconv.Atoi(strings.TrimSuffix(msg[strings.Index(msg, "(|||")+4:], "|)"))
-		if err != nil || port < 41870 || port > 41889 {
-			t.Fatalf("EPSV port %d outside the configured range (%v)", port, err)
+		if port := epsvPort(t, c); port < 41870 || port > 41889 {
+			t.Fatalf("EPSV port %d outside the configured range", port)
 		}
-		msg = c.must(227, "PASV")
+		msg := c.must(227, "PASV")
 		f := strings.Split(strings.Trim(msg[strings.Index(msg, "("):], "()."), ",")
 		p1, _ := strconv.Atoi(f[4])
 		p2, _ := strconv.Atoi(f[5])

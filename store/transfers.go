@@ -64,13 +64,18 @@ func StrPtr(s string) *string {
 
 // RecordTransfer appends a finished operation to the audit log.
 func (s *Store) RecordTransfer(ctx context.Context, t *Transfer) error {
+	t.fillDefaults(time.Now().UTC())
+	return translate(s.q(ctx).Create(t).Error)
+}
+
+// fillDefaults gives a new row its ID and, if unset, its start time.
+func (t *Transfer) fillDefaults(now time.Time) {
 	if t.ID == "" {
 		t.ID = NewID()
 	}
 	if t.StartedAt.IsZero() {
-		t.StartedAt = time.Now().UTC()
+		t.StartedAt = now
 	}
-	return translate(s.q(ctx).Create(t).Error)
 }
 
 // RecordTransfers appends finished operations to the audit log in one
@@ -81,12 +86,7 @@ func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer) error {
 	}
 	now := time.Now().UTC()
 	for _, t := range rows {
-		if t.ID == "" {
-			t.ID = NewID()
-		}
-		if t.StartedAt.IsZero() {
-			t.StartedAt = now
-		}
+		t.fillDefaults(now)
 	}
 	return s.Tx(ctx, func(tx *Store) error {
 		return translate(tx.q(ctx).CreateInBatches(rows, 100).Error)
