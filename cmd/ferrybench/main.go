@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -105,16 +104,8 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
-	o.only = map[string]bool{}
-	for _, w := range strings.Split(only, ",") {
-		w = strings.TrimSpace(w)
-		if w == "" {
-			continue
-		}
-		if !slices.Contains(workloads, w) {
-			fatalf("-only: unknown workload %q (valid: %s)", w, strings.Join(workloads, ","))
-		}
-		o.only[w] = true
+	if o.only, err = benchkit.ParseOnly(only, workloads); err != nil {
+		fatalf("%v", err)
 	}
 	if o.rounds < 1 || o.files < 1 || o.sessions < 1 || o.sessionRuns < 1 || o.entries < 1 || o.listRepeat < 1 {
 		fatalf("-rounds, -files, -sessions, -session-runs, -entries and -list-repeat must be at least 1")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/benchkit"
@@ -36,81 +34,25 @@ type target struct {
 type server struct {
 	*target
 	cmd  *exec.Cmd
-	done chan struct{}
+	proc *benchkit.Proc
 }
 
+// stop ends the server and the session processes it forked.
 func (s *server) stop() {
-	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+	if s == nil || s.proc == nil {
 		return
 	}
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	// Our own process group: the server and the session processes it forked.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
+	s.proc.Stop(10 * time.Second)
 }
 
+// start runs the command and waits for its FTP greeting.
 func (s *server) start(logPath string) error {
-	logFile, err := os.Create(logPath)
+	proc, err := benchkit.StartProc(s.cmd, logPath)
 	if err != nil {
 		return err
 	}
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
-		return err
-	}
-	s.pid = s.cmd.Process.Pid
-	s.done = make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		logFile.Close()
-		close(s.done)
-	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := probe(s.addr)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("exited at start (%v); see %s:\n%s", s.cmd.ProcessState, logPath, benchkit.Tail(logPath, 2000))
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return fmt.Errorf("no FTP greeting on %s after 20s (%v); see %s", s.addr, err, logPath)
-		}
-	}
-}
-
-// probe waits for a 220 greeting.
-func probe(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "220") {
-		return fmt.Errorf("greeting %q", strings.TrimSpace(line))
-	}
-	_, _ = c.Write([]byte("QUIT\r\n"))
-	return nil
+	s.proc, s.pid = proc, proc.Pid()
+	return proc.Ready(20*time.Second, func() error { return benchkit.Greets(s.addr, "220") })
 }
 
 // freeRange returns n consecutive free loopback ports for passive data

@@ -52,7 +52,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -105,16 +104,8 @@ func main() {
 	if o.msgSize, err = benchkit.ParseSize(msgSize); err != nil {
 		fatalf("%v", err)
 	}
-	o.only = map[string]bool{}
-	for _, w := range strings.Split(only, ",") {
-		w = strings.TrimSpace(w)
-		if w == "" {
-			continue
-		}
-		if !slices.Contains(workloads, w) {
-			fatalf("-only: unknown workload %q (valid: %s)", w, strings.Join(workloads, ","))
-		}
-		o.only[w] = true
+	if o.only, err = benchkit.ParseOnly(only, workloads); err != nil {
+		fatalf("%v", err)
 	}
 	if o.rounds < 1 || o.messages < 1 || o.senders < 1 || o.fetch < 1 || o.fetchRepeat < 1 {
 		fatalf("-rounds, -messages, -senders, -fetch and -fetch-repeat must be at least 1")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/benchkit"
@@ -40,93 +38,41 @@ type target struct {
 type server struct {
 	*target
 	cmd     *exec.Cmd
+	proc    *benchkit.Proc
 	pid     int
-	done    chan struct{}
 	onStop  func() // run before the signal (e.g. `postfix stop`)
 	stopped bool
 }
 
+// stop ends the server and the processes it forked.
 func (s *server) stop() {
-	if s == nil || s.cmd == nil || s.cmd.Process == nil || s.stopped {
+	if s == nil || s.proc == nil || s.stopped {
 		return
 	}
 	s.stopped = true
-	select {
-	case <-s.done:
+	if s.proc.Exited() {
 		return
-	default:
 	}
 	if s.onStop != nil {
 		s.onStop()
 	}
-	// Our own process group: the server and the processes it forked.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
+	s.proc.Stop(15 * time.Second)
 	benchkit.Logf("%s stopped", s.name)
 }
 
 // start runs the command in a process group of its own and waits until
 // every address in probes greets with its prefix.
 func (s *server) start(logPath string, probes map[string]string) error {
-	logFile, err := os.Create(logPath)
+	proc, err := benchkit.StartProc(s.cmd, logPath)
 	if err != nil {
 		return err
 	}
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
-		return err
-	}
-	s.pid = s.cmd.Process.Pid
-	s.done = make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		logFile.Close()
-		close(s.done)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
+	s.proc, s.pid = proc, proc.Pid()
+	var ready []func() error
 	for addr, prefix := range probes {
-		for {
-			err := probe(addr, prefix)
-			if err == nil {
-				break
-			}
-			select {
-			case <-s.done:
-				return fmt.Errorf("exited at start (%v); see %s:\n%s", s.cmd.ProcessState, logPath, benchkit.Tail(logPath, 3000))
-			case <-time.After(50 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				s.stop()
-				return fmt.Errorf("no greeting on %s after 30s (%v); see %s:\n%s", addr, err, logPath, benchkit.Tail(logPath, 3000))
-			}
-		}
+		ready = append(ready, func() error { return benchkit.Greets(addr, prefix) })
 	}
-	return nil
-}
-
-// probe waits for a greeting that starts with prefix.
-func probe(addr, prefix string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, prefix) {
-		return fmt.Errorf("greeting %q", strings.TrimSpace(line))
-	}
-	return nil
+	return proc.Ready(30*time.Second, ready...)
 }
 
 func freeAddr() (string, error) {

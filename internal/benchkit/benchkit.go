@@ -1,7 +1,8 @@
 // Package benchkit holds what Ferry's side-by-side benchmark commands
 // (cmd/ferrybench, cmd/mailbench) share: medians and figures for the
-// report, sizes on the command line, free loopback ports, running helper
-// commands, and finding the module to build Ferry from.
+// report, sizes and -only on the command line, free loopback ports, running
+// helper commands and the servers under test (proc.go), and finding the
+// module to build Ferry from.
 package benchkit
 
 import (
@@ -171,4 +172,20 @@ func WorkDir(dir, prefix string, keep bool) (string, func(), error) {
 		return "", func() {}, err
 	}
 	return dir, cleanup, nil
+}
+
+// ParseOnly reads an -only flag: a comma-separated subset of valid.
+func ParseOnly(list string, valid []string) (map[string]bool, error) {
+	only := map[string]bool{}
+	for _, w := range strings.Split(list, ",") {
+		w = strings.TrimSpace(w)
+		if w == "" {
+			continue
+		}
+		if !slices.Contains(valid, w) {
+			return nil, fmt.Errorf("-only: unknown workload %q (valid: %s)", w, strings.Join(valid, ","))
+		}
+		only[w] = true
+	}
+	return only, nil
 }

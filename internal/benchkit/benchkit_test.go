@@ -23,3 +23,13 @@ func TestSizesAndMedians(t *testing.T) {
 		t.Errorf("JoinValues: %q", JoinValues([]float64{123.4, 12.34, 1.234}))
 	}
 }
+
+func TestParseOnly(t *testing.T) {
+	got, err := ParseOnly(" big, list ,,", []string{"big", "small", "list"})
+	if err != nil || len(got) != 2 || !got["big"] || !got["list"] {
+		t.Fatalf("ParseOnly: %v %v", got, err)
+	}
+	if _, err := ParseOnly("big,huge", []string{"big"}); err == nil || err.Error() != `-only: unknown workload "huge" (valid: big)` {
+		t.Fatalf("an unknown workload: %v", err)
+	}
+}
