@@ -32,6 +32,11 @@ var (
 	// reply for all of them, so nothing is stored and the sender retries;
 	// then RCPT refuses the full mailboxes (with the SIZE the sender gives).
 	errSomeFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "mailbox full for some recipients; nothing delivered, try again"}
+	// A line over MaxLineLength in DATA: the message can never pass, so the
+	// reply is permanent (RFC 5321 4.5.3.1's "500 Line too long"; X.5.2 is
+	// RFC 3463's syntax error). go-smtp then ends the session, since the
+	// rest of the over-long line cannot be read as commands.
+	errLineTooLong = &gosmtp.SMTPError{Code: 500, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
 )
 
 type backend struct{ s *Server }
@@ -182,6 +187,9 @@ func (s *session) Data(r io.Reader) error {
 			return se
 		case errors.Is(err, gosmtp.ErrDataTooLarge), errors.Is(err, mailbox.ErrTooBig):
 			return gosmtp.ErrDataTooLarge
+		case errors.Is(err, gosmtp.ErrTooLongLine):
+			s.s.log().Info("smtp line too long", "remote", s.remote().String(), "from", s.from)
+			return errLineTooLong
 		}
 		s.s.log().Error("smtp delivery failed", "from", s.from, "err", err)
 		return errTempFailure

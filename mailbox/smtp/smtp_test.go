@@ -344,3 +344,33 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 		t.Fatalf("shutdown with idle connections: %v", err)
 	}
 }
+
+// A line over the limit inside DATA can never pass: the reply must be
+// permanent (RFC 5321 4.5.3.1 gives "500 Line too long"), or the sender
+// retries the message for days. It was 451.
+func TestOverlongDataLineIsPermanent(t *testing.T) {
+	e := start(t, storetest.Backend{}, nil)
+	c := e.dial(t)
+	cmd(t, c, "EHLO x")
+	cmd(t, c, "MAIL FROM:<a@example.org>")
+	if code, _ := cmd(t, c, "RCPT TO:<acme@"+mailtest.Domain+">"); code != 250 {
+		t.Fatalf("RCPT: %d", code)
+	}
+	if code, _ := cmd(t, c, "DATA"); code != 354 {
+		t.Fatalf("DATA: %d", code)
+	}
+	// Read whole by the server (a close with unread input would reset the
+	// connection before the reply is read).
+	msg := "Subject: long\r\n\r\n" + strings.Repeat("x", 1500) + "\r\n.\r\n"
+	if _, err := c.W.WriteString(msg); err != nil {
+		t.Fatal(err)
+	}
+	c.W.Flush()
+	code, text, err := c.ReadResponse(0)
+	if code != 500 || !strings.HasPrefix(text, "5.5.2 ") {
+		t.Fatalf("over-long DATA line: %d %q (%v), want 500 5.5.2", code, text, err)
+	}
+	if msgs, _ := e.inbox(t, e.Acme.ID); len(msgs) != 0 {
+		t.Fatalf("%d messages stored", len(msgs))
+	}
+}
