@@ -99,6 +99,14 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("compose configuration: %+v", cfg)
 	}
 
+	// The defaults bind loopback; in the container every listener that is
+	// on takes all interfaces, or the published ports would reach nothing.
+	for _, s := range settings() {
+		if v := s.get(&cfg); strings.HasSuffix(s.key, "-addr") && v != "" && !strings.HasPrefix(v, "0.0.0.0:") {
+			t.Errorf("compose: %s=%q does not listen on 0.0.0.0", Env(s.key), v)
+		}
+	}
+
 	// FTP on 21 outside, 2121 inside; the passive range 1:1.
 	published := map[string]bool{}
 	for _, p := range ports {
@@ -113,6 +121,41 @@ func TestComposeFile(t *testing.T) {
 		if p := strconv.Itoa(port) + ":" + strconv.Itoa(port); !published[p] {
 			t.Errorf("passive port %d not published 1:1: %v", port, ports)
 			break
+		}
+	}
+}
+
+// The image's own ENV (docker run without compose) sets every listener
+// that is on by default to 0.0.0.0 too.
+func TestDockerfileListeners(t *testing.T) {
+	df, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	inEnv := false
+	for _, line := range strings.Split(string(df), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "ENV ") {
+			inEnv, line = true, strings.TrimPrefix(line, "ENV ")
+		} else if !inEnv {
+			continue
+		}
+		cont := strings.HasSuffix(line, "\\")
+		for _, kv := range strings.Fields(strings.TrimSuffix(line, "\\")) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[k] = v
+			}
+		}
+		inEnv = cont
+	}
+	def := Default()
+	for _, s := range settings() {
+		if !strings.HasSuffix(s.key, "-addr") || s.get(&def) == "" {
+			continue
+		}
+		if v, ok := env[Env(s.key)]; !ok || !strings.HasPrefix(v, "0.0.0.0:") {
+			t.Errorf("Dockerfile: ENV %s=%q, want 0.0.0.0:<port>", Env(s.key), v)
 		}
 	}
 }

@@ -115,7 +115,8 @@ func ParsePortRange(s string) (PortRange, error) {
 }
 
 // Default returns the embedded-default configuration: SQLite and files under
-// ./data, unprivileged ports on the loopback interface for the admin side.
+// ./data, unprivileged ports, every listener on the loopback interface (the
+// container image sets 0.0.0.0 for each).
 func Default() Config {
 	return Config{
 		DataDir:         "data",
@@ -135,9 +136,9 @@ func Default() Config {
 		BanWindow:           10 * time.Minute,
 		BanTime:             30 * time.Minute,
 		HTTPAddr:            "127.0.0.1:8080",
-		SMTPAddr:            ":2525",
-		IMAPAddr:            ":1143",
-		POP3Addr:            ":1110",
+		SMTPAddr:            "127.0.0.1:2525",
+		IMAPAddr:            "127.0.0.1:1143",
+		POP3Addr:            "127.0.0.1:1110",
 		MailDomain:          "ferry.localhost",
 		QuotaAlerts:         []int{80, 95},
 		ShutdownGrace:       30 * time.Second,

@@ -29,8 +29,18 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.FTPAddr != "127.0.0.1:2121" || c.FTPPassivePorts != (PortRange{50000, 50099}) || c.HTTPAddr != "127.0.0.1:8080" ||
-		c.SMTPAddr != ":2525" || c.IMAPAddr != ":1143" || c.POP3Addr != ":1110" || c.FTPSAddr != "" || c.DatabaseURL != "" {
+		c.SMTPAddr != "127.0.0.1:2525" || c.IMAPAddr != "127.0.0.1:1143" || c.POP3Addr != "127.0.0.1:1110" || c.FTPSAddr != "" || c.DatabaseURL != "" {
 		t.Fatalf("defaults: %+v", c)
+	}
+	// A dev run listens on loopback only, whatever listener a later
+	// setting adds.
+	for _, s := range settings() {
+		if !strings.HasSuffix(s.key, "-addr") {
+			continue
+		}
+		if v := s.get(&c); v != "" && !strings.HasPrefix(v, "127.0.0.1:") {
+			t.Errorf("%s defaults to %q, not a loopback address", Env(s.key), v)
+		}
 	}
 	if c.SQLitePath() != filepath.Join("data", "ferry.db") || c.FilesDir() != filepath.Join("data", "files") {
 		t.Fatalf("paths: %s %s", c.SQLitePath(), c.FilesDir())
