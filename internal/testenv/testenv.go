@@ -1,7 +1,10 @@
-// Package testenv finds what integration tests need on the machine: client
-// programs (curl, lftp, python3) and the PostgreSQL server. Outside CI a
-// missing piece skips the test with a message saying how to get it; under
-// CI (CI=true, as .ci/run runs) it fails the test, so CI never skips.
+// Package testenv is what integration tests share: it finds what they need
+// on the machine, client programs (curl, lftp, python3) and the PostgreSQL
+// server (outside CI a missing piece skips the test with a message saying
+// how to get it and is counted in the package's summary line, see Main;
+// under CI, CI=true as .ci/run runs, it fails the test, so CI never skips);
+// it hands out free ports for listeners (FreePort, FreePortRange); it waits
+// on conditions (Eventually) and on child processes that may exit (Start).
 package testenv
 
 import (
@@ -19,11 +22,14 @@ import (
 // project runs (trust auth on loopback).
 const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
-func missing(t testing.TB, format string, args ...any) {
+// missing fails the test under CI and skips it elsewhere; a skip is
+// recorded under what (a program, "PostgreSQL") for Main's summary line.
+func missing(t testing.TB, what, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
 		t.Fatalf("CI: "+format, args...)
 	}
+	recordSkip(what)
 	t.Skipf(format, args...)
 }
 
@@ -32,19 +38,9 @@ func Need(t testing.TB, bin string) string {
 	t.Helper()
 	p, err := exec.LookPath(bin)
 	if err != nil {
-		missing(t, "%s is not installed: run .ci/run once, or apt-get install %s", bin, debianPackage(bin))
+		missing(t, bin, "%s is not installed: run .ci/run once, or apt-get install %s", bin, bin)
 	}
 	return p
-}
-
-func debianPackage(bin string) string {
-	switch bin {
-	case "python3":
-		return "python3"
-	case "chromium":
-		return "chromium"
-	}
-	return bin
 }
 
 // PostgresURL returns FERRY_TEST_DATABASE_URL, or the default local server,
@@ -63,7 +59,7 @@ func PostgresURL(t testing.TB) string {
 		db.Close()
 	}
 	if err != nil {
-		missing(t, "PostgreSQL at %s does not answer (%v): start it (.ci/run does) or set FERRY_TEST_DATABASE_URL", u, err)
+		missing(t, "PostgreSQL", "PostgreSQL at %s does not answer (%v): start it (.ci/run does) or set FERRY_TEST_DATABASE_URL", u, err)
 	}
 	return u
 }
