@@ -114,13 +114,18 @@ func (g *Guard) Failure(ctx context.Context, ip netip.Addr, protocol, username s
 	g.log().Warn("address banned", "ip", addr, "until", until.UTC(), "failures", n, "protocol", protocol)
 }
 
-// Success forgets an address's failed logins.
-func (g *Guard) Success(ctx context.Context, ip netip.Addr) {
+// Success forgets the failed logins of username from ip, and only those:
+// the ban of an address counts every failure from it, so a partner who
+// holds one valid account cannot wipe out the failures of the passwords it
+// guesses for other accounts by logging in between the guesses. username
+// is the name as given at the login, the same that Failure recorded.
+func (g *Guard) Success(ctx context.Context, ip netip.Addr, username string) {
 	if g == nil || g.Store == nil {
 		return
 	}
-	if err := g.Store.ClearAuthFailures(ctx, ip.Unmap().String()); err != nil {
-		g.log().Warn("clear failed logins", "ip", ip, "err", err)
+	addr := ip.Unmap().String()
+	if err := g.Store.ClearAccountAuthFailures(ctx, addr, username); err != nil {
+		g.log().Warn("clear failed logins", "ip", addr, "user", username, "err", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package bans_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -26,8 +27,8 @@ func TestBanAfterFailuresAndExpiry(t *testing.T) {
 		if err := g.Check(ctx, ip); err != nil {
 			t.Fatalf("banned after 2 of 3 failures: %v", err)
 		}
-		// A good login resets the count.
-		g.Success(ctx, ip)
+		// A good login of that account resets the count.
+		g.Success(ctx, ip, "alice")
 		g.Failure(ctx, ip, "ftp", "alice")
 		g.Failure(ctx, ip, "ftp", "alice")
 		if err := g.Check(ctx, ip); err != nil {
@@ -88,10 +89,64 @@ func TestBanAfterFailuresAndExpiry(t *testing.T) {
 	})
 }
 
+// A good login forgets only the failures of the account that logged in:
+// the failures of other usernames from the address still count.
+func TestSuccessClearsOnlyThatAccount(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+		g := &bans.Guard{Store: s, MaxFailures: 3, Window: time.Minute, BanTime: 10 * time.Minute,
+			Now: func() time.Time { return now }}
+		ip := netip.MustParseAddr("192.0.2.20")
+		g.Failure(ctx, ip, "ftp", "alice")
+		g.Failure(ctx, ip, "ftp", "bob")
+		g.Success(ctx, ip, "alice") // alice's failure goes, bob's stays
+		g.Failure(ctx, ip, "imap", "bob")
+		if err := g.Check(ctx, ip); err != nil {
+			t.Fatalf("banned after 2 counted failures: %v", err)
+		}
+		// The same username from another address is another count.
+		g.Success(ctx, netip.MustParseAddr("192.0.2.21"), "bob")
+		g.Failure(ctx, ip, "pop3", "carol")
+		if err := g.Check(ctx, ip); !errors.Is(err, bans.ErrBanned) {
+			t.Fatalf("not banned after bob, bob, carol: %v", err)
+		}
+	})
+}
+
+// The pattern of the outside test: wrong passwords for other accounts,
+// with a good login of one's own account every four guesses. The ban comes
+// at the limit, as if the good logins had not been there.
+func TestGoodLoginsBetweenGuessesDoNotResetTheBan(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+		const limit = 10
+		g := &bans.Guard{Store: s, MaxFailures: limit, Window: 10 * time.Minute, BanTime: 30 * time.Minute,
+			Now: func() time.Time { return now }}
+		ip := netip.MustParseAddr("192.0.2.30")
+		bannedAt := 0
+		for i := 1; i <= 80 && bannedAt == 0; i++ {
+			now = now.Add(time.Second)
+			g.Failure(ctx, ip, "ftp", fmt.Sprintf("victim%d", i%3))
+			if i%4 == 0 {
+				g.Success(ctx, ip, "alice")
+			}
+			if errors.Is(g.Check(ctx, ip), bans.ErrBanned) {
+				bannedAt = i
+			}
+		}
+		if bannedAt != limit {
+			t.Fatalf("banned after %d wrong passwords (0: never), want %d", bannedAt, limit)
+		}
+	})
+}
+
 func TestNilGuardAllowsAll(t *testing.T) {
 	var g *bans.Guard
 	if err := g.Check(context.Background(), netip.MustParseAddr("192.0.2.1")); err != nil {
 		t.Fatal(err)
 	}
 	g.Failure(context.Background(), netip.MustParseAddr("192.0.2.1"), "ftp", "x")
+	g.Success(context.Background(), netip.MustParseAddr("192.0.2.1"), "x")
 }

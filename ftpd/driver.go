@@ -163,7 +163,7 @@ func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, errTemporary
 	}
 	if d.srv.Guard != nil {
-		d.srv.Guard.Success(ctx, remote)
+		d.srv.Guard.Success(ctx, remote, user)
 	}
 	sess.setLogin(login, root)
 	fs := d.srv.sessionFS(sess, root, login)

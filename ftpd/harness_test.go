@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ type env struct {
 	tlsConf  *tls.Config
 	implicit string // host:port of the implicit FTPS listener
 	guard    *bans.Guard
+	clock    *testClock // the guard's clock: tests move it instead of sleeping
 	// configure, if set, adjusts each server before it starts.
 	configure func(*ftpd.Server)
 }
@@ -82,12 +84,31 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, svc: svc, files: files, tlsConf: tlsConf, configure: o.configure,
-		guard: &bans.Guard{Store: st, MaxFailures: o.maxFails, Window: time.Minute, BanTime: 2 * time.Second}}
+	clock := &testClock{now: time.Now()}
+	e := &env{t: t, svc: svc, files: files, tlsConf: tlsConf, configure: o.configure, clock: clock,
+		guard: &bans.Guard{Store: st, MaxFailures: o.maxFails, Window: time.Minute, BanTime: 2 * time.Second, Now: clock.Now}}
 	e.srv = e.start(false, o.passive, &e.addr)
 	implicit := e.start(true, o.passive, &e.implicit)
 	_ = implicit
 	return e
+}
+
+// testClock is a clock that moves only when a test advances it.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 func (e *env) start(implicit bool, passive [2]int, addr *string) *ftpd.Server {

@@ -18,8 +18,9 @@ type Guard interface {
 	Check(ctx context.Context, ip netip.Addr) error
 	// Failure records a failed login.
 	Failure(ctx context.Context, ip netip.Addr, protocol, username string)
-	// Success records a good login.
-	Success(ctx context.Context, ip netip.Addr)
+	// Success records a good login of username (it forgets that
+	// account's failures only).
+	Success(ctx context.Context, ip netip.Addr, username string)
 }
 
 // limitListener turns away connections over the session limits with "421"

@@ -21,8 +21,8 @@ type Guard interface {
 	Check(ctx context.Context, ip netip.Addr) error
 	// Failure records a failed login from ip.
 	Failure(ctx context.Context, ip netip.Addr, protocol, username string)
-	// Success records a successful login from ip.
-	Success(ctx context.Context, ip netip.Addr)
+	// Success records a successful login of username from ip.
+	Success(ctx context.Context, ip netip.Addr, username string)
 }
 
 // Authenticator checks FTP credentials (partners.Service).
@@ -72,7 +72,7 @@ func (l *Logins) Login(ctx context.Context, protocol, username, password string,
 		return nil, fmt.Errorf("%w: %s", ErrAuthFailed, reason)
 	}
 	if l.Guard != nil {
-		l.Guard.Success(ctx, ip)
+		l.Guard.Success(ctx, ip, username)
 	}
 	return login, nil
 }

@@ -26,7 +26,7 @@ type AuthFailure struct {
 }
 
 // RecordAuthFailure stores a failed login and returns how many failures the
-// address has had since `since`.
+// address has had since `since`, whatever the username.
 func (s *Store) RecordAuthFailure(ctx context.Context, f *AuthFailure, since time.Time) (int64, error) {
 	if f.ID == "" {
 		f.ID = NewID()
@@ -42,9 +42,16 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f *AuthFailure, since tim
 	return n, translate(err)
 }
 
-// ClearAuthFailures forgets an address's failures (after a good login or a ban).
+// ClearAuthFailures forgets every failure of an address (once it is banned).
 func (s *Store) ClearAuthFailures(ctx context.Context, ip string) error {
 	return translate(s.q(ctx).Where("ip = ?", ip).Delete(&AuthFailure{}).Error)
+}
+
+// ClearAccountAuthFailures forgets the failures of one username from one
+// address (after that account logged in from it); the failures of other
+// usernames from the address still count toward its ban.
+func (s *Store) ClearAccountAuthFailures(ctx context.Context, ip, username string) error {
+	return translate(s.q(ctx).Where("ip = ? AND username = ?", ip, username).Delete(&AuthFailure{}).Error)
 }
 
 // PruneAuthFailures deletes failures older than before.

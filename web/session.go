@@ -246,7 +246,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		p   *principal
 		key []byte
 	)
-	if username := strings.TrimSpace(r.PostForm.Get("username")); username != "" || r.PostForm.Has("password") {
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	if username != "" || r.PostForm.Has("password") {
 		p, key = s.loginUser(w, r, ip, username, r.PostForm.Get("password"))
 	} else {
 		p, key = s.loginToken(w, r, ip, strings.TrimSpace(r.PostForm.Get("token")))
@@ -255,7 +256,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return // the sign-in page is rendered
 	}
 	if s.Guard != nil && ip.IsValid() {
-		s.Guard.Success(ctx, ip)
+		s.Guard.Success(ctx, ip, username) // "" for a token: token guesses were recorded without a name
 	}
 	exp := s.now().Add(SessionLifetime).Unix()
 	es := strconv.FormatInt(exp, 10)

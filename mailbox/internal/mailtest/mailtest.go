@@ -120,7 +120,7 @@ func (g *Guard) Failure(_ context.Context, _ netip.Addr, protocol, username stri
 }
 
 // Success records a successful login.
-func (g *Guard) Success(context.Context, netip.Addr) {
+func (g *Guard) Success(context.Context, netip.Addr, string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.Successes++
