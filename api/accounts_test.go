@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/store/storetest"
@@ -158,6 +159,75 @@ func TestAccountLifecycle(t *testing.T) {
 			if _, err := h.dialFTP("bob", "another passw0rd"); err == nil {
 				t.Fatal("a deleted account logs in")
 			}
+		})
+	}
+}
+
+// A home folder through a symbolic link that leads out of the partner's
+// tree is refused with 422 naming home_dir, on create and on update, and
+// nothing is stored: no account is created, the old home stays, and the
+// account still logs in.
+func TestAccountHomeThroughSymlinkOutOfTree(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			h := newHarness(t, b, harnessOpts{})
+			acme := h.createPartner("acme")
+			base := "/api/v1/partners/" + acme.ID + "/accounts"
+			outside := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(h.files, "acme"), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(outside, filepath.Join(h.files, "acme", "out")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(h.files, "acme", "note.txt"), []byte("x"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			for _, home := range []string{"out", "/out/inbox", "note.txt/in"} {
+				p := h.do("POST", base, h.admin, map[string]any{"username": "mallory", "password": ftpPassword, "home_dir": home}).
+					want(t, http.StatusUnprocessableEntity).problem(t)
+				if !p.hasField("home_dir") || len(p.Errors) != 1 {
+					t.Errorf("home %q: %+v", home, p)
+				}
+				for _, f := range p.Errors {
+					if strings.Contains(f.Message, h.files) || strings.Contains(f.Message, outside) {
+						t.Errorf("the reason names a server path: %q", f.Message)
+					}
+				}
+			}
+			var list struct{ Items []accountDoc }
+			h.do("GET", base, h.auditor, nil).want(t, http.StatusOK).decode(t, &list)
+			if len(list.Items) != 0 {
+				t.Fatalf("a refused create stored an account: %+v", list.Items)
+			}
+			if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+				t.Fatalf("a folder was made outside the tree: %v", entries)
+			}
+
+			bob := h.createAccount("acme", "bob")
+			p := h.do("PATCH", base+"/"+bob.ID, h.admin, map[string]any{"home_dir": "out/inbox", "username": "robert"}).
+				want(t, http.StatusUnprocessableEntity).problem(t)
+			if !p.hasField("home_dir") {
+				t.Errorf("update: %+v", p)
+			}
+			var got accountDoc
+			h.do("GET", base+"/"+bob.ID, h.auditor, nil).want(t, http.StatusOK).decode(t, &got)
+			if got.HomeDir != "/" || got.Username != "bob" {
+				t.Fatalf("a refused update changed the account: %+v", got)
+			}
+			c, err := h.dialFTP("bob", ftpPassword)
+			if err != nil {
+				t.Fatalf("login after a refused update: %v", err)
+			}
+			_ = c.Quit()
+			// A link that stays inside the tree is a folder like any other.
+			if err := os.Mkdir(filepath.Join(h.files, "acme", "real"), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("real", filepath.Join(h.files, "acme", "alias")); err != nil {
+				t.Fatal(err)
+			}
+			h.do("PATCH", base+"/"+bob.ID, h.admin, map[string]any{"home_dir": "alias/in"}).want(t, http.StatusOK)
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/mail"
 	"os"
 	"path"
@@ -221,6 +222,9 @@ func CleanHomeDir(dir string) (string, error) {
 
 // MakeHome creates an account's home folder inside the partner's tree,
 // through os.Root so that no symlink placed in the tree can lead it out.
+// A home that cannot be a folder there (a symlink on the way leads out of
+// the tree, a file is in the way) is a *ValidationError on home_dir;
+// CreateAccount and UpdateAccount call it before they store anything.
 func (s *Service) MakeHome(slug, home string) error {
 	root, err := vfs.OpenRoot(s.PartnerDir(slug))
 	if err != nil {
@@ -228,9 +232,40 @@ func (s *Service) MakeHome(slug, home string) error {
 	}
 	defer root.Close()
 	if err := root.MkdirAll(home, 0o750); err != nil {
+		if msg := homeProblem(root, home); msg != "" {
+			return &ValidationError{Fields: []FieldError{{Field: "home_dir", Message: msg}}}
+		}
 		return fmt.Errorf("create home folder %s of partner %s: %w", home, slug, err)
 	}
 	return nil
+}
+
+// homeProblem names, in the partner's terms, why home cannot be a folder
+// of the tree under root, or returns "" when the name is not the cause.
+func homeProblem(root *vfs.Root, home string) string {
+	cur := ""
+	for _, part := range strings.Split(strings.Trim(home, "/"), "/") {
+		cur += "/" + part
+		fi, err := root.Lstat(cur)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return ""
+		case err != nil:
+			// os.Root refuses a name whose earlier part leads out.
+			return fmt.Sprintf("%s leads out of the partner's folder", cur)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := root.Stat(cur)
+			if err != nil {
+				return fmt.Sprintf("%s is a symbolic link that leads out of the partner's folder (or nowhere); a home folder must be a real folder of the partner's tree", cur)
+			}
+			if !target.IsDir() {
+				return fmt.Sprintf("%s is a link to a file, not a folder", cur)
+			}
+		case !fi.IsDir():
+			return fmt.Sprintf("%s is a file, not a folder", cur)
+		}
+	}
+	return ""
 }
 
 // CreateAccount validates in and stores the account. When in.Password is
@@ -268,6 +303,11 @@ func (s *Service) CreateAccount(ctx context.Context, in AccountInput) (*store.Ac
 	if err != nil {
 		return nil, "", err
 	}
+	// The home folder first: a name that cannot be a folder of the
+	// partner's tree is refused before anything is stored.
+	if err := s.MakeHome(p.Slug, home); err != nil {
+		return nil, "", err
+	}
 	hash, err := s.HashPassword(ctx, in.Password)
 	if err != nil {
 		return nil, "", err
@@ -283,9 +323,6 @@ func (s *Service) CreateAccount(ctx context.Context, in AccountInput) (*store.Ac
 		return nil, "", err
 	}
 	a.Partner = p
-	if err := s.MakeHome(p.Slug, home); err != nil {
-		return a, generated, fmt.Errorf("create home folder: %w", err)
-	}
 	return a, generated, nil
 }
 

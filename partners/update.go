@@ -229,6 +229,20 @@ func (s *Service) UpdateAccount(ctx context.Context, id string, patch AccountPat
 	if err := v.err(); err != nil {
 		return nil, "", err
 	}
+	// The new home folder first: a name that cannot be a folder of the
+	// partner's tree is refused before anything is stored. (An account
+	// never changes partner, so the slug read here stays right.)
+	if patch.HomeDir != nil {
+		cur, err := s.Store.AccountByID(ctx, id)
+		if err != nil {
+			return nil, "", fmt.Errorf("account %q: %w", id, err)
+		}
+		if cur.Partner != nil {
+			if err := s.MakeHome(cur.Partner.Slug, home); err != nil {
+				return nil, "", err
+			}
+		}
+	}
 	// Hash before the transaction: argon2id takes a while, and on SQLite a
 	// write transaction holds the whole database.
 	switch {
@@ -294,11 +308,6 @@ func (s *Service) UpdateAccount(ctx context.Context, id string, patch AccountPat
 	a, err := s.Store.AccountByID(ctx, id)
 	if err != nil {
 		return nil, "", err
-	}
-	if patch.HomeDir != nil && a.Partner != nil {
-		if err := s.MakeHome(a.Partner.Slug, a.HomeDir); err != nil {
-			return a, generated, fmt.Errorf("create home folder: %w", err)
-		}
 	}
 	return a, generated, nil
 }
