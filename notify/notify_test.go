@@ -46,12 +46,13 @@ func TestUploadOverFTPSendsOneMail(t *testing.T) {
 		if k := runOnce(t, n); k != 1 {
 			t.Fatalf("claimed %d, want 1", k)
 		}
-		msgs := e.relay.wait(1, 5*time.Second)
+		e.relay.wait(1, 5*time.Second)
 		if k := runOnce(t, n); k != 0 {
 			t.Fatalf("second round claimed %d, want 0", k)
 		}
 		time.Sleep(50 * time.Millisecond)
-		if msgs = e.relay.messages(); len(msgs) != 1 {
+		msgs := e.relay.messages()
+		if len(msgs) != 1 {
 			t.Fatalf("relay got %d messages, want exactly 1", len(msgs))
 		}
 		m := msgs[0]
@@ -464,11 +465,11 @@ func TestTwoNotifiersSendEachMailOnce(t *testing.T) {
 			wg.Add(1)
 			go func() { defer wg.Done(); _ = n.Run(rctx) }()
 		}
-		msgs := e.relay.wait(total, 60*time.Second)
+		e.relay.wait(total, 60*time.Second)
 		time.Sleep(200 * time.Millisecond) // a duplicate would arrive now
 		cancel()
 		wg.Wait()
-		msgs = e.relay.messages()
+		msgs := e.relay.messages()
 		seen := map[string]int{}
 		for _, m := range msgs {
 			id, _ := parse(t, m.Data).Header.MessageID()

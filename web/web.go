@@ -97,9 +97,6 @@ func (s *Server) Handler() http.Handler {
 	return s.handler
 }
 
-// ServeHTTP makes *Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Handler().ServeHTTP(w, r) }
-
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
