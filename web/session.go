@@ -36,6 +36,7 @@ type principal struct {
 	User    bool // signed in with username and password
 	Expires time.Time
 	key     []byte // session key: derived from the token's or the user's stored hash
+	session string // the web_sessions row: SHA-256 (hex) of the cookie's secret
 }
 
 // userPrefix marks a user's ID in the session cookie and in the admin
@@ -96,6 +97,18 @@ func (s *Server) token(ctx context.Context, id string) (*store.APIToken, error) 
 	return nil, nil
 }
 
+// The session cookie is base64(principal ID) "." expiry (Unix seconds)
+// "." secret "." signature. The signature, under the principal's session
+// key, proves the first three came from Ferry and dies with the token or
+// the user's password; the secret names the web_sessions row, which
+// signing out deletes, so a copy of the cookie ends with it on every node.
+
+// sessionRowID is the web_sessions ID of a cookie's secret.
+func sessionRowID(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
 // session returns the principal of a request's session cookie.
 func (s *Server) session(r *http.Request) (*principal, error) {
 	c, err := r.Cookie(sessionCookie)
@@ -103,7 +116,7 @@ func (s *Server) session(r *http.Request) (*principal, error) {
 		return nil, errNoSession
 	}
 	parts := strings.Split(c.Value, ".")
-	if len(parts) != 3 {
+	if len(parts) != 4 || parts[2] == "" {
 		return nil, errNoSession
 	}
 	idRaw, err := base64.RawURLEncoding.DecodeString(parts[0])
@@ -114,7 +127,8 @@ func (s *Server) session(r *http.Request) (*principal, error) {
 	if err != nil || s.now().Unix() >= exp {
 		return nil, errNoSession
 	}
-	id := string(idRaw)
+	id, secret := string(idRaw), parts[2]
+	var p *principal
 	if uid, ok := strings.CutPrefix(id, userPrefix); ok {
 		u, err := s.Store.AdminUserByID(r.Context(), uid)
 		if errors.Is(err, store.ErrNotFound) {
@@ -126,24 +140,55 @@ func (s *Server) session(r *http.Request) (*principal, error) {
 		if u.Disabled {
 			return nil, errNoSession
 		}
-		key := userSessionKey(u)
-		if !hmac.Equal([]byte(sign(key, "session", id, parts[1])), []byte(parts[2])) {
+		p = &principal{TokenID: id, Name: u.Username, Role: u.Role, User: true, key: userSessionKey(u)}
+	} else {
+		t, err := s.token(r.Context(), id)
+		if err != nil {
+			return nil, fmt.Errorf("look up token: %w", err)
+		}
+		if t == nil {
 			return nil, errNoSession
 		}
-		return &principal{TokenID: id, Name: u.Username, Role: u.Role, User: true, Expires: time.Unix(exp, 0), key: key}, nil
+		p = &principal{TokenID: t.ID, Name: t.Name, Role: t.Role, key: sessionKey(t.TokenHash)}
 	}
-	t, err := s.token(r.Context(), id)
+	if !hmac.Equal([]byte(sign(p.key, "session", id, parts[1], secret)), []byte(parts[3])) {
+		return nil, errNoSession
+	}
+	p.Expires, p.session = time.Unix(exp, 0), sessionRowID(secret)
+	ws, err := s.Store.LiveWebSession(r.Context(), p.session, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoSession // signed out
+	}
 	if err != nil {
-		return nil, fmt.Errorf("look up token: %w", err)
+		return nil, fmt.Errorf("look up session: %w", err)
 	}
-	if t == nil {
+	if ws.Principal != id {
 		return nil, errNoSession
 	}
-	key := sessionKey(t.TokenHash)
-	if !hmac.Equal([]byte(sign(key, "session", t.ID, parts[1])), []byte(parts[2])) {
-		return nil, errNoSession
+	return p, nil
+}
+
+// startSession stores a new session of p and returns its cookie value.
+func (s *Server) startSession(ctx context.Context, p *principal, key []byte) (value string, exp time.Time, err error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", time.Time{}, fmt.Errorf("session secret: %w", err)
 	}
-	return &principal{TokenID: t.ID, Name: t.Name, Role: t.Role, Expires: time.Unix(exp, 0), key: key}, nil
+	secret := base64.RawURLEncoding.EncodeToString(b[:])
+	now := s.now()
+	exp = time.Unix(now.Add(SessionLifetime).Unix(), 0)
+	if err := s.Store.CreateWebSession(ctx, &store.WebSession{ID: sessionRowID(secret), Principal: p.TokenID,
+		CreatedAt: now, ExpiresAt: exp}); err != nil {
+		return "", time.Time{}, fmt.Errorf("store session: %w", err)
+	}
+	// Sessions that ended by expiry are of no use any more.
+	if err := s.Store.PruneWebSessions(ctx, now); err != nil {
+		s.logger().Warn("prune expired web sessions", "err", err)
+	}
+	es := strconv.FormatInt(exp.Unix(), 10)
+	value = base64.RawURLEncoding.EncodeToString([]byte(p.TokenID)) + "." + es + "." + secret + "." +
+		sign(key, "session", p.TokenID, es, secret)
+	return value, exp, nil
 }
 
 // csrf is the CSRF token of a session: it changes with every sign-in.
@@ -151,7 +196,7 @@ func (s *Server) csrf(p *principal) string {
 	if p == nil {
 		return ""
 	}
-	return sign(p.key, "csrf", p.TokenID, strconv.FormatInt(p.Expires.Unix(), 10))
+	return sign(p.key, "csrf", p.TokenID, strconv.FormatInt(p.Expires.Unix(), 10), p.session)
 }
 
 func (s *Server) validCSRF(p *principal, got string) bool {
@@ -258,10 +303,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if s.Guard != nil && ip.IsValid() {
 		s.Guard.Success(ctx, ip, username) // "" for a token: token guesses were recorded without a name
 	}
-	exp := s.now().Add(SessionLifetime).Unix()
-	es := strconv.FormatInt(exp, 10)
-	value := base64.RawURLEncoding.EncodeToString([]byte(p.TokenID)) + "." + es + "." + sign(key, "session", p.TokenID, es)
-	s.setCookie(w, r, sessionCookie, value, time.Unix(exp, 0))
+	value, exp, err := s.startSession(ctx, p, key)
+	if err != nil {
+		s.logger().Error("web sign-in", "err", err)
+		s.renderLogin(w, r, http.StatusInternalServerError, "The database did not answer; try again.")
+		return
+	}
+	s.setCookie(w, r, sessionCookie, value, exp)
 	s.setCookie(w, r, loginCookie, "", time.Time{})
 	kind := "token"
 	if p.User {
@@ -366,6 +414,8 @@ func (s *Server) loginUser(w http.ResponseWriter, r *http.Request, ip netip.Addr
 // verifyWait bounds how long a sign-in waits for a password check slot.
 const verifyWait = 10 * time.Second
 
+// logout ends the session on the server (its row goes, so every node
+// refuses the cookie from now on, copies included) and in the browser.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	p, err := s.session(r)
 	if err == nil {
@@ -373,6 +423,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			s.renderError(w, r, p, &httpError{status: http.StatusForbidden, msg: "The form has expired; reload the page and try again."})
 			return
 		}
+		if err := s.Store.DeleteWebSession(r.Context(), p.session); err != nil {
+			s.logger().Error("web sign-out", "err", err)
+			s.renderError(w, r, p, &httpError{status: http.StatusInternalServerError, msg: "The session could not be ended: the database did not answer; try again."})
+			return
+		}
+		s.logger().Info("web sign-out", "name", p.Name, "remote", s.remoteIP(r))
 	}
 	s.setCookie(w, r, sessionCookie, "", time.Time{})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
