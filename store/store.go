@@ -41,6 +41,8 @@ type Store struct {
 	// notifier running at once cost each other milliseconds. Queued here,
 	// the next one starts as soon as the last commits.
 	writer chan struct{}
+	// applied lists the migration versions Open applied.
+	applied []int64
 }
 
 // Options tune Open.
@@ -116,10 +118,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.writer = make(chan struct{}, 1)
 	}
 	if opts.Migrate {
-		if _, err := migrations.Up(ctx, sqlDB, dialect, opts.Logger); err != nil {
+		applied, err := migrations.Up(ctx, sqlDB, dialect, opts.Logger)
+		if err != nil {
 			sqlDB.Close()
 			return nil, fmt.Errorf("store: %w", err)
 		}
+		s.applied = applied
 	} else {
 		cur, latest, err := migrations.Version(ctx, sqlDB, dialect)
 		if err != nil {
@@ -142,6 +146,23 @@ func Redact(url string) string {
 		}
 	}
 	return url
+}
+
+// Applied returns the migration versions Open applied, oldest first;
+// none when the schema was up to date (or Options.Migrate was off).
+func (s *Store) Applied() []int64 { return s.applied }
+
+// SchemaVersion returns the schema version of the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	db, err := s.SQL()
+	if err != nil {
+		return 0, err
+	}
+	cur, _, err := migrations.Version(ctx, db, s.dialect)
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return cur, nil
 }
 
 // Dialect reports which database the store runs on.

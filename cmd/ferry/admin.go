@@ -37,15 +37,26 @@ func (a *app) partner(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	c := newCommand("partner "+sub, a.stderr)
+	// Each subcommand registers only the flags it reads, so a flag given
+	// to the wrong one (partner list --purge) is refused by name.
 	var (
-		name, contacts, allow  = c.fs.String("name", "", "display name (defaults to the slug)"), &listFlag{}, &listFlag{}
-		quotaBytes, quotaFiles = c.fs.Int64("quota-bytes", 0, "storage quota in bytes (0: unlimited)"), c.fs.Int64("quota-files", 0, "file count quota (0: unlimited)")
-		tlsRequired, disabled  = c.fs.Bool("tls-required", false, "accounts must use FTPS"), c.fs.Bool("disabled", false, "create the partner disabled")
-		purge                  = c.fs.Bool("purge", false, "with delete: also remove the partner's files")
-		mailQuota              = c.fs.Int64("mail-quota-bytes", 0, "mailbox quota in bytes (0: unlimited)")
+		name, contacts, allow             = new(string), &listFlag{}, &listFlag{}
+		quotaBytes, quotaFiles, mailQuota = new(int64), new(int64), new(int64)
+		tlsRequired, disabled, purge      = new(bool), new(bool), new(bool)
 	)
-	c.fs.Var(contacts, "contact", "email address for upload alerts (repeatable)")
-	c.fs.Var(allow, "allow", "client address range allowed to log in, e.g. 203.0.113.0/24 (repeatable; none: any)")
+	switch sub {
+	case "create", "set":
+		c.fs.StringVar(name, "name", "", "display name (defaults to the slug)")
+		c.fs.Int64Var(quotaBytes, "quota-bytes", 0, "storage quota in bytes (0: unlimited)")
+		c.fs.Int64Var(quotaFiles, "quota-files", 0, "file count quota (0: unlimited)")
+		c.fs.Int64Var(mailQuota, "mail-quota-bytes", 0, "mailbox quota in bytes (0: unlimited)")
+		c.fs.BoolVar(tlsRequired, "tls-required", false, "accounts must use FTPS")
+		c.fs.BoolVar(disabled, "disabled", false, "create the partner disabled")
+		c.fs.Var(contacts, "contact", "email address for upload alerts (repeatable)")
+		c.fs.Var(allow, "allow", "client address range allowed to log in, e.g. 203.0.113.0/24 (repeatable; none: any)")
+	case "delete":
+		c.fs.BoolVar(purge, "purge", false, "also remove the partner's files")
+	}
 	cfg, err := c.parse(args)
 	if err != nil {
 		return err
@@ -136,10 +147,10 @@ func (a *app) partner(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "id: %s\nslug: %s\nname: %s\nenabled: %v\ntls required: %v\nallowed ranges: %s\n"+
-			"contacts: %s\nquota: %d bytes, %d files (0: unlimited)\nmail quota: %d bytes, %d used (0: unlimited)\nfolder: %s\naccounts:",
+			"contacts: %s\nfiles used / quota: %s bytes, %s files\nmailbox used / quota: %s bytes\nfolder: %s\naccounts:",
 			p.ID, p.Slug, p.Name, p.Enabled, p.TLSRequired, orAny(p.AllowedCIDRs),
-			strings.Join(p.ContactEmails(), ", "), p.QuotaBytes, p.QuotaFiles, p.MailQuotaBytes, p.MailUsedBytes,
-			svc.PartnerDir(p.Slug))
+			strings.Join(p.ContactEmails(), ", "), usedOf(p.UsedBytes, p.QuotaBytes), usedOf(p.UsedFiles, p.QuotaFiles),
+			usedOf(p.MailUsedBytes, p.MailQuotaBytes), svc.PartnerDir(p.Slug))
 		for _, ac := range accts {
 			fmt.Fprintf(a.stdout, " %s", ac.Username)
 		}
@@ -169,6 +180,14 @@ func (a *app) partner(ctx context.Context, args []string) error {
 	return nil
 }
 
+// usedOf shows usage beside its limit: "1200 / 5000", "1200 / unlimited".
+func usedOf(used, limit int64) string {
+	if limit <= 0 {
+		return fmt.Sprintf("%d / unlimited", used)
+	}
+	return fmt.Sprintf("%d / %d", used, limit)
+}
+
 func orAny(s string) string {
 	if s == "" {
 		return "any"
@@ -182,14 +201,24 @@ func (a *app) account(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	c := newCommand("account "+sub, a.stderr)
+	// Each subcommand registers only the flags it reads.
 	var (
-		partner     = c.fs.String("partner", "", "partner slug or ID")
-		pwStdin     = c.fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-		home        = c.fs.String("home", "/", "folder inside the partner's tree the account is confined to")
-		perms       = c.fs.String("perms", "all", "comma-separated: list,download,upload,overwrite,delete,rename,mkdir (or all)")
-		tlsRequired = c.fs.Bool("tls-required", false, "the account must use FTPS for control and data")
-		disabled    = c.fs.Bool("disabled", false, "create the account disabled")
+		partner, home, perms           = new(string), new(string), new(string)
+		pwStdin, tlsRequired, disabled = new(bool), new(bool), new(bool)
 	)
+	switch sub {
+	case "create":
+		c.fs.StringVar(partner, "partner", "", "partner slug or ID")
+		c.fs.BoolVar(pwStdin, "password-stdin", false, "read the password from the first line of standard input")
+		c.fs.StringVar(home, "home", "/", "folder inside the partner's tree the account is confined to")
+		c.fs.StringVar(perms, "perms", "all", "comma-separated: list,download,upload,overwrite,delete,rename,mkdir (or all)")
+		c.fs.BoolVar(tlsRequired, "tls-required", false, "the account must use FTPS for control and data")
+		c.fs.BoolVar(disabled, "disabled", false, "create the account disabled")
+	case "list":
+		c.fs.StringVar(partner, "partner", "", "partner slug or ID")
+	case "passwd":
+		c.fs.BoolVar(pwStdin, "password-stdin", false, "read the password from the first line of standard input")
+	}
 	cfg, err := c.parse(args)
 	if err != nil {
 		return err
@@ -227,6 +256,9 @@ func (a *app) account(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "created account %s for partner %s (%s), home %s, permissions %s\n",
 			acct.Username, acct.Partner.Slug, acct.ID, acct.HomeDir, acct.Permissions)
+		if !acct.Enabled {
+			fmt.Fprintf(a.stdout, "the account is disabled: it cannot log in until `ferry account enable %s`\n", acct.Username)
+		}
 		if generated != "" {
 			fmt.Fprintf(a.stdout, "generated password (shown once): %s\n", generated)
 		}

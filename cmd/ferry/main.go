@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/ferryhq/ferry/config"
+	"github.com/ferryhq/ferry/migrations"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 )
@@ -23,9 +24,34 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `Ferry: managed FTP file exchange with business partners.
+// commands are ferry's subcommands with their one-line summaries, in the
+// order `ferry --help` lists them.
+var commands = []struct{ name, summary string }{
+	{"serve", "run the servers: FTP, FTPS, SMTP, IMAP, POP3, admin API and web admin (the default)"},
+	{"migrate", "apply the database migrations and exit"},
+	{"partner", "manage partners: create, set, list, show, enable, disable, delete"},
+	{"account", "manage a partner's FTP and mailbox accounts: create, list, passwd, enable, disable, delete"},
+	{"token", "admin API tokens: create, list, revoke"},
+	{"admin", "web admin users: create, list, passwd, enable, disable, delete"},
+	{"quota", "recount partners' storage usage from disk"},
+	{"ban", "addresses banned after failed logins: list, lift"},
+	{"config", "print the effective settings and the TLS certificate's fingerprint"},
+	{"healthcheck", "exit 0 when the running server answers"},
+	{"version", "print the version, the source revision and the Go version"},
+	{"help", "print this help"},
+}
 
-Usage:
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("Ferry: managed FTP file exchange with business partners.\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-12s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\n" + synopsis)
+	return b.String()
+}
+
+const synopsis = `Usage:
   ferry [serve] [flags]                       run the servers (FTP, FTPS, ...)
   ferry migrate [flags]                       apply database migrations and exit
   ferry partner create SLUG [--name N] [--contact EMAIL]... [--quota-bytes N] [--quota-files N]
@@ -88,6 +114,22 @@ func (a *app) run(ctx context.Context, args []string) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && isHelpFlag(args[0]) {
+		// `ferry --help` is about ferry, not about serve's flags
+		// (`ferry serve --help` lists those).
+		cmd, args = "help", args[1:]
+	}
+	switch cmd {
+	case "partner", "account", "token", "admin", "quota", "ban":
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			// The subcommands' synopsis, before any database is opened.
+			for _, line := range strings.Split(synopsis, "\n") {
+				if strings.HasPrefix(line, "  ferry "+cmd+" ") {
+					fmt.Fprintln(a.stdout, line)
+				}
+			}
+			return flag.ErrHelp
+		}
 	}
 	switch cmd {
 	case "serve":
@@ -111,14 +153,21 @@ func (a *app) run(ctx context.Context, args []string) error {
 	case "healthcheck":
 		return a.healthcheck(ctx, args)
 	case "version":
-		fmt.Fprintln(a.stdout, "ferry", version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(a.stdout, usage)
+		return a.version(args)
+	case "help":
+		fmt.Fprint(a.stdout, usageText())
 		return nil
 	}
-	fmt.Fprint(a.stderr, usage)
+	fmt.Fprint(a.stderr, usageText())
 	return usagef("unknown command %q", cmd)
+}
+
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "-?":
+		return true
+	}
+	return false
 }
 
 // command is one subcommand's flags plus the settings flags.
@@ -126,21 +175,30 @@ type command struct {
 	fs     *flag.FlagSet
 	loader config.Loader
 	pos    []string
+	stderr io.Writer
 }
 
 func newCommand(name string, stderr io.Writer) *command {
-	c := &command{fs: flag.NewFlagSet("ferry "+name, flag.ContinueOnError)}
-	c.fs.SetOutput(stderr)
+	c := &command{fs: flag.NewFlagSet("ferry "+name, flag.ContinueOnError), stderr: stderr}
+	// Parse errors are returned, not printed with the whole flag list;
+	// --help prints it (see parse).
+	c.fs.SetOutput(io.Discard)
 	c.loader.Register(c.fs)
 	return c
 }
 
 // parse accepts flags before and after positional arguments
-// (`ferry partner create acme --contact ops@acme.example`).
+// (`ferry partner create acme --contact ops@acme.example`). A flag the
+// command does not take is a usage error that names it.
 func (c *command) parse(args []string) (config.Config, error) {
 	for {
 		if err := c.fs.Parse(args); err != nil {
-			return config.Config{}, err
+			if errors.Is(err, flag.ErrHelp) {
+				c.fs.SetOutput(c.stderr)
+				c.fs.Usage()
+				return config.Config{}, err
+			}
+			return config.Config{}, usagef("%s: %v (%s --help lists its flags)", strings.TrimPrefix(c.fs.Name(), "ferry "), err, c.fs.Name())
 		}
 		rest := c.fs.Args()
 		if len(rest) == 0 {
@@ -188,13 +246,32 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(c.pos) > 0 {
+		return usagef("migrate takes no arguments, got %q", c.pos)
+	}
 	st, err := openStore(ctx, cfg, newLogger(cfg, a.stderr), true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	fmt.Fprintf(a.stdout, "database schema is up to date (%s)\n", st.Dialect())
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, migrateReport(st.Dialect(), st.Applied(), v))
 	return nil
+}
+
+// migrateReport says what `ferry migrate` did.
+func migrateReport(dialect migrations.Dialect, applied []int64, version int64) string {
+	switch len(applied) {
+	case 0:
+		return fmt.Sprintf("%s database schema already up to date (version %d)", dialect, version)
+	case 1:
+		return fmt.Sprintf("applied migration %d to the %s database; schema now at version %d", applied[0], dialect, version)
+	}
+	return fmt.Sprintf("applied %d migrations (%d to %d) to the %s database; schema now at version %d",
+		len(applied), applied[0], applied[len(applied)-1], dialect, version)
 }
 
 func (a *app) printConfig(args []string) error {
