@@ -43,6 +43,7 @@ type Config struct {
 	FTPMaxSessionsPerAccount int           // FERRY_FTP_MAX_SESSIONS_PER_ACCOUNT; 0: no limit
 	PartialRetention         time.Duration // FERRY_PARTIAL_RETENTION: interrupted uploads are kept this long for a resume
 	UploadSync               bool          // FERRY_UPLOAD_SYNC: sync each upload to disk before 226
+	FTPAVBLDiskSpace         bool          // FERRY_FTP_AVBL_DISK_SPACE: AVBL reports the data volume's free space to partners without a quota
 
 	BanMaxFailures int           // FERRY_BAN_MAX_FAILURES: failed logins that ban an address; 0: never ban
 	BanWindow      time.Duration // FERRY_BAN_WINDOW
@@ -245,6 +246,9 @@ func settings() []setting {
 		boolSetting("upload-sync", "true: an upload's data and folder are synced to disk before 226, so it survives a power cut; "+
 			"false: writing it to disk is left to the operating system, as vsftpd, ProFTPD and Pure-FTPd do (faster; after a power cut a recent file may be lost or empty while its audit row and alert say it arrived)",
 			func(c *Config) *bool { return &c.UploadSync }),
+		boolSetting("ftp-avbl-disk-space", "true: FTP AVBL tells a partner without a quota the free space of the data volume; "+
+			"false (default): AVBL is refused without a quota (partners with one are told what it leaves free)",
+			func(c *Config) *bool { return &c.FTPAVBLDiskSpace }),
 		intSetting("ban-max-failures", "failed logins (any protocol) within ban-window that ban the client address; 0: never ban", 0, 1_000_000,
 			func(c *Config) *int { return &c.BanMaxFailures }),
 		durSetting("ban-window", "the window in which failed logins are counted", func(c *Config) *time.Duration { return &c.BanWindow }),

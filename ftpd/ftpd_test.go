@@ -176,7 +176,8 @@ func TestCommandReplies(t *testing.T) {
 		{"STRU F", 502}, {"STRU R", 502},
 		{"SIZE h.txt", 550}, // RFC 3659 4: SIZE in ASCII mode may be refused, and is
 		{"TYPE I", 200},
-		{"SIZE h.txt", 213}, {"MDTM h.txt", 213}, {"MLST h.txt", 250}, {"AVBL", 213},
+		{"SIZE h.txt", 213}, {"MDTM h.txt", 213}, {"MLST h.txt", 250},
+		{"AVBL", 550}, // no quota, and the operator did not allow reporting the disk (AVBLDiskSpace)
 		{"HASH h.txt", 213}, {"OPTS HASH SHA-1", 200}, {"HASH h.txt", 213},
 		{"SIZE missing.txt", 550}, {"XYZZY", 500},
 	} {

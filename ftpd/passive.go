@@ -156,6 +156,20 @@ func (c *dataConn) ReadFrom(r io.Reader) (int64, error) {
 	return c.TCPConn.ReadFrom(r)
 }
 
+// WriteTo hands an upload's data to the file's ReadFrom, as
+// TCPConn.WriteTo does for a file (it splices only to Unix sockets), but
+// returns the file's errors as they are: TCPConn.WriteTo wraps them in
+// "writeto tcp a->b: ...", and they are the driver's replies to the partner.
+func (c *dataConn) WriteTo(w io.Writer) (int64, error) {
+	if err := c.Flush(); err != nil {
+		return 0, err
+	}
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(onlyReader{c.TCPConn})
+	}
+	return io.Copy(w, onlyReader{c.TCPConn})
+}
+
 // SyscallConn is hidden: os.File.WriteTo would otherwise sendfile to the
 // socket directly, ahead of anything still buffered. It falls back to
 // ReadFrom, which flushes first and then uses sendfile all the same.

@@ -56,6 +56,10 @@ type Server struct {
 	// NoSync publishes uploads without syncing them to disk first (see
 	// vfs.Atomic.NoSync).
 	NoSync bool
+	// AVBLDiskSpace lets AVBL report the data volume's free space for a
+	// partner without a quota (refused otherwise: it describes the
+	// server's disk). Partners with a quota are told what it leaves free.
+	AVBLDiskSpace bool
 
 	// Store records the audit log and partner quota usage; nil records
 	// nothing and enforces no quota.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -35,6 +36,14 @@ type session struct {
 	login   *partners.Login
 	root    *vfs.Root
 	current string
+	// rnfr is the outcome of the session's last RNFR: the engine keeps
+	// the source of an earlier, successful RNFR after a failed one.
+	rnfr rnfrState
+}
+
+type rnfrState struct {
+	name string // the name RNFR was given (engine path)
+	ok   bool
 }
 
 func (s *session) setLogin(l *partners.Login, root *vfs.Root) {
@@ -100,6 +109,7 @@ var (
 	_ ftpserver.ClientDriverExtentionFileTransfer   = (*clientDriver)(nil)
 	_ ftpserver.ClientDriverExtensionAvailableSpace = (*clientDriver)(nil)
 	_ ftpserver.ClientDriverExtensionRemoveDir      = (*clientDriver)(nil)
+	_ ftpserver.ClientDriverExtensionFileList       = (*clientDriver)(nil)
 )
 
 func (c *clientDriver) home() string {
@@ -109,14 +119,8 @@ func (c *clientDriver) home() string {
 	return "/"
 }
 
-// engineError maps Ferry's errors to the replies the engine knows: quota
-// to 552.
-func engineError(err error) error {
-	if errors.Is(err, vfs.ErrQuotaExceeded) {
-		return fmt.Errorf("%w: %w", ftpserver.ErrStorageExceeded, err)
-	}
-	return err
-}
+// safe is what every error returned to the engine goes through.
+func (c *clientDriver) safe(op string, err error) error { return c.srv.partnerError(c.sess, op, err) }
 
 // GetHandle opens a file for RETR, STOR, APPE and resumed transfers.
 func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
@@ -126,16 +130,51 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 		op = store.OpUpload
 	}
 	row := c.sess.record(op, treePath(c.home(), name))
-	f, err := c.Fs.OpenFile(name, flags, 0o640)
+	err := c.checkRestart(name, write, offset)
+	var f afero.File
+	if err == nil {
+		f, err = c.Fs.OpenFile(name, flags, 0o640)
+	}
+	if err == nil && !write {
+		// A folder opens for reading; refuse it before the engine's 150.
+		if fi, serr := f.Stat(); serr == nil && fi.IsDir() {
+			f.Close()
+			err = &fs.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
+		}
+	}
 	if err != nil {
 		if write {
 			c.srv.audit(row, err)
 		}
-		return nil, engineError(err)
+		return nil, c.safe(op, err)
 	}
 	c.sess.transfers.Add(1)
 	c.sess.setCurrent(row.Path)
 	return &transferFile{File: f, sess: c.sess, srv: c.srv, row: row, write: write}, nil
+}
+
+// checkRestart refuses a restart position (REST) outside the data a
+// transfer can start from: the file, or for an upload the file or its
+// interrupted upload (0 when there is none). The engine accepts any integer
+// at REST; refused here, nothing is opened, published or recorded as done.
+func (c *clientDriver) checkRestart(name string, write bool, offset int64) error {
+	if offset == 0 {
+		return nil
+	}
+	var size int64
+	fi, err := c.Fs.Stat(name)
+	switch {
+	case err == nil && fi.IsDir():
+		return &fs.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
+	case err == nil:
+		size = fi.Size()
+	case !write || !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if offset < 0 || offset > size {
+		return fmt.Errorf("restart at %d of %d bytes: %w", offset, size, vfs.ErrInvalidOffset)
+	}
+	return nil
 }
 
 // Remove deletes a file (DELE) and gives its space back to the quota.
@@ -143,7 +182,7 @@ func (c *clientDriver) Remove(name string) error {
 	row := c.sess.record(store.OpDelete, treePath(c.home(), name))
 	fi, statErr := c.Fs.Stat(name)
 	if statErr == nil && fi.IsDir() {
-		err := &fs.PathError{Op: "remove", Path: name, Err: errors.New("is a folder: use RMD")}
+		err := &replyError{msg: "Is a folder: use RMD", cause: syscall.EISDIR}
 		c.srv.audit(row, err)
 		return err
 	}
@@ -153,7 +192,7 @@ func (c *clientDriver) Remove(name string) error {
 		c.addUsage(-fi.Size(), -1)
 	}
 	c.srv.audit(row, err)
-	return err
+	return c.safe("delete", err)
 }
 
 // RemoveDir removes an empty folder (RMD).
@@ -161,7 +200,7 @@ func (c *clientDriver) RemoveDir(name string) error {
 	row := c.sess.record(store.OpRmdir, treePath(c.home(), name))
 	err := c.Fs.Remove(name)
 	c.srv.audit(row, err)
-	return err
+	return c.safe("rmdir", err)
 }
 
 // Mkdir creates a folder (MKD).
@@ -169,12 +208,27 @@ func (c *clientDriver) Mkdir(name string, perm os.FileMode) error {
 	row := c.sess.record(store.OpMkdir, treePath(c.home(), name))
 	err := c.Fs.Mkdir(name, perm)
 	c.srv.audit(row, err)
-	return err
+	return c.safe("mkdir", err)
 }
+
+// errNoRename answers RNTO when the RNFR before it failed. (RFC 959 wants
+// 503; the engine picks the code of a refused rename itself, 550, and
+// keeps the source of an earlier RNFR: refusing here at least never
+// renames a file the client did not name last.)
+var errNoRename = &replyError{msg: "No file to rename: the last RNFR failed; send RNFR again"}
 
 // Rename moves a file or folder (RNFR/RNTO); a replaced file's space is
 // given back.
 func (c *clientDriver) Rename(from, to string) error {
+	if c.sess.cc.GetLastCommand() == "RNTO" {
+		c.sess.mu.Lock()
+		last := c.sess.rnfr
+		c.sess.rnfr = rnfrState{}
+		c.sess.mu.Unlock()
+		if !last.ok || last.name != from {
+			return errNoRename
+		}
+	}
 	row := c.sess.record(store.OpRename, treePath(c.home(), from))
 	row.TargetPath = treePath(c.home(), to)
 	replaced, statErr := c.Fs.Stat(to)
@@ -184,7 +238,76 @@ func (c *clientDriver) Rename(from, to string) error {
 		c.addUsage(-replaced.Size(), -1)
 	}
 	c.srv.audit(row, err)
-	return err
+	return c.safe("rename", err)
+}
+
+// Stat describes a file or folder. It notes the outcome of RNFR for the
+// RNTO that follows, and answers STAT of a folder (see statListing).
+func (c *clientDriver) Stat(name string) (os.FileInfo, error) {
+	fi, err := c.Fs.Stat(name)
+	switch c.sess.cc.GetLastCommand() {
+	case "RNFR":
+		c.sess.mu.Lock()
+		c.sess.rnfr = rnfrState{name: name, ok: err == nil}
+		c.sess.mu.Unlock()
+	case "STAT":
+		if err == nil && fi.IsDir() {
+			if infos, lerr := vfs.ReadDir(c.Fs, name); lerr == nil {
+				return &statListing{FileInfo: fi, entries: infos, now: c.sess.started}, nil
+			}
+		}
+	}
+	return fi, c.safe("stat", err)
+}
+
+// ReadDir lists a folder (LIST, NLST, MLSD, STAT): symlinks appear as
+// their targets, or not at all (vfs.ReadDir).
+func (c *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
+	infos, err := vfs.ReadDir(c.Fs, name)
+	return infos, c.safe("list", err)
+}
+
+// The other afero.Fs methods, so that no error reaches the engine unmapped.
+
+// Open implements afero.Fs.
+func (c *clientDriver) Open(name string) (afero.File, error) {
+	f, err := c.Fs.Open(name)
+	return f, c.safe("open", err)
+}
+
+// OpenFile implements afero.Fs.
+func (c *clientDriver) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	f, err := c.Fs.OpenFile(name, flag, perm)
+	return f, c.safe("open", err)
+}
+
+// Create implements afero.Fs.
+func (c *clientDriver) Create(name string) (afero.File, error) {
+	f, err := c.Fs.Create(name)
+	return f, c.safe("create", err)
+}
+
+// MkdirAll implements afero.Fs.
+func (c *clientDriver) MkdirAll(name string, perm os.FileMode) error {
+	return c.safe("mkdir", c.Fs.MkdirAll(name, perm))
+}
+
+// RemoveAll implements afero.Fs.
+func (c *clientDriver) RemoveAll(name string) error { return c.safe("remove", c.Fs.RemoveAll(name)) }
+
+// Chmod implements afero.Fs (SITE CHMOD).
+func (c *clientDriver) Chmod(name string, mode os.FileMode) error {
+	return c.safe("chmod", c.Fs.Chmod(name, mode))
+}
+
+// Chown implements afero.Fs (SITE CHOWN).
+func (c *clientDriver) Chown(name string, uid, gid int) error {
+	return c.safe("chown", c.Fs.Chown(name, uid, gid))
+}
+
+// Chtimes implements afero.Fs (MFMT).
+func (c *clientDriver) Chtimes(name string, atime, mtime time.Time) error {
+	return c.safe("chtimes", c.Fs.Chtimes(name, atime, mtime))
 }
 
 func (c *clientDriver) addUsage(dBytes, dFiles int64) {
@@ -199,20 +322,51 @@ func (c *clientDriver) addUsage(dBytes, dFiles int64) {
 	}
 }
 
-// GetAvailableSpace answers AVBL: the free space of the file store, or what
-// is left of the partner's quota if that is less.
+// GetAvailableSpace answers AVBL with what the partner's byte quota leaves
+// free (interrupted uploads kept for a resume count as used, as they do
+// for uploads). Without a quota it is refused, unless the operator lets
+// Ferry report the data volume's free space (AVBLDiskSpace): that figure
+// describes the server's disk, not anything the partner was given.
 func (c *clientDriver) GetAvailableSpace(string) (int64, error) {
+	free, err := c.availableSpace()
+	return free, c.safe("avbl", err)
+}
+
+func (c *clientDriver) availableSpace() (int64, error) {
+	l := c.sess.loginInfo()
+	if l != nil && c.srv.Store != nil {
+		p, err := c.srv.Store.PartnerUsage(c.sess.ctx, l.PartnerID)
+		if err != nil {
+			return 0, err
+		}
+		if p.QuotaBytes > 0 {
+			staged, err := c.stagedBytes()
+			if err != nil {
+				return 0, err
+			}
+			return max(p.QuotaBytes-p.UsedBytes-staged, 0), nil
+		}
+	}
+	if !c.srv.AVBLDiskSpace {
+		return 0, errNoQuota
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(c.srv.FilesDir, &st); err != nil {
 		return 0, err
 	}
-	free := int64(st.Bavail) * int64(st.Bsize) //nolint:unconvert // field types differ by OS
-	if l := c.sess.loginInfo(); l != nil && c.srv.Store != nil {
-		if p, err := c.srv.Store.PartnerUsage(c.sess.ctx, l.PartnerID); err == nil && p.QuotaBytes > 0 {
-			free = min(free, max(p.QuotaBytes-p.UsedBytes, 0))
-		}
+	return int64(st.Bavail) * int64(st.Bsize), nil //nolint:unconvert // field types differ by OS
+}
+
+// stagedBytes is what the partner's interrupted uploads hold.
+func (c *clientDriver) stagedBytes() (int64, error) {
+	c.sess.mu.Lock()
+	root := c.sess.root
+	c.sess.mu.Unlock()
+	if root == nil {
+		return 0, nil
 	}
-	return free, nil
+	n, _, err := vfs.NewAtomic(c.sess.ctx, root, nil).StagedUsage("")
+	return n, err
 }
 
 // transferFile is the engine's handle on one transfer. It counts running
@@ -229,6 +383,10 @@ type transferFile struct {
 	n      int64
 	failed error
 	closed atomic.Bool
+	// The last failure mapped for the engine and its reply: the same
+	// failure coming back (Close after a failed Write) is not logged twice.
+	reported error
+	reply    *replyError
 }
 
 // copyBuffer is big enough for a copy loop to keep up with a fast network.
@@ -246,7 +404,27 @@ func (t *transferFile) WriteTo(w io.Writer) (int64, error) {
 	}
 	t.n += n
 	t.sess.bytes.Add(n)
-	return n, err
+	return n, t.safe(err)
+}
+
+// safe maps an error of the transfer for the engine (see partnerError),
+// logging each distinct failure once.
+func (t *transferFile) safe(err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	if t.reported != nil && errors.Is(err, t.reported) {
+		return &replyError{msg: t.reply.Error(), code: t.reply.code, cause: err}
+	}
+	op := "download"
+	if t.write {
+		op = "upload"
+	}
+	re := t.srv.partnerError(t.sess, op, err)
+	if r, ok := re.(*replyError); ok {
+		t.reported, t.reply = err, r
+	}
+	return re
 }
 
 func (t *transferFile) ReadFrom(r io.Reader) (int64, error) {
@@ -261,21 +439,27 @@ func (t *transferFile) ReadFrom(r io.Reader) (int64, error) {
 	}
 	t.n += n
 	t.sess.bytes.Add(n)
-	return n, engineError(err)
+	return n, t.safe(err)
 }
 
 func (t *transferFile) Read(p []byte) (int, error) {
 	n, err := t.File.Read(p)
 	t.n += int64(n)
 	t.sess.bytes.Add(int64(n))
-	return n, err
+	return n, t.safe(err)
 }
 
 func (t *transferFile) Write(p []byte) (int, error) {
 	n, err := t.File.Write(p)
 	t.n += int64(n)
 	t.sess.bytes.Add(int64(n))
-	return n, engineError(err)
+	return n, t.safe(err)
+}
+
+// Seek is the engine's REST (checked against the file in GetHandle).
+func (t *transferFile) Seek(offset int64, whence int) (int64, error) {
+	n, err := t.File.Seek(offset, whence)
+	return n, t.safe(err)
 }
 
 // TransferError is called by the engine when the data connection broke.
@@ -289,7 +473,7 @@ func (t *transferFile) TransferError(err error) {
 func (t *transferFile) Close() error {
 	err := t.File.Close()
 	if !t.closed.CompareAndSwap(false, true) {
-		return engineError(err)
+		return t.safe(err)
 	}
 	t.sess.transfers.Add(-1)
 	t.sess.setCurrent("")
@@ -303,7 +487,7 @@ func (t *transferFile) Close() error {
 		}
 		t.srv.audit(t.row, err)
 	}
-	return engineError(err)
+	return t.safe(err)
 }
 
 type onlyReader struct{ io.Reader }

@@ -14,6 +14,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/afero"
@@ -76,9 +77,9 @@ func NewAtomic(ctx context.Context, base afero.Fs, commit Committer) *Atomic {
 // ErrStaging is returned for names inside the staging folder.
 var ErrStaging = errors.New("reserved name")
 
-// ErrInvalidOffset is returned when a transfer restarts beyond the data
-// that arrived.
-var ErrInvalidOffset = errors.New("restart position is beyond the end of the partial upload")
+// ErrInvalidOffset is returned when a transfer restarts before the start or
+// beyond the data that arrived.
+var ErrInvalidOffset = errors.New("restart position is outside the data of the upload")
 
 func clean(name string) string { return path.Clean("/" + name) }
 
@@ -176,7 +177,7 @@ func (a *Atomic) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 	fi, err := a.base.Stat(name)
 	switch {
 	case err == nil && fi.IsDir():
-		return nil, &fs.PathError{Op: "open", Path: clean(name), Err: errors.New("is a directory")}
+		return nil, &fs.PathError{Op: "open", Path: clean(name), Err: syscall.EISDIR}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
@@ -435,6 +436,38 @@ func (a *Atomic) SweepStaging(maxAge time.Duration) (int, error) {
 	return n, nil
 }
 
+// StagedUsage sums what the staging folder holds — interrupted uploads
+// kept for a resume and uploads being written — leaving out the staged data
+// of the name except ("" leaves out nothing): that is the upload about to
+// be written, counted as its own file. Quota counts the result as used, so
+// that interrupted uploads cannot hold more than the partner's quota.
+func (a *Atomic) StagedUsage(except string) (bytes, files int64, err error) {
+	d, err := a.base.Open("/" + StagingDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.Close()
+	infos, err := d.Readdir(-1)
+	if err != nil {
+		return 0, 0, err
+	}
+	slot := ""
+	if except != "" {
+		slot = path.Base(partialName(except))
+	}
+	for _, fi := range infos {
+		if !fi.Mode().IsRegular() || slot != "" && (fi.Name() == slot || strings.HasPrefix(fi.Name(), slot+".")) {
+			continue
+		}
+		bytes += fi.Size()
+		files++
+	}
+	return bytes, files, nil
+}
+
 // atomicFile is a staged upload being written.
 type atomicFile struct {
 	afero.File
@@ -541,12 +574,23 @@ func (f *atomicFile) WriteString(s string) (int, error) { return f.Write([]byte(
 // data, or earlier (the rest is cut off and the hash recomputed).
 func (f *atomicFile) Seek(offset int64, whence int) (int64, error) {
 	if whence != io.SeekStart {
-		return 0, fmt.Errorf("vfs: unsupported seek on an upload")
+		f.failed = errors.New("vfs: unsupported seek on an upload")
+		return 0, f.failed
 	}
+	n, err := f.seek(offset)
+	if err != nil {
+		// An upload that could not start where the client asked is never
+		// published: the engine closes it without a transfer.
+		f.failed = err
+	}
+	return n, err
+}
+
+func (f *atomicFile) seek(offset int64) (int64, error) {
 	switch {
 	case offset == f.pos:
 		return offset, nil
-	case offset > f.size:
+	case offset < 0, offset > f.size:
 		return 0, ErrInvalidOffset
 	}
 	f.waitHash()
@@ -573,6 +617,9 @@ func (f *atomicFile) WriteAt([]byte, int64) (int, error) {
 func (f *atomicFile) TransferError(err error) {
 	if err == nil {
 		err = errors.New("transfer aborted")
+	}
+	if errors.Is(f.failed, ErrQuotaExceeded) {
+		return // the first reason decides whether the data is kept
 	}
 	f.failed = err
 }
@@ -636,14 +683,17 @@ func (f *atomicFile) Close() error {
 		err = errors.New("vfs: the committer did not publish the upload")
 	}
 	if err != nil && !published {
+		f.failed = err
 		f.keep()
 	}
 	return err
 }
 
-// keep moves the staged data to the name's resume slot.
+// keep moves the staged data of a failed upload to the name's resume slot.
+// An upload refused for quota is dropped instead: resuming it could only
+// be refused again, and its data would hold space the quota does not count.
 func (f *atomicFile) keep() {
-	if f.size == 0 {
+	if f.size == 0 || errors.Is(f.failed, ErrQuotaExceeded) {
 		_ = f.fs.base.Remove(f.unique)
 		return
 	}

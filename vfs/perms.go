@@ -25,8 +25,42 @@ func NewPerms(base afero.Fs, p Perm) *Perms { return &Perms{base: base, perm: p}
 // Perm returns the permission set.
 func (p *Perms) Perm() Perm { return p.perm }
 
-func deny(op, name string) error {
-	return &fs.PathError{Op: op, Path: name, Err: fs.ErrPermission}
+// DeniedError is a refusal by Perms. It matches fs.ErrPermission.
+type DeniedError struct {
+	Op, Path string
+	Need     Perm // the permission the account lacks; 0 for what no account may do
+}
+
+func (e *DeniedError) Error() string { return e.Op + " " + e.Path + ": " + e.Reason() }
+
+// Is makes errors.Is(err, fs.ErrPermission) true.
+func (e *DeniedError) Is(target error) bool { return target == fs.ErrPermission }
+
+// Reason says what the account may not do, in words a partner understands.
+func (e *DeniedError) Reason() string {
+	switch e.Need {
+	case PermList:
+		return "this account may not list folders"
+	case PermDownload:
+		return "this account may not download"
+	case PermUpload:
+		return "this account may not upload"
+	case PermOverwrite:
+		return "this account may not replace or change existing files"
+	case PermDelete:
+		return "this account may not delete"
+	case PermRename:
+		return "this account may not rename"
+	case PermMkdir:
+		return "this account may not create folders"
+	case 0:
+		return "not allowed on this server"
+	}
+	return "this account lacks the " + e.Need.String() + " permission"
+}
+
+func deny(op, name string, need Perm) error {
+	return &DeniedError{Op: op, Path: name, Need: need}
 }
 
 // exists reports a finished file: resuming one's own interrupted upload is
@@ -47,7 +81,7 @@ func (p *Perms) Create(name string) (afero.File, error) {
 // Mkdir implements afero.Fs.
 func (p *Perms) Mkdir(name string, perm os.FileMode) error {
 	if !p.perm.Has(PermMkdir) {
-		return deny("mkdir", name)
+		return deny("mkdir", name, PermMkdir)
 	}
 	return p.base.Mkdir(name, perm)
 }
@@ -55,7 +89,7 @@ func (p *Perms) Mkdir(name string, perm os.FileMode) error {
 // MkdirAll implements afero.Fs.
 func (p *Perms) MkdirAll(name string, perm os.FileMode) error {
 	if !p.perm.Has(PermMkdir) {
-		return deny("mkdir", name)
+		return deny("mkdir", name, PermMkdir)
 	}
 	return p.base.MkdirAll(name, perm)
 }
@@ -66,8 +100,11 @@ func (p *Perms) Open(name string) (afero.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.IsDir() && !p.perm.Has(PermList) || !fi.IsDir() && !p.perm.Has(PermDownload) {
-		return nil, deny("open", name)
+	if fi.IsDir() && !p.perm.Has(PermList) {
+		return nil, deny("open", name, PermList)
+	}
+	if !fi.IsDir() && !p.perm.Has(PermDownload) {
+		return nil, deny("open", name, PermDownload)
 	}
 	return p.base.Open(name)
 }
@@ -83,7 +120,7 @@ func (p *Perms) OpenFile(name string, flag int, perm os.FileMode) (afero.File, e
 		need = PermOverwrite
 	}
 	if !p.perm.Has(need) {
-		return nil, deny("open", name)
+		return nil, deny("open", name, need)
 	}
 	return p.base.OpenFile(name, flag, perm)
 }
@@ -91,7 +128,7 @@ func (p *Perms) OpenFile(name string, flag int, perm os.FileMode) (afero.File, e
 // Remove implements afero.Fs.
 func (p *Perms) Remove(name string) error {
 	if !p.perm.Has(PermDelete) {
-		return deny("remove", name)
+		return deny("remove", name, PermDelete)
 	}
 	return p.base.Remove(name)
 }
@@ -99,7 +136,7 @@ func (p *Perms) Remove(name string) error {
 // RemoveAll implements afero.Fs.
 func (p *Perms) RemoveAll(name string) error {
 	if !p.perm.Has(PermDelete) {
-		return deny("remove", name)
+		return deny("remove", name, PermDelete)
 	}
 	return p.base.RemoveAll(name)
 }
@@ -107,10 +144,10 @@ func (p *Perms) RemoveAll(name string) error {
 // Rename implements afero.Fs; replacing an existing target also needs overwrite.
 func (p *Perms) Rename(oldname, newname string) error {
 	if !p.perm.Has(PermRename) {
-		return deny("rename", oldname)
+		return deny("rename", oldname, PermRename)
 	}
 	if p.exists(newname) && !p.perm.Has(PermOverwrite) {
-		return deny("rename", newname)
+		return deny("rename", newname, PermOverwrite)
 	}
 	return p.base.Rename(oldname, newname)
 }
@@ -118,21 +155,21 @@ func (p *Perms) Rename(oldname, newname string) error {
 // Stat implements afero.Fs.
 func (p *Perms) Stat(name string) (os.FileInfo, error) {
 	if !p.perm.Has(PermList) && !p.perm.Has(PermDownload) && !p.perm.Has(PermUpload) {
-		return nil, deny("stat", name)
+		return nil, deny("stat", name, PermList)
 	}
 	return p.base.Stat(name)
 }
 
 // Chmod implements afero.Fs; it is always refused.
-func (p *Perms) Chmod(name string, _ os.FileMode) error { return deny("chmod", name) }
+func (p *Perms) Chmod(name string, _ os.FileMode) error { return deny("chmod", name, 0) }
 
 // Chown implements afero.Fs; it is always refused.
-func (p *Perms) Chown(name string, _, _ int) error { return deny("chown", name) }
+func (p *Perms) Chown(name string, _, _ int) error { return deny("chown", name, 0) }
 
 // Chtimes implements afero.Fs (MFMT): it changes a file, so it needs overwrite.
 func (p *Perms) Chtimes(name string, atime, mtime time.Time) error {
 	if !p.perm.Has(PermOverwrite) {
-		return deny("chtimes", name)
+		return deny("chtimes", name, PermOverwrite)
 	}
 	return p.base.Chtimes(name, atime, mtime)
 }

@@ -101,7 +101,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 			DeflateLevel: cfg.FTPDeflateLevel, Logger: log.With("component", "ftpd"),
 			Store: st, Guard: guard, MaxSessions: cfg.FTPMaxSessions, MaxSessionsPerIP: cfg.FTPMaxSessionsPerIP,
 			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload,
-			NoSync: !cfg.UploadSync,
+			NoSync: !cfg.UploadSync, AVBLDiskSpace: cfg.FTPAVBLDiskSpace,
 		}
 	}
 	var ls []listener
