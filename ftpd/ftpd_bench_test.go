@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	"net/textproto"
 	"os"
@@ -66,9 +65,8 @@ func newBenchEnvStore(b *testing.B, withStore bool) *benchEnv {
 		srv.Store, srv.Guard = nil, nil
 	}
 	// A passive port range of 100, as `ferry serve` has by default (the
-	// engine takes a path of its own for a range); busy ports are skipped.
-	base := 40000 + mrand.IntN(90)*100
-	srv.PassivePorts = [2]int{base, base + 99}
+	// engine takes a path of its own for a range).
+	srv.PassivePorts = freeRange(b, 100)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -16,7 +15,16 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/internal/testenv"
 )
+
+// freeRange is a passive range of n ports, free now and given to no other
+// test.
+func freeRange(t testing.TB, n int) [2]int {
+	t.Helper()
+	first, last := testenv.FreePortRange(t, n)
+	return [2]int{first, last}
+}
 
 // keepPassivePorts gives the plain server the range to itself, with ports
 // kept open; the harness's implicit FTPS server opens its own per transfer.
@@ -40,8 +48,7 @@ func epsvPort(t *testing.T, c *ctl) int {
 // with it (the engine's own release would: its transfers then waited for a
 // connection that had been turned away).
 func TestSharedPassivePorts(t *testing.T) {
-	base := 43000 + mrand.IntN(100)*20
-	e := newEnv(t, envOpts{passive: [2]int{base, base + 9}, configure: keepPassivePorts})
+	e := newEnv(t, envOpts{passive: freeRange(t, 10), configure: keepPassivePorts})
 	data := bytes.Repeat([]byte("shared passive ports\n"), 200)
 	mustWrite(t, e.partnerFile("acme", "f.txt"), data)
 
@@ -96,8 +103,7 @@ func TestSharedPassivePorts(t *testing.T) {
 // A connection to a reserved passive port from another address is closed
 // at once and leaves the reservation to the session's client.
 func TestSharedPassivePortRefusesOtherAddresses(t *testing.T) {
-	base := 45000 + mrand.IntN(100)*20
-	e := newEnv(t, envOpts{passive: [2]int{base, base + 9}, configure: keepPassivePorts})
+	e := newEnv(t, envOpts{passive: freeRange(t, 10), configure: keepPassivePorts})
 	mustWrite(t, e.partnerFile("acme", "a.txt"), []byte("a\n"))
 	c := e.raw(e.addr)
 	c.login("alice")
@@ -135,12 +141,9 @@ func TestPassiveListenersClosedAfterTransfers(t *testing.T) {
 		opts envOpts
 	}{
 		{"kernel-chosen ports", envOpts{}},
-		{"range, not kept", envOpts{passive: [2]int{47000 + mrand.IntN(100)*20, 47000 + mrand.IntN(100)*20 + 19}}},
+		{"range, not kept", envOpts{passive: freeRange(t, 20)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.opts.passive[0] > 0 {
-				tc.opts.passive[1] = tc.opts.passive[0] + 19
-			}
 			e := newEnv(t, tc.opts)
 			mustWrite(t, e.partnerFile("acme", "f.txt"), []byte("x\n"))
 			c := e.dial("alice")
@@ -149,10 +152,12 @@ func TestPassiveListenersClosedAfterTransfers(t *testing.T) {
 			for range 40 {
 				retrAll(t, c, "f.txt", 0)
 			}
-			time.Sleep(100 * time.Millisecond)
-			if after := openFiles(t); after > before+5 {
-				t.Fatalf("open files grew from %d to %d over 40 transfers", before, after)
-			}
+			testenv.Eventually(t, 5*time.Second, func() error {
+				if after := openFiles(t); after > before+5 {
+					return fmt.Errorf("open files grew from %d to %d over 40 transfers", before, after)
+				}
+				return nil
+			})
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
@@ -34,14 +36,29 @@ func transfers(t *testing.T, e *env, f store.TransferFilter) []store.Transfer {
 // finished uploads are written in the background) and returns them.
 func settledTransfers(t *testing.T, e *env, f store.TransferFilter, n int) []store.Transfer {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		rows := transfers(t, e, f)
-		if len(rows) >= n || time.Now().After(deadline) {
-			return rows
+	var rows []store.Transfer
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if rows = transfers(t, e, f); len(rows) < n {
+			return fmt.Errorf("%d transfer rows match %+v, want %d: %+v", len(rows), f, n, rows)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return rows
+}
+
+// waitStaged waits until the server has put data of an upload in progress
+// into partner's staging folder.
+func waitStaged(t *testing.T, e *env, partner string) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, func() error {
+		entries, _ := os.ReadDir(e.partnerFile(partner, vfs.StagingDir))
+		for _, en := range entries {
+			if fi, err := en.Info(); err == nil && fi.Size() > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no data staged in %s", e.partnerFile(partner, vfs.StagingDir))
+	})
 }
 
 func partner(t *testing.T, e *env, slug string) *store.Partner {
@@ -69,8 +86,8 @@ func TestInterruptedUploadIsInvisibleAndResumable(t *testing.T) {
 			if _, err := d.Write(data[:1<<20]); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(100 * time.Millisecond) // let the server write it
-			d.(*net.TCPConn).SetLinger(0)      // close with RST: the transfer broke
+			waitStaged(t, e, "acme")      // the server has written some of it
+			d.(*net.TCPConn).SetLinger(0) // close with RST: the transfer broke
 			d.Close()
 			if code, msg := c.read(); code/100 == 2 {
 				t.Fatalf("a broken upload was acknowledged: %d %s", code, msg)
@@ -123,7 +140,7 @@ func TestInterruptedUploadIsInvisibleAndResumable(t *testing.T) {
 			d = c.pasv()
 			c.must(150, "STOR aborted.bin")
 			d.Write(data[:100000])
-			time.Sleep(50 * time.Millisecond)
+			waitStaged(t, e, "acme")
 			code, _ := c.cmd("ABOR")
 			d.Close()
 			for code != 226 && code != 225 && code/100 != 4 && code/100 != 5 {
@@ -223,8 +240,7 @@ func TestSessionLimits(t *testing.T) {
 	}
 	a.must(221, "QUIT")
 	// A place is free again once the server has closed alice's session.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		conn, err := net.Dial("tcp", e.addr)
 		if err != nil {
 			t.Fatal(err)
@@ -232,14 +248,11 @@ func TestSessionLimits(t *testing.T) {
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, _ := conn.Read(buf)
 		conn.Close()
-		if strings.HasPrefix(string(buf[:n]), "220 ") {
-			break
+		if !strings.HasPrefix(string(buf[:n]), "220 ") {
+			return fmt.Errorf("no place after QUIT: %q; sessions %+v", buf[:n], e.srv.Sessions())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no place after QUIT: %q; sessions %+v", buf[:n], e.srv.Sessions())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestBanAfterFailedLogins(t *testing.T) {
@@ -452,13 +465,12 @@ func TestRevalidateSessions(t *testing.T) {
 	if n, err := e.srv.RevalidateSessions(context.Background()); err != nil || n != 1 {
 		t.Fatalf("closed %d sessions (%v), want alice's 1", n, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for g.NoOp() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("alice's session survived her partner being disabled")
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if g.NoOp() == nil {
+			return errors.New("alice's session survived her partner being disabled")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if err := bob.NoOp(); err != nil {
 		t.Fatalf("bob's session (another partner) was closed: %v", err)
 	}
