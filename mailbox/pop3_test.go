@@ -270,3 +270,37 @@ func (e *pop3Env) login(t *testing.T, user string) *popConn {
 	}
 	return p
 }
+
+// A panic in a POP3 command handler is answered "-ERR [SYS/TEMP]" before
+// the connection closes; it used to close without a reply. The panic is a
+// real one: a mailbox store without a database.
+func TestPOP3HandlerPanicGetsReply(t *testing.T) {
+	env := mailtest.New(t, storetest.Backend{})
+	srv := &mailbox.POP3Server{}
+	srv.Backend = &mailbox.POP3{Store: &mailbox.Store{Dir: env.Mail.Dir}, Logins: env.Logins}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(nc)
+	br.ReadString('\n')
+	fmt.Fprintf(nc, "USER alice\r\nPASS %s\r\n", mailtest.Password)
+	if l, _ := br.ReadString('\n'); !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("USER: %q", l)
+	}
+	l, err := br.ReadString('\n')
+	if !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
+		t.Fatalf("PASS with a panicking backend: %q (%v)", l, err)
+	}
+	if _, err := br.ReadString('\n'); err == nil {
+		t.Fatal("connection still open after the panic")
+	}
+}

@@ -72,7 +72,10 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		if m == nil {
 			continue // expunged meanwhile
 		}
-		if err := s.fetchOne(w.CreateMessage(r.seq), m, options); err != nil {
+		s.fetching = w.CreateMessage(r.seq)
+		err := s.fetchOne(s.fetching, m, options)
+		s.fetching = nil
+		if err != nil {
 			return err
 		}
 	}
@@ -134,7 +137,7 @@ func (s *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.MailMessa
 		if err != nil {
 			return err
 		}
-		w.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(b)))
+		w.WriteBodyStructure(bodyStructure(b))
 	}
 	for _, bs := range options.BodySection {
 		var err error

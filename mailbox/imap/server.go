@@ -163,7 +163,7 @@ func (s *Server) RevalidateSessions(ctx context.Context) (int, error) {
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{srv: s, conn: c, ctx: ctx, cancel: cancel}, nil, nil
+	return guarded{&session{srv: s, conn: c, ctx: ctx, cancel: cancel}}, nil, nil
 }
 
 // acquire returns the shared state of a folder, loading it on first use;

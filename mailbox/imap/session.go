@@ -25,12 +25,11 @@ type session struct {
 	login   *partners.Login
 	untrack func()     // stops RevalidateSessions tracking the login
 	sel     *selection // nil unless a folder is selected
-}
 
-var (
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
-)
+	// fetching is the FETCH response being written, if any: a panic then
+	// must close it before anything else can be sent (see guarded).
+	fetching *imapserver.FetchResponseWriter
+}
 
 // Errors mapped to IMAP replies.
 func imapError(err error) error {

@@ -169,6 +169,22 @@ func (c *conn) serveCommand() error {
 		}
 		return c.replyErr(pe)
 	}
+	return c.dispatch(cmd, args)
+}
+
+// dispatch runs a command's handler. A panic in it is answered "-ERR
+// [SYS/TEMP]" and ends the connection (the session's state is unknown):
+// the client learns the server failed rather than seeing the connection
+// drop. Inside a multi-line reply the line is one more line of it, and the
+// unterminated reply tells the client the same.
+func (c *conn) dispatch(cmd string, args []string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logPanic(r)
+			c.writeErr(errInternal)
+			err = errCloseConn
+		}
+	}()
 	switch c.state {
 	case stateAuthorization:
 		return c.handleAuthorization(cmd, args)

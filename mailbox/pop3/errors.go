@@ -77,6 +77,7 @@ var (
 	errShuttingDown   = &Error{Code: "SYS/TEMP", Message: "server shutting down"}
 	errAutologout     = &Error{Message: "autologout timer expired"}
 	errTooManyErrors  = &Error{Message: "too many errors"}
+	errInternal       = &Error{Code: "SYS/TEMP", Message: "internal server error"}
 )
 
 // errCloseConn is returned by command handlers to end the connection after

@@ -584,6 +584,10 @@ func TestBackendPanic(t *testing.T) {
 	c, _ := dial(t, ts.addr)
 	c.expect("USER mallory", "+OK send PASS")
 	c.send("PASS x")
+	// The client is told, then the connection ends.
+	if got := c.line(); got != "-ERR [SYS/TEMP] internal server error" {
+		t.Fatalf("reply to a panic: %q", got)
+	}
 	c.expectEOF()
 	if !strings.Contains(ts.logs.String(), "test backend panic") {
 		t.Error("panic not logged")
