@@ -5,14 +5,20 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/ferryhq/ferry/internal/testenv"
+	"github.com/ferryhq/ferry/internal/tlsutil"
 	"github.com/ferryhq/ferry/store/storetest"
 )
 
@@ -201,5 +207,68 @@ func TestPartnerShowUsageAndDisabledAccount(t *testing.T) {
 	}
 	if out := c.ok("account", "create", "--partner", "acme", "bob"); strings.Contains(out, "disabled") {
 		t.Fatalf("account create (enabled) mentions disabled:\n%s", out)
+	}
+}
+
+// serveLog is the log a running server writes while the test reads it.
+type serveLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *serveLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *serveLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The self-signed certificate's SHA-256 fingerprint, which FileZilla asks
+// the user to compare, is in the log at start and in `ferry config`.
+func TestCertificateFingerprintShown(t *testing.T) {
+	c := newCLI(t)
+	if out := c.ok("config"); !strings.Contains(out, "# TLS certificate "+filepath.Join(c.settings[1], "tls", "cert.pem")+": not created yet") {
+		t.Fatalf("ferry config before the first start:\n%s", out)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log serveLog
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &log}
+	done := make(chan error, 1)
+	go func() {
+		done <- a.run(ctx, append([]string{"serve", "--ftp-addr=", "--smtp-addr=", "--imap-addr=", "--pop3-addr=",
+			"--http-addr", "127.0.0.1:0"}, c.settings...))
+	}()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended: %v\n%s", err, log.String())
+		default:
+		}
+		if !strings.Contains(log.String(), "msg=listening") {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, log.String())
+	}
+
+	fp, err := tlsutil.FileFingerprint(filepath.Join(c.settings[1], "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`level=INFO msg="TLS certificate" file=\S+cert.pem sha256=` + fp + ` self_signed=true`).MatchString(log.String()) {
+		t.Fatalf("no INFO line with the fingerprint %s:\n%s", fp, log.String())
+	}
+	if out := c.ok("config"); !strings.Contains(out, "# TLS certificate "+filepath.Join(c.settings[1], "tls", "cert.pem")+", SHA-256 fingerprint "+fp+"\n") {
+		t.Fatalf("ferry config after the start:\n%s", out)
 	}
 }

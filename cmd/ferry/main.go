@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/ferryhq/ferry/config"
+	"github.com/ferryhq/ferry/internal/tlsutil"
 	"github.com/ferryhq/ferry/migrations"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -288,5 +290,20 @@ func (a *app) printConfig(args []string) error {
 		shown.AdminToken = "***"
 	}
 	shown.Describe(a.stdout)
+	fmt.Fprintln(a.stdout, certLine(cfg))
 	return nil
+}
+
+// certLine names the TLS certificate and its SHA-256 fingerprint, as a
+// comment line of `ferry config`.
+func certLine(cfg config.Config) string {
+	path := tlsutil.CertPath(cfg.TLSCert, cfg.DataDir)
+	fp, err := tlsutil.FileFingerprint(path)
+	switch {
+	case err == nil:
+		return fmt.Sprintf("# TLS certificate %s, SHA-256 fingerprint %s", path, fp)
+	case cfg.TLSCert == "" && errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("# TLS certificate %s: not created yet; ferry serve creates a self-signed one", path)
+	}
+	return fmt.Sprintf("# TLS certificate: %v", err)
 }

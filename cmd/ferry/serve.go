@@ -83,6 +83,10 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		log.Warn("generated a self-signed TLS certificate; set FERRY_TLS_CERT and FERRY_TLS_KEY for a real one",
 			"dir", cfg.DataDir)
 	}
+	// FileZilla and other clients ask the user to compare this with what
+	// they were sent.
+	log.Info("TLS certificate", "file", tlsutil.CertPath(cfg.TLSCert, cfg.DataDir),
+		"sha256", tlsutil.Fingerprint(tlsCfg.Certificates[0].Certificate[0]), "self_signed", cfg.TLSCert == "")
 
 	svc := &partners.Service{Store: st, FilesDir: cfg.FilesDir()}
 	guard := &bans.Guard{Store: st, MaxFailures: cfg.BanMaxFailures, Window: cfg.BanWindow, BanTime: cfg.BanTime,

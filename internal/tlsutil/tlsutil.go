@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -26,7 +27,7 @@ import (
 // reports whether it did.
 func Load(certFile, keyFile, dir string, hosts []string) (cfg *tls.Config, created bool, err error) {
 	if certFile == "" {
-		certFile = filepath.Join(dir, "tls", "cert.pem")
+		certFile = CertPath("", dir)
 		keyFile = filepath.Join(dir, "tls", "key.pem")
 		if _, statErr := os.Stat(certFile); errors.Is(statErr, os.ErrNotExist) {
 			if created, err = writeSelfSigned(filepath.Dir(certFile), hosts); err != nil {
@@ -42,6 +43,51 @@ func Load(certFile, keyFile, dir string, hosts []string) (cfg *tls.Config, creat
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
 	}, created, nil
+}
+
+// CertPath is the certificate file Load reads: certFile, or with it empty
+// the self-signed certificate in dir.
+func CertPath(certFile, dir string) string {
+	if certFile != "" {
+		return certFile
+	}
+	return filepath.Join(dir, "tls", "cert.pem")
+}
+
+// Fingerprint is the SHA-256 fingerprint of a DER certificate the way
+// FileZilla and `openssl x509 -fingerprint -sha256` show it: uppercase hex
+// pairs joined by colons.
+func Fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	out := make([]byte, 0, len(sum)*3)
+	for i, b := range sum {
+		if i > 0 {
+			out = append(out, ':')
+		}
+		out = append(out, hexDigits[b>>4], hexDigits[b&0xf])
+	}
+	return string(out)
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// FileFingerprint returns the Fingerprint of the first certificate in a PEM
+// file (the server's own, ahead of its chain).
+func FileFingerprint(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read TLS certificate: %w", err)
+	}
+	for len(data) > 0 {
+		var block *pem.Block
+		if block, data = pem.Decode(data); block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			return Fingerprint(block.Bytes), nil
+		}
+	}
+	return "", fmt.Errorf("read TLS certificate %s: no PEM certificate in it", path)
 }
 
 // writeSelfSigned creates tlsDir holding cert.pem and key.pem. Several

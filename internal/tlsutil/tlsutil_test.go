@@ -3,7 +3,12 @@ package tlsutil
 import (
 	"crypto/x509"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/ferryhq/ferry/internal/testenv"
 )
 
 func TestSelfSignedCreatedOnceAndReused(t *testing.T) {
@@ -80,5 +85,30 @@ func TestSelfSignedConcurrentStarts(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 || entries[0].Name() != "tls" {
 		t.Fatalf("left behind in the data folder: %v", entries)
+	}
+}
+
+// The fingerprint Ferry prints is the one FileZilla shows and openssl
+// computes: SHA-256, uppercase hex pairs with colons.
+func TestFingerprintMatchesOpenSSL(t *testing.T) {
+	openssl := testenv.Need(t, "openssl")
+	dir := t.TempDir()
+	cfg, _, err := Load("", "", dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(openssl, "x509", "-noout", "-fingerprint", "-sha256", "-in", CertPath("", dir)).Output()
+	if err != nil {
+		t.Fatalf("openssl: %v", err)
+	}
+	_, want, _ := strings.Cut(strings.TrimSpace(string(out)), "=")
+	if got := Fingerprint(cfg.Certificates[0].Certificate[0]); got != want || len(got) != 95 {
+		t.Fatalf("Fingerprint = %q, openssl says %q", got, want)
+	}
+	if got, err := FileFingerprint(CertPath("", dir)); err != nil || got != want {
+		t.Fatalf("FileFingerprint = %q, %v; want %q", got, err, want)
+	}
+	if _, err := FileFingerprint(filepath.Join(dir, "tls", "key.pem")); err == nil {
+		t.Fatal("FileFingerprint of a key file: no error")
 	}
 }
