@@ -137,11 +137,11 @@ func (s *Server) listMailMessages(c echo.Context) error {
 			fields = append(fields, pr.Errors...)
 		}
 	}
+	cursor, bad := pageCursor(q, cursorUID)
+	fields = append(fields, bad...)
 	var before int64
-	if v := q.Get("cursor"); v != "" {
-		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
-			fields = append(fields, partners.FieldError{Field: "cursor", Message: "must be the next_cursor of the previous page"})
-		}
+	if cursor != "" {
+		before, _ = strconv.ParseInt(cursor, 10, 64) // checked by pageCursor
 	}
 	if len(fields) > 0 {
 		return badRequest("the query string has invalid parameters", fields...)

@@ -106,6 +106,8 @@ func (s *Server) listNotifications(c echo.Context) error {
 			fields = append(fields, p.Errors...)
 		}
 	}
+	cursor, bad := pageCursor(q, cursorID)
+	fields = append(fields, bad...)
 	if len(fields) > 0 {
 		return badRequest("the query string has invalid parameters", fields...)
 	}
@@ -115,7 +117,7 @@ func (s *Server) listNotifications(c echo.Context) error {
 	}
 	// notify.ErrInvalid (a filter notify refuses) is a 400 through toProblem.
 	list, next, err := s.Outbox.List(ctx, notify.Filter{
-		PartnerID: partnerID, Status: q.Get("status"), Kind: q.Get("kind"), Before: q.Get("cursor"), Limit: limit,
+		PartnerID: partnerID, Status: q.Get("status"), Kind: q.Get("kind"), Before: cursor, Limit: limit,
 	})
 	if err != nil {
 		return err

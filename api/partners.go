@@ -142,8 +142,12 @@ func (s *Server) listPartners(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	cursor, bad := pageCursor(q, cursorSlug)
+	if len(bad) > 0 {
+		return badRequest("the query string has invalid parameters", bad...)
+	}
 	list, err := s.Store.ListPartners(c.Request().Context(), store.PartnerFilter{
-		Query: q.Get("q"), After: q.Get("cursor"), Limit: limit + 1,
+		Query: q.Get("q"), After: cursor, Limit: limit + 1,
 	})
 	if err != nil {
 		return err

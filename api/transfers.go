@@ -65,7 +65,8 @@ func (s *Server) listTransfers(c echo.Context) error {
 		return err
 	}
 	var fields []partners.FieldError
-	f := store.TransferFilter{PathPrefix: q.Get("path_prefix"), Before: q.Get("cursor")}
+	f := store.TransferFilter{PathPrefix: q.Get("path_prefix")}
+	f.Before, fields = pageCursor(q, cursorID)
 	if f.Operation = q.Get("operation"); f.Operation != "" && !slices.Contains(operations(), f.Operation) {
 		fields = append(fields, partners.FieldError{Field: "operation", Message: "must be one of " + strings.Join(operations(), ", ")})
 	}
@@ -166,7 +167,8 @@ func (s *Server) listAdminAudit(c echo.Context) error {
 		return err
 	}
 	var fields []partners.FieldError
-	f := store.AdminAuditFilter{TokenID: q.Get("token"), Action: q.Get("action"), Target: q.Get("target"), Before: q.Get("cursor")}
+	f := store.AdminAuditFilter{TokenID: q.Get("token"), Action: q.Get("action"), Target: q.Get("target")}
+	f.Before, fields = pageCursor(q, cursorID)
 	f.Since, f.Until, fields = timeRange(q, fields)
 	limit, err := pageLimit(q)
 	if err != nil {

@@ -74,6 +74,9 @@ var (
 	usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
 )
 
+// ValidSlug reports whether s has the form of a partner's slug.
+func ValidSlug(s string) bool { return slugRE.MatchString(s) }
+
 // PartnerInput is what an operator gives to create or change a partner.
 type PartnerInput struct {
 	Slug       string
