@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,40 +17,10 @@ import (
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/vfs"
 )
-
-type proc struct {
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
-	done chan error
-}
-
-func startFerry(t *testing.T, bin, dir, ftpAddr string, env ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--ftp-addr", ftpAddr, "--ftp-passive-ports", "42130-42149")
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), quietListeners...), env...)
-	p := &proc{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", ftpAddr, time.Second)
-		if err == nil {
-			c.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ferry did not start: %v\n%s", err, p.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // The Ferry process killed with SIGKILL in the middle of an upload and
 // started again: no finished-looking file, no finished audit row, and the
@@ -60,8 +31,10 @@ func TestKillDuringUploadThenResume(t *testing.T) {
 	f := &ferryCmd{t: t, bin: bin, dir: dir}
 	f.ok("", "partner", "create", "acme")
 	f.ok("s3cret-password\n", "account", "create", "--partner", "acme", "alice", "--password-stdin")
-	ftpAddr := freePort(t)
-	p := startFerry(t, bin, dir, ftpAddr)
+	n := newNode(t, "crash", bin, dir)
+	n.start()
+	n.waitHealthy()
+	ftpAddr := n.ftp
 
 	data := make([]byte, 4<<20)
 	rand.Read(data)
@@ -77,7 +50,7 @@ func TestKillDuringUploadThenResume(t *testing.T) {
 		}
 		_, msg, err := tp.ReadResponse(code)
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", fmt.Sprintf(format, args...), err, p.logs)
+			t.Fatalf("%s: %v", fmt.Sprintf(format, args...), err)
 		}
 		return msg
 	}
@@ -95,11 +68,23 @@ func TestKillDuringUploadThenResume(t *testing.T) {
 	if _, err := d.Write(data[:1<<20]); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if err := p.cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	<-p.done
+	// Kill once the server has put data of the upload on disk.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		staged := int64(0)
+		_ = filepath.WalkDir(filepath.Join(dir, "data", "files"), func(p string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() && strings.Contains(p, vfs.StagingDir) {
+				if fi, err := e.Info(); err == nil {
+					staged += fi.Size()
+				}
+			}
+			return nil
+		})
+		if staged == 0 {
+			return errors.New("no data of the upload staged on disk")
+		}
+		return nil
+	})
+	n.proc.Kill() // SIGKILL
 	d.Close()
 	conn.Close()
 
@@ -107,7 +92,8 @@ func TestKillDuringUploadThenResume(t *testing.T) {
 	if _, err := os.Stat(target); !os.IsNotExist(err) {
 		t.Fatalf("a killed upload left a finished-looking file: %v", err)
 	}
-	p = startFerry(t, bin, dir, ftpAddr)
+	n.start()
+	n.waitHealthy()
 	st, err := store.Open(context.Background(), "", store.Options{SQLitePath: filepath.Join(dir, "data", "ferry.db")})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +117,7 @@ func TestKillDuringUploadThenResume(t *testing.T) {
 	}
 	size, err := c.FileSize("big.bin")
 	if err != nil || size <= 0 || size > 1<<20 {
-		t.Fatalf("SIZE of the interrupted upload: %d %v\n%s", size, err, p.logs)
+		t.Fatalf("SIZE of the interrupted upload: %d %v", size, err)
 	}
 	if err := c.StorFrom("big.bin", bytes.NewReader(data[size:]), uint64(size)); err != nil {
 		t.Fatal(err)

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,7 +38,7 @@ func (f *ferryCmd) run(stdin string, args ...string) (string, int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, f.bin, args...)
 	cmd.Dir = f.dir
-	cmd.Env = append(os.Environ(), f.env...)
+	cmd.Env = childEnv(f.env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -63,30 +59,17 @@ func (f *ferryCmd) ok(stdin string, args ...string) string {
 	return out
 }
 
-// quietListeners switches off the listeners a test does not use, so tests
-// never bind the default ports.
-var quietListeners = []string{"FERRY_HTTP_ADDR=", "FERRY_SMTP_ADDR=", "FERRY_IMAP_ADDR=", "FERRY_POP3_ADDR="}
-
-// handedOut holds the addresses freePort returned in this test process:
-// the kernel may hand a port it just freed to the next bind(0), and two
-// listeners of one test (or of two nodes) must not get the same one.
-var handedOut sync.Map
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
-			return addr
+// childEnv is the environment of a child `ferry`: this process's, without
+// any FERRY_* setting of the developer's shell (a database URL, a data dir,
+// a listener address), plus settings.
+func childEnv(settings ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FERRY_") {
+			env = append(env, kv)
 		}
 	}
-	t.Fatal("no free port that was not handed out before")
-	return ""
+	return append(env, settings...)
 }
 
 // The README's first command on a fresh folder, then the CLI, then a real
@@ -135,35 +118,15 @@ func TestFerryBinary(t *testing.T) {
 				t.Fatalf("bad config: exit %d %s", code, out)
 			}
 
-			ftpAddr, ftpsAddr := freePort(t), freePort(t)
-			cmd := exec.Command(bin, "serve", "--ftp-addr", ftpAddr)
-			cmd.Dir = dir
-			cmd.Env = append(append(os.Environ(), f.env...), "FERRY_FTPS_ADDR="+ftpsAddr, "FERRY_FTP_PASSIVE_PORTS=42110-42129")
-			cmd.Env = append(cmd.Env, quietListeners...)
-			var logs bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &logs, &logs
-			if err := cmd.Start(); err != nil {
+			n := newNode(t, b.Name, bin, dir, f.env...)
+			n.start()
+			n.waitHealthy()
+			c, err := ftp.Dial(n.ftp, ftp.DialWithTimeout(5*time.Second))
+			if err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			defer func() {
-				_ = cmd.Process.Kill()
-			}()
-			var c *ftp.ServerConn
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				var err error
-				if c, err = ftp.Dial(ftpAddr, ftp.DialWithTimeout(2*time.Second)); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("ferry did not start: %v\n%s", err, logs.String())
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
 			if err := c.Login("alice", "s3cret-password"); err != nil {
-				t.Fatalf("login: %v\n%s", err, logs.String())
+				t.Fatalf("login: %v", err)
 			}
 			if err := c.Stor("hello.txt", strings.NewReader("hello ferry")); err != nil {
 				t.Fatal(err)
@@ -182,20 +145,12 @@ func TestFerryBinary(t *testing.T) {
 					t.Errorf("SQLite database not at data/ferry.db: %v", err)
 				}
 			}
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Fatalf("ferry exited with %v\n%s", err, logs.String())
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatalf("ferry did not stop on SIGTERM\n%s", logs.String())
+			if err := n.stop(); err != nil {
+				t.Fatalf("ferry exited with %v", err)
 			}
 			// A graceful stop is no error.
-			if strings.Contains(logs.String(), "level=ERROR") {
-				t.Errorf("errors logged by a run with a clean stop:\n%s", logs.String())
+			if strings.Contains(n.logs(), "level=ERROR") {
+				t.Errorf("errors logged by a run with a clean stop:\n%s", n.logs())
 			}
 			// The same database answers the CLI after the server stopped.
 			if out := f.ok("", "account", "list", "--partner", "acme"); !strings.Contains(out, "alice") || strings.Contains(out, "alice  true  false  /  list,download,upload,overwrite,delete,rename,mkdir  never") {

@@ -3,105 +3,80 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/testenv"
 )
 
-// node is one `ferry serve` process with every listener on its own free
-// loopback port, so tests never bind the default ports.
+// node is one `ferry serve` process with every listener (FTP, FTPS, HTTP,
+// SMTP, IMAP, POP3, the passive range) on its own free loopback port, given
+// explicitly, so a node never falls back to a default port.
 type node struct {
-	t                           *testing.T
-	name                        string
-	bin, dir                    string
-	env                         []string // FERRY_* settings the process and `ferry healthcheck` share
-	ftp, http, smtp, imap, pop3 string
-	logs                        *syncBuffer
-	cmd                         *exec.Cmd
-	done                        chan struct{}
+	t                                 *testing.T
+	name                              string
+	bin, dir                          string
+	env                               []string // FERRY_* settings the process and `ferry healthcheck` share
+	ftp, ftps, http, smtp, imap, pop3 string
+	passive                           string
+	proc                              *testenv.Proc
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// newNode prepares a node; passive is its FTP passive port range. extra
-// settings come last and win.
-func newNode(t *testing.T, name, bin, dir, passive string, extra ...string) *node {
+// newNode prepares a node; extra settings come last and win (an empty
+// address switches that listener off).
+func newNode(t *testing.T, name, bin, dir string, extra ...string) *node {
 	t.Helper()
-	n := &node{t: t, name: name, bin: bin, dir: dir, ftp: freePort(t), http: freePort(t), smtp: freePort(t),
-		imap: freePort(t), pop3: freePort(t), logs: &syncBuffer{}}
+	n := &node{t: t, name: name, bin: bin, dir: dir, ftp: testenv.FreePort(t), ftps: testenv.FreePort(t),
+		http: testenv.FreePort(t), smtp: testenv.FreePort(t), imap: testenv.FreePort(t), pop3: testenv.FreePort(t),
+		passive: testenv.PortRange(t, 20)}
 	n.env = append([]string{
-		"FERRY_FTP_ADDR=" + n.ftp, "FERRY_FTPS_ADDR=", "FERRY_HTTP_ADDR=" + n.http, "FERRY_SMTP_ADDR=" + n.smtp,
-		"FERRY_IMAP_ADDR=" + n.imap, "FERRY_POP3_ADDR=" + n.pop3, "FERRY_FTP_PASSIVE_PORTS=" + passive,
+		"FERRY_FTP_ADDR=" + n.ftp, "FERRY_FTPS_ADDR=" + n.ftps, "FERRY_HTTP_ADDR=" + n.http, "FERRY_SMTP_ADDR=" + n.smtp,
+		"FERRY_IMAP_ADDR=" + n.imap, "FERRY_POP3_ADDR=" + n.pop3, "FERRY_FTP_PASSIVE_PORTS=" + n.passive,
 	}, extra...)
 	return n
 }
 
-// start runs `ferry serve`; the process is killed when the test ends.
+// start runs `ferry serve` (again, after a stop, on the same ports); the
+// process is killed when the test ends.
 func (n *node) start() {
 	n.t.Helper()
-	n.cmd = exec.Command(n.bin, "serve")
-	n.cmd.Dir = n.dir
-	n.cmd.Env = append(os.Environ(), n.env...)
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	n.done = make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(n.done) }()
-	n.t.Cleanup(func() {
-		_ = n.cmd.Process.Kill()
-		<-n.done
-		if n.t.Failed() {
-			n.t.Logf("node %s log:\n%s", n.name, n.logs.String())
-		}
-	})
+	cmd := exec.Command(n.bin, "serve")
+	cmd.Dir = n.dir
+	cmd.Env = childEnv(n.env...)
+	n.proc = testenv.Start(n.t, "node "+n.name, cmd)
 }
 
 // waitHealthy runs `ferry healthcheck` with the node's settings until it
-// passes: the container's HEALTHCHECK, used here as the readiness probe.
+// passes (the container's HEALTHCHECK, used here as the readiness probe);
+// it fails at once if the process exits.
 func (n *node) waitHealthy() {
 	n.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	n.proc.WaitReady(30*time.Second, func() error {
 		cmd := exec.Command(n.bin, "healthcheck", "--timeout", "2s")
 		cmd.Dir = n.dir
-		cmd.Env = append(os.Environ(), n.env...)
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			return
+		cmd.Env = childEnv(n.env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("ferry healthcheck: %v: %s", err, out)
 		}
-		select {
-		case <-n.done:
-			n.t.Fatalf("node %s exited: %v\n%s", n.name, n.cmd.ProcessState, n.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("node %s not healthy: %v %s\n%s", n.name, err, out, n.logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
+
+// stop sends SIGTERM and returns the exit error (nil for a clean stop).
+func (n *node) stop() error {
+	n.t.Helper()
+	return n.proc.Stop(syscall.SIGTERM, 20*time.Second)
+}
+
+// logs is what the current process wrote.
+func (n *node) logs() string { return n.proc.Logs() }
 
 // api calls the node's admin API with token and decodes a JSON answer.
 func (n *node) api(method, path, token string, body any) (int, json.RawMessage) {
@@ -148,7 +123,7 @@ func TestHealthcheck(t *testing.T) {
 		f := &ferryCmd{t: t, bin: bin, dir: dir, env: env}
 		return f.run("", "healthcheck", "--timeout", "2s")
 	}
-	n := newNode(t, "http", bin, dir, "42230-42239")
+	n := newNode(t, "http", bin, dir)
 	n.start()
 	n.waitHealthy()
 	if out, code := check(n.env); code != 0 || !strings.Contains(out, "ok http://"+n.http+"/healthz") {
@@ -169,8 +144,7 @@ func TestHealthcheck(t *testing.T) {
 	if strings.Contains(out, "pop3") {
 		t.Errorf("checked a PROXY-protocol listener:\n%s", out)
 	}
-	_ = n.cmd.Process.Kill()
-	<-n.done
+	n.proc.Kill()
 	if out, code := check(n.env); code != 1 || !strings.Contains(out, "unhealthy") {
 		t.Fatalf("after the server stopped: exit %d %s", code, out)
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,7 +105,7 @@ func TestProxyProtocol(t *testing.T) {
 	bin := buildFerry(t)
 	dir := t.TempDir()
 	const token = "proxy-test-admin-token-0123456789"
-	n := newNode(t, "proxied", bin, dir, "42170-42189",
+	n := newNode(t, "proxied", bin, dir,
 		"FERRY_PROXY_PROTOCOL=ftp,smtp,imap,pop3", "FERRY_TRUSTED_PROXIES=127.0.0.1",
 		"FERRY_BAN_MAX_FAILURES=2", "FERRY_ADMIN_TOKEN="+token)
 	f := &ferryCmd{t: t, bin: bin, dir: dir, env: n.env}
@@ -248,13 +247,7 @@ func TestProxyProtocol(t *testing.T) {
 	}
 
 	// SIGTERM stops the wrapped listeners like plain ones.
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("ferry did not stop on SIGTERM")
-	}
-	if !n.cmd.ProcessState.Success() || strings.Contains(n.logs.String(), "level=ERROR") {
-		t.Fatalf("shutdown: %v\n%s", n.cmd.ProcessState, n.logs.String())
+	if err := n.stop(); err != nil || strings.Contains(n.logs(), "level=ERROR") {
+		t.Fatalf("shutdown: %v\n%s", err, n.logs())
 	}
 }

@@ -3,17 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/store/storetest"
 )
 
@@ -47,18 +47,10 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 				t.Fatal("ferry config shows the admin token")
 			}
 
-			httpAddr, ftpAddr := freePort(t), freePort(t)
-			cmd := exec.Command(bin, "serve", "--ftp-addr", ftpAddr, "--http-addr", httpAddr)
-			cmd.Dir = dir
-			cmd.Env = append(append(os.Environ(), f.env...), "FERRY_FTP_PASSIVE_PORTS=42150-42169", "FERRY_ADMIN_TOKEN="+envToken)
-			var logs bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &logs, &logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			defer func() { _ = cmd.Process.Kill() }()
+			n := newNode(t, b.Name, bin, dir, append(f.env, "FERRY_ADMIN_TOKEN="+envToken)...)
+			n.start()
+			n.waitHealthy()
+			httpAddr, ftpAddr := n.http, n.ftp
 
 			base := "http://" + httpAddr
 			call := func(method, path, token string, body any) (int, map[string]any) {
@@ -77,24 +69,12 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
-					t.Fatalf("%s %s: %v\n%s", method, path, err, logs.String())
+					t.Fatalf("%s %s: %v", method, path, err)
 				}
 				defer resp.Body.Close()
 				var v map[string]any
 				_ = json.NewDecoder(resp.Body).Decode(&v)
 				return resp.StatusCode, v
-			}
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				resp, err := http.Get(base + "/healthz")
-				if err == nil {
-					resp.Body.Close()
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the API did not start: %v\n%s", err, logs.String())
-				}
-				time.Sleep(100 * time.Millisecond)
 			}
 			if code, v := call("GET", "/readyz", "", nil); code != http.StatusOK {
 				t.Fatalf("readyz: %d %v", code, v)
@@ -123,39 +103,33 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 			if err := c.Stor("hello.txt", strings.NewReader("hello ferry")); err != nil {
 				t.Fatal(err)
 			}
-			for {
+			testenv.Eventually(t, 20*time.Second, func() error {
 				_, pg := call("GET", "/api/v1/transfers?partner=acme&operation=upload&status=ok", auditor, nil)
-				if items, _ := pg["items"].([]any); len(items) == 1 {
-					row := items[0].(map[string]any)
-					if row["path"] != "/hello.txt" || row["bytes"] != float64(11) || row["username"] != "alice" {
-						t.Fatalf("upload row: %v", row)
-					}
-					break
+				items, _ := pg["items"].([]any)
+				if len(items) != 1 {
+					return fmt.Errorf("the upload is not in /api/v1/transfers: %v", pg)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the upload is not in /api/v1/transfers: %v", pg)
+				if row := items[0].(map[string]any); row["path"] != "/hello.txt" || row["bytes"] != float64(11) || row["username"] != "alice" {
+					t.Fatalf("upload row: %v", row)
 				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return nil
+			})
 			// The parts serve_api.go wires in: the upload's alert, sent by the
 			// notifier (no relay: to the partner mailbox only), is in the
 			// notifications and in acme's mailbox; the bans answer.
-			for {
+			testenv.Eventually(t, 20*time.Second, func() error {
 				_, pg := call("GET", "/api/v1/notifications?partner=acme&kind=upload&status=sent", auditor, nil)
 				_, mb := call("GET", "/api/v1/partners/acme/mailbox/messages", auditor, nil)
-				n, _ := pg["items"].([]any)
+				notes, _ := pg["items"].([]any)
 				m, _ := mb["items"].([]any)
-				if len(n) == 1 && len(m) == 1 {
-					if subj, _ := m[0].(map[string]any)["subject"].(string); !strings.Contains(subj, "hello.txt") {
-						t.Fatalf("alert in the mailbox: %v", m[0])
-					}
-					break
+				if len(notes) != 1 || len(m) != 1 {
+					return fmt.Errorf("the upload alert was not sent to the mailbox: %v %v", pg, mb)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the upload alert was not sent to the mailbox: %v %v\n%s", pg, mb, logs.String())
+				if subj, _ := m[0].(map[string]any)["subject"].(string); !strings.Contains(subj, "hello.txt") {
+					t.Fatalf("alert in the mailbox: %v", m[0])
 				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return nil
+			})
 			if code, v := call("GET", "/api/v1/bans", auditor, nil); code != http.StatusOK {
 				t.Fatalf("bans: %d %v", code, v)
 			}
@@ -170,34 +144,22 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 			if code, v := call("PATCH", "/api/v1/partners/acme/accounts/alice", admin, map[string]any{"enabled": false}); code != http.StatusOK {
 				t.Fatalf("disable: %d %v", code, v)
 			}
-			closed := false
-			for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-				if err := c.NoOp(); err != nil {
-					closed = true
-					break
+			testenv.Eventually(t, 10*time.Second, func() error {
+				if c.NoOp() == nil {
+					return errors.New("the disabled account's FTP session is still open")
 				}
-			}
-			if !closed {
-				t.Fatal("the disabled account's FTP session is still open")
-			}
+				return nil
+			})
 			_, audit := call("GET", "/api/v1/admin-audit?action=account.update", auditor, nil)
 			if items, _ := audit["items"].([]any); len(items) != 1 || items[0].(map[string]any)["token_name"] != "ops" {
 				t.Fatalf("admin audit: %v", audit)
 			}
 
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
+			if err := n.stop(); err != nil {
+				t.Fatalf("ferry exited with %v", err)
 			}
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Fatalf("ferry exited with %v\n%s", err, logs.String())
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatalf("ferry did not stop on SIGTERM\n%s", logs.String())
-			}
-			if !strings.Contains(logs.String(), "service=http") {
-				t.Errorf("no http listener in the log:\n%s", logs.String())
+			if !strings.Contains(n.logs(), "service=http") {
+				t.Errorf("no http listener in the log:\n%s", n.logs())
 			}
 		})
 	}
