@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -215,11 +213,12 @@ func runFile(t *testing.T, bash, bin string, blocks []block) {
 	if err := os.Symlink(bin, filepath.Join(work, "ferry")); err != nil {
 		t.Fatal(err)
 	}
-	ports := &portSet{}
-	a := addrs{ftp: ports.addr(t), http: ports.addr(t), smtp: ports.addr(t), imap: ports.addr(t), pop3: ports.addr(t), passive: ports.rangeOf(t, 16)}
+	a := addrs{ftp: testenv.FreePort(t), http: testenv.FreePort(t), smtp: testenv.FreePort(t), imap: testenv.FreePort(t),
+		pop3: testenv.FreePort(t), passive: testenv.PortRange(t, 16)}
 	env := []string{
 		"HOME=" + work, // lftp keeps its history there
 		"FERRY_FTP_ADDR=" + a.ftp,
+		"FERRY_FTPS_ADDR=", // off, as by default: named so nothing is inherited
 		"FERRY_FTP_PASSIVE_PORTS=" + a.passive,
 		"FERRY_HTTP_ADDR=" + a.http,
 		"FERRY_SMTP_ADDR=" + a.smtp,
@@ -306,22 +305,11 @@ curl() {
 	}
 }
 
-type server struct {
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan struct{}
-}
+type server struct{ proc *testenv.Proc }
 
-func (s *server) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
+func (s *server) exited() bool { return s.proc.Exited() }
 
-func (s *server) tail() string { return tail(s.logs.String(), 40) }
+func (s *server) tail() string { return s.proc.Tail() }
 
 // startFerry runs "ferry serve" in work and waits until every listener
 // answers; a process that exits first fails the test at once.
@@ -330,54 +318,27 @@ func startFerry(t *testing.T, bin, work string, env []string, a addrs) *server {
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = work
 	cmd.Env = env
-	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = s.logs, s.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for _, addr := range []string{a.ftp, a.smtp, a.imap, a.pop3} {
-		for {
+	s := &server{proc: testenv.Start(t, "ferry", cmd)}
+	t.Cleanup(func() { _ = s.proc.Stop(syscall.SIGTERM, 10*time.Second) })
+	s.proc.WaitReady(30*time.Second, func() error {
+		for _, addr := range []string{a.ftp, a.smtp, a.imap, a.pop3} {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-				break
+			if err != nil {
+				return err
 			}
-			s.check(t, deadline, err)
+			c.Close()
 		}
-	}
-	for {
 		resp, err := http.Get("http://" + a.http + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-			err = errors.New(resp.Status)
+		if err != nil {
+			return err
 		}
-		s.check(t, deadline, err)
-	}
-}
-
-func (s *server) check(t *testing.T, deadline time.Time, err error) {
-	t.Helper()
-	if s.exited() {
-		t.Fatalf("ferry exited at start:\n%s", s.tail())
-	}
-	if time.Now().After(deadline) {
-		t.Fatalf("ferry did not answer: %v\n%s", err, s.tail())
-	}
-	time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
+	})
+	return s
 }
 
 func tail(s string, n int) string {
@@ -386,82 +347,4 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// syncBuffer is a bytes.Buffer the server's output goroutines and the test
-// may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// portSet hands out loopback ports free at the moment they are asked for,
-// never one twice (the kernel may give a port it just freed to the next
-// bind to port 0).
-type portSet struct{ given map[int]bool }
-
-func (p *portSet) free(port int) bool {
-	if p.given == nil {
-		p.given = map[int]bool{}
-	}
-	if p.given[port] {
-		return false
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
-
-func (p *portSet) addr(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p.free(port) {
-			p.given[port] = true
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
-
-// rangeOf returns n consecutive free ports as "first-last", below the
-// kernel's ephemeral range so that outgoing connections do not take them.
-func (p *portSet) rangeOf(t *testing.T, n int) string {
-	t.Helper()
-	for range 200 {
-		first := 20000 + rand.IntN(12000-n)
-		ok := true
-		for port := first; port < first+n && ok; port++ {
-			ok = p.free(port)
-		}
-		if ok {
-			for port := first; port < first+n; port++ {
-				p.given[port] = true
-			}
-			return fmt.Sprintf("%d-%d", first, first+n-1)
-		}
-	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return ""
 }
