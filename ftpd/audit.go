@@ -41,7 +41,11 @@ func (c *committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish fun
 	t.StagingPath = u.Staged
 	st := c.srv.Store
 	if st == nil {
-		return publish()
+		if err := publish(); err != nil {
+			return err
+		}
+		c.sess.logTransfer(c.srv, t)
+		return nil
 	}
 	if err := st.BeginUpload(ctx, t); err != nil {
 		if errors.Is(err, store.ErrQuotaExceeded) {
@@ -55,6 +59,7 @@ func (c *committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish fun
 		}
 		return fmt.Errorf("publish upload: %w", err)
 	}
+	c.sess.logTransfer(c.srv, t)
 	finished := time.Now()
 	err := st.FinishUpload(context.WithoutCancel(ctx), t.ID, finished, c.srv.hook(t))
 	if err != nil {
@@ -82,6 +87,21 @@ func (s *session) record(op, name string) *store.Transfer {
 		t.PartnerID, t.AccountID, t.Username = store.StrPtr(l.PartnerID), store.StrPtr(l.AccountID), l.Username
 	}
 	return t
+}
+
+// logTransfer writes the server log's one line for a finished upload or
+// download; the audit row holds the rest.
+func (s *session) logTransfer(srv *Server, t *store.Transfer) {
+	attrs := []any{"protocol", t.Protocol, "remote", t.RemoteAddr}
+	if l := s.loginInfo(); l != nil {
+		attrs = append(attrs, "partner", l.PartnerSlug, "account", l.Username)
+	}
+	d := time.Duration(t.DurationMS) * time.Millisecond
+	if t.DurationMS == 0 {
+		d = time.Since(t.StartedAt).Round(time.Millisecond)
+	}
+	attrs = append(attrs, "path", t.Path, "bytes", t.Bytes, "duration", d)
+	srv.logger().Info(t.Operation+" finished", attrs...)
 }
 
 func (s *session) protocol() string {

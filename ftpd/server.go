@@ -82,6 +82,41 @@ type Server struct {
 	rows     *store.AuditWriter
 }
 
+// quietClosed is the engine's log handler. When Ferry closes a session's
+// socket (a kick from the web admin or the API, a revalidation, Shutdown),
+// the engine's own close of that connection then fails with net.ErrClosed,
+// which it logs as a warning: an expected close, logged at DEBUG instead.
+type quietClosed struct{ slog.Handler }
+
+func (h quietClosed) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && recordErrIs(r, net.ErrClosed) {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietClosed) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietClosed{h.Handler.WithAttrs(as)}
+}
+func (h quietClosed) WithGroup(name string) slog.Handler {
+	return quietClosed{h.Handler.WithGroup(name)}
+}
+
+// recordErrIs reports whether an error attribute of r matches target.
+func recordErrIs(r slog.Record, target error) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && errors.Is(err, target) {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("ftpd: server closed")
 
@@ -115,7 +150,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	d := &driver{srv: s, listener: ln}
 	engine := ftpserver.NewFtpServer(d)
-	engine.Logger = s.logger().With("engine", "ftpserverlib")
+	engine.Logger = slog.New(quietClosed{s.logger().Handler()}).With("engine", "ftpserverlib")
 
 	s.mu.Lock()
 	if s.closing {

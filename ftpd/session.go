@@ -480,6 +480,9 @@ func (t *transferFile) Close() error {
 	t.row.Bytes = t.n
 	switch {
 	case !t.write:
+		if t.failed == nil && err == nil {
+			t.sess.logTransfer(t.srv, t.row)
+		}
 		t.srv.audit(t.row, t.failed)
 	case err != nil || t.failed != nil:
 		if err == nil {

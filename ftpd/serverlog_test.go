@@ -1,0 +1,108 @@
+package ftpd_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/internal/testenv"
+)
+
+// logBuffer is a server log read while the server writes it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Each finished upload and download is one INFO line of the server log
+// with partner, account, path, bytes and duration.
+func TestTransfersLogOneLineEach(t *testing.T) {
+	var log logBuffer
+	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}})
+	c := e.dial("alice")
+	if err := c.Stor("report.csv", strings.NewReader("a,b\n1,2\n")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Retr("report.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	line := func(op string) *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^time=\S+ level=INFO msg="` + op + ` finished" protocol=ftp remote=127\.0\.0\.1:\d+ ` +
+			`partner=acme account=alice path=/report\.csv bytes=8 duration=\d[\w.µ]*$`)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		for _, op := range []string{"upload", "download"} {
+			if n := len(line(op).FindAllString(log.String(), -1)); n != 1 {
+				return errors.New(op + ": want one line")
+			}
+		}
+		return nil
+	})
+	// A refused download is the refusal's line, not a finished transfer.
+	if _, err := c.Retr("missing.csv"); err == nil {
+		t.Fatal("RETR of a missing file succeeded")
+	}
+	if got := strings.Count(log.String(), `msg="download finished"`); got != 1 {
+		t.Fatalf("%d download lines after a refused RETR, want 1:\n%s", got, log.String())
+	}
+}
+
+// A kick (web admin, API) closes the session without a warning in the
+// log, over plain FTP and over TLS.
+func TestKickLogsNoWarning(t *testing.T) {
+	var log logBuffer
+	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}})
+	e.dial("alice")
+	e.dial("alice", ftp.DialWithExplicitTLS(&tls.Config{InsecureSkipVerify: true}))
+	if n := len(e.srv.Sessions()); n != 2 {
+		t.Fatalf("%d sessions, want 2", n)
+	}
+	for _, s := range e.srv.Sessions() {
+		if !e.srv.Kick(s.ID) {
+			t.Fatalf("kick %d: no such session", s.ID)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if n := len(e.srv.Sessions()); n != 0 {
+			return fmt.Errorf("%d sessions left", n)
+		}
+		return nil
+	})
+	if strings.Contains(log.String(), "level=WARN") || strings.Contains(log.String(), "level=ERROR") {
+		t.Fatalf("a kick logged a warning:\n%s", log.String())
+	}
+}
