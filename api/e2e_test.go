@@ -3,11 +3,13 @@ package api_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/store/storetest"
 )
 
@@ -37,22 +39,17 @@ func TestEndToEndUploadInTransfers(t *testing.T) {
 
 			sum := sha256.Sum256([]byte(content))
 			var found *transferDoc
-			deadline := time.Now().Add(10 * time.Second)
-			for found == nil {
+			testenv.Eventually(t, 10*time.Second, func() error {
 				var pg pageDoc[transferDoc]
 				h.do("GET", "/api/v1/transfers?partner=acme&operation=upload", h.auditor, nil).want(t, http.StatusOK).decode(t, &pg)
 				for i, tr := range pg.Items {
 					if tr.Path == "/orders.csv" {
 						found = &pg.Items[i]
+						return nil
 					}
 				}
-				if found == nil {
-					if time.Now().After(deadline) {
-						t.Fatalf("the upload is not in /api/v1/transfers: %+v", pg)
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
+				return fmt.Errorf("the upload is not in /api/v1/transfers: %+v", pg)
+			})
 			if found.Status != "ok" || found.Username != "acme-upload" || found.AccountID == nil || *found.AccountID != a.ID ||
 				found.PartnerID == nil || *found.PartnerID != p.ID || found.Bytes != int64(len(content)) ||
 				found.SHA256 != hex.EncodeToString(sum[:]) {

@@ -28,6 +28,7 @@ import (
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/password"
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
@@ -433,12 +434,10 @@ func (h *harness) dialFTP(user, pw string) (*ftp.ServerConn, error) {
 // waitClosed waits until the server has closed an FTP session.
 func waitClosed(t *testing.T, c *ftp.ServerConn) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := c.NoOp(); err != nil {
-			return
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if c.NoOp() == nil {
+			return errors.New("the FTP session is still open")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("the FTP session is still open")
+		return nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
 )
@@ -71,18 +73,15 @@ func TestNotifications(t *testing.T) {
 			t.Fatal(err)
 		}
 		var upload notificationDoc
-		deadline := time.Now().Add(10 * time.Second)
-		for upload.ID == "" {
+		testenv.Eventually(t, 10*time.Second, func() error {
 			var pg pageDoc[notificationDoc]
 			h.do("GET", "/api/v1/notifications?partner=acme&kind=upload", h.auditor, nil).want(t, http.StatusOK).decode(t, &pg)
-			if len(pg.Items) > 0 {
-				upload = pg.Items[0]
-			} else if time.Now().After(deadline) {
-				t.Fatal("no upload notification")
-			} else {
-				time.Sleep(50 * time.Millisecond)
+			if len(pg.Items) == 0 {
+				return errors.New("no upload notification")
 			}
-		}
+			upload = pg.Items[0]
+			return nil
+		})
 		var payload struct {
 			Path     string `json:"path"`
 			Size     int64  `json:"size"`

@@ -2,12 +2,15 @@ package api_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/store/storetest"
 )
 
@@ -66,11 +69,12 @@ func TestSessions(t *testing.T) {
 			// Metrics see the session, the upload and the partners. The login's
 			// audit row is written in the background, within moments.
 			r := h.do("GET", "/metrics", h.auditor, nil).want(t, http.StatusOK)
-			for deadline := time.Now().Add(5 * time.Second); !bytes.Contains(r.body, []byte("ferry_logins_total{status=\"ok\"} 1\n")) &&
-				time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
-				r = h.do("GET", "/metrics", h.auditor, nil).want(t, http.StatusOK)
-			}
+			testenv.Eventually(t, 5*time.Second, func() error {
+				if r = h.do("GET", "/metrics", h.auditor, nil).want(t, http.StatusOK); !bytes.Contains(r.body, []byte("ferry_logins_total{status=\"ok\"} 1\n")) {
+					return errors.New("metrics do not count the login yet")
+				}
+				return nil
+			})
 			for _, line := range []string{
 				`ferry_sessions{protocol="ftp"} 1`,
 				`ferry_partners{state="enabled"} 2`,
@@ -98,17 +102,13 @@ func TestSessions(t *testing.T) {
 			waitClosed(t, c)
 			h.do("DELETE", "/api/v1/sessions/"+s.ID, h.admin, nil).want(t, http.StatusNotFound)
 			h.do("DELETE", "/api/v1/sessions/nonsense", h.admin, nil).want(t, http.StatusNotFound)
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			testenv.Eventually(t, 5*time.Second, func() error {
 				h.do("GET", "/api/v1/sessions", h.auditor, nil).want(t, http.StatusOK).decode(t, &list)
-				if len(list.Items) == 0 {
-					break
+				if len(list.Items) != 0 {
+					return fmt.Errorf("kicked session still listed: %+v", list)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("kicked session still listed: %+v", list)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				return nil
+			})
 		})
 	}
 }
