@@ -220,7 +220,7 @@ func (n *Notifier) deliver(ctx context.Context, head store.Notification) {
 	case s.Status == store.NotifyPending:
 		log.Warn("notify: mail failed, will retry", "err", s.LastError, "attempt", head.Attempts, "next", s.NextAt)
 	default:
-		log.Debug("notify: mail sent", "message_id", head.MessageID, "recipients", len(out.accepted))
+		log.Info("notify: mail sent", "message_id", head.MessageID, "to", strings.Join(out.accepted, ","))
 	}
 }
 
