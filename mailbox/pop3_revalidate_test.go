@@ -3,11 +3,13 @@ package mailbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/mailbox/internal/mailtest"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
@@ -89,18 +91,16 @@ func TestPOP3RevalidateSessions(t *testing.T) {
 						t.Fatalf("kicked session deleted mail: %v", got)
 					}
 					restore()
-					for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					testenv.Eventually(t, 5*time.Second, func() error {
 						p := e.login(t, "alice")
 						line := p.cmd(t, "PASS "+mailtest.Password)
 						if strings.HasPrefix(line, "+OK 3 ") || strings.HasPrefix(line, "+OK") && strings.Contains(line, "3 message") {
 							p.cmd(t, "QUIT")
-							break
+							return nil
 						}
 						p.c.Close()
-						if time.Now().After(deadline) {
-							t.Fatalf("login after the kick: %s", line)
-						}
-					}
+						return fmt.Errorf("login after the kick: %s", line)
+					})
 				})
 			}
 		})

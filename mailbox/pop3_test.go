@@ -123,25 +123,21 @@ func TestPOP3DroppedSessionDeletesNothing(t *testing.T) {
 	e := startPOP3(t, storetest.Backend{})
 	e.poplib(t, "p.dele(1); p.dele(2); p.sock.close()\n")
 	// The server notices the drop and releases the lock; a new session works.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		out, err := mailtest.RunErr(t, "python3", "-c", `
 import poplib, ssl, sys
 p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=20)
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 p.stls(context=ctx); p.user("alice"); p.pass_(sys.argv[2]); print(p.stat()); p.quit()
 `, e.port, mailtest.Password)
-		if err == nil {
-			if !strings.Contains(out, "(3, ") {
-				t.Fatalf("stat after drop: %s", out)
-			}
-			break
+		if err != nil {
+			return fmt.Errorf("maildrop still locked after a dropped session: %s", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("maildrop still locked after a dropped session: %s", out)
+		if !strings.Contains(out, "(3, ") {
+			t.Fatalf("stat after drop: %s", out)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if got := e.uids(t); len(got) != 3 {
 		t.Fatalf("dropped session deleted mail: %v", got)
 	}

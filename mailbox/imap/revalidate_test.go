@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/mailbox/internal/mailtest"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
@@ -127,18 +128,16 @@ func TestRevalidateSessions(t *testing.T) {
 					}
 					// The closed session stops being tracked once the
 					// server notices the close.
-					for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					testenv.Eventually(t, 5*time.Second, func() error {
 						n, err := e.srv.RevalidateSessions(ctx)
 						if err != nil {
 							t.Fatal(err)
 						}
-						if n == 0 {
-							break
+						if n != 0 {
+							return errors.New("the closed session is still tracked")
 						}
-						if time.Now().After(deadline) {
-							t.Fatalf("the closed session is still tracked")
-						}
-					}
+						return nil
+					})
 				})
 			}
 		})

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/testenv"
 )
 
 // ---- In-memory backend -------------------------------------------------
@@ -396,18 +398,14 @@ func (c *client) startTLS(cfg *tls.Config) {
 // waitFor polls cond, evaluated with the backend locked, for up to 10s.
 func waitFor(t testing.TB, b *memBackend, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		var ok bool
 		b.with(func() { ok = cond() })
-		if ok {
-			return
+		if !ok {
+			return errors.New(what)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // ---- TLS ---------------------------------------------------------------
