@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/mailbox/pop3"
 	"github.com/ferryhq/ferry/store"
 )
@@ -53,6 +54,9 @@ func (b *POP3) Login(ctx context.Context, conn pop3.ConnInfo, username, password
 	ttl := b.LockTTL
 	if ttl <= 0 {
 		ttl = DefaultLockTTL
+	}
+	if c := connlimit.Of(conn.Conn); c != nil {
+		c.LoggedIn()
 	}
 	sess := &pop3Session{store: b.Store, partnerID: login.PartnerID, holder: store.NewID(), ttl: ttl}
 	if conn.Disconnect != nil {
@@ -178,6 +182,13 @@ func (s *pop3Session) Close() error {
 type POP3Server struct {
 	pop3.Server
 	Guard Guard // banned addresses get "-ERR" and are closed; nil: no check
+
+	MaxConns        int // open connections; over it a client gets "-ERR [SYS/TEMP]"; 0: no limit
+	MaxConnsPerAddr int // open connections per client address; 0: no limit
+	// LoginTimeout is how long a connection may stay unauthenticated,
+	// however much it sends: then it gets "-ERR autologout timer expired"
+	// and is closed; 0: no bound.
+	LoginTimeout time.Duration
 }
 
 // RevalidateSessions closes the sessions whose account or partner changed
@@ -191,5 +202,9 @@ func (s *POP3Server) RevalidateSessions(ctx context.Context) (int, error) {
 
 // Serve serves POP3 on ln (see pop3.Server.Serve).
 func (s *POP3Server) Serve(ln net.Listener) error {
-	return s.Server.Serve(GuardListener(ln, s.Guard, "-ERR [SYS/PERM] access denied from your address\r\n", s.ErrorLog))
+	ln = GuardListener(ln, s.Guard, "-ERR [SYS/PERM] access denied from your address\r\n", s.ErrorLog)
+	ln = connlimit.New(ln, connlimit.Options{Max: s.MaxConns, MaxPerAddr: s.MaxConnsPerAddr,
+		LoginTimeout: s.LoginTimeout, Logger: s.ErrorLog,
+		Refuse: func(reason string) string { return "-ERR [SYS/TEMP] " + reason + "\r\n" }})
+	return s.Server.Serve(ln)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/mailbox"
 )
 
@@ -45,7 +46,13 @@ type Server struct {
 	IdlePoll time.Duration
 	// MaxMessageBytes bounds APPEND (default 25 MiB).
 	MaxMessageBytes int64
-	Logger          *slog.Logger
+
+	MaxConns        int // open connections; over it a client gets "* BYE"; 0: no limit
+	MaxConnsPerAddr int // open connections per client address; 0: no limit
+	// LoginTimeout is how long a connection may stay unauthenticated: then
+	// it gets "* BYE" and is closed, however much it sends; 0: no bound.
+	LoginTimeout time.Duration
+	Logger       *slog.Logger
 
 	sessions mailbox.Sessions // logged-in sessions, for RevalidateSessions
 
@@ -109,6 +116,16 @@ func (s *Server) Serve(ln net.Listener) error {
 		return err
 	}
 	ln = mailbox.GuardListener(ln, s.Guard, "* BYE access denied from your address\r\n", s.log())
+	opts := connlimit.Options{Max: s.MaxConns, MaxPerAddr: s.MaxConnsPerAddr, Logger: s.log(),
+		Refuse: func(reason string) string { return "* BYE " + reason + "\r\n" }}
+	if s.LoginTimeout > 0 {
+		// The session's timer sends BYE at LoginTimeout (go-imap closes a
+		// connection whose read timed out without a word); the read
+		// deadline is the backstop for a client that never completes a
+		// TLS handshake.
+		opts.LoginTimeout = s.LoginTimeout + loginBackstop
+	}
+	ln = connlimit.New(ln, opts)
 	if s.Implicit {
 		if s.TLSConfig == nil {
 			return errors.New("imap: implicit TLS needs TLSConfig")
@@ -161,9 +178,23 @@ func (s *Server) RevalidateSessions(ctx context.Context) (int, error) {
 	return s.sessions.Revalidate(ctx, s.Store.DB, "imap", s.log())
 }
 
+// loginBackstop is how long after LoginTimeout the read deadline closes a
+// connection the BYE could not reach.
+const loginBackstop = 5 * time.Second
+
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	return guarded{&session{srv: s, conn: c, ctx: ctx, cancel: cancel}}, nil, nil
+	sess := &session{srv: s, conn: c, ctx: ctx, cancel: cancel}
+	if d := s.LoginTimeout; d > 0 {
+		sess.loginTimer = time.AfterFunc(d, func() {
+			if sess.loggedIn.Load() {
+				return
+			}
+			s.log().Info("imap: login timeout", "remote", c.NetConn().RemoteAddr().String())
+			_ = c.Bye("Login timeout")
+		})
+	}
+	return guarded{sess}, nil, nil
 }
 
 // acquire returns the shared state of a folder, loading it on first use;

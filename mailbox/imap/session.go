@@ -6,10 +6,13 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -29,6 +32,9 @@ type session struct {
 	// fetching is the FETCH response being written, if any: a panic then
 	// must close it before anything else can be sent (see guarded).
 	fetching *imapserver.FetchResponseWriter
+
+	loginTimer *time.Timer // nil without Server.LoginTimeout
+	loggedIn   atomic.Bool // read by loginTimer
 }
 
 // Errors mapped to IMAP replies.
@@ -81,7 +87,14 @@ func (s *session) Login(username, password string) error {
 		return err
 	}
 	s.login = login
+	s.loggedIn.Store(true)
+	if s.loginTimer != nil {
+		s.loginTimer.Stop()
+	}
 	nc := s.conn.NetConn()
+	if c := connlimit.Of(nc); c != nil {
+		c.LoggedIn()
+	}
 	s.untrack = s.srv.sessions.Add(login, func() {
 		// Close the transport under TLS: no close_notify that could wait
 		// on a write in flight.
@@ -96,6 +109,9 @@ func (s *session) Login(username, password string) error {
 
 // Close is called when the connection ends.
 func (s *session) Close() error {
+	if s.loginTimer != nil {
+		s.loginTimer.Stop()
+	}
 	if s.untrack != nil {
 		s.untrack()
 	}

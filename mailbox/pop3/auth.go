@@ -106,7 +106,7 @@ func (c *conn) cmdPASS(args []string) error {
 }
 
 func (c *conn) login(username, password string) error {
-	info := ConnInfo{RemoteAddr: c.nc.RemoteAddr(), TLS: c.isTLS, Disconnect: c.forceClose}
+	info := ConnInfo{RemoteAddr: c.nc.RemoteAddr(), TLS: c.isTLS, Conn: c.raw, Disconnect: c.forceClose}
 	sess, err := c.srv.Backend.Login(c.ctx, info, username, password)
 	if err == nil && sess == nil {
 		err = errors.New("pop3: Backend.Login returned neither a Session nor an error")

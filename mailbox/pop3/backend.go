@@ -19,6 +19,9 @@ type ConnInfo struct {
 	RemoteAddr net.Addr
 	// TLS reports whether the connection is encrypted (implicit TLS or after STLS).
 	TLS bool
+	// Conn is the connection as the listener returned it (under TLS, if
+	// any): for a listener wrapper that wants to know of the login.
+	Conn net.Conn
 	// Disconnect closes the connection at once, as if the client had
 	// dropped it: the session gets Close without Commit, so nothing is
 	// deleted. A backend may keep it to end a session whose credentials

@@ -22,6 +22,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/mailbox"
 )
 
@@ -32,6 +33,8 @@ const (
 	DefaultMaxLineLength   = 2000 // RFC 5321 4.5.3.1.6 says 1000 with CRLF; clients exceed it, so doubled as go-smtp does
 	DefaultReadTimeout     = 5 * time.Minute
 	DefaultWriteTimeout    = time.Minute
+	// RFC 5321 4.5.3.2.6 lets a server wait 10 minutes for the end of DATA.
+	DefaultTransactionTimeout = 10 * time.Minute
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -54,7 +57,23 @@ type Server struct {
 	MaxLineLength   int   // longer lines end the session with 500; default DefaultMaxLineLength
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
-	Logger          *slog.Logger
+
+	MaxConns        int // open connections; over it a client gets 421 4.7.0; 0: no limit
+	MaxConnsPerAddr int // open connections per client address; 0: no limit
+	// LoginTimeout bounds, for a sender that has not authenticated, the
+	// time from connect (or from its last delivered message) to its next
+	// MAIL FROM; 0: no bound. Inbound mail needs no login, so the message
+	// transaction that MAIL FROM starts gets TransactionTimeout instead,
+	// and only a delivered message earns the next one: a client that
+	// trickles bytes, or loops RSET and MAIL, is closed (421 4.4.2) within
+	// LoginTimeout + TransactionTimeout of its last delivery. AUTH lifts
+	// both bounds (ReadTimeout still applies).
+	LoginTimeout time.Duration
+	// TransactionTimeout bounds one message transaction, MAIL FROM to the
+	// end of DATA, of an unauthenticated sender when LoginTimeout is set;
+	// default DefaultTransactionTimeout.
+	TransactionTimeout time.Duration
+	Logger             *slog.Logger
 
 	mu     sync.Mutex
 	srv    *gosmtp.Server
@@ -82,6 +101,9 @@ func (c *trackedConn) Close() error {
 	})
 	return c.Conn.Close()
 }
+
+// NetConn returns the connection under c (connlimit.Of looks through it).
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
 type trackListener struct {
 	net.Listener
@@ -184,6 +206,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		return err
 	}
 	ln = mailbox.GuardListener(ln, s.Guard, "421 4.7.0 "+s.hostname()+" access denied from your address\r\n", s.log())
+	ln = connlimit.New(ln, connlimit.Options{Max: s.MaxConns, MaxPerAddr: s.MaxConnsPerAddr,
+		LoginTimeout: s.LoginTimeout, Logger: s.log(),
+		Refuse: func(reason string) string { return "421 4.7.0 " + s.hostname() + " " + reason + "\r\n" }})
 	ln = trackListener{Listener: ln, s: s}
 	err = srv.Serve(ln)
 	s.mu.Lock()

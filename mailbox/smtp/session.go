@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/internal/netaddr"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/store"
@@ -57,6 +58,9 @@ type session struct {
 	from  string
 	size  int64 // SIZE of MAIL FROM, 0 if not given
 	rcpts []rcpt
+	// granted: this unauthenticated sender's current transaction has had
+	// its TransactionTimeout; the next needs a delivered message.
+	granted bool
 }
 
 type rcpt struct {
@@ -99,6 +103,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return errAuthTemp
 		}
 		s.user = username
+		if c := connlimit.Of(s.conn.Conn()); c != nil {
+			c.LoggedIn()
+		}
 		return nil
 	}), nil
 }
@@ -111,7 +118,32 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		s.size = opts.Size
 	}
 	s.rcpts = s.rcpts[:0]
+	s.startTransaction()
 	return nil
+}
+
+// startTransaction gives an unauthenticated sender TransactionTimeout for
+// the message its MAIL FROM starts, once per delivered message (see
+// Server.LoginTimeout).
+func (s *session) startTransaction() {
+	if s.user != "" || s.granted || s.s.LoginTimeout <= 0 {
+		return
+	}
+	if c := connlimit.Of(s.conn.Conn()); c != nil {
+		s.granted = true
+		c.SetLoginDeadline(time.Now().Add(orDefault(s.s.TransactionTimeout, DefaultTransactionTimeout)))
+	}
+}
+
+// delivered starts the login bound again after a delivered message.
+func (s *session) delivered() {
+	if s.user != "" || !s.granted {
+		return
+	}
+	if c := connlimit.Of(s.conn.Conn()); c != nil {
+		s.granted = false
+		c.SetLoginDeadline(time.Now().Add(s.s.LoginTimeout))
+	}
 }
 
 // Rcpt is called on RCPT TO: only existing partner mailboxes of a local
@@ -194,6 +226,7 @@ func (s *session) Data(r io.Reader) error {
 		s.s.log().Error("smtp delivery failed", "from", s.from, "err", err)
 		return errTempFailure
 	}
+	s.delivered()
 	s.s.log().Info("mail delivered", "from", s.from, "rcpts", len(rcpts), "bytes", d.Size, "blob", d.Blob,
 		"remote", s.remote().String(), "user", s.user)
 	return nil

@@ -5,26 +5,6 @@ import (
 	"testing"
 )
 
-func TestSafeNextStaysOnSite(t *testing.T) {
-	for next, want := range map[string]string{
-		"/partners":             "/partners",
-		"/partners/acme?tab=x":  "/partners/acme?tab=x",
-		"":                      "/",
-		"https://evil.example/": "/",
-		"//evil.example":        "/",
-		"/\\evil.example":       "/",
-		"/\t/evil.example":      "/",
-		"/\n/evil.example":      "/",
-		"/%09/evil.example":     "/%09/evil.example", // percent-encoded stays a path on this site
-		"/\x7f":                 "/",
-		"javascript:alert(1)":   "/",
-	} {
-		if got := safeNext(next); got != want {
-			t.Errorf("safeNext(%q) = %q, want %q", next, got, want)
-		}
-	}
-}
-
 // A message nesting multiparts deeper than maxMIMEDepth is not walked.
 func TestTextBodyBoundsNesting(t *testing.T) {
 	var b strings.Builder
