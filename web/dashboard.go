@@ -133,7 +133,7 @@ func chartSVG(start time.Time, counts []int) template.HTML {
 	for _, c := range counts {
 		total += c
 	}
-	fmt.Fprintf(&b, `<title id="chart-title">Uploads per hour, last 7 days (UTC)</title><desc id="chart-desc">%d uploads in total; the busiest hour had %d.</desc>`, total, maxc)
+	fmt.Fprintf(&b, `<title id="chart-title">Uploads per hour, last 7 days (UTC)</title><desc id="chart-desc">%d %s in total; the busiest hour had %d.</desc>`, total, plural(total, "upload", "uploads"), maxc)
 	for _, frac := range []float64{0, 0.5, 1} {
 		y := top + plotH*(1-frac)
 		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, left, y, w-right, y)

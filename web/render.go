@@ -69,6 +69,7 @@ var funcs = template.FuncMap{
 		}
 		return false
 	},
+	"plural": plural,
 	"add":    func(a, b int) int { return a + b },
 	"splitc": func(s string) []string { return strings.Split(s, ",") },
 	"list3":  func(a ...string) []string { return a },
@@ -96,6 +97,32 @@ type partnerFormCtx struct {
 type partnerTab struct {
 	P   *store.Partner
 	Tab string
+}
+
+// plural is the form of a noun for a count n: one for exactly 1, many
+// otherwise ("1 file", "0 files", "2 files"). The templates print the
+// count themselves: {{.UsedFiles}} {{plural .UsedFiles "file" "files"}}.
+// n is any integer type (len gives int, counts are int64).
+func plural(n any, one, many string) string {
+	var v int64
+	switch x := n.(type) {
+	case int:
+		v = int64(x)
+	case int64:
+		v = x
+	case int32:
+		v = int64(x)
+	case uint32:
+		v = int64(x)
+	case uint64:
+		if x == 1 {
+			v = 1
+		}
+	}
+	if v == 1 {
+		return one
+	}
+	return many
 }
 
 func pct(used, quota int64) int {
