@@ -137,6 +137,18 @@ func TestBrowser(t *testing.T) {
 	if len(pw) < 16 {
 		t.Fatalf("password %q", pw)
 	}
+	// The create redirected to a page of its own (POST-redirect-GET):
+	// reloading it shows that the password was shown, and creates nothing.
+	if loc := eval[string](t, ctx, "location.pathname"); loc != "/partners/acme/accounts/alice/password" {
+		t.Errorf("after the create the browser is at %s", loc)
+	}
+	run(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#pw-gone")))
+	if n := eval[int](t, ctx, "document.querySelectorAll('#pw').length"); n != 0 {
+		t.Error("the password is shown again after a reload")
+	}
+	if list, err := e.st.AccountsByPartner(context.Background(), mustPartner(t, e, "acme").ID); err != nil || len(list) != 1 {
+		t.Fatalf("accounts after a reload: %d %v", len(list), err)
+	}
 
 	// Upload over FTP with it, and stay connected.
 	fc, err := ftp.Dial(e.ftpAddr, ftp.DialWithTimeout(10*time.Second))

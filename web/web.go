@@ -122,6 +122,7 @@ func (s *Server) routes() http.Handler {
 	post("/partners/{slug}/accounts", "account.create", s.accountCreate)
 	post("/partners/{slug}/accounts/{account}", "account.update", s.accountUpdate)
 	post("/partners/{slug}/accounts/{account}/password", "account.update", s.accountRotate)
+	get("/partners/{slug}/accounts/{account}/password", s.accountPassword)
 	post("/partners/{slug}/accounts/{account}/enabled", "account.update", s.accountEnabled)
 	get("/partners/{slug}/files", s.files)
 	get("/partners/{slug}/download", s.download)

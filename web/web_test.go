@@ -197,14 +197,26 @@ func testPartnersAndAccounts(t *testing.T, e *env) {
 		t.Fatalf("bad account: %d", r.status)
 	}
 	mustContain(t, r.body, `id="username-err"><p class="field-error">must be 1-64`)
+	// POST-redirect-GET: the create answers with a redirect to the page
+	// that shows the password, so reloading that page creates nothing; the
+	// password is shown there once.
 	r = c.post("/partners/acme", "/partners/acme/accounts", url.Values{"username": {"alice"}, "home_dir": {"/"},
 		"perm": {"list", "upload", "download"}})
-	if r.status != http.StatusCreated {
-		t.Fatalf("create account: %d\n%s", r.status, r.body)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/partners/acme/accounts/alice/password" {
+		t.Fatalf("create account: %d %q\n%s", r.status, r.header.Get("Location"), r.body)
 	}
-	pw := regexp.MustCompile(`<output id="pw" class="secret mono">([^<]+)</output>`).FindStringSubmatch(r.body)
-	if pw == nil {
-		t.Fatalf("no password shown:\n%s", r.body)
+	pwRE := regexp.MustCompile(`<output id="pw" class="secret mono">([^<]+)</output>`)
+	r = c.get("/partners/acme/accounts/alice/password")
+	pw := pwRE.FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || pw == nil || !strings.Contains(r.body, "Account alice created") {
+		t.Fatalf("no password shown: %d\n%s", r.status, r.body)
+	}
+	if again := c.get("/partners/acme/accounts/alice/password"); again.status != http.StatusOK || pwRE.MatchString(again.body) ||
+		!strings.Contains(again.body, `id="pw-gone"`) {
+		t.Fatalf("the password page reloaded: %d\n%s", again.status, again.body)
+	}
+	if list, _ := e.st.AccountsByPartner(ctx, mustPartner(t, e, "acme").ID); len(list) != 1 {
+		t.Fatalf("accounts after the create and a reload: %d", len(list))
 	}
 	if _, err := e.svc.Authenticate(ctx, "alice", pw[1], netip.MustParseAddr("127.0.0.1")); err != nil {
 		t.Fatalf("the shown password does not log in: %v", err)
@@ -215,9 +227,31 @@ func testPartnersAndAccounts(t *testing.T, e *env) {
 	}
 	// Rotate: a new password, the old one stops working.
 	r = c.post("/partners/acme", "/partners/acme/accounts/alice/password", nil)
-	pw2 := regexp.MustCompile(`<output id="pw" class="secret mono">([^<]+)</output>`).FindStringSubmatch(r.body)
-	if pw2 == nil || pw2[1] == pw[1] {
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/partners/acme/accounts/alice/password" {
+		t.Fatalf("rotate: %d %q", r.status, r.header.Get("Location"))
+	}
+	// Another session of the same token, given a copy of the cookie that
+	// carries the password, cannot read it: it is sealed for this session.
+	other := e.client()
+	other.signIn(e.admin)
+	pwURL, _ := url.Parse(e.base + "/partners/acme/accounts/alice/password")
+	copied := 0
+	for _, ck := range c.http.Jar.Cookies(pwURL) {
+		if ck.Name == "ferry_shown" {
+			other.http.Jar.SetCookies(pwURL, []*http.Cookie{{Name: ck.Name, Value: ck.Value, Path: pwURL.Path}})
+			copied++
+		}
+	}
+	if o := other.get("/partners/acme/accounts/alice/password"); copied != 1 || pwRE.MatchString(o.body) {
+		t.Fatalf("another session with a copy of the cookie (%d copied) saw the password", copied)
+	}
+	r = c.get("/partners/acme/accounts/alice/password")
+	pw2 := pwRE.FindStringSubmatch(r.body)
+	if pw2 == nil || pw2[1] == pw[1] || !strings.Contains(r.body, "New password for alice") {
 		t.Fatalf("rotate: %d\n%s", r.status, r.body)
+	}
+	if again := c.get("/partners/acme/accounts/alice/password"); pwRE.MatchString(again.body) {
+		t.Fatal("the new password is shown twice")
 	}
 	if _, err := e.svc.Authenticate(ctx, "alice", pw[1], netip.MustParseAddr("127.0.0.1")); err == nil {
 		t.Error("old password still works")
