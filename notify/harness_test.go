@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/password"
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/internal/tlsutil"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
@@ -120,16 +122,12 @@ func (r *relay) stop() {
 // start brings a stopped relay back on the same address.
 func (r *relay) start() {
 	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", r.addr); err == nil {
-			break
+	testenv.Eventually(r.t, 5*time.Second, func() (err error) {
+		if ln, err = net.Listen("tcp", r.addr); err != nil {
+			return fmt.Errorf("relay: listen again on %s: %w", r.addr, err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		r.t.Fatalf("relay: listen again on %s: %v", r.addr, err)
-	}
+		return nil
+	})
 	r.serve(ln)
 }
 
