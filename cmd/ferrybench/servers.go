@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/benchkit"
+	"github.com/ferryhq/ferry/internal/freeport"
 )
 
 // target is one FTP server under test.
@@ -55,27 +53,8 @@ func (s *server) start(logPath string) error {
 	return proc.Ready(20*time.Second, func() error { return benchkit.Greets(s.addr, "220") })
 }
 
-// freeRange returns n consecutive free loopback ports for passive data
-// connections.
-func freeRange(n int) (int, int, error) {
-	for try := 0; try < 50; try++ {
-		b, _ := rand.Int(rand.Reader, big.NewInt(int64(60000-20000-n)))
-		start := 20000 + int(b.Int64())
-		ok := true
-		for p := start; p < start+n && ok; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			ln.Close()
-		}
-		if ok {
-			return start, start + n - 1, nil
-		}
-	}
-	return 0, 0, errors.New("no free range of passive ports")
-}
+// freeRange returns n consecutive free ports for passive data connections.
+func freeRange(n int) (int, int, error) { return freeport.Range(n) }
 
 // ---- vsftpd ----
 

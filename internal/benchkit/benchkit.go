@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/freeport"
 )
 
 // Median of v; 0 for none.
@@ -103,15 +104,9 @@ func Tail(path string, n int) string {
 	return string(b)
 }
 
-// FreePort returns a loopback TCP port nobody listens on.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// FreePort returns a loopback TCP port nobody listens on, outside the
+// kernel's ephemeral range (see package freeport).
+func FreePort() (int, error) { return freeport.Port() }
 
 // RandomPassword returns a fresh password with a recognisable prefix.
 func RandomPassword(prefix string) string {
