@@ -22,6 +22,9 @@ import (
 type driver struct {
 	srv      *Server
 	listener net.Listener
+	// passiveIP is the control listener's address when it is bound to
+	// one; passive listeners then bind there too (see WrapPassiveListener).
+	passiveIP net.IP
 }
 
 var (
@@ -40,7 +43,7 @@ func (d *driver) GetSettings() (*ftpserver.Settings, error) {
 		PublicHost:              s.PublicHost,
 		Banner:                  s.Banner,
 		IdleTimeout:             int(s.IdleTimeout / time.Second),
-		ConnectionTimeout:       30,
+		ConnectionTimeout:       int(dataConnTimeout / time.Second),
 		ActiveTransferPortNon20: true, // binding port 20 needs root; RFC 1579 allows any port
 		EnableHASH:              true,
 		DeflateCompressionLevel: s.DeflateLevel,
@@ -51,7 +54,10 @@ func (d *driver) GetSettings() (*ftpserver.Settings, error) {
 	}
 	if s.PassivePorts[0] > 0 {
 		st.PassiveTransferPortRange = passivePorts{start: s.PassivePorts[0], end: s.PassivePorts[1]}
-		st.PassiveTransferPortMultiplexing = s.KeepPassivePorts
+		// The engine's shared passive listeners bind all interfaces, and
+		// nothing can move them: with a control listener on one address
+		// each transfer gets a listener of its own on that address.
+		st.PassiveTransferPortMultiplexing = s.KeepPassivePorts && d.passiveIP == nil
 	}
 	if s.Implicit {
 		st.TLSRequired = ftpserver.ImplicitEncryption

@@ -2,6 +2,7 @@ package ftpd_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +47,7 @@ type env struct {
 	clock    *testClock // the guard's clock: tests move it instead of sleeping
 	// configure, if set, adjusts each server before it starts.
 	configure func(*ftpd.Server)
+	listen    string // the control listeners' address; empty: 127.0.0.1:0
 }
 
 type envOpts struct {
@@ -52,6 +55,10 @@ type envOpts struct {
 	backend   storetest.Backend
 	configure func(*ftpd.Server)
 	maxFails  int // failed logins that ban an address; 0: no bans
+	// listen is the control listeners' address; empty: 127.0.0.1:0. On
+	// all interfaces (0.0.0.0:0) the servers share kept passive ports;
+	// on one address each transfer listens there on a port of its own.
+	listen string
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -85,7 +92,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	clock := &testClock{now: time.Now()}
-	e := &env{t: t, svc: svc, files: files, tlsConf: tlsConf, configure: o.configure, clock: clock,
+	e := &env{t: t, svc: svc, files: files, tlsConf: tlsConf, configure: o.configure, clock: clock, listen: o.listen,
 		guard: &bans.Guard{Store: st, MaxFailures: o.maxFails, Window: time.Minute, BanTime: 2 * time.Second, Now: clock.Now}}
 	e.srv = e.start(false, o.passive, &e.addr)
 	implicit := e.start(true, o.passive, &e.implicit)
@@ -121,11 +128,11 @@ func (e *env) start(implicit bool, passive [2]int, addr *string) *ftpd.Server {
 	if e.configure != nil {
 		e.configure(srv)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", cmp.Or(e.listen, "127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	*addr = ln.Addr().String()
+	*addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -2,6 +2,7 @@ package ftpd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -33,8 +34,76 @@ var _ ftpserver.MainDriverExtensionPassiveWrapper = (*driver)(nil)
 // (several sessions behind one address), so a used reservation is not
 // closed again. Otherwise the listener is the transfer's own
 // *net.TCPListener, closed as usual.
+//
+// With the control listener bound to one address (127.0.0.1 in a dev run)
+// the transfer's listener moves to that address: the engine binds every
+// passive listener on all interfaces.
 func (d *driver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
+	if tl, ok := ln.(*net.TCPListener); ok && d.passiveIP != nil {
+		own, err := rebind(tl, d.passiveIP)
+		if err != nil {
+			d.srv.logger().Warn("passive listener on the control address", "err", err)
+			return nil, errPassivePort
+		}
+		ln = own
+	}
 	return &bufferedListener{Listener: ln}, nil
+}
+
+// errPassivePort is what the client sees (421) when the port the engine
+// chose is taken on the control address meanwhile; the client may retry.
+var errPassivePort = errors.New("passive port busy, try again")
+
+// dataConnTimeout is how long a passive listener waits for the client's
+// data connection (the engine's ConnectionTimeout).
+const dataConnTimeout = 30 * time.Second
+
+// boundIP is the address a listener is bound to; nil for all interfaces.
+func boundIP(a net.Addr) net.IP {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP == nil || ta.IP.IsUnspecified() {
+		return nil
+	}
+	return ta.IP
+}
+
+// boundListener is a transfer's passive listener on the control listener's
+// address, in place of the engine's listener on all interfaces. That one
+// stays open but listens no more (stopListening): the engine sets the
+// transfer's accept deadline on it, so Accept applies the same timeout
+// itself.
+type boundListener struct {
+	*net.TCPListener
+	engine *net.TCPListener
+}
+
+// rebind moves the engine's passive listener to ip, on the same port. Where
+// a listening socket cannot be stopped without closing it (outside Linux)
+// the engine's listener is kept as it is.
+func rebind(engine *net.TCPListener, ip net.IP) (net.Listener, error) {
+	if err := stopListening(engine); err != nil {
+		return engine, nil
+	}
+	addr := &net.TCPAddr{IP: ip, Port: engine.Addr().(*net.TCPAddr).Port}
+	own, err := net.ListenTCP("tcp", addr)
+	if err != nil {
+		engine.Close()
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return &boundListener{TCPListener: own, engine: engine}, nil
+}
+
+func (l *boundListener) Accept() (net.Conn, error) {
+	if err := l.TCPListener.SetDeadline(time.Now().Add(dataConnTimeout)); err != nil {
+		return nil, err
+	}
+	return l.TCPListener.Accept()
+}
+
+func (l *boundListener) Close() error {
+	err := l.TCPListener.Close()
+	l.engine.Close()
+	return err
 }
 
 type bufferedListener struct {
@@ -68,7 +137,8 @@ func (l *bufferedListener) Close() error {
 		return nil
 	}
 	l.closed = true
-	if _, own := l.Listener.(*net.TCPListener); own {
+	switch l.Listener.(type) {
+	case *net.TCPListener, *boundListener: // the transfer's own
 		return l.Listener.Close()
 	}
 	if l.accepted {

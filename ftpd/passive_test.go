@@ -28,6 +28,8 @@ func freeRange(t testing.TB, n int) [2]int {
 
 // keepPassivePorts gives the plain server the range to itself, with ports
 // kept open; the harness's implicit FTPS server opens its own per transfer.
+// Ports are kept only with the control listener on all interfaces (see
+// TestPassiveListenersOnControlAddress).
 func keepPassivePorts(s *ftpd.Server) { s.KeepPassivePorts = !s.Implicit }
 
 // epsvPort sends EPSV and returns the announced port.
@@ -48,7 +50,7 @@ func epsvPort(t *testing.T, c *ctl) int {
 // with it (the engine's own release would: its transfers then waited for a
 // connection that had been turned away).
 func TestSharedPassivePorts(t *testing.T) {
-	e := newEnv(t, envOpts{passive: freeRange(t, 10), configure: keepPassivePorts})
+	e := newEnv(t, envOpts{passive: freeRange(t, 10), configure: keepPassivePorts, listen: "0.0.0.0:0"})
 	data := bytes.Repeat([]byte("shared passive ports\n"), 200)
 	mustWrite(t, e.partnerFile("acme", "f.txt"), data)
 
@@ -103,7 +105,7 @@ func TestSharedPassivePorts(t *testing.T) {
 // A connection to a reserved passive port from another address is closed
 // at once and leaves the reservation to the session's client.
 func TestSharedPassivePortRefusesOtherAddresses(t *testing.T) {
-	e := newEnv(t, envOpts{passive: freeRange(t, 10), configure: keepPassivePorts})
+	e := newEnv(t, envOpts{passive: freeRange(t, 10), configure: keepPassivePorts, listen: "0.0.0.0:0"})
 	mustWrite(t, e.partnerFile("acme", "a.txt"), []byte("a\n"))
 	c := e.raw(e.addr)
 	c.login("alice")
@@ -169,4 +171,55 @@ func openFiles(t *testing.T) int {
 		t.Skip("no /proc/self/fd:", err)
 	}
 	return len(ents)
+}
+
+// With the control listener on one address (127.0.0.1, a dev run's
+// default) the passive listeners are on that address only, not on every
+// interface: a connection to the announced port through another address
+// is refused, the client's own gets its data. PASV and EPSV, with a range
+// (kept ports asked for or not) and with kernel-chosen ports.
+func TestPassiveListenersOnControlAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts envOpts
+	}{
+		{"range", envOpts{passive: freeRange(t, 10)}},
+		{"range, kept ports asked for", envOpts{passive: freeRange(t, 10), configure: keepPassivePorts}},
+		{"kernel-chosen ports", envOpts{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.opts)
+			mustWrite(t, e.partnerFile("acme", "a.txt"), []byte("a\n"))
+			c := e.raw(e.addr)
+			c.login("alice")
+			for _, cmd := range []string{"EPSV", "PASV"} {
+				var port int
+				if cmd == "EPSV" {
+					port = epsvPort(t, c)
+				} else {
+					msg := c.must(227, "PASV")
+					f := strings.Split(strings.TrimRight(msg[strings.Index(msg, "(")+1:], ")."), ",")
+					hi, _ := strconv.Atoi(f[4])
+					lo, _ := strconv.Atoi(f[5])
+					port = hi*256 + lo
+				}
+				if other, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.2", strconv.Itoa(port)), 5*time.Second); err == nil {
+					other.Close()
+					t.Fatalf("%s: port %d answers on 127.0.0.2, not only on the control address", cmd, port)
+				}
+				dc, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+				if err != nil {
+					t.Fatalf("%s: data connection to 127.0.0.1:%d: %v", cmd, port, err)
+				}
+				c.must(150, "NLST")
+				_ = dc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				list, err := io.ReadAll(dc)
+				dc.Close()
+				if err != nil || !strings.Contains(string(list), "a.txt") {
+					t.Fatalf("%s: NLST: %q %v", cmd, list, err)
+				}
+				c.expect(226)
+			}
+		})
+	}
 }

@@ -45,7 +45,9 @@ type Server struct {
 	// client's address): a transfer then costs no socket, bind, listen and
 	// close. A port once used stays open until Shutdown, so the range must
 	// not be shared with another Server (each would end up holding ports
-	// the other needs).
+	// the other needs). Only with the control listener on all interfaces:
+	// the engine's kept ports listen on all of them, so on one address
+	// (127.0.0.1) each transfer listens on that address, on its own port.
 	KeepPassivePorts bool
 	PublicHost       string // IPv4 announced in PASV replies; empty: the control connection's local address
 	Banner           string
@@ -148,7 +150,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		ln = tls.NewListener(ln, s.TLSConfig)
 	}
-	d := &driver{srv: s, listener: ln}
+	d := &driver{srv: s, listener: ln, passiveIP: boundIP(ln.Addr())}
 	engine := ftpserver.NewFtpServer(d)
 	engine.Logger = slog.New(quietClosed{s.logger().Handler()}).With("engine", "ftpserverlib")
 

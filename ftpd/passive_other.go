@@ -1,0 +1,12 @@
+//go:build !linux
+
+package ftpd
+
+import (
+	"errors"
+	"net"
+)
+
+// stopListening is Linux only: elsewhere passive listeners stay on all
+// interfaces.
+func stopListening(*net.TCPListener) error { return errors.ErrUnsupported }
