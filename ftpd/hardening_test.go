@@ -503,3 +503,32 @@ func TestAVBL(t *testing.T) {
 		t.Errorf("AVBL with AVBLDiskSpace: %q", msg)
 	}
 }
+
+// The engine answers PROT itself (200 for any level); for an account that
+// requires TLS, a transfer after PROT C is refused by the driver with a
+// reply that says what to do, not with the engine's 421 (which clients
+// read as the server closing the session), and nothing is transferred.
+func TestClearDataRefusedForTLSAccounts(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	mustWrite(t, e.partnerFile("acme", "f.txt"), []byte("file"))
+	c := e.raw(e.addr)
+	c.startTLS()
+	c.login("tina")
+	c.must(200, "PBSZ 0")
+	for _, level := range []string{"C", "S", "E"} {
+		c.cmd("PROT %s", level) // the engine's 200; see errProtRequired
+		for _, cmd := range []string{"LIST", "RETR f.txt", "STOR g.txt"} {
+			d := c.pasv()
+			code, msg := c.cmd("%s", cmd)
+			d.Close()
+			if code/100 == 1 || code/100 == 2 || code == 421 || !strings.Contains(msg, "PROT P") {
+				t.Errorf("PROT %s, %s: %d %s; want a refusal asking for PROT P", level, cmd, code, msg)
+			}
+		}
+	}
+	if _, err := os.Stat(e.partnerFile("acme", "g.txt")); !os.IsNotExist(err) {
+		t.Fatalf("an upload over a clear data connection was stored: %v", err)
+	}
+	c.must(200, "PROT P")
+	c.must(221, "QUIT")
+}

@@ -130,7 +130,10 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 		op = store.OpUpload
 	}
 	row := c.sess.record(op, treePath(c.home(), name))
-	err := c.checkRestart(name, write, offset)
+	err := c.checkProtection()
+	if err == nil {
+		err = c.checkRestart(name, write, offset)
+	}
 	var f afero.File
 	if err == nil {
 		f, err = c.Fs.OpenFile(name, flags, 0o640)
@@ -151,6 +154,22 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 	c.sess.transfers.Add(1)
 	c.sess.setCurrent(row.Path)
 	return &transferFile{File: f, sess: c.sess, srv: c.srv, row: row, write: write}, nil
+}
+
+// errProtRequired refuses a transfer of an account that requires TLS when
+// the client did not ask for protected data connections. The engine
+// answers PROT itself (200 for any level, C, S, E and X alike; only P
+// turns on TLS for data) and offers no hook there; without this check it
+// refuses the transfer later with "421 unable to open transfer", which
+// clients take for the server closing the session.
+var errProtRequired = &replyError{msg: "This account requires protected data connections: send PBSZ 0 and PROT P"}
+
+// checkProtection applies the account's TLS policy to a data transfer.
+func (c *clientDriver) checkProtection() error {
+	if l := c.sess.loginInfo(); l != nil && l.TLSRequired && !c.sess.cc.HasTLSForTransfers() {
+		return errProtRequired
+	}
+	return nil
 }
 
 // checkRestart refuses a restart position (REST) outside the data a
@@ -263,6 +282,11 @@ func (c *clientDriver) Stat(name string) (os.FileInfo, error) {
 // ReadDir lists a folder (LIST, NLST, MLSD, STAT): symlinks appear as
 // their targets, or not at all (vfs.ReadDir).
 func (c *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
+	if c.sess.cc.GetLastCommand() != "STAT" { // STAT answers on the control connection
+		if err := c.checkProtection(); err != nil {
+			return nil, err
+		}
+	}
 	infos, err := vfs.ReadDir(c.Fs, name)
 	return infos, c.safe("list", err)
 }
