@@ -12,6 +12,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 
+	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/internal/netaddr"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -172,6 +173,9 @@ func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		d.srv.Guard.Success(ctx, remote, user)
 	}
 	sess.setLogin(login, root)
+	if c := connlimit.Of(sess.conn); c != nil {
+		c.LoggedIn() // LoginTimeout no longer applies
+	}
 	fs := d.srv.sessionFS(sess, root, login)
 	d.srv.audit(row, nil)
 	log.Info("FTP login", "partner", login.PartnerSlug, "tls", cc.HasTLSForControl())

@@ -18,6 +18,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 )
@@ -74,6 +75,10 @@ type Server struct {
 	MaxSessions           int // all sessions of this server; 0: no limit
 	MaxSessionsPerIP      int // per client address; 0: no limit
 	MaxSessionsPerAccount int // per account; 0: no limit
+	// LoginTimeout closes a connection that has not logged in this long
+	// after connecting, however much it sends, with the engine's 421
+	// timeout reply; 0: only IdleTimeout applies.
+	LoginTimeout time.Duration
 
 	mu       sync.Mutex
 	engine   *ftpserver.FtpServer
@@ -142,8 +147,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		ln = bans.Listener(ln, s.banCheck, reject, s.logger())
 	}
-	ln = &limitListener{Listener: ln, max: s.MaxSessions, maxPerIP: s.MaxSessionsPerIP,
-		plain: !s.Implicit, log: s.logger(), track: s.track}
+	limits := connlimit.Options{Max: s.MaxSessions, MaxPerAddr: s.MaxSessionsPerIP, LoginTimeout: s.LoginTimeout,
+		Logger: s.logger(), Track: func(c *connlimit.Conn, open bool) { s.track(c, open) }}
+	if !s.Implicit { // implicit FTPS clients expect a TLS handshake, not a reply
+		limits.Refuse = func(reason string) string { return "421 " + reason + "\r\n" }
+	}
+	ln = connlimit.New(ln, limits)
 	if s.Implicit {
 		if s.TLSConfig == nil {
 			return errors.New("ftpd: implicit FTPS needs a TLS config")
