@@ -1,7 +1,6 @@
 package ftpd_test
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -312,15 +311,6 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-func readLines(r io.Reader) []string {
-	var out []string
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
 }
 
 func mustWrite(t *testing.T, path string, data []byte) {

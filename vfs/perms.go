@@ -1,7 +1,6 @@
 package vfs
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"time"
@@ -173,6 +172,3 @@ func (p *Perms) Chtimes(name string, atime, mtime time.Time) error {
 	}
 	return p.base.Chtimes(name, atime, mtime)
 }
-
-// IsPermission reports whether err is a refusal by Perms or the backend.
-func IsPermission(err error) bool { return errors.Is(err, fs.ErrPermission) }
