@@ -532,3 +532,56 @@ func TestClearDataRefusedForTLSAccounts(t *testing.T) {
 	c.must(200, "PROT P")
 	c.must(221, "QUIT")
 }
+
+// The same refusals seen by Python's ftplib: a REST past the end or
+// negative (storbinary's rest=), RNTO after a failed RNFR, STAT of a
+// folder, and no reply naming a server path.
+func TestHardeningWithFtplib(t *testing.T) {
+	py := need(t, "python3")
+	e := newEnv(t, envOpts{})
+	mustWrite(t, e.partnerFile("acme", "keep.txt"), []byte("keep"))
+	dir := t.TempDir()
+	script := `
+import ftplib, io, sys
+port, pw, files = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+f = ftplib.FTP()
+f.connect("127.0.0.1", port, timeout=20)
+f.login("alice", pw)
+replies = []
+for rest in (99999999, -5):
+    try:
+        f.storbinary("STOR x.bin", io.BytesIO(b"data"), rest=rest)
+        raise SystemExit("REST %d accepted" % rest)
+    except ftplib.error_perm as e:
+        replies.append(str(e))
+f.sendcmd("RNFR keep.txt")
+try:
+    f.sendcmd("RNFR missing.txt")
+    raise SystemExit("RNFR of a missing file accepted")
+except ftplib.error_perm as e:
+    replies.append(str(e))
+try:
+    f.sendcmd("RNTO renamed.txt")
+    raise SystemExit("RNTO after a failed RNFR accepted")
+except ftplib.error_perm as e:
+    replies.append(str(e))
+stat = f.sendcmd("STAT /")
+assert "%s" not in stat and "keep.txt" in stat, stat
+assert "x.bin" not in f.nlst(), f.nlst()
+for r in replies:
+    assert files not in r and ".ferry-partial" not in r, r
+f.quit()
+print("ok")
+`
+	sp := filepath.Join(dir, "client.py")
+	mustWrite(t, sp, []byte(script))
+	if out := run(t, dir, py, sp, e.port(), pw, e.files); !strings.Contains(out, "ok") {
+		t.Fatalf("python: %s", out)
+	}
+	if _, err := os.Stat(e.partnerFile("acme", "keep.txt")); err != nil {
+		t.Fatalf("keep.txt renamed: %v", err)
+	}
+	if _, err := os.Stat(e.partnerFile("acme", "x.bin")); !os.IsNotExist(err) {
+		t.Fatalf("x.bin published: %v", err)
+	}
+}

@@ -50,7 +50,7 @@ var errNoQuota = &replyError{msg: "No quota set: the space available is not repo
 // session was doing; the engine only ever sees a replyError (or io.EOF,
 // which ends a download normally, or nil).
 func (s *Server) partnerError(sess *session, op string, err error) error {
-	if err == nil || errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+	if err == nil || err == io.EOF { //nolint:errorlint // only the bare io.EOF ends a read normally
 		return err
 	}
 	var re *replyError
