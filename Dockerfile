@@ -29,6 +29,9 @@ COPY --from=build /out/ferry /usr/local/bin/ferry
 # ownership included, so Ferry can write there.
 COPY --from=build --chown=65532:65532 /out/data /data
 
+# Ferry's defaults listen on 127.0.0.1 only; in a container every listener
+# takes all interfaces, or the published ports would reach nothing
+# (config/compose_test.go checks these).
 ENV FERRY_DATA_DIR=/data \
     FERRY_FTP_ADDR=0.0.0.0:2121 \
     FERRY_FTP_PASSIVE_PORTS=50000-50099 \
