@@ -45,6 +45,14 @@ type Config struct {
 	UploadSync               bool          // FERRY_UPLOAD_SYNC: sync each upload to disk before 226
 	FTPAVBLDiskSpace         bool          // FERRY_FTP_AVBL_DISK_SPACE: AVBL reports the data volume's free space to partners without a quota
 
+	// LoginTimeout (FERRY_LOGIN_TIMEOUT) closes FTP, FTPS, IMAP and POP3
+	// connections that have not logged in this long after connecting, and
+	// SMTP senders that have not started a message this long after
+	// connecting or after their last delivered one; 0: no bound.
+	LoginTimeout            time.Duration
+	MailMaxConnections      int // FERRY_MAIL_MAX_CONNECTIONS per SMTP, IMAP and POP3 listener; 0: no limit
+	MailMaxConnectionsPerIP int // FERRY_MAIL_MAX_CONNECTIONS_PER_IP per listener; 0: no limit
+
 	BanMaxFailures int           // FERRY_BAN_MAX_FAILURES: failed logins that ban an address; 0: never ban
 	BanWindow      time.Duration // FERRY_BAN_WINDOW
 	BanTime        time.Duration // FERRY_BAN_TIME
@@ -129,20 +137,23 @@ func Default() Config {
 		FTPIdleTimeout:  15 * time.Minute,
 		FTPDeflateLevel: 0,
 
-		FTPMaxSessions:      2000,
-		FTPMaxSessionsPerIP: 64,
-		PartialRetention:    7 * 24 * time.Hour,
-		UploadSync:          true,
-		BanMaxFailures:      10,
-		BanWindow:           10 * time.Minute,
-		BanTime:             30 * time.Minute,
-		HTTPAddr:            "127.0.0.1:8080",
-		SMTPAddr:            "127.0.0.1:2525",
-		IMAPAddr:            "127.0.0.1:1143",
-		POP3Addr:            "127.0.0.1:1110",
-		MailDomain:          "ferry.localhost",
-		QuotaAlerts:         []int{80, 95},
-		ShutdownGrace:       30 * time.Second,
+		FTPMaxSessions:          2000,
+		FTPMaxSessionsPerIP:     64,
+		LoginTimeout:            time.Minute,
+		MailMaxConnections:      1000,
+		MailMaxConnectionsPerIP: 32,
+		PartialRetention:        7 * 24 * time.Hour,
+		UploadSync:              true,
+		BanMaxFailures:          10,
+		BanWindow:               10 * time.Minute,
+		BanTime:                 30 * time.Minute,
+		HTTPAddr:                "127.0.0.1:8080",
+		SMTPAddr:                "127.0.0.1:2525",
+		IMAPAddr:                "127.0.0.1:1143",
+		POP3Addr:                "127.0.0.1:1110",
+		MailDomain:              "ferry.localhost",
+		QuotaAlerts:             []int{80, 95},
+		ShutdownGrace:           30 * time.Second,
 	}
 }
 
@@ -249,6 +260,13 @@ func settings() []setting {
 		boolSetting("ftp-avbl-disk-space", "true: FTP AVBL tells a partner without a quota the free space of the data volume; "+
 			"false (default): AVBL is refused without a quota (partners with one are told what it leaves free)",
 			func(c *Config) *bool { return &c.FTPAVBLDiskSpace }),
+		durSetting("login-timeout", "close FTP, FTPS, IMAP and POP3 connections not logged in this long after connecting (sending commands does not extend it), "+
+			"and SMTP senders that start no message this long after connecting or after their last delivered one; 0: no bound",
+			func(c *Config) *time.Duration { return &c.LoginTimeout }),
+		intSetting("mail-max-connections", "SMTP, IMAP and POP3 connections per listener at once (refused past it); 0: no limit", 0, 1_000_000,
+			func(c *Config) *int { return &c.MailMaxConnections }),
+		intSetting("mail-max-connections-per-ip", "SMTP, IMAP and POP3 connections per listener from one client address at once (refused past it); 0: no limit", 0, 1_000_000,
+			func(c *Config) *int { return &c.MailMaxConnectionsPerIP }),
 		intSetting("ban-max-failures", "failed logins (any protocol) within ban-window that ban the client address; 0: never ban", 0, 1_000_000,
 			func(c *Config) *int { return &c.BanMaxFailures }),
 		durSetting("ban-window", "the window in which failed logins are counted", func(c *Config) *time.Duration { return &c.BanWindow }),

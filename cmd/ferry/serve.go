@@ -66,6 +66,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	log := newLogger(cfg, a.stderr)
 	tuneGC(log)
+	checkFileLimit(log, cfg)
 	if err := os.MkdirAll(cfg.FilesDir(), 0o750); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -105,7 +106,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 			DeflateLevel: cfg.FTPDeflateLevel, Logger: log.With("component", "ftpd"),
 			Store: st, Guard: guard, MaxSessions: cfg.FTPMaxSessions, MaxSessionsPerIP: cfg.FTPMaxSessionsPerIP,
 			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload,
-			NoSync: !cfg.UploadSync, AVBLDiskSpace: cfg.FTPAVBLDiskSpace,
+			NoSync: !cfg.UploadSync, LoginTimeout: cfg.LoginTimeout, AVBLDiskSpace: cfg.FTPAVBLDiskSpace,
 		}
 	}
 	var ls []listener

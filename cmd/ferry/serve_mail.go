@@ -53,18 +53,21 @@ func mailListeners(ctx context.Context, d *deps) []listener {
 	if cfg.SMTPAddr != "" {
 		ls = append(ls, listener{"smtp", cfg.SMTPAddr, &smtp.Server{
 			Store: st, Logins: logins, Guard: guard, Domains: []string{cfg.MailDomain}, TLSConfig: d.tls,
-			Logger: d.log.With("component", "smtp"),
+			Logger: d.log.With("component", "smtp"), LoginTimeout: cfg.LoginTimeout,
+			MaxConns: cfg.MailMaxConnections, MaxConnsPerAddr: cfg.MailMaxConnectionsPerIP,
 		}})
 	}
 	if cfg.IMAPAddr != "" {
 		srv := &imap.Server{
 			Store: st, Logins: logins, Guard: guard, TLSConfig: d.tls, Logger: d.log.With("component", "imap"),
+			LoginTimeout: cfg.LoginTimeout, MaxConns: cfg.MailMaxConnections, MaxConnsPerAddr: cfg.MailMaxConnectionsPerIP,
 		}
 		d.mailSessions = append(d.mailSessions, srv)
 		ls = append(ls, listener{"imap", cfg.IMAPAddr, srv})
 	}
 	if cfg.POP3Addr != "" {
-		srv := &mailbox.POP3Server{Guard: guard}
+		srv := &mailbox.POP3Server{Guard: guard, LoginTimeout: cfg.LoginTimeout,
+			MaxConns: cfg.MailMaxConnections, MaxConnsPerAddr: cfg.MailMaxConnectionsPerIP}
 		srv.Backend = &mailbox.POP3{Store: st, Logins: logins}
 		srv.TLSConfig = d.tls
 		srv.RequireTLSForAuth = true

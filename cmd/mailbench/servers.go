@@ -221,6 +221,8 @@ func startFerry(_ context.Context, o *options, dir, certFile, keyFile string) (*
 		"FERRY_MAIL_DOMAIN="+mailDomain,
 		"FERRY_TLS_CERT="+certFile, "FERRY_TLS_KEY="+keyFile,
 		"FERRY_BAN_MAX_FAILURES=0",
+		// Any number of senders from one address, as the reference has.
+		"FERRY_MAIL_MAX_CONNECTIONS=0", "FERRY_MAIL_MAX_CONNECTIONS_PER_IP=0",
 		"FERRY_LOG_LEVEL="+o.ferryLog,
 	)
 	for _, p := range []string{sinkBox, benchUser} {
