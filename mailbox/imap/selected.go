@@ -154,8 +154,10 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	for _, r := range refs {
 		if m := byUID[r.uid]; m != nil {
 			rw := w.CreateMessage(r.seq)
+			s.fetching = rw
 			rw.WriteUID(r.uid)
 			rw.WriteFlags(toFlags(m.FlagList()))
+			s.fetching = nil
 			if err := rw.Close(); err != nil {
 				return err
 			}

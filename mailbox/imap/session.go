@@ -29,8 +29,9 @@ type session struct {
 	untrack func()     // stops RevalidateSessions tracking the login
 	sel     *selection // nil unless a folder is selected
 
-	// fetching is the FETCH response being written, if any: a panic then
-	// must close it before anything else can be sent (see guarded).
+	// fetching is the FETCH response being written (by FETCH or STORE),
+	// if any: a panic then must close it before anything else can be sent
+	// (see guarded).
 	fetching *imapserver.FetchResponseWriter
 
 	loginTimer *time.Timer // nil without Server.LoginTimeout
