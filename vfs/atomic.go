@@ -679,6 +679,11 @@ func (f *atomicFile) Close() error {
 	} else {
 		err = publish()
 	}
+	if published {
+		// An interrupted upload of this name left by an earlier transfer
+		// is obsolete now, and would hold quota until it is swept.
+		_ = f.fs.base.Remove(partialName(f.name))
+	}
 	if err == nil && !published {
 		err = errors.New("vfs: the committer did not publish the upload")
 	}

@@ -76,6 +76,27 @@ func TestQuotaCountsStagedUploads(t *testing.T) {
 	}
 }
 
+// A complete upload of a name drops an older interrupted upload of it.
+func TestCompleteUploadDropsOlderPartial(t *testing.T) {
+	for bname, base := range backends(t) {
+		t.Run(bname, func(t *testing.T) {
+			a := NewAtomic(context.Background(), base, nil)
+			if err := upload(t, a, "/a", os.O_TRUNC, 0, "partial", errors.New("broken")); err == nil {
+				t.Fatal("broken upload succeeded")
+			}
+			if n, _, _ := a.StagedUsage(""); n != int64(len("partial")) {
+				t.Fatalf("%d bytes staged, want the partial", n)
+			}
+			if err := upload(t, a, "/a", os.O_TRUNC, 0, "complete", nil); err != nil {
+				t.Fatal(err)
+			}
+			if n, files, _ := a.StagedUsage(""); n != 0 || files != 0 {
+				t.Fatalf("%d bytes in %d files staged after a complete upload", n, files)
+			}
+		})
+	}
+}
+
 // A file quota counts kept partials as files.
 func TestQuotaCountsStagedFiles(t *testing.T) {
 	for bname, base := range backends(t) {
