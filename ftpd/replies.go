@@ -57,7 +57,7 @@ func (s *Server) partnerError(sess *session, op string, err error) error {
 	if errors.As(err, &re) {
 		return re
 	}
-	msg, code, level := classify(err)
+	msg, level, code := classify(err)
 	log := s.logger()
 	if sess != nil {
 		log = log.With("session", sess.cc.ID())
@@ -69,43 +69,47 @@ func (s *Server) partnerError(sess *session, op string, err error) error {
 	return &replyError{msg: msg, code: code, cause: err}
 }
 
-// classify maps an internal error to a partner's message, the engine's
-// code sentinel and how loudly to log it.
-func classify(err error) (string, error, slog.Level) {
+// classify maps an internal error to a partner's message, how loudly to
+// log it and the engine's code sentinel.
+func classify(err error) (string, slog.Level, error) {
 	var denied *vfs.DeniedError
 	var netErr net.Error
 	switch {
 	case errors.Is(err, vfs.ErrQuotaExceeded), errors.Is(err, ftpserver.ErrStorageExceeded):
-		return "Quota exceeded", ftpserver.ErrStorageExceeded, slog.LevelInfo
+		return "Quota exceeded", slog.LevelInfo, ftpserver.ErrStorageExceeded
 	case errors.As(err, &denied):
-		return "Permission denied: " + denied.Reason(), nil, slog.LevelInfo
+		return "Permission denied: " + denied.Reason(), slog.LevelInfo, nil
 	case errors.Is(err, vfs.ErrStaging), errors.Is(err, vfs.ErrBadName):
-		return "File name not allowed", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
+		return "File name not allowed", slog.LevelInfo, ftpserver.ErrFileNameNotAllowed
 	case errors.Is(err, vfs.ErrInvalidOffset):
-		return "Restart position is outside the file: send REST with a value from 0 to its SIZE", nil, slog.LevelInfo
+		return "Restart position is outside the file: send REST with a value from 0 to its SIZE", slog.LevelInfo, nil
 	case errors.Is(err, fs.ErrNotExist):
-		return "No such file or directory", nil, slog.LevelDebug
+		return "No such file or directory", slog.LevelDebug, nil
 	case errors.Is(err, syscall.ENOTEMPTY): // before ErrExist, which it matches
-		return "Folder is not empty", nil, slog.LevelDebug
+		return "Folder is not empty", slog.LevelDebug, nil
 	case errors.Is(err, fs.ErrExist):
-		return "File or folder already exists", nil, slog.LevelDebug
+		return "File or folder already exists", slog.LevelDebug, nil
 	case errors.Is(err, syscall.EISDIR):
-		return "Is a folder", nil, slog.LevelDebug
+		return "Is a folder", slog.LevelDebug, nil
 	case errors.Is(err, syscall.ENOTDIR):
-		return "Not a folder", nil, slog.LevelDebug
+		return "Not a folder", slog.LevelDebug, nil
 	case errors.Is(err, fs.ErrPermission), escapes(err):
-		return "Permission denied", nil, slog.LevelInfo
+		return "Permission denied", slog.LevelInfo, nil
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return "Insufficient storage space on the server", nil, slog.LevelError
+		return "Insufficient storage space on the server", slog.LevelError, nil
 	case errors.Is(err, syscall.ENAMETOOLONG):
-		return "File name too long", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
+		return "File name too long", slog.LevelInfo, ftpserver.ErrFileNameNotAllowed
 	case errors.As(err, &netErr), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
-		return "Data connection broken", nil, slog.LevelInfo
+		errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF),
+		// The engine's data connection failed to open (it answered 425
+		// itself), e.g. a passive connection from another address than
+		// the client's: refused as FTP bounce protection.
+		errors.As(err, new(ftpserver.NetworkError)):
+		return "Data connection broken", slog.LevelInfo, nil
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "Request interrupted", nil, slog.LevelWarn
+		return "Request interrupted", slog.LevelWarn, nil
 	}
-	return "Requested action failed on the server", nil, slog.LevelError
+	return "Requested action failed on the server", slog.LevelError, nil
 }
 
 // escapes reports os.Root's refusal of a name that leads out of the tree
