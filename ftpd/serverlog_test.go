@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -104,5 +107,39 @@ func TestKickLogsNoWarning(t *testing.T) {
 	})
 	if strings.Contains(log.String(), "level=WARN") || strings.Contains(log.String(), "level=ERROR") {
 		t.Fatalf("a kick logged a warning:\n%s", log.String())
+	}
+}
+
+// A passive data connection from another address than the client's is
+// refused (FTP bounce protection) with 425, and logged as a refusal, not
+// as a server error.
+func TestBounceRefusalIsNoServerError(t *testing.T) {
+	var log logBuffer
+	e := newEnv(t, envOpts{passive: freeRange(t, 5), configure: func(s *ftpd.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}})
+	c := e.raw(e.addr)
+	c.login("alice")
+	port := epsvPort(t, c)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	intruder, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("dial from 127.0.0.2: %v", err)
+	}
+	defer intruder.Close()
+	if code, msg := c.cmd("STOR stolen.txt"); code != 425 {
+		t.Fatalf("STOR with a data connection from 127.0.0.2: %d %s, want 425", code, msg)
+	}
+	if _, err := os.Stat(e.partnerFile("acme", "stolen.txt")); err == nil {
+		t.Fatal("stolen.txt was stored")
+	}
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if !strings.Contains(log.String(), `msg="FTP request refused"`) {
+			return errors.New("refusal not logged yet")
+		}
+		return nil
+	})
+	if strings.Contains(log.String(), "level=ERROR") {
+		t.Fatalf("a refused bounce logged an error:\n%s", log.String())
 	}
 }
