@@ -21,10 +21,15 @@ func (a *app) admin(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	c := newCommand("admin "+sub, a.stderr)
-	var (
-		role    = c.fs.String("role", "", "with create: admin (read and change) or auditor (read only)")
-		pwStdin = c.fs.Bool("password-stdin", false, "with create and passwd: read the password from the first line of standard input")
-	)
+	// Each subcommand registers only the flags it reads.
+	role, pwStdin := new(string), new(bool)
+	switch sub {
+	case "create":
+		c.fs.StringVar(role, "role", "", "admin (read and change) or auditor (read only)")
+		fallthrough
+	case "passwd":
+		c.fs.BoolVar(pwStdin, "password-stdin", false, "read the password from the first line of standard input")
+	}
 	cfg, err := c.parse(args)
 	if err != nil {
 		return err

@@ -72,6 +72,10 @@ func TestSubcommandsRefuseOtherFlags(t *testing.T) {
 		{[]string{"account", "enable", "alice", "--perms", "list"}, "-perms"},
 		{[]string{"account", "passwd", "alice", "--home", "/x"}, "-home"},
 		{[]string{"migrate", "--purge"}, "-purge"},
+		{[]string{"token", "list", "--role", "admin"}, "-role"},
+		{[]string{"token", "revoke", "x", "--name", "n"}, "-name"},
+		{[]string{"admin", "list", "--password-stdin"}, "-password-stdin"},
+		{[]string{"admin", "passwd", "bob", "--role", "admin"}, "-role"},
 	} {
 		out, errOut, code := c.run("", tc.args...)
 		if code != 2 || !strings.Contains(errOut, "not defined: "+tc.flag) ||

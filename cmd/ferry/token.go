@@ -16,10 +16,12 @@ func (a *app) token(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	c := newCommand("token "+sub, a.stderr)
-	var (
-		role = c.fs.String("role", "", "with create: admin (read and change) or auditor (read only)")
-		name = c.fs.String("name", "", "with create: what the token is for, shown in the admin audit log (default: the role)")
-	)
+	// Only create takes flags of its own.
+	role, name := new(string), new(string)
+	if sub == "create" {
+		c.fs.StringVar(role, "role", "", "admin (read and change) or auditor (read only)")
+		c.fs.StringVar(name, "name", "", "what the token is for, shown in the admin audit log (default: the role)")
+	}
 	cfg, err := c.parse(args)
 	if err != nil {
 		return err
