@@ -51,10 +51,7 @@ func TestShellBlocks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts ferry")
 	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is not installed")
-	}
+	bash := testenv.Need(t, "bash")
 	files := []string{"../README.md"}
 	more, err := filepath.Glob("*.md")
 	if err != nil {
