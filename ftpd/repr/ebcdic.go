@@ -49,6 +49,3 @@ func ebcdicTables(cp CodePage) (toWire, toFile *byteTable) {
 	}
 	return toWire, toFile
 }
-
-// nlEBCDIC is EBCDIC's new line, the end of line of TYPE E in file structure.
-const nlEBCDIC = 0x15

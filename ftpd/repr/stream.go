@@ -21,6 +21,7 @@ const (
 type streamEncoder struct {
 	wire    io.Writer
 	records bool
+	code    [2]byte // a control code being written
 }
 
 func (e *streamEncoder) Write(p []byte) (int, error) {
@@ -36,8 +37,8 @@ func (e *streamEncoder) Write(p []byte) (int, error) {
 		if _, err := e.wire.Write(p[:i+1]); err != nil {
 			return n - len(p), err
 		}
-		if p[i] == streamEscape {
-			if _, err := e.wire.Write([]byte{streamEscape}); err != nil {
+		if p[i] == streamEscape { // doubled: write it once more
+			if _, err := e.wire.Write(p[i : i+1]); err != nil {
 				return n - len(p), err
 			}
 		}
@@ -46,19 +47,15 @@ func (e *streamEncoder) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (e *streamEncoder) EndRecord() error {
-	if !e.records {
-		return nil
-	}
-	_, err := e.wire.Write([]byte{streamEscape, streamEOR})
-	return err
-}
+func (e *streamEncoder) EndRecord() error { return e.control(streamEOR) }
+func (e *streamEncoder) Close() error     { return e.control(streamEOF) }
 
-func (e *streamEncoder) Close() error {
+func (e *streamEncoder) control(c byte) error {
 	if !e.records {
 		return nil
 	}
-	_, err := e.wire.Write([]byte{streamEscape, streamEOF})
+	e.code = [2]byte{streamEscape, c}
+	_, err := e.wire.Write(e.code[:])
 	return err
 }
 
@@ -71,6 +68,7 @@ type streamDecoder struct {
 	escape  bool // the last byte was an unpaired 0xFF
 	done    bool // EOF received
 	off     int64
+	ff      [1]byte
 }
 
 func (d *streamDecoder) Write(p []byte) (int, error) {
@@ -114,7 +112,8 @@ func (d *streamDecoder) Write(p []byte) (int, error) {
 func (d *streamDecoder) control(c byte) error {
 	switch c {
 	case streamEscape:
-		_, err := d.next.Write([]byte{streamEscape})
+		d.ff[0] = streamEscape
+		_, err := d.next.Write(d.ff[:])
 		return err
 	case streamEOR, streamEOR | streamEOF:
 		if err := d.next.EndRecord(); err != nil {

@@ -188,6 +188,7 @@ type textDecoder struct {
 	records bool
 	cr      bool // TYPE A: the last byte received was a CR
 	scratch []byte
+	one     [1]byte
 }
 
 func (d *textDecoder) Write(p []byte) (int, error) {
@@ -238,15 +239,19 @@ func (d *textDecoder) EndRecord() error {
 	if !d.records {
 		return nil
 	}
-	_, err := d.file.Write([]byte{'\n'})
-	return err
+	return d.writeByte('\n')
 }
 
 func (d *textDecoder) Close() error {
 	if d.cr {
 		d.cr = false
-		_, err := d.file.Write([]byte{'\r'})
-		return err
+		return d.writeByte('\r')
 	}
 	return nil
+}
+
+func (d *textDecoder) writeByte(b byte) error {
+	d.one[0] = b
+	_, err := d.file.Write(d.one[:])
+	return err
 }

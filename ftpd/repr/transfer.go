@@ -3,6 +3,7 @@ package repr
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 )
 
@@ -134,6 +135,9 @@ func (u *Upload) marker(sender string) {
 func (u *Upload) Write(p []byte) (int, error) {
 	if u.err != nil {
 		return 0, u.err
+	}
+	if u.closed {
+		return 0, errors.New("repr: write to a closed Upload")
 	}
 	n, err := u.wire.Write(p)
 	if err != nil {
