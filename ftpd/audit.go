@@ -105,7 +105,7 @@ func (s *session) logTransfer(srv *Server, t *store.Transfer) {
 }
 
 func (s *session) protocol() string {
-	if s.cc.HasTLSForControl() {
+	if s.controlTLS() {
 		return "ftps"
 	}
 	return "ftp"

@@ -75,7 +75,11 @@ func (d *driver) GetTLSConfig() (*tls.Config, error) {
 
 func (d *driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{cc: cc, started: time.Now(), ctx: ctx, cancel: cancel, conn: d.srv.connOf(cc.RemoteAddr())}
+	sess := &session{cc: cc, started: time.Now(), ctx: ctx, cancel: cancel, conn: d.srv.connOf(cc.RemoteAddr()),
+		ctl: d.srv.controlOf(cc.RemoteAddr())}
+	if sess.ctl != nil {
+		sess.ctl.session.Store(sess)
+	}
 	d.srv.mu.Lock()
 	closing := d.srv.closing
 	if !closing {
@@ -113,8 +117,16 @@ func (d *driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	if !required {
 		return nil
 	}
-	if !cc.HasTLSForControl() {
+	sess, _ := cc.Extra().(*session)
+	if sess == nil || !sess.controlTLS() {
 		return errors.New("this account requires TLS: connect with explicit FTPS (AUTH TLS) or implicit FTPS")
+	}
+	if sess.ctl != nil {
+		// The control layer terminates TLS: the engine, which sees a
+		// plain connection, would refuse USER (421) with the requirement
+		// set. PROT P is required by the layer (PROT C is refused) and by
+		// the driver (checkProtection) instead.
+		return nil
 	}
 	// Data connections must be protected too (PROT P).
 	return cc.SetTLSRequirement(ftpserver.MandatoryEncryption)
@@ -149,7 +161,7 @@ func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, errTemporary
 	}
 	row.PartnerID, row.AccountID = store.StrPtr(login.PartnerID), store.StrPtr(login.AccountID)
-	if login.TLSRequired && !cc.HasTLSForControl() {
+	if login.TLSRequired && !sess.controlTLS() {
 		log.Warn("FTP login refused: TLS required")
 		d.srv.audit(row, errors.New("TLS required"))
 		return nil, errors.New("this account requires TLS")
@@ -178,7 +190,7 @@ func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	}
 	fs := d.srv.sessionFS(sess, root, login)
 	d.srv.audit(row, nil)
-	log.Info("FTP login", "partner", login.PartnerSlug, "tls", cc.HasTLSForControl())
+	log.Info("FTP login", "partner", login.PartnerSlug, "tls", sess.controlTLS())
 	return &clientDriver{Fs: fs, sess: sess, srv: d.srv}, nil
 }
 

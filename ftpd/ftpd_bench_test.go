@@ -46,7 +46,7 @@ func newBenchEnv(b *testing.B) *benchEnv { return newBenchEnvStore(b, true) }
 // newBenchEnvStore with withStore false gives the server no Store: no audit
 // rows, no quota, no upload records. Beside the full server it shows what
 // the database costs per transfer.
-func newBenchEnvStore(b *testing.B, withStore bool) *benchEnv {
+func newBenchEnvStore(b *testing.B, withStore bool, configure ...func(*ftpd.Server)) *benchEnv {
 	b.Helper()
 	st := storetest.Open(b, storetest.Backends()[0]) // SQLite, as the embedded default
 	dir := b.TempDir()
@@ -63,6 +63,9 @@ func newBenchEnvStore(b *testing.B, withStore bool) *benchEnv {
 		Banner: "bench", IdleTimeout: time.Minute, MaxSessionsPerIP: 0, KeepPassivePorts: true}
 	if !withStore {
 		srv.Store, srv.Guard = nil, nil
+	}
+	for _, f := range configure {
+		f(srv)
 	}
 	// A passive port range of 100, as `ferry serve` has by default (the
 	// engine takes a path of its own for a range).
@@ -516,4 +519,79 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 func (l *lineWriter) flush() {
 	_, _ = l.w.Write(l.buf)
 	l.buf = l.buf[:0]
+}
+
+// BenchmarkControlLayer: what Ferry's control layer in front of the engine
+// costs per command. "ferry" is the server as it serves; "engine" the same
+// server with the engine reading the socket itself (no control layer, as
+// before it existed). Compare the two lines of each command.
+func BenchmarkControlLayer(b *testing.B) {
+	const small = 4 << 10
+	cmds := []struct {
+		name string
+		run  func(b *testing.B, e *benchEnv, c *ftp.ServerConn, buf []byte, seq int)
+	}{
+		{"NOOP", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, _ []byte, _ int) {
+			if err := c.NoOp(); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"SIZE", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, _ []byte, _ int) {
+			if _, err := c.FileSize("f"); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"DELE", func(b *testing.B, e *benchEnv, c *ftp.ServerConn, buf []byte, seq int) {
+			name := fmt.Sprintf("d%d", seq)
+			if err := os.WriteFile(filepath.Join(e.root, name), buf[:small], 0o640); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Delete(name); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"RETR-4KiB", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, buf []byte, _ int) {
+			r, err := c.Retr("f")
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := drain(r, buf)
+			if cerr := r.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil || n != small {
+				b.Fatalf("RETR: %d bytes, %v", n, err)
+			}
+		}},
+		{"STOR-4KiB", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, buf []byte, seq int) {
+			if err := c.Stor(fmt.Sprintf("u%d", seq), bytes.NewReader(buf[:small])); err != nil {
+				b.Fatal(err)
+			}
+		}},
+	}
+	for _, cmd := range cmds {
+		for _, variant := range []string{"ferry", "engine"} {
+			b.Run(cmd.name+"/"+variant, func(b *testing.B) {
+				var configure []func(*ftpd.Server)
+				if variant == "engine" {
+					configure = append(configure, ftpd.BareEngine)
+				}
+				e := newBenchEnvStore(b, true, configure...)
+				writeBenchFile(b, filepath.Join(e.root, "f"), small)
+				c := e.dial(b)
+				defer c.Quit()
+				if err := c.Type(ftp.TransferTypeBinary); err != nil {
+					b.Fatal(err)
+				}
+				buf := make([]byte, 1<<20)
+				seq := 0
+				b.ResetTimer()
+				for b.Loop() {
+					seq++
+					cmd.run(b, e, c, buf, seq)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+			})
+		}
+	}
 }

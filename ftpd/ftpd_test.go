@@ -175,8 +175,10 @@ func TestCommandReplies(t *testing.T) {
 		{"TYPE E", 504}, {"TYPE X", 504},
 		{"MODE S", 200}, {"MODE B", 504}, {"MODE C", 504},
 		{"MODE Z", 504}, // off by default: the engine's MODE Z is not what clients speak
-		// ftpserverlib v0.32.3 answers every STRU with 502; no driver hook reaches it.
-		{"STRU F", 502}, {"STRU R", 502},
+		// STRU is answered by Ferry's control layer (the engine has 502
+		// for every STRU): F is the structure served; R is not wired yet;
+		// P is refused as RFC 1123 4.1.2.3 recommends.
+		{"STRU F", 200}, {"STRU R", 504}, {"STRU P", 504},
 		{"SIZE h.txt", 550}, // RFC 3659 4: SIZE in ASCII mode may be refused, and is
 		{"TYPE I", 200},
 		{"SIZE h.txt", 213}, {"MDTM h.txt", 213}, {"MLST h.txt", 250},

@@ -84,9 +84,14 @@ type Server struct {
 	engine   *ftpserver.FtpServer
 	sessions map[uint32]*session
 	conns    map[string]net.Conn // admitted connections by remote address, to kick them
-	closing  bool
-	served   chan struct{} // closed when Serve returns
-	rows     *store.AuditWriter
+	controls map[string]*controlConn
+	// bareEngine serves connections straight from the engine, without the
+	// control layer: the reference of the benchmarks only (see
+	// export_test.go).
+	bareEngine bool
+	closing    bool
+	served     chan struct{} // closed when Serve returns
+	rows       *store.AuditWriter
 }
 
 // quietClosed is the engine's log handler. When Ferry closes a session's
@@ -153,10 +158,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		limits.Refuse = func(reason string) string { return "421 " + reason + "\r\n" }
 	}
 	ln = connlimit.New(ln, limits)
-	if s.Implicit {
-		if s.TLSConfig == nil {
-			return errors.New("ftpd: implicit FTPS needs a TLS config")
-		}
+	if s.Implicit && s.TLSConfig == nil {
+		return errors.New("ftpd: implicit FTPS needs a TLS config")
+	}
+	switch {
+	case !s.bareEngine:
+		ln = &controlListener{Listener: ln, srv: s, implicit: s.Implicit}
+	case s.Implicit:
 		ln = tls.NewListener(ln, s.TLSConfig)
 	}
 	d := &driver{srv: s, listener: ln, passiveIP: boundIP(ln.Addr())}

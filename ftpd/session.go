@@ -24,8 +24,11 @@ import (
 
 // session is Ferry's state for one control connection.
 type session struct {
-	cc        ftpserver.ClientContext
-	conn      net.Conn // the control connection's socket
+	cc   ftpserver.ClientContext
+	conn net.Conn // the control connection's socket
+	// ctl is the control layer's connection in front of the engine; nil
+	// only when the engine serves the socket itself (bareEngine).
+	ctl       *controlConn
 	started   time.Time
 	ctx       context.Context // ends with the connection
 	cancel    context.CancelFunc
@@ -64,6 +67,16 @@ func (s *session) setCurrent(name string) {
 	s.current = name
 }
 
+// controlTLS reports whether the control connection is protected by TLS.
+// The control layer terminates TLS, so the engine's HasTLSForControl is
+// false on an AUTH TLS connection: the layer's state is the one that counts.
+func (s *session) controlTLS() bool {
+	if s.ctl != nil {
+		return s.ctl.tls.Load()
+	}
+	return s.cc.HasTLSForControl()
+}
+
 // kick ends the session from outside by closing its socket.
 func (s *session) kick() {
 	if s.conn != nil {
@@ -85,7 +98,7 @@ func (s *session) close() {
 
 func (s *session) info() SessionInfo {
 	i := SessionInfo{ID: s.cc.ID(), RemoteAddr: s.cc.RemoteAddr().String(), Started: s.started,
-		TLS: s.cc.HasTLSForControl(), Transfers: s.transfers.Load(), Bytes: s.bytes.Load()}
+		TLS: s.controlTLS(), Transfers: s.transfers.Load(), Bytes: s.bytes.Load()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.login != nil {

@@ -1,0 +1,246 @@
+package ftpd
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxCommandLine bounds a command line, its CRLF included: the engine reads
+// lines into a buffer of this size and drops the connection on a longer
+// one. RFC 959 sets no limit; a longer line is discarded up to its end and
+// refused with 500, and the session goes on.
+const maxCommandLine = 4096
+
+// errLineTooLong marks a command line over maxCommandLine.
+var errLineTooLong = errors.New("command line too long")
+
+// barrierLine is handed to the engine to learn when it has answered every
+// command before it (it runs a NOOP only after a running transfer ends).
+var barrierLine = []byte("NOOP\r\n")
+
+// controlConn is the connection the engine serves: it stands in front of
+// the client's socket, whose addresses it reports (bans, passive-port
+// ownership and the FTP-bounce checks see the real client). The engine
+// reads only the lines the layer hands on, and everything it writes goes
+// through the replyStream to the client.
+type controlConn struct {
+	srv *Server
+	raw net.Conn // the accepted connection; deadlines and addresses
+
+	tls     atomic.Bool // the control connection is TLS (AUTH TLS or implicit)
+	session atomic.Pointer[session]
+
+	// Read side, used only by the engine's reader goroutine.
+	in   *bufio.Reader
+	out  []byte // a line handed on, not yet all read by the engine
+	held answer // a command the layer answers once the barrier is answered
+
+	mu      sync.Mutex // writes to the client and everything below
+	conn    net.Conn   // raw, or TLS over raw
+	replies replyStream
+	state   reprState
+	closed  bool
+}
+
+// answer is a command the layer answers itself; an error ends the session.
+type answer func() error
+
+func newControlConn(srv *Server, raw net.Conn, implicit bool) *controlConn {
+	c := &controlConn{srv: srv, raw: raw, conn: raw, state: newReprState()}
+	c.replies.forwarded = 1 // the engine's greeting
+	if implicit {
+		c.conn = tls.Server(raw, srv.TLSConfig)
+		c.tls.Store(true)
+		c.state.prot = 'P' // the engine protects every data connection
+	}
+	c.in = bufio.NewReaderSize(c.conn, maxCommandLine)
+	return c
+}
+
+// Read hands the engine the next command line the layer does not answer.
+func (c *controlConn) Read(p []byte) (int, error) {
+	for len(c.out) == 0 {
+		if h := c.held; h != nil {
+			// The engine read again after the barrier: it has answered
+			// every command before this one.
+			c.held = nil
+			if err := h(); err != nil {
+				return 0, err
+			}
+			c.extendIdle()
+			continue
+		}
+		line, err := c.readLine()
+		var h answer
+		switch {
+		case errors.Is(err, errLineTooLong):
+			h = func() error {
+				return c.reply(500, fmt.Sprintf("Command line too long (limit %d bytes); ignored", maxCommandLine-2))
+			}
+		case err != nil:
+			return 0, err
+		default:
+			h = c.route(line)
+		}
+		if h == nil {
+			continue // handed on: c.out is set
+		}
+		c.mu.Lock()
+		balanced := c.replies.balanced()
+		if !balanced {
+			c.replies.barrier = true
+		}
+		c.mu.Unlock()
+		if !balanced {
+			c.held, c.out = h, barrierLine
+			break
+		}
+		if err := h(); err != nil {
+			return 0, err
+		}
+		c.extendIdle()
+	}
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
+}
+
+// readLine reads one command line with its line end. A line at the end of
+// the stream without one is returned as it is, as the engine would.
+func (c *controlConn) readLine() ([]byte, error) {
+	line, err := c.in.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = c.in.ReadSlice('\n')
+		}
+		if err != nil {
+			return nil, err
+		}
+		return nil, errLineTooLong
+	}
+	if err != nil && len(line) > 0 && errors.Is(err, io.EOF) {
+		return line, nil
+	}
+	return line, err
+}
+
+// forward hands a line to the engine, which answers it.
+func (c *controlConn) forward(line []byte) {
+	c.mu.Lock()
+	c.replies.forwarded++
+	c.mu.Unlock()
+	c.out = line
+}
+
+// extendIdle gives the client its idle time again after a command the layer
+// answered, as the engine does before it reads each command (the login
+// deadline still bounds it: see connlimit).
+func (c *controlConn) extendIdle() {
+	if d := c.srv.IdleTimeout; d > 0 {
+		_ = c.raw.SetDeadline(time.Now().Add(d))
+	}
+}
+
+// Write takes the engine's replies to the client.
+func (c *controlConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.replies.feed(p, c.state.statLines)
+	if len(out) > 0 {
+		if _, err := c.conn.Write(out); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// reply writes a reply of the layer's own: one line, or a multi-line
+// reply with the first and last line given and the lines between.
+func (c *controlConn) reply(code int, lines ...string) error {
+	var b strings.Builder
+	for i, l := range lines {
+		switch {
+		case i == len(lines)-1:
+			fmt.Fprintf(&b, "%d %s\r\n", code, l)
+		case i == 0:
+			fmt.Fprintf(&b, "%d-%s\r\n", code, l)
+		default:
+			fmt.Fprintf(&b, " %s\r\n", l)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := io.WriteString(c.conn, b.String())
+	return err
+}
+
+// startTLS answers AUTH TLS and negotiates TLS on the control connection
+// with the configuration that also protects the data connections, so they
+// can resume the control connection's TLS session.
+func (c *controlConn) startTLS() error {
+	if err := c.reply(234, "AUTH command ok. Expecting TLS Negotiation."); err != nil {
+		return err
+	}
+	tc := tls.Server(c.raw, c.srv.TLSConfig)
+	if err := tc.Handshake(); err != nil {
+		c.srv.logger().Info("FTP TLS handshake failed", "remote", c.raw.RemoteAddr().String(), "err", err)
+		return io.EOF // the session ends; the engine logs no error of its own
+	}
+	c.mu.Lock()
+	c.conn = tc
+	c.mu.Unlock()
+	// Whatever the client sent in clear after AUTH is dropped, not read as
+	// commands over TLS.
+	c.in = bufio.NewReaderSize(tc, maxCommandLine)
+	c.tls.Store(true)
+	return nil
+}
+
+// Close closes the client's connection (with a TLS close alert when
+// protected).
+func (c *controlConn) Close() error {
+	c.mu.Lock()
+	conn, closed := c.conn, c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if closed {
+		return net.ErrClosed
+	}
+	c.srv.removeControl(c)
+	err := conn.Close()
+	if conn != c.raw {
+		_ = c.raw.Close()
+	}
+	return err
+}
+
+func (c *controlConn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *controlConn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *controlConn) SetDeadline(t time.Time) error      { return c.raw.SetDeadline(t) }
+func (c *controlConn) SetReadDeadline(t time.Time) error  { return c.raw.SetReadDeadline(t) }
+func (c *controlConn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+
+// NetConn returns the client's connection (see connlimit.Of).
+func (c *controlConn) NetConn() net.Conn { return c.raw }
+
+// account reports whether the session has logged in, and whether its
+// account requires TLS.
+func (c *controlConn) account() (loggedIn, tlsRequired bool) {
+	s := c.session.Load()
+	if s == nil {
+		return false, false
+	}
+	l := s.loginInfo()
+	if l == nil {
+		return false, false
+	}
+	return true, l.TLSRequired
+}
