@@ -68,6 +68,9 @@
 // (what the server sends) comes back identical; the boundaries between
 // several records are not kept.
 //
+// Record ends under STRU F: an EOR flag in a MODE B block or MODE C escape is
+// accepted and ignored (lines are in the data); the server never sends one.
+//
 // A record containing the line end (LF in TYPE A, NL in TYPE E) becomes two
 // lines on disk, and so two records when downloaded.
 //

@@ -6,18 +6,17 @@ import "golang.org/x/text/encoding/charmap"
 // are permutations, so a translation and its inverse round-trip any bytes.
 type byteTable [256]byte
 
-func (t *byteTable) translate(dst, src []byte) {
+// apply returns src translated into dst, which must be as long; a nil
+// table (TYPE A) leaves the bytes as they are and returns src itself.
+func (t *byteTable) apply(dst, src []byte) []byte {
+	if t == nil {
+		return src
+	}
+	dst = dst[:len(src)]
 	for i, b := range src {
 		dst[i] = t[b]
 	}
-}
-
-func identityTable() *byteTable {
-	var t byteTable
-	for i := range t {
-		t[i] = byte(i)
-	}
-	return &t
+	return dst
 }
 
 // ebcdicTables returns the translations between file bytes and the EBCDIC

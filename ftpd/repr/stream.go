@@ -22,27 +22,34 @@ type streamEncoder struct {
 	wire    io.Writer
 	records bool
 	code    [2]byte // a control code being written
+	scratch []byte  // STRU R: data with each 0xFF doubled
 }
 
 func (e *streamEncoder) Write(p []byte) (int, error) {
 	if !e.records {
 		return e.wire.Write(p)
 	}
+	if e.scratch == nil {
+		e.scratch = make([]byte, 0, 2*chunkSize)
+	}
 	n := len(p)
 	for len(p) > 0 {
-		i := bytes.IndexByte(p, streamEscape)
-		if i < 0 {
-			i = len(p) - 1 // write the rest, then stop
+		k := min(len(p), chunkSize)
+		out, seg := e.scratch[:0], p[:k]
+		for {
+			i := bytes.IndexByte(seg, streamEscape)
+			if i < 0 {
+				out = append(out, seg...)
+				break
+			}
+			out = append(out, seg[:i+1]...)
+			out = append(out, streamEscape) // a data byte 0xFF is sent twice
+			seg = seg[i+1:]
 		}
-		if _, err := e.wire.Write(p[:i+1]); err != nil {
+		if _, err := e.wire.Write(out); err != nil {
 			return n - len(p), err
 		}
-		if p[i] == streamEscape { // doubled: write it once more
-			if _, err := e.wire.Write(p[i : i+1]); err != nil {
-				return n - len(p), err
-			}
-		}
-		p = p[i+1:]
+		p = p[k:]
 	}
 	return n, nil
 }

@@ -19,7 +19,7 @@ func newFileEncoder(wire structuredWriter, r Representation) structuredWriter {
 	if !r.Type.text() {
 		return &binaryEncoder{wire: wire, records: r.Structure == Record}
 	}
-	e := &textEncoder{wire: wire, table: identityTable(), records: r.Structure == Record}
+	e := &textEncoder{wire: wire, records: r.Structure == Record}
 	switch {
 	case r.Type == EBCDIC:
 		e.table, _ = ebcdicTables(r.CodePage)
@@ -36,7 +36,7 @@ func newFileDecoder(file io.Writer, r Representation) structuredWriter {
 	if !r.Type.text() {
 		return binaryDecoder{file}
 	}
-	d := &textDecoder{file: file, table: identityTable(), records: r.Structure == Record}
+	d := &textDecoder{file: file, records: r.Structure == Record}
 	switch {
 	case r.Type == EBCDIC:
 		_, d.table = ebcdicTables(r.CodePage)
@@ -86,8 +86,8 @@ func (d binaryDecoder) Close() error                { return nil }
 // a complete record: RFC 959 3.4 makes every EOR explicit, the last one too.
 type textEncoder struct {
 	wire    structuredWriter
-	table   *byteTable
-	crlf    bool // TYPE A, STRU F: LF goes out as CRLF
+	table   *byteTable // nil for TYPE A
+	crlf    bool       // TYPE A, STRU F: LF goes out as CRLF
 	records bool
 	open    bool // STRU R: a record has data not yet ended
 	scratch []byte
@@ -115,8 +115,7 @@ func (e *textEncoder) Write(p []byte) (int, error) {
 // writeTranslated sends up to len(scratch) bytes through the table.
 func (e *textEncoder) writeTranslated(p []byte) ([]byte, error) {
 	k := min(len(p), len(e.scratch))
-	e.table.translate(e.scratch, p[:k])
-	_, err := e.wire.Write(e.scratch[:k])
+	_, err := e.wire.Write(e.table.apply(e.scratch, p[:k]))
 	return p[k:], err
 }
 
@@ -150,8 +149,7 @@ func (e *textEncoder) writeRecords(p []byte) ([]byte, error) {
 	}
 	for len(line) > 0 {
 		k := min(len(line), len(e.scratch))
-		e.table.translate(e.scratch, line[:k])
-		if _, err := e.wire.Write(e.scratch[:k]); err != nil {
+		if _, err := e.wire.Write(e.table.apply(e.scratch, line[:k])); err != nil {
 			return p, err
 		}
 		e.open = true
@@ -199,8 +197,7 @@ func (d *textDecoder) Write(p []byte) (int, error) {
 			out, p = d.stripCR(p)
 		} else {
 			k := min(len(p), len(d.scratch))
-			d.table.translate(d.scratch, p[:k])
-			out, p = d.scratch[:k], p[k:]
+			out, p = d.table.apply(d.scratch, p[:k]), p[k:]
 		}
 		if _, err := d.file.Write(out); err != nil {
 			return n - len(p), err

@@ -99,9 +99,8 @@ type Marker struct {
 // Close it: Close reports an upload that ended before its end-of-file marker
 // and flushes the file. Close does not close the file.
 type Upload struct {
-	// OnRestartMarker, if set before the first Write, is called for each
-	// restart marker received. In MODE Z it is called from the goroutine
-	// that inflates the stream.
+	// OnRestartMarker, if set before the first Write, is called during
+	// Write for each restart marker received (MODE B and C only).
 	OnRestartMarker func(Marker)
 
 	wire   io.WriteCloser // the mode decoder
