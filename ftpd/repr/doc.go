@@ -7,7 +7,7 @@
 // text), keeps a Representation per session, and wraps the file handle of a
 // transfer: NewDownload turns a file reader into a reader of wire bytes,
 // NewUpload turns a file writer into a writer of wire bytes. Both stream:
-// they hold a bounded amount of data whatever the file's size (about 350 KiB
+// they hold a bounded amount of data whatever the file's size (about 400 KiB
 // for a download and an upload together, plus about 700 KiB for the zlib
 // compressor of a MODE Z download). For TYPE I
 // or L 8 with STRU F and MODE S nothing is converted (IsIdentity):
@@ -22,7 +22,11 @@
 // selectable) and ISO-8859-1 file bytes, the pair z/OS FTP uses by default;
 // both code pages are permutations of Latin-1, so every file, UTF-8 or not,
 // round-trips byte for byte. As in z/OS's tables, LF and NEL swap: the file's
-// LF is EBCDIC NL (0x15), the file's NEL (0x85) is EBCDIC LF (0x25).
+// LF is EBCDIC NL (0x15), the file's NEL (0x85) is EBCDIC LF (0x25). NL is
+// the end of line RFC 959 3.4 names for EBCDIC text without record structure,
+// and the one z/OS uses ("a text file of EBCDIC data type ... the new-line
+// character (X'15') is used to delimit a line", z/OS IP User's Guide, "How to
+// transfer data with FTP").
 //
 // # On the wire
 //
