@@ -12,7 +12,14 @@ import (
 // route decides what becomes of a command line: nil when it was handed to
 // the engine (c.out is set), or the layer's answer to it.
 func (c *controlConn) route(line []byte) answer {
-	verb, arg := splitCommand(line)
+	verb, rawArg := splitCommand(line)
+	if verb == "" {
+		// The commands the engine answers as they are, the transfers
+		// among them: handed on without a look at the session.
+		c.forward(line)
+		return nil
+	}
+	arg := string(rawArg)
 	loggedIn, tlsRequired := c.account()
 	switch verb {
 	case "AUTH":
@@ -60,22 +67,57 @@ func (c *controlConn) route(line []byte) answer {
 	return nil
 }
 
-// splitCommand returns a line's command in upper case and its argument
-// without the line end.
-func splitCommand(line []byte) (string, string) {
+// splitCommand returns a line's command when the layer looks at it (see
+// verbName; empty otherwise) and its argument without the line end.
+func splitCommand(line []byte) (string, []byte) {
 	line = bytes.TrimRight(line, "\r\n")
 	verb, arg, _ := bytes.Cut(line, []byte(" "))
-	if len(verb) > 8 {
-		return "", "" // no command the layer answers is this long
+	if len(verb) > 4 {
+		return "", nil
 	}
-	var up [8]byte
+	var up [4]byte
 	for i, b := range verb {
 		if 'a' <= b && b <= 'z' {
 			b -= 'a' - 'A'
 		}
 		up[i] = b
 	}
-	return string(up[:len(verb)]), string(arg)
+	return verbName(up[:len(verb)]), arg
+}
+
+// verbName returns the name of an upper-case command the layer answers or
+// looks at, or "" for the others, without allocating (the compiler turns
+// the string conversion in a switch into comparisons).
+func verbName(v []byte) string {
+	switch string(v) {
+	case "AUTH":
+		return "AUTH"
+	case "PBSZ":
+		return "PBSZ"
+	case "PROT":
+		return "PROT"
+	case "HELP":
+		return "HELP"
+	case "ACCT":
+		return "ACCT"
+	case "FEAT":
+		return "FEAT"
+	case "STAT":
+		return "STAT"
+	case "STRU":
+		return "STRU"
+	case "TYPE":
+		return "TYPE"
+	case "MODE":
+		return "MODE"
+	case "PORT":
+		return "PORT"
+	case "EPRT":
+		return "EPRT"
+	case "SITE":
+		return "SITE"
+	}
+	return ""
 }
 
 // cmdAUTH answers AUTH TLS (RFC 4217; AUTH SSL and TLS-C are older names).
