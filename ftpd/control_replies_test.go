@@ -68,3 +68,54 @@ func TestReplyStreamRewrites(t *testing.T) {
 		t.Errorf("STAT: %q", got)
 	}
 }
+
+// Whatever the engine writes, however its writes are split, the client
+// gets exactly those bytes (no rewrite was asked for) and the count of
+// final replies does not depend on the split.
+func FuzzReplyStream(f *testing.F) {
+	f.Add([]byte("220 hi\r\n150 go\r\n226 done\r\n211-a\r\n 211 x\r\n211 end\r\n"), uint8(3))
+	f.Add([]byte("213-x\r\n213-y\r\n213 z\r\n500 \r\n200\r\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
+		if len(stream) > 4096 {
+			return
+		}
+		var whole replyStream
+		if got := whole.feed(stream, nil); len(stream) > 0 && stream[len(stream)-1] == '\n' && string(got) != string(stream) {
+			t.Fatalf("one write: %q became %q", stream, got)
+		}
+		var split replyStream
+		var out []byte
+		step := int(chunk%64) + 1
+		for i := 0; i < len(stream); i += step {
+			out = append(out, split.feed(stream[i:min(i+step, len(stream))], nil)...)
+		}
+		if i := strings.LastIndexByte(string(stream), '\n') + 1; string(out) != string(stream[:i]) {
+			t.Fatalf("writes of %d: %q became %q", step, stream[:i], out)
+		}
+		if split.finals != whole.finals || split.multi != whole.multi {
+			t.Fatalf("writes of %d: %d finals (multi %d), one write: %d (multi %d)", step, split.finals, split.multi,
+				whole.finals, whole.multi)
+		}
+	})
+}
+
+// PORT and EPRT arguments of any form parse or are left to the engine;
+// nothing panics, and what parses round-trips.
+func FuzzPortArguments(f *testing.F) {
+	for _, s := range []string{"127,0,0,1,4,1", "|1|127.0.0.1|1025|", "|2|::1|2000|", "1,2,3", "||||", "|", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		if ap, ok := parsePORT(arg); ok && !ap.Addr().Is4() {
+			t.Fatalf("PORT %q gave %v", arg, ap)
+		}
+		if ap, ok := parseEPRT(arg); ok && !ap.IsValid() {
+			t.Fatalf("EPRT %q gave %v", arg, ap)
+		}
+		verb, rest := splitCommand([]byte(arg))
+		if verb != "" && verbName([]byte(verb)) != verb {
+			t.Fatalf("verb %q of %q", verb, arg)
+		}
+		_ = rest
+	})
+}

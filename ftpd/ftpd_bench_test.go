@@ -531,24 +531,25 @@ func (l *lineWriter) flush() {
 func BenchmarkControlLayer(b *testing.B) {
 	const small = 4 << 10
 	cmds := []struct {
-		name string
-		run  func(b *testing.B, e *benchEnv, c *ftp.ServerConn, buf []byte, seq int)
+		name  string
+		run   func(b *testing.B, e *benchEnv, c *ftp.ServerConn, buf []byte, seq int)
+		setup func(b *testing.B, e *benchEnv)
 	}{
 		{"NOOP", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, _ []byte, _ int) {
 			if err := c.NoOp(); err != nil {
 				b.Fatal(err)
 			}
-		}},
+		}, nil},
 		{"SIZE", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, _ []byte, _ int) {
 			if _, err := c.FileSize("f"); err != nil {
 				b.Fatal(err)
 			}
-		}},
+		}, nil},
 		{"DELE", func(b *testing.B, e *benchEnv, c *ftp.ServerConn, _ []byte, seq int) {
 			if err := c.Delete(fmt.Sprintf("d%d", seq)); err != nil {
 				b.Fatal(err)
 			}
-		}},
+		}, nil},
 		{"RETR-4KiB", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, buf []byte, _ int) {
 			r, err := c.Retr("f")
 			if err != nil {
@@ -561,12 +562,38 @@ func BenchmarkControlLayer(b *testing.B) {
 			if err != nil || n != small {
 				b.Fatalf("RETR: %d bytes, %v", n, err)
 			}
-		}},
+		}, nil},
 		{"STOR-4KiB", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, buf []byte, seq int) {
 			if err := c.Stor(fmt.Sprintf("u%d", seq), bytes.NewReader(buf[:small])); err != nil {
 				b.Fatal(err)
 			}
+		}, nil},
+		{"LIST-1000", func(b *testing.B, _ *benchEnv, c *ftp.ServerConn, _ []byte, _ int) {
+			if ents, err := c.List("l"); err != nil || len(ents) != 1000 {
+				b.Fatalf("LIST: %d entries, %v", len(ents), err)
+			}
+		}, func(b *testing.B, e *benchEnv) {
+			dir := filepath.Join(e.root, "l")
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				b.Fatal(err)
+			}
+			for i := range 1000 {
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("report-%06d.csv", i)), []byte("x"), 0o640); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}},
+		// A whole short session: connect, log in (credentials cache warm),
+		// PWD, QUIT.
+		{"SESSION", func(b *testing.B, e *benchEnv, _ *ftp.ServerConn, _ []byte, _ int) {
+			c := e.dial(b)
+			if _, err := c.CurrentDir(); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Quit(); err != nil {
+				b.Fatal(err)
+			}
+		}, nil},
 	}
 	for _, cmd := range cmds {
 		b.Run(cmd.name, func(b *testing.B) {
@@ -583,7 +610,10 @@ func BenchmarkControlLayer(b *testing.B) {
 				}
 				e := newBenchEnvStore(b, true, configure...)
 				writeBenchFile(b, filepath.Join(e.root, "f"), small)
-				c := e.dial(b)
+				if cmd.setup != nil {
+					cmd.setup(b, e)
+				}
+				c := e.dial(b) // the first login pays argon2id and fills the cache
 				defer c.Quit()
 				if err := c.Type(ftp.TransferTypeBinary); err != nil {
 					b.Fatal(err)
