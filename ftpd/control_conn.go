@@ -43,11 +43,17 @@ type controlConn struct {
 	out  []byte // a line handed on, not yet all read by the engine
 	held answer // a command the layer answers once the barrier is answered
 
-	mu      sync.Mutex // writes to the client and everything below
-	conn    net.Conn   // raw, or TLS over raw
+	// writeMu keeps the writes to the client whole and in order; it is
+	// held across a network write, so nothing else waits on it but
+	// writers.
+	writeMu sync.Mutex
+	mu      sync.Mutex // the two below; never held across network I/O
 	replies replyStream
 	state   reprState
-	closed  bool
+
+	connMu sync.Mutex // the two below
+	conn   net.Conn   // raw, or TLS over raw
+	closed bool
 }
 
 // answer is a command the layer answers itself; an error ends the session.
@@ -151,15 +157,24 @@ func (c *controlConn) extendIdle() {
 
 // Write takes the engine's replies to the client.
 func (c *controlConn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.replies.feed(p, c.state.statLines)
+	out := c.replies.feed(p, c.state.statLines) // reuses a buffer only writers touch
+	c.mu.Unlock()
 	if len(out) > 0 {
-		if _, err := c.conn.Write(out); err != nil {
+		if _, err := c.current().Write(out); err != nil {
 			return 0, err
 		}
 	}
 	return len(p), nil
+}
+
+// current is the connection to the client: raw, or TLS once negotiated.
+func (c *controlConn) current() net.Conn {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	return c.conn
 }
 
 // reply writes a reply of the layer's own: one line, or a multi-line
@@ -176,9 +191,9 @@ func (c *controlConn) reply(code int, lines ...string) error {
 			fmt.Fprintf(&b, " %s\r\n", l)
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, err := io.WriteString(c.conn, b.String())
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_, err := io.WriteString(c.current(), b.String())
 	return err
 }
 
@@ -194,9 +209,9 @@ func (c *controlConn) startTLS() error {
 		c.srv.logger().Info("FTP TLS handshake failed", "remote", c.raw.RemoteAddr().String(), "err", err)
 		return io.EOF // the session ends; the engine logs no error of its own
 	}
-	c.mu.Lock()
+	c.connMu.Lock()
 	c.conn = tc
-	c.mu.Unlock()
+	c.connMu.Unlock()
 	// Whatever the client sent in clear after AUTH is dropped, not read as
 	// commands over TLS.
 	c.in = bufio.NewReaderSize(tc, maxCommandLine)
@@ -205,12 +220,13 @@ func (c *controlConn) startTLS() error {
 }
 
 // Close closes the client's connection (with a TLS close alert when
-// protected).
+// protected). It waits for no lock a blocked write holds: closing is what
+// unblocks that write.
 func (c *controlConn) Close() error {
-	c.mu.Lock()
+	c.connMu.Lock()
 	conn, closed := c.conn, c.closed
 	c.closed = true
-	c.mu.Unlock()
+	c.connMu.Unlock()
 	if closed {
 		return net.ErrClosed
 	}
