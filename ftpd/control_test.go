@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/ftpd"
 )
 
 // The commands Ferry's control layer answers in front of the engine, and
@@ -412,5 +414,44 @@ func TestControlFeatIsOneReply(t *testing.T) {
 	}
 	if strings.Join(finals, ",") != "211,214,200" {
 		t.Errorf("final reply lines %v in %q", finals, lines)
+	}
+}
+
+// Commands the layer answers count as activity as the engine's do, but
+// cannot keep an unauthenticated connection past the login deadline; an
+// idle session still gets the engine's 421 after them.
+func TestControlTimeouts(t *testing.T) {
+	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) {
+		s.LoginTimeout = time.Second
+		s.IdleTimeout = 2 * time.Second
+	}})
+	c := e.raw(e.addr)
+	start := time.Now()
+	for {
+		code, _ := c.cmd("HELP")
+		if code == 421 {
+			break
+		}
+		if code != 214 || time.Since(start) > 6*time.Second {
+			t.Fatalf("HELP trickle before login: %d after %v", code, time.Since(start))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("closed after %v, want about the login timeout (1s)", d)
+	}
+
+	c = e.raw(e.addr)
+	c.login("alice")
+	for range 3 {
+		time.Sleep(time.Second) // less than the idle timeout between commands
+		c.must(200, "STRU F")
+	}
+	start = time.Now()
+	if code, msg := c.read(); code != 421 || !strings.Contains(msg, "timeout") {
+		t.Fatalf("idle session: %d %s", code, msg)
+	}
+	if d := time.Since(start); d < time.Second || d > 5*time.Second {
+		t.Errorf("idle 421 after %v, want about the idle timeout (2s)", d)
 	}
 }
