@@ -24,7 +24,7 @@ var errLineTooLong = errors.New("command line too long")
 
 // barrierLine is handed to the engine to learn when it has answered every
 // command before it (it runs a NOOP only after a running transfer ends).
-var barrierLine = []byte("NOOP\r\n")
+const barrierLine = "NOOP\r\n"
 
 // controlConn is the connection the engine serves: it stands in front of
 // the client's socket, whose addresses it reports (bans, passive-port
@@ -106,7 +106,7 @@ func (c *controlConn) Read(p []byte) (int, error) {
 		}
 		c.mu.Unlock()
 		if !balanced {
-			c.held, c.out = h, barrierLine
+			c.held, c.out = h, []byte(barrierLine)
 			break
 		}
 		if err := h(); err != nil {

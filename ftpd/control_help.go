@@ -9,7 +9,8 @@ import (
 type helpTopic struct{ verb, syntax string }
 
 // helpTopics lists the commands this server carries out (the engine's and
-// the control layer's), with their syntax.
+// the control layer's; AUTH, PBSZ and PROT only with a TLS configuration),
+// with their syntax.
 func helpTopics() []helpTopic {
 	return []helpTopic{
 		{"ABOR", "ABOR (abort the transfer in progress)"},
@@ -75,6 +76,11 @@ func helpTopics() []helpTopic {
 // commands, or with one command's syntax.
 func (c *controlConn) help(arg string) error {
 	topics := helpTopics()
+	if c.srv.TLSConfig == nil {
+		topics = slices.DeleteFunc(topics, func(t helpTopic) bool {
+			return t.verb == "AUTH" || t.verb == "PBSZ" || t.verb == "PROT"
+		})
+	}
 	if arg = strings.ToUpper(strings.TrimSpace(arg)); arg != "" {
 		i := slices.IndexFunc(topics, func(t helpTopic) bool { return t.verb == arg })
 		if i < 0 {
