@@ -2,10 +2,12 @@ package ftpd
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
 
+	"github.com/ferryhq/ferry/ftpd/repr"
 	"github.com/ferryhq/ferry/internal/netaddr"
 )
 
@@ -13,7 +15,7 @@ import (
 // the engine (c.out is set), or the layer's answer to it.
 func (c *controlConn) route(line []byte) answer {
 	verb, rawArg := splitCommand(line)
-	if verb == "" {
+	if verb == "" || c.plain(verb) {
 		// The commands the engine answers as they are, the transfers
 		// among them: handed on without a look at the session.
 		c.forward(line)
@@ -53,9 +55,23 @@ func (c *controlConn) route(line []byte) answer {
 	case "STRU":
 		return c.cmdSTRU(arg)
 	case "TYPE":
-		return c.cmdTYPE(line, arg)
+		return c.cmdTYPE(arg)
 	case "MODE":
-		return c.cmdMODE(line, arg)
+		return c.cmdMODE(arg)
+	case "SIZE", "REST":
+		if h := c.refuseConverted(verb); h != nil {
+			return h
+		}
+	case "LIST", "NLST", "MLSD":
+		// The engine writes listings to the data connection itself, in
+		// stream mode; it has no hook to send them in another mode.
+		return func() error {
+			return c.reply(504, verb+" is sent in MODE S only: send MODE S, then "+verb)
+		}
+	case "OPTS":
+		if h := c.cmdOPTS(arg); h != nil {
+			return h
+		}
 	case "PORT", "EPRT":
 		return c.cmdPORT(line, verb, arg)
 	case "SITE":
@@ -116,6 +132,18 @@ func verbName(v []byte) string {
 		return "EPRT"
 	case "SITE":
 		return "SITE"
+	case "SIZE":
+		return "SIZE"
+	case "REST":
+		return "REST"
+	case "OPTS":
+		return "OPTS"
+	case "LIST":
+		return "LIST"
+	case "NLST":
+		return "NLST"
+	case "MLSD":
+		return "MLSD"
 	}
 	return ""
 }
@@ -193,72 +221,6 @@ func (c *controlConn) cmdPROT(line []byte, arg string, loggedIn, tlsRequired boo
 	return nil
 }
 
-// cmdSTRU answers STRU: F, the only structure served until record
-// structure is wired; P is refused as RFC 1123 4.1.2.3 recommends.
-func (c *controlConn) cmdSTRU(arg string) answer {
-	return func() error {
-		switch strings.ToUpper(strings.TrimSpace(arg)) {
-		case "F":
-			c.mu.Lock()
-			c.state.stru = "File"
-			c.mu.Unlock()
-			return c.reply(200, "Structure set to File")
-		case "R":
-			return c.reply(504, "Record structure is not available: use STRU F")
-		case "P":
-			return c.reply(504, "Page structure is not supported: use STRU F")
-		case "":
-			return c.reply(501, "STRU needs a structure code: STRU F")
-		}
-		return c.reply(501, "Unknown structure code: use STRU F")
-	}
-}
-
-// cmdTYPE hands TYPE to the engine, noting the types it accepts (as it
-// normalizes them: spaces dropped, upper case); it refuses the others
-// itself (504).
-func (c *controlConn) cmdTYPE(line []byte, arg string) answer {
-	if strings.TrimSpace(arg) == "" {
-		return func() error { return c.reply(501, "TYPE needs a type code: TYPE A or TYPE I") }
-	}
-	typ := ""
-	switch strings.ReplaceAll(strings.ToUpper(arg), " ", "") {
-	case "I", "L8":
-		typ = "Image"
-	case "A", "AN", "L7":
-		typ = "ASCII Non-print"
-	}
-	if typ != "" {
-		c.mu.Lock()
-		c.state.typ = typ
-		c.mu.Unlock()
-	}
-	c.forward(line)
-	return nil
-}
-
-// cmdMODE hands MODE to the engine, noting the modes it accepts.
-func (c *controlConn) cmdMODE(line []byte, arg string) answer {
-	mode := ""
-	switch strings.TrimSpace(arg) {
-	case "":
-		return func() error { return c.reply(501, "MODE needs a mode code: MODE S") }
-	case "S":
-		mode = "Stream"
-	case "Z":
-		if c.srv.DeflateLevel > 0 {
-			mode = "Deflate"
-		}
-	}
-	if mode != "" {
-		c.mu.Lock()
-		c.state.mode = mode
-		c.mu.Unlock()
-	}
-	c.forward(line)
-	return nil
-}
-
 // cmdPORT refuses an active data connection to another address than the
 // client's or to a privileged port (below 1024) before any connection is
 // made: FTP bounce (RFC 2577). A PORT or EPRT that does not parse is the
@@ -322,4 +284,197 @@ func parseEPRT(arg string) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(addr, uint16(port)), true
+}
+
+// plain reports a command the engine answers as it is in the session's
+// representation, without a look at the login: SIZE and REST when nothing
+// is converted, listings in stream mode.
+func (c *controlConn) plain(verb string) bool {
+	switch verb {
+	case "SIZE", "REST":
+		return c.cur.IsIdentity()
+	case "LIST", "NLST", "MLSD":
+		return c.cur.Mode == repr.Stream
+	}
+	return false
+}
+
+// refused answers a TYPE, STRU or MODE argument repr refused, with its
+// code (501 or 504) and text.
+func (c *controlConn) refused(err error) answer {
+	var re *repr.ReplyError
+	if !errors.As(err, &re) {
+		re = &repr.ReplyError{Code: 501, Text: "Syntax error in parameters"}
+	}
+	return func() error { return c.reply(re.Code, re.Text) }
+}
+
+// setRep makes r the session's representation. It runs in an answer, that
+// is on the engine's reader goroutine once the engine has answered every
+// earlier command: a transfer sent before the command still has the
+// representation it started with.
+func (c *controlConn) setRep(r repr.Representation) {
+	c.cur = r
+	c.mu.Lock()
+	c.state.rep = r
+	c.mu.Unlock()
+}
+
+// representation is the session's representation, for the driver.
+func (c *controlConn) representation() repr.Representation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.rep
+}
+
+// codePage is the EBCDIC code page of the session's partner (IBM-1047
+// unless the partner's setting says IBM-037).
+func (c *controlConn) codePage() repr.CodePage {
+	if s := c.session.Load(); s != nil {
+		if l := s.loginInfo(); l != nil && l.EBCDICCodePage != "" {
+			if cp, err := repr.ParseCodePage(l.EBCDICCodePage); err == nil {
+				return cp
+			}
+		}
+	}
+	return repr.IBM1047
+}
+
+// cmdTYPE answers TYPE (RFC 959 3.1.1): A [N], E [N], I and L 8.
+func (c *controlConn) cmdTYPE(arg string) answer {
+	t, err := repr.ParseType(arg)
+	if err != nil {
+		return c.refused(err)
+	}
+	return func() error {
+		r := c.cur
+		r.Type = t
+		if t == repr.EBCDIC {
+			r.CodePage = c.codePage()
+		}
+		c.setRep(r)
+		text := "Type set to " + t.String()
+		switch t {
+		case repr.ASCII:
+			text += " N (ASCII Non-print)"
+		case repr.EBCDIC:
+			text += " (EBCDIC, " + r.CodePage.String() + ")"
+		case repr.Image:
+			text += " (Image)"
+		case repr.Local8:
+			text += " (Local byte size 8)"
+		}
+		return c.reply(200, text)
+	}
+}
+
+// cmdSTRU answers STRU (RFC 959 3.1.2): F and R; P is refused as RFC 1123
+// 4.1.2.3 recommends.
+func (c *controlConn) cmdSTRU(arg string) answer {
+	s, err := repr.ParseStru(arg)
+	if err != nil {
+		return c.refused(err)
+	}
+	return func() error {
+		r := c.cur
+		r.Structure = s
+		c.setRep(r)
+		return c.reply(200, "Structure set to "+s.String()+" ("+struName(s)+")")
+	}
+}
+
+// cmdMODE answers MODE (RFC 959 3.4): S, B, C, and Z (a zlib stream) when
+// the server offers it.
+func (c *controlConn) cmdMODE(arg string) answer {
+	m, err := repr.ParseMode(arg)
+	if err != nil {
+		return c.refused(err)
+	}
+	if m == repr.Deflate && c.srv.DeflateLevel <= 0 {
+		return func() error { return c.reply(504, "MODE Z is not enabled on this server: use MODE S") }
+	}
+	return func() error {
+		r := c.cur
+		r.Mode = m
+		c.setRep(r)
+		return c.reply(200, "Mode set to "+m.String()+" ("+modeName(m)+")")
+	}
+}
+
+// cmdOPTS answers OPTS MODE Z (draft-preston-ftpext-deflate: LEVEL n sets
+// the compression level of the session's downloads); nil hands any other
+// OPTS to the engine.
+func (c *controlConn) cmdOPTS(arg string) answer {
+	f := strings.Fields(strings.ToUpper(arg))
+	if len(f) < 2 || f[0] != "MODE" || f[1] != "Z" {
+		return nil
+	}
+	if c.srv.DeflateLevel <= 0 {
+		return func() error { return c.reply(501, "MODE Z is not enabled on this server") }
+	}
+	if len(f) == 2 {
+		return func() error { return c.reply(200, "MODE Z options unchanged") }
+	}
+	level := 0
+	if len(f) == 4 && f[2] == "LEVEL" {
+		if n, err := strconv.Atoi(f[3]); err == nil && n >= 1 && n <= 9 {
+			level = n
+		}
+	}
+	if level == 0 {
+		return func() error { return c.reply(501, "Syntax: OPTS MODE Z LEVEL <1-9>") }
+	}
+	return func() error {
+		r := c.cur
+		r.Level = level
+		c.setRep(r)
+		return c.reply(200, "MODE Z LEVEL set to "+strconv.Itoa(level))
+	}
+}
+
+// refuseConverted answers SIZE and REST where the engine, which sees the
+// file's bytes, would answer for data the session does not transfer as
+// they are; nil hands the command to the engine.
+//
+// SIZE is the size of the transfer in the current TYPE (RFC 3659 4): the
+// file's size in TYPE I and L 8 with file structure, whatever the MODE
+// (its framing is not data); in TYPE A and E, or with record structure,
+// it would need a pass over the whole file, so it is refused (550), as
+// the engine refuses it in TYPE A. REST is a byte offset of the file: it
+// is honoured in TYPE I and L 8 with file structure in MODE S and Z (a
+// zlib stream of the file from there); an offset into converted text is
+// ambiguous, and RFC 959's restart markers of MODE B and C are not
+// implemented, so those refuse REST (504) before any transfer.
+func (c *controlConn) refuseConverted(verb string) answer {
+	r := c.cur
+	text := r.Type == repr.ASCII || r.Type == repr.EBCDIC
+	if verb == "SIZE" {
+		switch {
+		case text:
+			return func() error {
+				return c.reply(550, "SIZE not available in TYPE "+r.Type.String()+
+					": the size of converted text differs from the file's; use TYPE I")
+			}
+		case r.Structure == repr.Record:
+			return func() error {
+				return c.reply(550, "SIZE not available in STRU R: use STRU F")
+			}
+		}
+		return nil
+	}
+	switch {
+	case text:
+		return func() error {
+			return c.reply(504, "REST not available in TYPE "+r.Type.String()+
+				": an offset into converted text is ambiguous; use TYPE I to resume")
+		}
+	case r.Structure == repr.Record:
+		return func() error { return c.reply(504, "REST not available in STRU R: use STRU F to resume") }
+	case r.Mode == repr.Block || r.Mode == repr.Compressed:
+		return func() error {
+			return c.reply(504, "REST not available in MODE "+r.Mode.String()+
+				": restart markers are not implemented; use MODE S to resume")
+		}
+	}
+	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferryhq/ferry/ftpd/repr"
 )
 
 // maxCommandLine bounds a command line, its CRLF included: the engine reads
@@ -40,8 +42,9 @@ type controlConn struct {
 
 	// Read side, used only by the engine's reader goroutine.
 	in   *bufio.Reader
-	out  []byte // a line handed on, not yet all read by the engine
-	held answer // a command the layer answers once the barrier is answered
+	out  []byte              // a line handed on, not yet all read by the engine
+	held answer              // a command the layer answers once the barrier is answered
+	cur  repr.Representation // the session's representation (state.rep), as the reader sees it
 
 	// writeMu keeps the writes to the client whole and in order; it is
 	// held across a network write, so nothing else waits on it but
@@ -60,8 +63,10 @@ type controlConn struct {
 type answer func() error
 
 func newControlConn(srv *Server, raw net.Conn, implicit bool) *controlConn {
-	c := &controlConn{srv: srv, raw: raw, conn: raw, state: newReprState()}
+	c := &controlConn{srv: srv, raw: raw, conn: raw, state: newReprState(srv.DeflateLevel)}
+	c.cur = c.state.rep
 	c.replies.forwarded = 1 // the engine's greeting
+	c.replies.modeZ = srv.DeflateLevel > 0
 	if implicit {
 		c.conn = tls.Server(raw, srv.TLSConfig)
 		c.tls.Store(true)
@@ -259,4 +264,12 @@ func (c *controlConn) account() (loggedIn, tlsRequired bool) {
 		return false, false
 	}
 	return true, l.TLSRequired
+}
+
+// failTransfer makes the engine's reply to the running transfer's failure
+// the layer's code and text (the engine only knows 550, 552 and 553).
+func (c *controlConn) failTransfer(code int, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replies.transferReply = fmt.Appendf(nil, "%d %s\r\n", code, text)
 }

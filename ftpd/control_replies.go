@@ -24,6 +24,12 @@ type replyStream struct {
 	// feat and stat: a FEAT or a STAT without argument was handed to
 	// the engine; its reply is rewritten.
 	feat, stat bool
+	// modeZ: FEAT lists MODE Z (the layer's zlib stream; the engine's
+	// own raw deflate is off).
+	modeZ bool
+	// transferReply replaces the engine's reply to a failed transfer
+	// (see controlConn.failTransfer); nil: none pending.
+	transferReply []byte
 
 	multi   int  // code of the multi-line reply in progress; 0: none
 	inFeat  bool // inside the FEAT reply being rewritten
@@ -101,6 +107,8 @@ func (r *replyStream) account(l []byte) bool {
 		return true
 	case r.barrier && code == 200:
 		return false
+	case r.transferReply != nil && code >= 400 && code != 421:
+		return false
 	default:
 		r.final(code)
 		return true
@@ -113,6 +121,9 @@ func (r *replyStream) line(out, l []byte, statLines func() []string) []byte {
 	code, sep := replyCode(l)
 	switch {
 	case r.multi != 0 && code == r.multi && sep != '-':
+		if r.inFeat && r.modeZ {
+			out = append(out, " MODE Z\r\n"...)
+		}
 		if r.inStat {
 			for _, s := range statLines() {
 				out = append(out, s...)
@@ -141,6 +152,11 @@ func (r *replyStream) line(out, l []byte, statLines func() []string) []byte {
 		// aborted before it opened gets none).
 		r.barrier = false
 		r.finals = r.forwarded
+		return out
+	case r.transferReply != nil && code >= 400 && code != 421:
+		out = append(out, r.transferReply...)
+		r.transferReply = nil
+		r.final(code)
 		return out
 	}
 	if code >= 200 {

@@ -60,7 +60,7 @@ func TestReplyStreamRewrites(t *testing.T) {
 	if got := string(r.feed([]byte(feat), nil)); got != feat {
 		t.Errorf("a FEAT reply the layer did not ask for was rewritten: %q", got)
 	}
-	st := newReprState()
+	st := newReprState(0)
 	r = replyStream{stat: true}
 	got := string(r.feed([]byte("211-Server status\r\nLogged in as a\r\n211 End\r\n"), st.statLines))
 	if want := "211-Server status\r\nLogged in as a\r\nTYPE: ASCII Non-print; STRUcture: File; MODE: Stream\r\n" +

@@ -35,10 +35,12 @@ func TestControlLayerCommands(t *testing.T) {
 		cmd  string
 		code int
 	}{
-		{"STRU F", 200}, {"stru f", 200}, {"STRU R", 504}, {"STRU P", 504}, {"STRU 1", 501}, {"STRU", 501},
+		{"STRU F", 200}, {"stru f", 200}, {"STRU R", 200}, {"STRU P", 504}, {"STRU 1", 501}, {"STRU", 501},
 		{"ACCT acme", 202}, {"HELP RETR", 214}, {"HELP stru", 214}, {"HELP XYZZY", 502},
-		{"TYPE X", 504}, {"TYPE", 501}, {"TYPE A T", 504}, {"TYPE E", 504},
-		{"MODE", 501}, {"MODE B", 504}, {"MODE C", 504}, {"MODE Q", 504},
+		{"TYPE X", 501}, {"TYPE", 501}, {"TYPE A T", 504}, {"TYPE E", 200}, {"TYPE L 7", 504},
+		{"MODE", 501}, {"MODE B", 200}, {"MODE C", 200}, {"MODE Q", 501}, {"MODE Z", 504},
+		{"OPTS MODE Z LEVEL 9", 501}, {"LIST", 504},
+		{"STRU F", 200}, {"MODE S", 200},
 		{"PBSZ 0", 503}, {"PROT P", 503}, // no TLS on this connection
 		{"AUTH KERBEROS_V4", 504}, {"AUTH", 501},
 		{"NOOP", 200},
@@ -123,8 +125,8 @@ func TestControlPipelinedReplies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send("NOOP", "STRU F", "PWD", "HELP", "TYPE I", "ACCT x", "SYST", "STRU R", "FEAT", "HELP PWD", "MODE S", "STAT")
-	for _, want := range []int{200, 200, 257, 214, 200, 202, 215, 504, 211, 214, 200, 211} {
+	send("NOOP", "STRU F", "PWD", "HELP", "TYPE I", "ACCT x", "SYST", "STRU R", "FEAT", "HELP PWD", "MODE S", "STRU F", "STAT")
+	for _, want := range []int{200, 200, 257, 214, 200, 202, 215, 200, 211, 214, 200, 200, 211} {
 		c.expect(want)
 	}
 

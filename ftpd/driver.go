@@ -47,7 +47,10 @@ func (d *driver) GetSettings() (*ftpserver.Settings, error) {
 		ConnectionTimeout:       int(dataConnTimeout / time.Second),
 		ActiveTransferPortNon20: true, // binding port 20 needs root; RFC 1579 allows any port
 		EnableHASH:              true,
-		DeflateCompressionLevel: s.DeflateLevel,
+		// The control layer answers TYPE, STRU and MODE and converts in
+		// the driver (ftpd/repr): the engine sends and stores bytes as
+		// they are, in MODE S (its own MODE Z, raw deflate, stays off).
+		DisableASCIIConversion: !s.bareEngine,
 		// FTP-bounce protection: data connections, passive and active, must
 		// come from / go to the control connection's peer.
 		ActiveConnectionsCheck: ftpserver.IPMatchRequired,

@@ -171,15 +171,16 @@ func TestCommandReplies(t *testing.T) {
 		cmd  string
 		code int
 	}{
-		{"TYPE I", 200}, {"TYPE A", 200}, {"TYPE A N", 200}, {"TYPE L 8", 200}, {"TYPE L 7", 200},
-		{"TYPE E", 504}, {"TYPE X", 504},
-		{"MODE S", 200}, {"MODE B", 504}, {"MODE C", 504},
-		{"MODE Z", 504}, // off by default: the engine's MODE Z is not what clients speak
+		{"TYPE I", 200}, {"TYPE A", 200}, {"TYPE A N", 200}, {"TYPE L 8", 200},
+		{"TYPE L 7", 504}, // only byte size 8
+		{"TYPE E", 200}, {"TYPE X", 501},
+		{"MODE S", 200}, {"MODE B", 200}, {"MODE C", 200},
+		{"MODE Z", 504}, // off by default (FERRY_FTP_DEFLATE_LEVEL)
+		{"MODE S", 200},
 		// STRU is answered by Ferry's control layer (the engine has 502
-		// for every STRU): F is the structure served; R is not wired yet;
-		// P is refused as RFC 1123 4.1.2.3 recommends.
-		{"STRU F", 200}, {"STRU R", 504}, {"STRU P", 504},
-		{"SIZE h.txt", 550}, // RFC 3659 4: SIZE in ASCII mode may be refused, and is
+		// for every STRU); P is refused as RFC 1123 4.1.2.3 recommends.
+		{"STRU F", 200}, {"STRU R", 200}, {"STRU P", 504}, {"STRU F", 200},
+		{"SIZE h.txt", 550}, // RFC 3659 4: SIZE in TYPE A and E may be refused, and is
 		{"TYPE I", 200},
 		{"SIZE h.txt", 213}, {"MDTM h.txt", 213}, {"MLST h.txt", 250},
 		{"AVBL", 550}, // no quota, and the operator did not allow reporting the disk (AVBLDiskSpace)

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/afero"
 	"golang.org/x/sys/unix"
 
+	"github.com/ferryhq/ferry/ftpd/repr"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/vfs"
@@ -166,7 +167,16 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 	}
 	c.sess.transfers.Add(1)
 	c.sess.setCurrent(row.Path)
-	return &transferFile{File: f, sess: c.sess, srv: c.srv, row: row, write: write}, nil
+	t := &transferFile{File: f, sess: c.sess, srv: c.srv, row: row, write: write}
+	if c.sess.ctl != nil {
+		// The engine sends and stores bytes as they are; the session's
+		// representation is converted here, between the engine's copy
+		// and the file (staging, quota and publish stay underneath).
+		if r := c.sess.ctl.representation(); !r.IsIdentity() {
+			t.rep = &r
+		}
+	}
+	return t, nil
 }
 
 // errProtRequired refuses a transfer of an account that requires TLS when
@@ -413,10 +423,14 @@ func (c *clientDriver) stagedBytes() (int64, error) {
 // sendfile.
 type transferFile struct {
 	afero.File
-	sess   *session
-	srv    *Server
-	row    *store.Transfer
-	write  bool
+	sess  *session
+	srv   *Server
+	row   *store.Transfer
+	write bool
+	// rep is the representation the transfer converts, nil for the
+	// identity (TYPE I or L 8, STRU F, MODE S): the file's bytes as they
+	// are, with sendfile and splice.
+	rep    *repr.Representation
 	n      int64
 	failed error
 	closed atomic.Bool
@@ -430,6 +444,9 @@ type transferFile struct {
 const copyBuffer = 256 << 10
 
 func (t *transferFile) WriteTo(w io.Writer) (int64, error) {
+	if t.rep != nil {
+		return t.convertDownload(w)
+	}
 	var (
 		n   int64
 		err error
@@ -465,6 +482,9 @@ func (t *transferFile) safe(err error) error {
 }
 
 func (t *transferFile) ReadFrom(r io.Reader) (int64, error) {
+	if t.rep != nil {
+		return t.convertUpload(r)
+	}
 	var (
 		n   int64
 		err error
@@ -528,6 +548,67 @@ func (t *transferFile) Close() error {
 		t.srv.audit(t.row, err)
 	}
 	return t.safe(err)
+}
+
+// convertDownload sends the file in the transfer's representation; it
+// returns the bytes sent on the wire (t.n counts the file's).
+func (t *transferFile) convertDownload(w io.Writer) (int64, error) {
+	src, err := repr.NewDownload(fileReader{t}, *t.rep)
+	if err != nil {
+		return 0, t.safe(err)
+	}
+	n, err := io.CopyBuffer(w, onlyReader{src}, make([]byte, copyBuffer))
+	return n, t.safe(err)
+}
+
+// convertUpload stores the wire data of the transfer's representation as
+// the file's bytes. Data that does not decode (a malformed MODE B, C or Z
+// stream, STRU R escapes, a stream cut before its end-of-file marker)
+// fails the upload with the code repr gives it (451 or 426): the engine
+// then reports the failure to the file (TransferError), so nothing is
+// published.
+func (t *transferFile) convertUpload(r io.Reader) (int64, error) {
+	u, err := repr.NewUpload(fileWriter{t}, *t.rep)
+	if err != nil {
+		return 0, t.safe(err)
+	}
+	n, err := io.CopyBuffer(u, onlyReader{r}, make([]byte, copyBuffer))
+	if cerr := u.Close(); err == nil {
+		err = cerr
+	}
+	var fe *repr.FormatError
+	if errors.As(err, &fe) {
+		msg := fe.Error() + "; nothing was stored"
+		t.srv.logger().Info("FTP upload refused: undecodable data", "session", t.sess.cc.ID(),
+			"path", t.row.Path, "representation", t.rep.String(), "err", err)
+		if t.sess.ctl != nil {
+			t.sess.ctl.failTransfer(fe.Code(), msg)
+		}
+		re := &replyError{msg: msg, cause: err}
+		t.reported, t.reply = err, re
+		return n, re
+	}
+	return n, t.safe(err)
+}
+
+// fileReader and fileWriter are the file side of a converted transfer:
+// they count the file's bytes.
+type fileReader struct{ t *transferFile }
+
+func (f fileReader) Read(p []byte) (int, error) {
+	n, err := f.t.File.Read(p)
+	f.t.n += int64(n)
+	f.t.sess.bytes.Add(int64(n))
+	return n, err
+}
+
+type fileWriter struct{ t *transferFile }
+
+func (f fileWriter) Write(p []byte) (int, error) {
+	n, err := f.t.File.Write(p)
+	f.t.n += int64(n)
+	f.t.sess.bytes.Add(int64(n))
+	return n, err
 }
 
 type onlyReader struct{ io.Reader }

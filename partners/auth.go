@@ -38,6 +38,9 @@ type Login struct {
 	HomeDir     string
 	Perms       vfs.Perm
 	TLSRequired bool // account or partner policy
+	// EBCDICCodePage is the code page of FTP's TYPE E for this partner:
+	// "IBM-1047" (also when empty) or "IBM-037".
+	EBCDICCodePage string
 	// Fingerprint changes whenever anything that decided this login
 	// changes: password, permissions, home, TLS policy, address ranges,
 	// enabled flags. Live sessions compare it to close stale ones.
