@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,10 +72,14 @@ func (c *committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish fun
 }
 
 func (s *Server) hook(t *store.Transfer) func(tx *store.Store) error {
-	if s.OnUpload == nil {
+	return uploadHook(s.OnUpload, t)
+}
+
+func uploadHook(onUpload UploadHook, t *store.Transfer) func(tx *store.Store) error {
+	if onUpload == nil {
 		return nil
 	}
-	return func(tx *store.Store) error { return s.OnUpload(context.Background(), tx, t) }
+	return func(tx *store.Store) error { return onUpload(context.Background(), tx, t) }
 }
 
 // record starts an audit row for this session.
@@ -146,7 +151,16 @@ func (s *Server) RecoverUploads(ctx context.Context, minAge time.Duration) (fini
 	if s.Store == nil {
 		return 0, 0, nil
 	}
-	rows, err := s.Store.CommittingUploads(ctx)
+	return RecoverUploads(ctx, s.Store, s.FilesDir, s.OnUpload, minAge)
+}
+
+// RecoverUploads is Server.RecoverUploads without a server: housekeeping
+// runs it whether or not FTP is on. filesDir holds the partners' trees;
+// onUpload (may be nil) runs for each upload it completes, as it would have
+// at the end of the upload.
+func RecoverUploads(ctx context.Context, st *store.Store, filesDir string, onUpload UploadHook,
+	minAge time.Duration) (finished, aborted int, err error) {
+	rows, err := st.CommittingUploads(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -160,8 +174,8 @@ func (s *Server) RecoverUploads(ctx context.Context, minAge time.Duration) (fini
 		}
 		published := false
 		if t.PartnerID != nil {
-			if p, perr := s.Store.PartnerByID(ctx, *t.PartnerID); perr == nil {
-				if root, rerr := vfs.OpenRoot(s.partnerDir(p.Slug)); rerr == nil {
+			if p, perr := st.PartnerByID(ctx, *t.PartnerID); perr == nil {
+				if root, rerr := vfs.OpenRoot(filepath.Join(filesDir, p.Slug)); rerr == nil {
 					fi, serr := root.Stat(t.Path)
 					_, stagedErr := root.Stat(t.StagingPath)
 					published = serr == nil && fi.Size() == t.FileSize && stagedErr != nil
@@ -176,13 +190,13 @@ func (s *Server) RecoverUploads(ctx context.Context, minAge time.Duration) (fini
 			}
 		}
 		if published {
-			if err := s.Store.FinishUpload(ctx, t.ID, time.Now(), s.hook(t)); err != nil {
+			if err := st.FinishUpload(ctx, t.ID, time.Now(), uploadHook(onUpload, t)); err != nil {
 				return finished, aborted, err
 			}
 			finished++
 			continue
 		}
-		if err := s.Store.AbortUpload(ctx, t.ID, "interrupted while publishing; recovered at start"); err != nil {
+		if err := st.AbortUpload(ctx, t.ID, "interrupted while publishing; recovered at start"); err != nil {
 			return finished, aborted, err
 		}
 		aborted++

@@ -5,86 +5,175 @@ import (
 	"log/slog"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/vfs"
 )
 
-// maintain runs Ferry's housekeeping until ctx ends: completing uploads a
-// crash left half-published, deleting interrupted uploads past their
-// retention, and pruning old failed-login records. Every node may run it:
-// each step is safe to run concurrently.
-func maintain(ctx context.Context, d *deps) {
-	log := d.log.With("component", "maintenance")
-	go revalidate(ctx, d, log)
-	run := func() {
-		for _, srv := range d.ftp[:min(1, len(d.ftp))] { // one pass covers every partner
-			finished, aborted, err := srv.RecoverUploads(ctx, time.Minute)
-			if err != nil && ctx.Err() == nil {
-				log.Error("recover uploads", "err", err)
-			} else if finished+aborted > 0 {
-				log.Warn("recovered interrupted upload commits", "finished", finished, "aborted", aborted)
-			}
-		}
-		partners, err := d.store.ListPartners(ctx, store.PartnerFilter{})
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Error("list partners for the partial-upload sweep", "err", err)
-			}
-		}
-		for _, p := range partners {
-			root, err := vfs.OpenRoot(d.partners.PartnerDir(p.Slug))
-			if err != nil {
-				continue
-			}
-			n, err := vfs.NewAtomic(ctx, root, nil).SweepStaging(d.cfg.PartialRetention)
-			root.Close()
-			if err != nil {
-				log.Warn("sweep interrupted uploads", "partner", p.Slug, "err", err)
-			} else if n > 0 {
-				log.Info("deleted interrupted uploads past retention", "partner", p.Slug, "count", n)
-			}
-		}
-		if err := d.guard.Prune(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("prune failed logins", "err", err)
-		}
-	}
-	// First pass shortly after start, when the listeners are up.
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(5 * time.Second):
-	}
+// housekeeping owns the node's background loops: maintenance (recovery of
+// interrupted publishes, the sweep of expired partial uploads, pruning),
+// session revalidation, the mailbox blob sweep and the notifier. They stop
+// when the context serve runs under ends, or at stop, which waits for every
+// one of them: nothing of them runs after serve returns.
+type housekeeping struct {
+	d        *deps
+	log      *slog.Logger
+	notifier *notify.Notifier
+	// revalidateEvery is revalidateEvery (shorter in tests).
+	revalidateEvery time.Duration
+	cancel          context.CancelFunc
+	g               errgroup.Group
+}
+
+// Timings of the loops.
+const (
+	// maintainFirst leaves the listeners time to come up before the first
+	// maintenance pass; maintainEvery is the pause between passes.
+	maintainFirst = 5 * time.Second
+	maintainEvery = time.Hour
+	// recoverMinAge leaves alone a publish that may be running right now
+	// on this or another node.
+	recoverMinAge = time.Minute
+	// revalidateEvery is how soon a node closes the live FTP, IMAP and
+	// POP3 sessions of an account or partner that another node (or the
+	// CLI) disabled, deleted or otherwise changed.
+	revalidateEvery = 10 * time.Second
+	// mailSweepEvery is how often the mailbox blob sweep runs;
+	// mailSweepGrace keeps it away from deliveries in flight.
+	mailSweepEvery = 6 * time.Hour
+	mailSweepGrace = time.Hour
+)
+
+// startHousekeeping starts the loops; the caller must call stop.
+func startHousekeeping(ctx context.Context, d *deps, n *notify.Notifier) *housekeeping {
+	h := newHousekeeping(d, n)
+	h.start(ctx)
+	return h
+}
+
+func newHousekeeping(d *deps, n *notify.Notifier) *housekeeping {
+	return &housekeeping{d: d, log: d.log.With("component", "maintenance"), notifier: n,
+		revalidateEvery: revalidateEvery}
+}
+
+func (h *housekeeping) start(ctx context.Context) {
+	ctx, h.cancel = context.WithCancel(ctx)
+	h.g.Go(func() error { h.maintain(ctx); return nil })
+	h.g.Go(func() error { h.revalidate(ctx); return nil })
+	h.g.Go(func() error { h.sweepMail(ctx); return nil })
+	h.g.Go(func() error { h.notify(ctx); return nil })
+}
+
+// stop ends every loop and waits until each has returned (the notifier
+// settles the mails in flight first).
+func (h *housekeeping) stop() {
+	h.cancel()
+	_ = h.g.Wait() // the loops log their own errors
+}
+
+// maintain runs the maintenance pass shortly after start and then every
+// maintainEvery. Every node may run it: each step is safe to run
+// concurrently.
+func (h *housekeeping) maintain(ctx context.Context) {
+	wait := maintainFirst
 	for {
-		run()
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Hour):
+		case <-time.After(wait):
+		}
+		h.maintainOnce(ctx)
+		wait = maintainEvery
+	}
+}
+
+// maintainOnce is one maintenance pass.
+func (h *housekeeping) maintainOnce(ctx context.Context) {
+	d, log := h.d, h.log
+	// Needs no FTP server: with FTP off, a publish a crash interrupted is
+	// completed or rolled back all the same. One pass covers every partner.
+	finished, aborted, err := ftpd.RecoverUploads(ctx, d.store, d.cfg.FilesDir(), d.outbox.OnUpload, recoverMinAge)
+	if err != nil && ctx.Err() == nil {
+		log.Error("recover uploads", "err", err)
+	} else if finished+aborted > 0 {
+		log.Warn("recovered interrupted upload commits", "finished", finished, "aborted", aborted)
+	}
+	partners, err := d.store.ListPartners(ctx, store.PartnerFilter{})
+	if err != nil && ctx.Err() == nil {
+		log.Error("list partners for the partial-upload sweep", "err", err)
+	}
+	for _, p := range partners {
+		if ctx.Err() != nil {
+			return
+		}
+		root, err := vfs.OpenRoot(d.partners.PartnerDir(p.Slug))
+		if err != nil {
+			continue
+		}
+		n, err := vfs.NewAtomic(ctx, root, nil).SweepStaging(d.cfg.PartialRetention)
+		root.Close()
+		if err != nil {
+			log.Warn("sweep interrupted uploads", "partner", p.Slug, "err", err)
+		} else if n > 0 {
+			log.Info("deleted interrupted uploads past retention", "partner", p.Slug, "count", n)
+		}
+	}
+	if err := d.guard.Prune(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("prune failed logins", "err", err)
+	}
+}
+
+// revalidate closes, every revalidateEvery, the live sessions whose
+// account or partner changed since their login.
+func (h *housekeeping) revalidate(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(h.revalidateEvery):
+		}
+		for _, srv := range h.d.ftp {
+			if _, err := srv.RevalidateSessions(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("revalidate FTP sessions", "err", err)
+			}
+		}
+		for _, srv := range h.d.mailSessions {
+			if _, err := srv.RevalidateSessions(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("revalidate mail sessions", "err", err)
+			}
 		}
 	}
 }
 
-// revalidateEvery is how soon a node closes the live FTP, IMAP and POP3
-// sessions of an account or partner that another node (or the CLI)
-// disabled, deleted or otherwise changed.
-const revalidateEvery = 10 * time.Second
-
-func revalidate(ctx context.Context, d *deps, log *slog.Logger) {
+// sweepMail removes mailbox blobs no message refers to. It runs whether or
+// not a mail listener is on: the notifier delivers alerts to partner
+// mailboxes either way.
+func (h *housekeeping) sweepMail(ctx context.Context) {
+	st := mailStore(h.d)
+	log := h.d.log.With("component", "mailbox")
 	for {
+		if n, err := st.Sweep(ctx, mailSweepGrace); err != nil && ctx.Err() == nil {
+			log.Warn("mail blob sweep", "err", err)
+		} else if n > 0 {
+			log.Info("mail blob sweep", "removed", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(revalidateEvery):
+		case <-time.After(mailSweepEvery):
 		}
-		for _, srv := range d.ftp {
-			if _, err := srv.RevalidateSessions(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("revalidate FTP sessions", "err", err)
-			}
-		}
-		for _, srv := range d.mailSessions {
-			if _, err := srv.RevalidateSessions(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("revalidate mail sessions", "err", err)
-			}
-		}
+	}
+}
+
+// notify runs the notifier until ctx ends.
+func (h *housekeeping) notify(ctx context.Context) {
+	if h.notifier == nil {
+		return
+	}
+	if err := h.notifier.Run(ctx); err != nil {
+		h.notifier.Logger.Error("notifier stopped", "err", err)
 	}
 }

@@ -38,7 +38,7 @@ type deps struct {
 	guard    *bans.Guard    // the IP ban every protocol shares
 	outbox   *notify.Outbox // upload and quota alerts, written by every upload
 	mail     *mailbox.Store // partner mailboxes; see mailStore
-	// The IMAP and POP3 servers that are on; maintain revalidates their
+	// The IMAP and POP3 servers that are on; housekeeping revalidates their
 	// sessions as it does d.ftp's.
 	mailSessions []sessionRevalidator
 }
@@ -121,16 +121,18 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	// Each further part (API, mail, ...) adds its listeners here, from its
 	// own file in this folder.
 	ls = append(ls, apiListeners(d)...)
-	ls = append(ls, mailListeners(ctx, d)...)
+	ls = append(ls, mailListeners(d)...)
 	if len(ls) == 0 {
 		return &config.Error{Key: "FERRY_FTP_ADDR", Source: "configuration", Err: errors.New("no listener is enabled")}
 	}
-	stopNotifier, err := startNotifier(ctx, d)
+	notifier, err := newNotifier(d)
 	if err != nil {
 		return err
 	}
-	defer stopNotifier()
-	go maintain(ctx, d)
+	// The background loops stop with ctx; stop joins them after the
+	// servers are shut down, before the store closes.
+	hk := startHousekeeping(ctx, d, notifier)
+	defer hk.stop()
 	return runServers(ctx, log, cfg, ls)
 }
 

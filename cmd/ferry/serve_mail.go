@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/ferryhq/ferry/mailbox"
@@ -9,17 +8,10 @@ import (
 	"github.com/ferryhq/ferry/mailbox/smtp"
 )
 
-// mailSweepEvery is how often the mailbox blob sweep runs; mailSweepGrace
-// keeps it away from deliveries in flight.
-const (
-	mailSweepEvery = 6 * time.Hour
-	mailSweepGrace = time.Hour
-)
-
 // mailListeners builds the partner mailbox servers (SMTP in, IMAP and POP3
-// out) on one mailbox store; an empty address switches a listener off. It
-// also starts the blob sweep, which stops with ctx.
-func mailListeners(ctx context.Context, d *deps) []listener {
+// out) on one mailbox store; an empty address switches a listener off.
+// (Housekeeping runs the store's blob sweep.)
+func mailListeners(d *deps) []listener {
 	cfg := d.cfg
 	if cfg.SMTPAddr == "" && cfg.IMAPAddr == "" && cfg.POP3Addr == "" {
 		return nil
@@ -33,21 +25,6 @@ func mailListeners(ctx context.Context, d *deps) []listener {
 		guard = d.guard
 	}
 	logins := &mailbox.Logins{Auth: d.partners, Guard: guard, Logger: log}
-
-	go func() {
-		for {
-			if n, err := st.Sweep(ctx, mailSweepGrace); err != nil && ctx.Err() == nil {
-				log.Warn("mail blob sweep", "err", err)
-			} else if n > 0 {
-				log.Info("mail blob sweep", "removed", n)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(mailSweepEvery):
-			}
-		}
-	}()
 
 	var ls []listener
 	if cfg.SMTPAddr != "" {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"path/filepath"
-	"sync"
 
 	"github.com/ferryhq/ferry/config"
 	"github.com/ferryhq/ferry/mailbox"
@@ -29,9 +27,9 @@ func newOutbox(d *deps) *notify.Outbox {
 		QuotaThresholds: d.cfg.QuotaAlerts}
 }
 
-// startNotifier checks the mail settings and starts the notifier; stop
-// ends it and waits until its mails in flight are settled.
-func startNotifier(ctx context.Context, d *deps) (stop func(), err error) {
+// newNotifier checks the mail settings and builds the notifier, which
+// housekeeping runs.
+func newNotifier(d *deps) (*notify.Notifier, error) {
 	cfg := d.cfg
 	log := d.log.With("component", "notify")
 	tpl, err := notify.LoadTemplates(cfg.NotifyTemplates)
@@ -52,14 +50,5 @@ func startNotifier(ctx context.Context, d *deps) (stop func(), err error) {
 	} else {
 		log.Warn("FERRY_SMTP_RELAY is not set: upload alerts go only to partner mailboxes")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := n.Run(ctx); err != nil {
-			log.Error("notifier stopped", "err", err)
-		}
-	}()
-	return func() { cancel(); wg.Wait() }, nil
+	return n, nil
 }
