@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strconv"
@@ -35,9 +36,11 @@ type partnerJSON struct {
 	MailQuota    mailQuotaJSON `json:"mail_quota"`
 	TLSRequired  bool          `json:"tls_required"`
 	AllowedCIDRs []string      `json:"allowed_cidrs"`
-	Enabled      bool          `json:"enabled"`
-	CreatedAt    time.Time     `json:"created_at"`
-	UpdatedAt    time.Time     `json:"updated_at"`
+	// EBCDICCodePage is the code page of FTP's TYPE E.
+	EBCDICCodePage string    `json:"ebcdic_code_page"`
+	Enabled        bool      `json:"enabled"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 func partnerView(p *store.Partner) partnerJSON {
@@ -52,7 +55,8 @@ func partnerView(p *store.Partner) partnerJSON {
 		Quota:       quotaJSON{Bytes: p.QuotaBytes, Files: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles},
 		MailQuota:   mailQuotaJSON{Bytes: p.MailQuotaBytes, UsedBytes: p.MailUsedBytes},
 		TLSRequired: p.TLSRequired, AllowedCIDRs: cidrs, Enabled: p.Enabled,
-		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+		EBCDICCodePage: cmp.Or(p.EBCDICCodePage, "IBM-1047"),
+		CreatedAt:      p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
 	}
 }
 
@@ -68,25 +72,27 @@ type mailQuotaInput struct {
 }
 
 type partnerCreate struct {
-	Slug         string          `json:"slug"`
-	Name         string          `json:"name"`
-	Contacts     []string        `json:"contacts"`
-	Quota        *quotaInput     `json:"quota"`
-	MailQuota    *mailQuotaInput `json:"mail_quota"`
-	TLSRequired  bool            `json:"tls_required"`
-	AllowedCIDRs []string        `json:"allowed_cidrs"`
-	Enabled      *bool           `json:"enabled"` // default true
+	Slug           string          `json:"slug"`
+	Name           string          `json:"name"`
+	Contacts       []string        `json:"contacts"`
+	Quota          *quotaInput     `json:"quota"`
+	MailQuota      *mailQuotaInput `json:"mail_quota"`
+	TLSRequired    bool            `json:"tls_required"`
+	AllowedCIDRs   []string        `json:"allowed_cidrs"`
+	EBCDICCodePage string          `json:"ebcdic_code_page"`
+	Enabled        *bool           `json:"enabled"` // default true
 }
 
 type partnerUpdate struct {
-	Slug         *string         `json:"slug"`
-	Name         *string         `json:"name"`
-	Contacts     *[]string       `json:"contacts"`
-	Quota        *quotaInput     `json:"quota"`
-	MailQuota    *mailQuotaInput `json:"mail_quota"`
-	TLSRequired  *bool           `json:"tls_required"`
-	AllowedCIDRs *[]string       `json:"allowed_cidrs"`
-	Enabled      *bool           `json:"enabled"`
+	Slug           *string         `json:"slug"`
+	Name           *string         `json:"name"`
+	Contacts       *[]string       `json:"contacts"`
+	Quota          *quotaInput     `json:"quota"`
+	MailQuota      *mailQuotaInput `json:"mail_quota"`
+	TLSRequired    *bool           `json:"tls_required"`
+	AllowedCIDRs   *[]string       `json:"allowed_cidrs"`
+	EBCDICCodePage *string         `json:"ebcdic_code_page"`
+	Enabled        *bool           `json:"enabled"`
 }
 
 // sendPartner replies with one partner and its ETag.
@@ -106,7 +112,7 @@ func (s *Server) createPartner(c echo.Context) error {
 	}
 	pin := partners.PartnerInput{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
-		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled == nil || *in.Enabled,
+		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled == nil || *in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
 	}
 	if in.Quota != nil {
 		if in.Quota.Bytes != nil {
@@ -180,7 +186,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 	}
 	patch := partners.PartnerPatch{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
-		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled,
+		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
 	}
 	if in.Quota != nil {
 		patch.QuotaBytes, patch.QuotaFiles = in.Quota.Bytes, in.Quota.Files

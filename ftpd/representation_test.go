@@ -2,6 +2,7 @@ package ftpd_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/partners"
 )
 
 // representationFiles are the files every representation round-trips:
@@ -196,4 +198,38 @@ func TestRepresentationModeZ(t *testing.T) {
 		t.Errorf("MODE Z download: %v", err)
 	}
 	_ = io.Discard
+}
+
+// A partner set to IBM-037 gets that code page in TYPE E; others keep
+// IBM-1047.
+func TestRepresentationCodePage(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	cp := "IBM-037"
+	if _, err := e.svc.UpdatePartner(context.Background(), "other", partners.PartnerPatch{EBCDICCodePage: &cp}, nil); err != nil {
+		t.Fatal(err)
+	}
+	bad := "IBM-500"
+	if _, err := e.svc.UpdatePartner(context.Background(), "other", partners.PartnerPatch{EBCDICCodePage: &bad}, nil); err == nil {
+		t.Fatal("code page IBM-500 accepted")
+	}
+	file := []byte("[brackets] and | bar ^ caret\n")
+	for _, tc := range []struct {
+		user, partner, page string
+		cm                  *charmap.Charmap
+	}{{"bob", "other", "IBM-037", charmap.CodePage037}, {"alice", "acme", "IBM-1047", charmap.CodePage1047}} {
+		c := e.raw(e.addr)
+		c.login(tc.user)
+		if msg := c.must(200, "TYPE E"); !strings.Contains(msg, tc.page) {
+			t.Errorf("%s: TYPE E reply %q", tc.user, msg)
+		}
+		r := rfcRep{typ: 'E', stru: 'F', mode: 'S', page: tc.cm}
+		c.stor("cp.txt", r.encode(file))
+		if stored, _ := os.ReadFile(e.partnerFile(tc.partner, "cp.txt")); !bytes.Equal(stored, file) {
+			t.Errorf("%s: stored %q", tc.user, stored)
+		}
+		if got := c.retr("cp.txt"); !bytes.Equal(got, r.encode(file)) {
+			t.Errorf("%s: download %x", tc.user, got)
+		}
+		c.must(221, "QUIT")
+	}
 }

@@ -102,7 +102,8 @@ func (s *Service) Authenticate(ctx context.Context, username, pw string, remote 
 	return &Login{
 		AccountID: a.ID, Username: a.Username, PartnerID: a.PartnerID, PartnerSlug: a.Partner.Slug,
 		HomeDir: a.HomeDir, Perms: perms, TLSRequired: a.TLSRequired || a.Partner.TLSRequired,
-		Fingerprint: Fingerprint(a),
+		EBCDICCodePage: a.Partner.EBCDICCodePage,
+		Fingerprint:    Fingerprint(a),
 	}, nil
 }
 

@@ -89,6 +89,21 @@ type PartnerInput struct {
 	TLSRequired    bool
 	AllowedCIDRs   []string
 	Enabled        bool
+	// EBCDICCodePage is the code page of FTP's TYPE E for the partner's
+	// sessions: IBM-1047 (the default, also when empty) or IBM-037.
+	EBCDICCodePage string
+}
+
+// normalizeCodePage accepts "IBM-1047", "1047", "ibm-037", "037" or ""
+// (the default) and returns the canonical name.
+func normalizeCodePage(s string) (string, bool) {
+	switch strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "IBM-") {
+	case "", "1047":
+		return "IBM-1047", true
+	case "037", "37":
+		return "IBM-037", true
+	}
+	return "", false
 }
 
 func (in *PartnerInput) validate() error {
@@ -100,6 +115,11 @@ func (in *PartnerInput) validate() error {
 	}
 	if in.Name == "" {
 		in.Name = in.Slug
+	}
+	if cp, ok := normalizeCodePage(in.EBCDICCodePage); ok {
+		in.EBCDICCodePage = cp
+	} else {
+		v.add("ebcdic_code_page", "must be IBM-1047 or IBM-037")
 	}
 	if len(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n\x00") {
 		v.add("name", "must be at most 200 characters on one line")
@@ -155,7 +175,7 @@ func (s *Service) CreatePartner(ctx context.Context, in PartnerInput) (*store.Pa
 	p := &store.Partner{
 		Slug: in.Slug, Name: in.Name, Enabled: in.Enabled, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: strings.Join(in.AllowedCIDRs, ","), QuotaBytes: in.QuotaBytes, QuotaFiles: in.QuotaFiles,
-		MailQuotaBytes: in.MailQuotaBytes,
+		MailQuotaBytes: in.MailQuotaBytes, EBCDICCodePage: in.EBCDICCodePage,
 	}
 	for _, c := range in.Contacts {
 		p.Contacts = append(p.Contacts, store.Contact{Email: c})

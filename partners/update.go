@@ -28,6 +28,7 @@ type PartnerPatch struct {
 	TLSRequired    *bool
 	AllowedCIDRs   *[]string
 	Enabled        *bool
+	EBCDICCodePage *string
 }
 
 // UpdatePartner applies patch to a partner found by ID or slug, with the
@@ -69,7 +70,7 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	in := PartnerInput{
 		Slug: p.Slug, Name: p.Name, Contacts: p.ContactEmails(), QuotaBytes: p.QuotaBytes,
 		QuotaFiles: p.QuotaFiles, MailQuotaBytes: p.MailQuotaBytes, TLSRequired: p.TLSRequired,
-		AllowedCIDRs: splitList(p.AllowedCIDRs), Enabled: p.Enabled,
+		AllowedCIDRs: splitList(p.AllowedCIDRs), Enabled: p.Enabled, EBCDICCodePage: p.EBCDICCodePage,
 	}
 	var v ValidationError
 	if patch.Slug != nil && strings.TrimSpace(*patch.Slug) != p.Slug {
@@ -102,6 +103,9 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	if patch.Enabled != nil {
 		in.Enabled = *patch.Enabled
 	}
+	if patch.EBCDICCodePage != nil {
+		in.EBCDICCodePage = *patch.EBCDICCodePage
+	}
 	var invalid *ValidationError
 	if err := in.validate(); errors.As(err, &invalid) {
 		v.Fields = append(v.Fields, invalid.Fields...)
@@ -121,6 +125,7 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	}
 	p.Name, p.QuotaBytes, p.QuotaFiles, p.MailQuotaBytes = in.Name, in.QuotaBytes, in.QuotaFiles, in.MailQuotaBytes
 	p.TLSRequired, p.AllowedCIDRs, p.Enabled = in.TLSRequired, strings.Join(in.AllowedCIDRs, ","), in.Enabled
+	p.EBCDICCodePage = in.EBCDICCodePage
 	return nil
 }
 

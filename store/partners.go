@@ -18,10 +18,13 @@ type Partner struct {
 	Enabled      bool
 	TLSRequired  bool
 	AllowedCIDRs string `gorm:"column:allowed_cidrs"` // comma-separated; empty allows every address
-	QuotaBytes   int64  // 0: unlimited
-	QuotaFiles   int64  // 0: unlimited
-	UsedBytes    int64
-	UsedFiles    int64
+	// EBCDICCodePage is the code page of FTP's TYPE E: "IBM-1047" or
+	// "IBM-037".
+	EBCDICCodePage string `gorm:"column:ebcdic_code_page"`
+	QuotaBytes     int64  // 0: unlimited
+	QuotaFiles     int64  // 0: unlimited
+	UsedBytes      int64
+	UsedFiles      int64
 	// MailQuotaBytes bounds the partner's mailbox (0: unlimited);
 	// MailUsedBytes is what its messages use, kept by the store's mail
 	// transactions (read-only for everyone else).
@@ -162,7 +165,7 @@ func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 		res := tx.q(ctx).Model(&Partner{}).Where("id = ?", p.ID).Updates(map[string]any{
 			"slug": p.Slug, "name": p.Name, "enabled": p.Enabled, "tls_required": p.TLSRequired,
 			"allowed_cidrs": p.AllowedCIDRs, "quota_bytes": p.QuotaBytes, "quota_files": p.QuotaFiles,
-			"mail_quota_bytes": p.MailQuotaBytes, "updated_at": p.UpdatedAt,
+			"mail_quota_bytes": p.MailQuotaBytes, "ebcdic_code_page": p.EBCDICCodePage, "updated_at": p.UpdatedAt,
 		})
 		if res.Error != nil {
 			return translate(res.Error)

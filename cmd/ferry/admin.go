@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -43,6 +44,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		name, contacts, allow             = new(string), &listFlag{}, &listFlag{}
 		quotaBytes, quotaFiles, mailQuota = new(int64), new(int64), new(int64)
 		tlsRequired, disabled, purge      = new(bool), new(bool), new(bool)
+		codePage                          = new(string)
 	)
 	switch sub {
 	case "create", "set":
@@ -51,6 +53,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		c.fs.Int64Var(quotaFiles, "quota-files", 0, "file count quota (0: unlimited)")
 		c.fs.Int64Var(mailQuota, "mail-quota-bytes", 0, "mailbox quota in bytes (0: unlimited)")
 		c.fs.BoolVar(tlsRequired, "tls-required", false, "accounts must use FTPS")
+		c.fs.StringVar(codePage, "ebcdic-code-page", "IBM-1047", "EBCDIC code page of FTP TYPE E: IBM-1047 or IBM-037")
 		c.fs.BoolVar(disabled, "disabled", false, "create the partner disabled")
 		c.fs.Var(contacts, "contact", "email address for upload alerts (repeatable)")
 		c.fs.Var(allow, "allow", "client address range allowed to log in, e.g. 203.0.113.0/24 (repeatable; none: any)")
@@ -97,6 +100,8 @@ func (a *app) partner(ctx context.Context, args []string) error {
 				patch.MailQuotaBytes = mailQuota
 			case "tls-required":
 				patch.TLSRequired = tlsRequired
+			case "ebcdic-code-page":
+				patch.EBCDICCodePage = codePage
 			case "disabled":
 				enabled := !*disabled
 				patch.Enabled = &enabled
@@ -116,6 +121,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		p, err := svc.CreatePartner(ctx, partners.PartnerInput{
 			Slug: slug, Name: *name, Contacts: *contacts, QuotaBytes: *quotaBytes, QuotaFiles: *quotaFiles,
 			MailQuotaBytes: *mailQuota, TLSRequired: *tlsRequired, AllowedCIDRs: *allow, Enabled: !*disabled,
+			EBCDICCodePage: *codePage,
 		})
 		if err != nil {
 			return err
@@ -147,8 +153,8 @@ func (a *app) partner(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "id: %s\nslug: %s\nname: %s\nenabled: %v\ntls required: %v\nallowed ranges: %s\n"+
-			"contacts: %s\nfiles used / quota: %s bytes, %s files\nmailbox used / quota: %s bytes\nfolder: %s\naccounts:",
-			p.ID, p.Slug, p.Name, p.Enabled, p.TLSRequired, orAny(p.AllowedCIDRs),
+			"EBCDIC code page: %s\ncontacts: %s\nfiles used / quota: %s bytes, %s files\nmailbox used / quota: %s bytes\nfolder: %s\naccounts:",
+			p.ID, p.Slug, p.Name, p.Enabled, p.TLSRequired, orAny(p.AllowedCIDRs), cmp.Or(p.EBCDICCodePage, "IBM-1047"),
 			strings.Join(p.ContactEmails(), ", "), usedOf(p.UsedBytes, p.QuotaBytes), usedOf(p.UsedFiles, p.QuotaFiles),
 			usedOf(p.MailUsedBytes, p.MailQuotaBytes), svc.PartnerDir(p.Slug))
 		for _, ac := range accts {

@@ -105,6 +105,15 @@ func TestFerryBinary(t *testing.T) {
 				strings.Contains(out, "ops@acme.example") || !strings.Contains(out, "5000000 bytes") || !strings.Contains(out, "ACME Corp") {
 				t.Fatalf("partner show after set: %s", out)
 			}
+			// The EBCDIC code page of FTP TYPE E (issue 14).
+			f.ok("", "partner", "set", "acme", "--ebcdic-code-page", "IBM-037")
+			if out := f.ok("", "partner", "show", "acme"); !strings.Contains(out, "EBCDIC code page: IBM-037") ||
+				!strings.Contains(out, "5000000 bytes") {
+				t.Fatalf("partner show after --ebcdic-code-page: %s", out)
+			}
+			if out, code := f.run("", "partner", "set", "acme", "--ebcdic-code-page", "IBM-500"); code != 2 || !strings.Contains(out, "ebcdic_code_page") {
+				t.Fatalf("bad code page: exit %d %s", code, out)
+			}
 			if out, code := f.run("", "partner", "set", "acme", "--quota-bytes", "-1"); code != 2 || !strings.Contains(out, "quota") {
 				t.Fatalf("bad partner set: exit %d %s", code, out)
 			}
