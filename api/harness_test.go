@@ -30,6 +30,7 @@ import (
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/metrics"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -176,6 +177,9 @@ func newHarnessOn(t *testing.T, st *store.Store, o harnessOpts) *harness {
 	files := filepath.Join(t.TempDir(), "files")
 	svc := &partners.Service{Store: st, FilesDir: files, Hash: password.Params{Memory: 1024, Time: 1, Threads: 1}}
 	h := &harness{t: t, st: st, svc: svc, files: files}
+	// The node's audit counters, as serve wires them.
+	audit := metrics.NewAudit()
+	st.CountAuditWith(audit)
 
 	h.guard = &bans.Guard{Store: st, MaxFailures: o.banAfter, Window: time.Hour, BanTime: time.Hour, Logger: testLogger()}
 	h.outbox = &notify.Outbox{Store: st, Domain: "ferry.test"}
@@ -187,7 +191,7 @@ func newHarnessOn(t *testing.T, st *store.Store, o harnessOpts) *harness {
 
 	h.api = &api.Server{
 		Store: st, Partners: svc, Sessions: testSessions{h.ftp}, AdminToken: o.envToken,
-		Logger: testLogger(), MaxBodyBytes: o.maxBody,
+		Logger: testLogger(), MaxBodyBytes: o.maxBody, Audit: audit,
 	}
 	if !o.bare {
 		h.api.Outbox, h.api.Bans, h.api.Mail = h.outbox, h.guard, h.mail

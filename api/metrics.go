@@ -35,14 +35,16 @@ func (m *requestMetrics) observe(c echo.Context) {
 	m.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(c.Response().Status)).Inc()
 }
 
-// stateCollector reads, at each scrape, the metrics kept in the database
-// and the live sessions. Counts from the database cover every node sharing
-// it; sessions are this process's.
+// stateCollector reads, at each scrape, the gauges kept in the database
+// and the live sessions. Each database gauge is a count over an index or a
+// small table (never the audit log, whose counters are in-process: see
+// Server.Audit); they cover every node sharing the database, sessions are
+// this process's.
 type stateCollector struct {
-	s                                             *Server
-	sessions, running, transfers, bytes, failures *prometheus.Desc
-	logins, bans, partners, accounts              *prometheus.Desc
-	notifications                                 *prometheus.Desc
+	s                        *Server
+	sessions, running        *prometheus.Desc
+	bans, partners, accounts *prometheus.Desc
+	notifications            *prometheus.Desc
 }
 
 func newStateCollector(s *Server) *stateCollector {
@@ -52,14 +54,6 @@ func newStateCollector(s *Server) *stateCollector {
 			"Live protocol sessions of this process.", []string{"protocol"}, nil),
 		running: prometheus.NewDesc("ferry_transfers_running",
 			"Transfers in progress in this process.", []string{"protocol"}, nil),
-		transfers: prometheus.NewDesc("ferry_transfers_total",
-			"File operations in the audit log by operation and status.", []string{"operation", "status"}, nil),
-		bytes: prometheus.NewDesc("ferry_transfer_bytes_total",
-			"Bytes moved by operation, from the audit log.", []string{"operation"}, nil),
-		failures: prometheus.NewDesc("ferry_transfer_failures_total",
-			"Failed file operations by operation, from the audit log.", []string{"operation"}, nil),
-		logins: prometheus.NewDesc("ferry_logins_total",
-			"Logins in the audit log by status (ok, failed).", []string{"status"}, nil),
 		bans: prometheus.NewDesc("ferry_bans_active",
 			"Client addresses banned now.", nil, nil),
 		partners: prometheus.NewDesc("ferry_partners",
@@ -72,8 +66,7 @@ func newStateCollector(s *Server) *stateCollector {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sessions, c.running, c.transfers, c.bytes, c.failures,
-		c.logins, c.bans, c.partners, c.accounts, c.notifications} {
+	for _, d := range []*prometheus.Desc{c.sessions, c.running, c.bans, c.partners, c.accounts, c.notifications} {
 		ch <- d
 	}
 }
@@ -93,46 +86,6 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for proto, n := range sessions {
 		ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, n, proto)
 		ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, running[proto], proto)
-	}
-
-	if ops, err := st.CountOperations(ctx); err != nil {
-		for _, d := range []*prometheus.Desc{c.transfers, c.bytes, c.failures, c.logins} {
-			ch <- prometheus.NewInvalidMetric(d, err)
-		}
-	} else {
-		// Every operation and outcome appears, at 0 until it happens, so
-		// that rate() and alerts work from the first scrape.
-		counts := map[[2]string]float64{}
-		bytes, failures := map[string]float64{}, map[string]float64{}
-		logins := map[string]float64{store.StatusOK: 0, store.StatusFailed: 0}
-		for _, op := range operations() {
-			if op == store.OpLogin {
-				continue
-			}
-			counts[[2]string{op, store.StatusOK}], counts[[2]string{op, store.StatusFailed}] = 0, 0
-			bytes[op], failures[op] = 0, 0
-		}
-		for _, o := range ops {
-			if o.Operation == store.OpLogin {
-				logins[o.Status] += float64(o.Count)
-				continue
-			}
-			counts[[2]string{o.Operation, o.Status}] += float64(o.Count)
-			bytes[o.Operation] += float64(o.Bytes)
-			if o.Status == store.StatusFailed {
-				failures[o.Operation] += float64(o.Count)
-			}
-		}
-		for k, n := range counts {
-			ch <- prometheus.MustNewConstMetric(c.transfers, prometheus.CounterValue, n, k[0], k[1])
-		}
-		for op, n := range bytes {
-			ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, n, op)
-			ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, failures[op], op)
-		}
-		for status, n := range logins {
-			ch <- prometheus.MustNewConstMetric(c.logins, prometheus.CounterValue, n, status)
-		}
 	}
 
 	if n, err := st.CountActiveBans(ctx, time.Now()); err != nil {
@@ -170,6 +123,9 @@ func (s *Server) metricsHandler(m *requestMetrics) echo.HandlerFunc {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newStateCollector(s), m.requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.Audit != nil {
+		reg.MustRegister(s.Audit)
+	}
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),

@@ -27,6 +27,7 @@ import (
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/metrics"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -71,6 +72,10 @@ type Server struct {
 	Outbox *notify.Outbox // /notifications, .../test-notification, .../subscribers
 	Bans   *bans.Guard    // /bans
 	Mail   *mailbox.Store // /partners/{id}/mailbox...
+	// Audit is the node's counters of the audit rows its store writes
+	// (ferry_transfers_total, ferry_logins_total, ...; the store must count
+	// into it: Store.CountAuditWith); nil leaves them out of /metrics.
+	Audit *metrics.Audit
 
 	once    sync.Once
 	handler http.Handler

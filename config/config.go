@@ -90,6 +90,11 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	ShutdownGrace time.Duration // FERRY_SHUTDOWN_GRACE
+
+	// AuditRetention (FERRY_AUDIT_RETENTION): housekeeping deletes audit
+	// rows of operations started longer ago than this, in batches; 0 keeps
+	// every row.
+	AuditRetention time.Duration
 }
 
 // PortRange is an inclusive range of TCP ports, written "50000-50099".
@@ -362,6 +367,9 @@ func settings() []setting {
 			}},
 		durSetting("shutdown-grace", "on SIGTERM, how long running transfers may take to finish",
 			func(c *Config) *time.Duration { return &c.ShutdownGrace }),
+		durSetting("audit-retention", "how long audit rows (logins, uploads, downloads, deletes, ...) are kept; "+
+			"older ones are deleted hourly, in batches; 0 keeps every row",
+			func(c *Config) *time.Duration { return &c.AuditRetention }),
 	}
 }
 

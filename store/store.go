@@ -43,6 +43,8 @@ type Store struct {
 	writer chan struct{}
 	// applied lists the migration versions Open applied.
 	applied []int64
+	// counter is told of the audit rows written (CountAuditWith).
+	counter AuditCounter
 }
 
 // Options tune Open.
@@ -209,7 +211,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		}
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect})
+		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter})
 	})
 	return translate(err)
 }

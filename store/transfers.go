@@ -65,7 +65,11 @@ func StrPtr(s string) *string {
 // RecordTransfer appends a finished operation to the audit log.
 func (s *Store) RecordTransfer(ctx context.Context, t *Transfer) error {
 	t.fillDefaults(time.Now().UTC())
-	return translate(s.q(ctx).Create(t).Error)
+	if err := s.q(ctx).Create(t).Error; err != nil {
+		return translate(err)
+	}
+	s.countAudit(t)
+	return nil
 }
 
 // fillDefaults gives a new row its ID and, if unset, its start time.
@@ -88,9 +92,14 @@ func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer) error {
 	for _, t := range rows {
 		t.fillDefaults(now)
 	}
-	return s.Tx(ctx, func(tx *Store) error {
+	err := s.Tx(ctx, func(tx *Store) error {
 		return translate(tx.q(ctx).CreateInBatches(rows, 100).Error)
 	})
+	if err != nil {
+		return err
+	}
+	s.countAudit(rows...)
+	return nil
 }
 
 // TransferFilter selects audit rows, newest first.
@@ -181,7 +190,8 @@ func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 // FinishUpload marks a committing upload done. extra runs in the same
 // transaction (the notification outbox hooks in here).
 func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, extra func(tx *Store) error) error {
-	return s.Tx(ctx, func(tx *Store) error {
+	var t Transfer
+	err := s.Tx(ctx, func(tx *Store) error {
 		res := tx.q(ctx).Model(&Transfer{}).Where("id = ? AND status = ?", id, StatusCommitting).
 			Updates(map[string]any{"status": StatusOK, "finished_at": finished.UTC(), "staging_path": ""})
 		if res.Error != nil {
@@ -190,18 +200,26 @@ func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time,
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
+		if err := tx.q(ctx).Select("operation", "status", "bytes").Where("id = ?", id).Take(&t).Error; err != nil {
+			return translate(err)
+		}
 		if extra != nil {
 			return extra(tx)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.countAudit(&t)
+	return nil
 }
 
 // AbortUpload gives back the usage a committing upload reserved and marks
 // it failed with reason.
 func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
-	return s.Tx(ctx, func(tx *Store) error {
-		var t Transfer
+	var t Transfer
+	err := s.Tx(ctx, func(tx *Store) error {
 		if err := tx.q(ctx).Where("id = ? AND status = ?", id, StatusCommitting).Take(&t).Error; err != nil {
 			return translate(err)
 		}
@@ -211,9 +229,15 @@ func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 			}
 		}
 		now := time.Now().UTC()
+		t.Status = StatusFailed
 		return translate(tx.q(ctx).Model(&Transfer{}).Where("id = ?", id).
 			Updates(map[string]any{"status": StatusFailed, "error": reason, "finished_at": now}).Error)
 	})
+	if err != nil {
+		return err
+	}
+	s.countAudit(&t)
+	return nil
 }
 
 // CommittingUploads lists uploads left between the two phases.

@@ -14,7 +14,8 @@ import (
 )
 
 // housekeeping owns the node's background loops: maintenance (recovery of
-// interrupted publishes, the sweep of expired partial uploads, pruning),
+// interrupted publishes, the sweep of expired partial uploads, pruning of
+// failed logins and of audit rows past FERRY_AUDIT_RETENTION),
 // session revalidation, the mailbox blob sweep and the notifier. They stop
 // when the context serve runs under ends, or at stop, which waits for every
 // one of them: nothing of them runs after serve returns.
@@ -123,6 +124,14 @@ func (h *housekeeping) maintainOnce(ctx context.Context) {
 	}
 	if err := d.guard.Prune(ctx); err != nil && ctx.Err() == nil {
 		log.Warn("prune failed logins", "err", err)
+	}
+	if keep := d.cfg.AuditRetention; keep > 0 {
+		n, err := d.store.DeleteTransfersBefore(ctx, time.Now().Add(-keep), store.AuditRetentionBatch)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("delete audit rows past FERRY_AUDIT_RETENTION", "deleted", n, "err", err)
+		} else if n > 0 {
+			log.Info("deleted audit rows past FERRY_AUDIT_RETENTION", "count", n, "retention", keep)
+		}
 	}
 }
 

@@ -303,3 +303,48 @@ func TestHousekeepingStopWaitsForLoops(t *testing.T) {
 		}
 	}
 }
+
+// With FERRY_AUDIT_RETENTION set, the maintenance pass deletes the audit
+// rows older than it and keeps the rest; at 0 (the default) it keeps all.
+func TestMaintenanceAppliesAuditRetention(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "", store.Options{SQLitePath: filepath.Join(dir, "ferry.db"), Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	rows := []*store.Transfer{
+		{Operation: store.OpLogin, Status: store.StatusOK, Protocol: "ftp", StartedAt: now.Add(-100 * 24 * time.Hour)},
+		{Operation: store.OpDownload, Status: store.StatusOK, Protocol: "ftp", StartedAt: now.Add(-91 * 24 * time.Hour)},
+		{Operation: store.OpDownload, Status: store.StatusOK, Protocol: "ftp", StartedAt: now.Add(-89 * 24 * time.Hour)},
+		{Operation: store.OpLogin, Status: store.StatusOK, Protocol: "ftp", StartedAt: now},
+	}
+	if err := st.RecordTransfers(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int64 {
+		t.Helper()
+		n, err := st.CountTransfers(ctx, store.TransferFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		retention time.Duration
+		left      int64
+	}{{0, 4}, {90 * 24 * time.Hour, 2}} {
+		cfg := config.Default()
+		cfg.DataDir = dir
+		cfg.AuditRetention = c.retention
+		d := &deps{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: st,
+			partners: &partners.Service{Store: st, FilesDir: cfg.FilesDir()}, guard: &bans.Guard{Store: st}}
+		d.outbox = newOutbox(d)
+		newHousekeeping(d, nil).maintainOnce(ctx)
+		if n := count(); n != c.left {
+			t.Fatalf("retention %v: %d audit rows left, want %d", c.retention, n, c.left)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/internal/tlsutil"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/metrics"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -38,6 +39,7 @@ type deps struct {
 	guard    *bans.Guard    // the IP ban every protocol shares
 	outbox   *notify.Outbox // upload and quota alerts, written by every upload
 	mail     *mailbox.Store // partner mailboxes; see mailStore
+	audit    *metrics.Audit // counts the audit rows st writes, for /metrics
 	// The IMAP and POP3 servers that are on; housekeeping revalidates their
 	// sessions as it does d.ftp's.
 	mailSessions []sessionRevalidator
@@ -75,6 +77,9 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// The audit log's counters in /metrics, counted as this node writes rows.
+	audit := metrics.NewAudit()
+	st.CountAuditWith(audit)
 
 	tlsCfg, created, err := tlsutil.Load(cfg.TLSCert, cfg.TLSKey, cfg.DataDir, []string{cfg.FTPPublicHost})
 	if err != nil {
@@ -92,7 +97,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	svc := &partners.Service{Store: st, FilesDir: cfg.FilesDir()}
 	guard := &bans.Guard{Store: st, MaxFailures: cfg.BanMaxFailures, Window: cfg.BanWindow, BanTime: cfg.BanTime,
 		Logger: log.With("component", "bans")}
-	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg, guard: guard}
+	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg, guard: guard, audit: audit}
 	d.outbox = newOutbox(d)
 	// Passive ports stay open between transfers when one FTP server has the
 	// range to itself; with implicit FTPS beside plain FTP the two share it,

@@ -24,7 +24,7 @@ func apiListeners(d *deps) []listener {
 		// The notification, ban and mailbox endpoints; each nil one answers
 		// 503 "not configured". mailStore builds the mailbox store shared
 		// with the mail listeners and the notifier (they may come later).
-		Outbox: d.outbox, Bans: d.guard, Mail: mailStore(d),
+		Outbox: d.outbox, Bans: d.guard, Mail: mailStore(d), Audit: d.audit,
 		// Ready stays nil: runServers binds every listener before serving
 		// any, and stops them all when one fails, so while /readyz answers
 		// the other listeners are up.
