@@ -63,11 +63,7 @@ func (c *controlConn) route(line []byte) answer {
 			return h
 		}
 	case "LIST", "NLST", "MLSD":
-		// The engine writes listings to the data connection itself, in
-		// stream mode; it has no hook to send them in another mode.
-		return func() error {
-			return c.reply(504, verb+" is sent in MODE S only: send MODE S, then "+verb)
-		}
+		return c.cmdListing(verb, arg)
 	case "OPTS":
 		if h := c.cmdOPTS(arg); h != nil {
 			return h
@@ -288,13 +284,13 @@ func parseEPRT(arg string) (netip.AddrPort, bool) {
 
 // plain reports a command the engine answers as it is in the session's
 // representation, without a look at the login: SIZE and REST when nothing
-// is converted, listings in stream mode.
+// is converted, listings in stream mode and ASCII (see cmdListing).
 func (c *controlConn) plain(verb string) bool {
 	switch verb {
 	case "SIZE", "REST":
 		return c.cur.IsIdentity()
 	case "LIST", "NLST", "MLSD":
-		return c.cur.Mode == repr.Stream
+		return c.cur.Mode == repr.Stream && c.cur.Type != repr.EBCDIC
 	}
 	return false
 }

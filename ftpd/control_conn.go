@@ -53,6 +53,7 @@ type controlConn struct {
 	mu      sync.Mutex // the two below; never held across network I/O
 	replies replyStream
 	state   reprState
+	listing *listingReq // a listing handed to the engine as RETR (see cmdListing)
 
 	connMu sync.Mutex // the two below
 	conn   net.Conn   // raw, or TLS over raw

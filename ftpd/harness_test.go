@@ -286,6 +286,21 @@ func (c *ctl) retr(name string) []byte {
 	return data
 }
 
+// list runs a listing command (LIST, NLST, MLSD with its argument) over a
+// passive connection and returns what came on the data connection.
+func (c *ctl) list(cmd string) []byte {
+	c.t.Helper()
+	d := c.pasv()
+	defer d.Close()
+	c.must(150, "%s", cmd)
+	data, err := io.ReadAll(d)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.expect(226)
+	return data
+}
+
 // stor uploads data to name over a passive connection in the current TYPE.
 func (c *ctl) stor(name string, data []byte) {
 	c.t.Helper()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -146,7 +147,6 @@ func TestRepresentationRefusals(t *testing.T) {
 	c.must(200, "MODE C")
 	c.must(213, "SIZE keep.txt") // the MODE's framing is not data (RFC 3659 4)
 	c.must(504, "REST 1")
-	c.must(504, "LIST")
 	c.must(200, "TYPE E")
 	c.must(550, "SIZE keep.txt")
 	c.must(200, "MODE S")
@@ -197,7 +197,76 @@ func TestRepresentationModeZ(t *testing.T) {
 	if err != nil || !bytes.Equal(back, data) {
 		t.Errorf("MODE Z download: %v", err)
 	}
-	_ = io.Discard
+}
+
+// Listings follow the session's MODE (and TYPE E), over passive and active
+// data connections, in the engine's formats; REST before one is refused.
+func TestRepresentationListings(t *testing.T) {
+	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) { s.DeflateLevel = 6 }})
+	mustWrite(t, e.partnerFile("acme", "dir/a.txt"), []byte("aaa"))
+	mustWrite(t, e.partnerFile("acme", "dir/b c.bin"), bytes.Repeat([]byte{0xff}, 70000))
+	c := e.raw(e.addr)
+	c.login("alice")
+	// The reference: the engine's own listings in TYPE A, MODE S.
+	c.must(200, "TYPE A")
+	ref := map[string][]byte{}
+	for _, cmd := range []string{"LIST dir", "NLST dir", "MLSD dir", "LIST", "NLST"} {
+		ref[cmd] = c.list(cmd)
+	}
+	if !bytes.Contains(ref["NLST dir"], []byte("dir/b c.bin\r\n")) || !bytes.Contains(ref["MLSD dir"], []byte("Size=70000;")) {
+		t.Fatalf("engine listings: %q", ref)
+	}
+	for _, tc := range []struct{ typ, mode byte }{{'A', 'Z'}, {'A', 'B'}, {'I', 'C'}, {'E', 'S'}, {'E', 'B'}} {
+		c.must(200, "TYPE %c", tc.typ)
+		c.must(200, "MODE %c", tc.mode)
+		r := rfcRep{typ: 'A', stru: 'F', mode: tc.mode}
+		if tc.typ == 'E' {
+			r.typ, r.page = 'E', charmap.CodePage1047
+		}
+		for cmd, want := range ref {
+			back, err := r.decode(c.list(cmd))
+			if err != nil {
+				t.Errorf("TYPE %c MODE %c %s: %v", tc.typ, tc.mode, cmd, err)
+				continue
+			}
+			if want := bytes.ReplaceAll(want, []byte("\r\n"), []byte("\n")); !bytes.Equal(back, want) {
+				t.Errorf("TYPE %c MODE %c %s: %q, want %q", tc.typ, tc.mode, cmd, back, want)
+			}
+		}
+	}
+	c.must(200, "TYPE I")
+	c.must(200, "MODE Z")
+	c.must(350, "REST 5")
+	d := c.pasv()
+	defer d.Close()
+	if code, msg := c.cmd("LIST dir"); code < 500 {
+		t.Errorf("LIST after REST: %d %s", code, msg)
+	}
+	// Active mode too.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	c.must(200, "PORT 127,0,0,1,%d,%d", port>>8, port&0xff)
+	c.must(150, "NLST dir")
+	dc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire, _ := io.ReadAll(dc)
+	dc.Close()
+	c.expect(226)
+	if back, err := (rfcRep{typ: 'A', stru: 'F', mode: 'Z'}).decode(wire); err != nil || !bytes.Equal(back, bytes.ReplaceAll(ref["NLST dir"], []byte("\r\n"), []byte("\n"))) {
+		t.Errorf("active NLST in MODE Z: %q %v", back, err)
+	}
+	// A missing folder is refused as the engine refuses it, without a path.
+	d2 := c.pasv()
+	defer d2.Close()
+	if code, msg := c.cmd("LIST nowhere"); code != 550 || strings.Contains(msg, "listing") || strings.Contains(msg, e.files) {
+		t.Errorf("LIST of a missing folder: %d %s", code, msg)
+	}
 }
 
 // A partner set to IBM-037 gets that code page in TYPE E; others keep

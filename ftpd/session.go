@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -142,6 +143,11 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 	op := store.OpDownload
 	if write {
 		op = store.OpUpload
+	}
+	if c.sess.ctl != nil {
+		if req := c.sess.ctl.takeListing(name); req != nil && !write {
+			return c.listing(req, path.Dir(name))
+		}
 	}
 	row := c.sess.record(op, treePath(c.home(), name))
 	err := c.checkProtection()
