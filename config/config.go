@@ -36,7 +36,7 @@ type Config struct {
 	FTPPublicHost   string    // FERRY_FTP_PUBLIC_HOST: IPv4 address announced in PASV replies
 	FTPBanner       string    // FERRY_FTP_BANNER
 	FTPIdleTimeout  time.Duration
-	FTPDeflateLevel int // FERRY_FTP_DEFLATE_LEVEL: MODE Z compression level, 0 disables MODE Z
+	FTPDeflateLevel int // FERRY_FTP_DEFLATE_LEVEL: MODE Z (zlib) compression level of downloads, 0 disables MODE Z
 
 	FTPMaxSessions           int           // FERRY_FTP_MAX_SESSIONS per listener; 0: no limit
 	FTPMaxSessionsPerIP      int           // FERRY_FTP_MAX_SESSIONS_PER_IP; 0: no limit
@@ -140,7 +140,7 @@ func Default() Config {
 		FTPPassivePorts: PortRange{50000, 50099},
 		FTPBanner:       "Ferry FTP server ready",
 		FTPIdleTimeout:  15 * time.Minute,
-		FTPDeflateLevel: 0,
+		FTPDeflateLevel: 6,
 
 		FTPMaxSessions:          2000,
 		FTPMaxSessionsPerIP:     64,
@@ -250,7 +250,7 @@ func settings() []setting {
 			func(c *Config) *string { return &c.FTPPublicHost }),
 		strSetting("ftp-banner", "greeting sent with 220", func(c *Config) *string { return &c.FTPBanner }),
 		durSetting("ftp-idle-timeout", "close FTP sessions idle for this long", func(c *Config) *time.Duration { return &c.FTPIdleTimeout }),
-		intSetting("ftp-deflate-level", "MODE Z level 1-9; 0 (default) disables MODE Z: the engine sends raw deflate, which lftp and FileZilla (zlib streams) cannot read", 0, 9, func(c *Config) *int { return &c.FTPDeflateLevel }),
+		intSetting("ftp-deflate-level", "MODE Z (a zlib stream, as lftp and FileZilla speak it) compression level of downloads, 1-9; 0 disables MODE Z", 0, 9, func(c *Config) *int { return &c.FTPDeflateLevel }),
 		intSetting("ftp-max-sessions", "FTP sessions per listener at once; 0: no limit", 0, 1_000_000,
 			func(c *Config) *int { return &c.FTPMaxSessions }),
 		intSetting("ftp-max-sessions-per-ip", "FTP sessions from one client address at once (421 past it); 0: no limit", 0, 1_000_000,

@@ -38,8 +38,8 @@ func TestControlLayerCommands(t *testing.T) {
 		{"STRU F", 200}, {"stru f", 200}, {"STRU R", 200}, {"STRU P", 504}, {"STRU 1", 501}, {"STRU", 501},
 		{"ACCT acme", 202}, {"HELP RETR", 214}, {"HELP stru", 214}, {"HELP XYZZY", 502},
 		{"TYPE X", 501}, {"TYPE", 501}, {"TYPE A T", 504}, {"TYPE E", 200}, {"TYPE L 7", 504},
-		{"MODE", 501}, {"MODE B", 200}, {"MODE C", 200}, {"MODE Q", 501}, {"MODE Z", 504},
-		{"OPTS MODE Z LEVEL 9", 501},
+		{"MODE", 501}, {"MODE B", 200}, {"MODE C", 200}, {"MODE Q", 501}, {"MODE Z", 200},
+		{"OPTS MODE Z LEVEL 9", 200}, {"OPTS MODE Z LEVEL 10", 501},
 		{"STRU F", 200}, {"MODE S", 200},
 		{"PBSZ 0", 503}, {"PROT P", 503}, // no TLS on this connection
 		{"AUTH KERBEROS_V4", 504}, {"AUTH", 501},

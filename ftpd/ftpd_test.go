@@ -175,7 +175,7 @@ func TestCommandReplies(t *testing.T) {
 		{"TYPE L 7", 504}, // only byte size 8
 		{"TYPE E", 200}, {"TYPE X", 501},
 		{"MODE S", 200}, {"MODE B", 200}, {"MODE C", 200},
-		{"MODE Z", 504}, // off by default (FERRY_FTP_DEFLATE_LEVEL)
+		{"MODE Z", 200}, // on by default (FERRY_FTP_DEFLATE_LEVEL 6): a zlib stream
 		{"MODE S", 200},
 		// STRU is answered by Ferry's control layer (the engine has 502
 		// for every STRU); P is refused as RFC 1123 4.1.2.3 recommends.

@@ -123,6 +123,7 @@ func (e *env) start(implicit bool, passive [2]int, addr *string) *ftpd.Server {
 		Auth: e.svc, FilesDir: e.files, TLSConfig: e.tlsConf, Implicit: implicit,
 		PassivePorts: passive, Banner: "Ferry test", IdleTimeout: time.Minute,
 		Store: e.svc.Store, Guard: e.guard,
+		DeflateLevel: 6, // MODE Z on, as FERRY_FTP_DEFLATE_LEVEL's default
 	}
 	if e.configure != nil {
 		e.configure(srv)

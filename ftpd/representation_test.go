@@ -102,7 +102,7 @@ func head(b []byte) []byte { return b[:min(len(b), 40)] }
 // goes on. SIZE and REST are refused where the file's bytes are not what
 // is sent, listings outside MODE S.
 func TestRepresentationRefusals(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) { s.DeflateLevel = 0 }})
 	mustWrite(t, e.partnerFile("acme", "keep.txt"), []byte("kept\n"))
 	c := e.raw(e.addr)
 	c.login("alice")
