@@ -302,3 +302,35 @@ func TestRepresentationCodePage(t *testing.T) {
 		c.must(221, "QUIT")
 	}
 }
+
+// A converted upload goes through the partner's quota like any other: over
+// it, the upload fails with 552 and nothing is published.
+func TestRepresentationQuota(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	quota := int64(1000)
+	if _, err := e.svc.UpdatePartner(context.Background(), "acme", partners.PartnerPatch{QuotaBytes: &quota}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := e.raw(e.addr)
+	c.login("alice")
+	c.must(200, "TYPE E")
+	c.must(200, "MODE C")
+	r := rfcRep{typ: 'E', stru: 'F', mode: 'C', page: charmap.CodePage1047}
+	c.stor("small.txt", r.encode([]byte("fits\n")))
+	d := c.pasv()
+	c.must(150, "STOR big.txt")
+	// 5,000 spaces: a few bytes on the wire, 5,000 on disk.
+	if _, err := d.Write(r.encode(bytes.Repeat([]byte{' '}, 5000))); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if code, msg := c.read(); code != 552 {
+		t.Errorf("upload over the quota: %d %s", code, msg)
+	}
+	if _, err := os.Stat(e.partnerFile("acme", "big.txt")); !os.IsNotExist(err) {
+		t.Errorf("big.txt published over the quota: %v", err)
+	}
+	if b, _ := os.ReadFile(e.partnerFile("acme", "small.txt")); string(b) != "fits\n" {
+		t.Errorf("small.txt: %q", b)
+	}
+}
