@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,19 +14,16 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/store"
 )
 
 // Principal is who makes a request: a token and its role.
 type Principal struct {
-	TokenID string // EnvTokenID for FERRY_ADMIN_TOKEN
+	TokenID string // adminauth.EnvTokenID for FERRY_ADMIN_TOKEN
 	Name    string
 	Role    string
 }
-
-// EnvTokenID names the token configured by FERRY_ADMIN_TOKEN in the admin
-// audit log.
-const EnvTokenID = "env"
 
 const (
 	principalKey = "ferry.principal"
@@ -37,8 +32,6 @@ const (
 
 // touchEvery limits how often a token's last_used_at is written.
 const touchEvery = time.Minute
-
-var errBadToken = errors.New("unknown or revoked token")
 
 func principalOf(c echo.Context) *Principal {
 	p, _ := c.Get(principalKey).(*Principal)
@@ -61,7 +54,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return newProblem(http.StatusUnauthorized, "the Authorization header must be Bearer <token>")
 		}
 		p, err := s.lookupToken(c.Request().Context(), token)
-		if errors.Is(err, errBadToken) {
+		if errors.Is(err, adminauth.ErrUnknownToken) {
 			c.Response().Header().Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
 			return newProblem(http.StatusUnauthorized, "the token is unknown or revoked")
 		}
@@ -74,20 +67,14 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) lookupToken(ctx context.Context, token string) (*Principal, error) {
-	if strings.TrimSpace(s.AdminToken) != "" {
-		got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(strings.TrimSpace(s.AdminToken)))
-		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
-			return &Principal{TokenID: EnvTokenID, Name: "FERRY_ADMIN_TOKEN", Role: RoleAdmin}, nil
-		}
-	}
-	t, err := s.Store.APITokenByHash(ctx, HashToken(token))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errBadToken
-	}
+	tokens := adminauth.Tokens{Store: s.Store, EnvToken: s.AdminToken}
+	t, err := tokens.Lookup(ctx, token)
 	if err != nil {
-		return nil, fmt.Errorf("look up token: %w", err)
+		return nil, err
 	}
-	s.touch(ctx, t.ID)
+	if t.ID != adminauth.EnvTokenID {
+		s.touch(ctx, t.ID)
+	}
 	return &Principal{TokenID: t.ID, Name: t.Name, Role: t.Role}, nil
 }
 
@@ -115,7 +102,7 @@ func (s *Server) touch(ctx context.Context, id string) {
 // requireAdmin refuses callers whose role may only read.
 func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if p := principalOf(c); p == nil || p.Role != RoleAdmin {
+		if p := principalOf(c); p == nil || p.Role != adminauth.RoleAdmin {
 			role := "none"
 			if p != nil {
 				role = p.Role

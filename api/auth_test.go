@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/store/storetest"
 )
 
@@ -65,7 +65,7 @@ func TestAuthAndRoles(t *testing.T) {
 			}
 
 			// A revoked token stops working at once.
-			tok, rec, err := api.CreateToken(context.Background(), h.st, "short-lived", api.RoleAdmin)
+			tok, rec, err := adminauth.CreateToken(context.Background(), h.st, "short-lived", adminauth.RoleAdmin)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +136,7 @@ func TestAdminAudit(t *testing.T) {
 			t.Errorf("row %d: %+v, want %+v", i, got, w)
 		}
 	}
-	if got := pg.Items[3]; got.TokenID != api.EnvTokenID || got.Role != "admin" || got.Method != "PATCH" ||
+	if got := pg.Items[3]; got.TokenID != adminauth.EnvTokenID || got.Role != "admin" || got.Method != "PATCH" ||
 		got.Path != "/api/v1/partners/acme/accounts/alice" {
 		t.Errorf("env token row: %+v", got)
 	}
@@ -158,7 +158,7 @@ func TestAdminAudit(t *testing.T) {
 	if len(f2.Items) != 1 || f2.NextCursor != nil || f2.Items[0].Status != 201 {
 		t.Fatalf("action filter page 2: %+v", f2)
 	}
-	h.do("GET", "/api/v1/admin-audit?token="+api.EnvTokenID, h.auditor, nil).want(t, http.StatusOK).decode(t, &f)
+	h.do("GET", "/api/v1/admin-audit?token="+adminauth.EnvTokenID, h.auditor, nil).want(t, http.StatusOK).decode(t, &f)
 	if len(f.Items) != 1 {
 		t.Errorf("token filter: %+v", f)
 	}

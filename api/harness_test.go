@@ -24,6 +24,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	"github.com/pb33f/libopenapi/datamodel/high/base"
 
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/ftpd"
@@ -200,10 +201,10 @@ func newHarnessOn(t *testing.T, st *store.Store, o harnessOpts) *harness {
 
 	ctx := context.Background()
 	var err error
-	if h.admin, _, err = api.CreateToken(ctx, st, "test admin", api.RoleAdmin); err != nil {
+	if h.admin, _, err = adminauth.CreateToken(ctx, st, "test admin", adminauth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	if h.auditor, _, err = api.CreateToken(ctx, st, "test auditor", api.RoleAuditor); err != nil {
+	if h.auditor, _, err = adminauth.CreateToken(ctx, st, "test auditor", adminauth.RoleAuditor); err != nil {
 		t.Fatal(err)
 	}
 	h.client = &http.Client{Timeout: 30 * time.Second, Transport: &validating{t: t, base: http.DefaultTransport.(*http.Transport).Clone()}}

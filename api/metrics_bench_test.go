@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/metrics"
 	"github.com/ferryhq/ferry/partners"
@@ -82,7 +83,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 		st.CountAuditWith(audit)
 		srv := &api.Server{Store: st, Partners: &partners.Service{Store: st, FilesDir: filepath.Join(dir, "files")},
 			Audit: audit}
-		token, _, err := api.CreateToken(context.Background(), st, "bench", api.RoleAuditor)
+		token, _, err := adminauth.CreateToken(context.Background(), st, "bench", adminauth.RoleAuditor)
 		if err != nil {
 			b.Fatal(err)
 		}

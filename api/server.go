@@ -18,13 +18,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/internal/httpserver"
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/metrics"
@@ -41,7 +41,7 @@ const (
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = http.ErrServerClosed
+var ErrServerClosed = httpserver.ErrServerClosed
 
 // Server serves the admin API on the listeners given to Serve. Configure
 // the fields, then call Serve (or mount Handler elsewhere); Shutdown stops it.
@@ -62,9 +62,6 @@ type Server struct {
 	// X-Forwarded-For names the client; from any other peer the header is
 	// ignored.
 	TrustedProxies []netip.Prefix
-	// Web, when set, serves every path outside /api/, /healthz, /readyz
-	// and /metrics (the web admin, package web).
-	Web http.Handler
 
 	// Optional parts. The routes of a part that is nil stay registered
 	// (and documented) and answer 503 with a problem saying it is not
@@ -80,9 +77,8 @@ type Server struct {
 	once    sync.Once
 	handler http.Handler
 
+	http    httpserver.Server
 	mu      sync.Mutex
-	srv     *http.Server
-	closed  bool
 	touched map[string]time.Time // token ID -> last_used_at written
 }
 
@@ -107,46 +103,21 @@ func (s *Server) Handler() http.Handler {
 }
 
 // Serve answers HTTP requests on ln until Shutdown. It always returns a
-// non-nil error; after Shutdown it is ErrServerClosed.
+// non-nil error; after Shutdown it is ErrServerClosed. (A node serves the
+// API through cmd/ferry's mux, beside the web admin: see Handler.)
 func (s *Server) Serve(ln net.Listener) error {
 	if s.Store == nil || s.Partners == nil {
 		return errors.New("api: Store and Partners are required")
 	}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	if s.srv != nil {
-		s.mu.Unlock()
-		return errors.New("api: Serve called twice")
-	}
-	s.srv = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
-	}
-	srv := s.srv
+	s.http.Handler, s.http.Logger = s.Handler(), s.logger()
 	s.mu.Unlock()
-	return srv.Serve(ln)
+	return s.http.Serve(ln)
 }
 
 // Shutdown stops accepting connections and waits for running requests
 // until ctx is done.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	srv := s.srv
-	s.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	return srv.Shutdown(ctx)
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
 
 func (s *Server) routes() http.Handler {
 	e := echo.New()
@@ -209,22 +180,7 @@ func (s *Server) routes() http.Handler {
 	read("/partners/:id/mailbox/messages/:message", s.getMailMessage)
 	read("/partners/:id/mailbox/messages/:message/raw", s.getMailMessageRaw)
 	write(http.MethodDelete, "/partners/:id/mailbox/messages/:message", "mailbox.message.delete", s.deleteMailMessage)
-	return s.withWeb(e)
-}
-
-// withWeb sends every path outside the API's own to the Web handler.
-func (s *Server) withWeb(api http.Handler) http.Handler {
-	if s.Web == nil {
-		return api
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if p == "/api" || strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz" || p == "/metrics" {
-			api.ServeHTTP(w, r)
-			return
-		}
-		s.Web.ServeHTTP(w, r)
-	})
+	return e
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -9,39 +9,17 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/store"
 )
 
 // SessionControl is what the API needs of the protocol servers: their live
-// sessions, and a way to close them. cmd/ferry adapts the FTP servers to it,
-// so the API knows no protocol package.
-type SessionControl interface {
-	// Sessions lists the live sessions of every server.
-	Sessions() []SessionInfo
-	// Kick closes one session; it reports whether the session existed.
-	Kick(id string) bool
-	// KickAccount closes every session of an account (disabled or deleted)
-	// and returns how many it closed.
-	KickAccount(accountID string) int
-}
+// sessions, and a way to close them (package sessions; cmd/ferry adapts the
+// FTP servers to it, so the API knows no protocol package).
+type SessionControl = sessions.Control
 
 // SessionInfo describes one live session.
-type SessionInfo struct {
-	ID          string // unique among the live sessions of this process, e.g. "ftp-12"
-	Protocol    string // ftp, ftps, ...
-	RemoteAddr  string
-	TLS         bool
-	Username    string // empty before login
-	AccountID   string // empty before login; looked up from Username when the server does not know it
-	PartnerID   string
-	PartnerSlug string
-	StartedAt   time.Time
-	Transfers   int64  // transfers running now
-	Current     string // the file being transferred, if any
-	// Bytes moved by the session so far; nil when the server does not
-	// count them.
-	Bytes *int64
-}
+type SessionInfo = sessions.Info
 
 type sessionJSON struct {
 	ID               string    `json:"id"`

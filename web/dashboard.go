@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/notify"
+	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -18,7 +18,7 @@ import (
 const chartMaxRows = 200_000
 
 type dashboardData struct {
-	Sessions      []api.SessionInfo
+	Sessions      []sessions.Info
 	UploadsToday  int
 	BytesToday    int64
 	FailedToday   int64
@@ -37,7 +37,7 @@ type hourCount struct {
 	Count int
 }
 
-func (s *Server) liveSessions() []api.SessionInfo {
+func (s *Server) liveSessions() []sessions.Info {
 	if s.Sessions == nil {
 		return nil
 	}

@@ -14,19 +14,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/internal/httpserver"
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
+	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
 	"github.com/ferryhq/ferry/web"
 )
 
-// env is a running Ferry: the admin API with the web admin mounted on it,
+// env is a running Ferry: the admin API and the web admin on one mux,
 // and an FTP server, on 127.0.0.1, over a real database.
 type env struct {
 	t        *testing.T
@@ -71,10 +74,11 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 		}
 	})
 
-	sessions := &ftpSessions{srv: e.ftp}
-	w := &web.Server{Store: st, Partners: svc, Sessions: sessions, Outbox: e.outbox, Mail: e.mail, Guard: guard}
-	srv := &api.Server{Store: st, Partners: svc, Sessions: sessions, Outbox: e.outbox, Bans: guard, Mail: e.mail,
-		Web: w.Handler()}
+	live := &ftpSessions{srv: e.ftp}
+	w := &web.Server{Store: st, Partners: svc, Sessions: live, Outbox: e.outbox, Mail: e.mail, Guard: guard}
+	// The API and the web admin on one mux, as cmd/ferry mounts them.
+	a := &api.Server{Store: st, Partners: svc, Sessions: live, Outbox: e.outbox, Bans: guard, Mail: e.mail}
+	srv := &httpserver.Server{Handler: httpserver.Mux(a.Handler(), w.Handler())}
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -89,23 +93,23 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 		<-done
 	})
 
-	if e.admin, _, err = api.CreateToken(ctx, st, "ops", api.RoleAdmin); err != nil {
+	if e.admin, _, err = adminauth.CreateToken(ctx, st, "ops", adminauth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	if e.auditor, e.auditorT, err = api.CreateToken(ctx, st, "grafana", api.RoleAuditor); err != nil {
+	if e.auditor, e.auditorT, err = adminauth.CreateToken(ctx, st, "grafana", adminauth.RoleAuditor); err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-// ftpSessions adapts one ftpd.Server to api.SessionControl, as cmd/ferry
+// ftpSessions adapts one ftpd.Server to sessions.Control, as cmd/ferry
 // does.
 type ftpSessions struct{ srv *ftpd.Server }
 
-func (f *ftpSessions) Sessions() []api.SessionInfo {
-	var out []api.SessionInfo
+func (f *ftpSessions) Sessions() []sessions.Info {
+	var out []sessions.Info
 	for _, s := range f.srv.Sessions() {
-		out = append(out, api.SessionInfo{ID: "ftp-" + itoa(int(s.ID)), Protocol: "ftp", RemoteAddr: s.RemoteAddr,
+		out = append(out, sessions.Info{ID: "ftp-" + itoa(int(s.ID)), Protocol: "ftp", RemoteAddr: s.RemoteAddr,
 			TLS: s.TLS, Username: s.Username, AccountID: s.AccountID, PartnerSlug: s.PartnerSlug, StartedAt: s.Started,
 			Transfers: s.Transfers, Current: s.Current, Bytes: &s.Bytes})
 	}

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/store"
@@ -43,7 +43,7 @@ type principal struct {
 // audit log's token_id, apart from token IDs (UUIDs and "env").
 const userPrefix = "user:"
 
-func (p *principal) Admin() bool { return p != nil && p.Role == api.RoleAdmin }
+func (p *principal) Admin() bool { return p != nil && p.Role == adminauth.RoleAdmin }
 
 var errNoSession = errors.New("no session")
 
@@ -76,25 +76,19 @@ func sign(key []byte, parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// token finds a live token by ID (EnvTokenID for FERRY_ADMIN_TOKEN).
+// tokens finds the live API tokens, FERRY_ADMIN_TOKEN's included.
+func (s *Server) tokens() *adminauth.Tokens {
+	return &adminauth.Tokens{Store: s.Store, EnvToken: s.AdminToken}
+}
+
+// token finds a live token by ID (adminauth.EnvTokenID for
+// FERRY_ADMIN_TOKEN); nil when it is revoked or unknown.
 func (s *Server) token(ctx context.Context, id string) (*store.APIToken, error) {
-	if id == api.EnvTokenID {
-		if strings.TrimSpace(s.AdminToken) == "" {
-			return nil, nil
-		}
-		return &store.APIToken{ID: api.EnvTokenID, Name: "FERRY_ADMIN_TOKEN", Role: api.RoleAdmin,
-			TokenHash: api.HashToken(strings.TrimSpace(s.AdminToken))}, nil
+	t, err := s.tokens().ByID(ctx, id)
+	if errors.Is(err, adminauth.ErrUnknownToken) {
+		return nil, nil
 	}
-	list, err := s.Store.ListAPITokens(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for i := range list {
-		if list[i].ID == id && list[i].RevokedAt == nil {
-			return &list[i], nil
-		}
-	}
-	return nil, nil
+	return t, err
 }
 
 // The session cookie is base64(principal ID) "." expiry (Unix seconds)
@@ -323,23 +317,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // sign-in page and returns nil.
 func (s *Server) loginToken(w http.ResponseWriter, r *http.Request, ip netip.Addr, token string) (*principal, []byte) {
 	ctx := r.Context()
-	var (
-		t   *store.APIToken
-		err error
-	)
-	if env := strings.TrimSpace(s.AdminToken); env != "" && token != "" {
-		got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(env))
-		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
-			t, _ = s.token(ctx, api.EnvTokenID)
-		}
-	}
-	if t == nil && token != "" {
-		t, err = s.Store.APITokenByHash(ctx, api.HashToken(token))
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.logger().Error("web sign-in", "err", err)
-			s.renderLogin(w, r, http.StatusInternalServerError, "The database did not answer; try again.")
-			return nil, nil
-		}
+	t, err := s.tokens().Lookup(ctx, token)
+	if err != nil && !errors.Is(err, adminauth.ErrUnknownToken) {
+		s.logger().Error("web sign-in", "err", err)
+		s.renderLogin(w, r, http.StatusInternalServerError, "The database did not answer; try again.")
+		return nil, nil
 	}
 	if t == nil {
 		if s.Guard != nil && ip.IsValid() && token != "" {
@@ -348,7 +330,7 @@ func (s *Server) loginToken(w http.ResponseWriter, r *http.Request, ip netip.Add
 		s.renderLogin(w, r, http.StatusUnauthorized, "That token is unknown or revoked. Paste an API token of role admin or auditor (ferry token create).")
 		return nil, nil
 	}
-	if t.ID != api.EnvTokenID {
+	if t.ID != adminauth.EnvTokenID {
 		if err := s.Store.TouchAPIToken(ctx, t.ID, s.now()); err != nil {
 			s.logger().Warn("record token use", "token", t.ID, "err", err)
 		}
@@ -367,7 +349,7 @@ func (s *Server) loginUser(w http.ResponseWriter, r *http.Request, ip netip.Addr
 		s.renderLoginData(w, r, status, loginData{Error: msg, Username: username, UserForm: true})
 		return nil, nil
 	}
-	if username == "" || pw == "" || len(username) > 128 || len(pw) > 1024 {
+	if username == "" || pw == "" || len(username) > 128 || len(pw) > adminauth.MaxPasswordLen {
 		if s.Guard != nil && ip.IsValid() && (username != "" || pw != "") {
 			s.Guard.Failure(ctx, ip, "web", username)
 		}

@@ -19,9 +19,9 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
+	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/vfs"
 )
@@ -415,7 +415,7 @@ func (s *Server) transfers(w http.ResponseWriter, r *http.Request, p *principal)
 // ---- sessions ----
 
 type sessionsData struct {
-	Items []api.SessionInfo
+	Items []sessions.Info
 }
 
 func (s *Server) sessionList(w http.ResponseWriter, r *http.Request, p *principal) error {

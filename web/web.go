@@ -29,12 +29,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
+	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -52,7 +53,7 @@ type Server struct {
 	Store    *store.Store      // required
 	Partners *partners.Service // required; the rules shared with the API and CLI
 	// Sessions lists and closes live protocol sessions; nil means none.
-	Sessions api.SessionControl
+	Sessions sessions.Control
 	Outbox   *notify.Outbox // nil: no notification pages
 	Mail     *mailbox.Store // nil: no mailbox pages
 	Guard    *bans.Guard    // nil: no bans (failed sign-ins are not counted)
@@ -226,7 +227,7 @@ func (s *Server) mutating(action string, h handler) handler {
 			if !s.validCSRF(p, r.PostForm.Get("csrf")) {
 				return &httpError{status: http.StatusForbidden, msg: "The form has expired or did not come from this site; reload the page and try again."}
 			}
-			if p.Role != api.RoleAdmin {
+			if p.Role != adminauth.RoleAdmin {
 				return errForbidden
 			}
 			return h(rec, r, p)

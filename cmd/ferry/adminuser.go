@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
-	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/store"
 )
@@ -55,10 +54,10 @@ func (a *app) admin(ctx context.Context, args []string) error {
 		return usagef("unknown admin subcommand %q", sub)
 	}
 	if sub == "create" {
-		if err := validAdminUsername(user); err != nil {
-			return err
+		if err := adminauth.CheckUsername(user); err != nil {
+			return usagef("%v", err)
 		}
-		if *role != api.RoleAdmin && *role != api.RoleAuditor {
+		if !adminauth.ValidRole(*role) {
 			return usagef("admin create needs --role admin or --role auditor")
 		}
 	}
@@ -84,8 +83,8 @@ func (a *app) admin(ctx context.Context, args []string) error {
 				return "", "", err
 			}
 			generated = pw
-		} else if len(pw) < 8 || len(pw) > 1024 {
-			return "", "", usagef("a password has 8 to 1024 characters")
+		} else if err := adminauth.CheckPassword(pw); err != nil {
+			return "", "", usagef("%v", err)
 		}
 		hash, err = svc.HashPassword(ctx, pw)
 		return hash, generated, err
@@ -149,19 +148,6 @@ func (a *app) admin(ctx context.Context, args []string) error {
 			return notFound(err)
 		}
 		fmt.Fprintf(a.stdout, "deleted admin user %s\n", user)
-	}
-	return nil
-}
-
-// validAdminUsername keeps usernames printable and short.
-func validAdminUsername(u string) error {
-	if u == "" || len(u) > 64 {
-		return usagef("a username has 1 to 64 characters, got %q", u)
-	}
-	for _, r := range u {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return usagef("username %q: no spaces or control characters", u)
-		}
 	}
 	return nil
 }

@@ -6,18 +6,22 @@ import (
 
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/ftpd"
+	"github.com/ferryhq/ferry/internal/httpserver"
+	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/web"
 )
 
-// apiListeners returns the admin API's listener, or none when
-// FERRY_HTTP_ADDR is empty.
+// apiListeners returns the HTTP listener, or none when FERRY_HTTP_ADDR is
+// empty: one ServeMux with the admin API (/api/, /healthz, /readyz,
+// /metrics) and the web admin (every other path) side by side, on the same
+// service layer. Neither front end imports the other.
 func apiListeners(d *deps) []listener {
 	if d.cfg.HTTPAddr == "" {
 		return nil
 	}
-	sessions := newFTPSessions(d.ftp)
-	srv := &api.Server{
-		Store: d.store, Partners: d.partners, Sessions: sessions,
+	live := newFTPSessions(d.ftp)
+	apiSrv := &api.Server{
+		Store: d.store, Partners: d.partners, Sessions: live,
 		AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "api"),
 		// Behind a reverse proxy the client is named by X-Forwarded-For.
 		TrustedProxies: d.cfg.TrustedProxies,
@@ -29,17 +33,19 @@ func apiListeners(d *deps) []listener {
 		// any, and stops them all when one fails, so while /readyz answers
 		// the other listeners are up.
 	}
-	// The web admin on the same listener, on the same service layer. The
-	// listener is plain HTTP; its cookie is Secure on TLS requests, and on
-	// every request with FERRY_WEB_SECURE_COOKIE (a TLS-terminating proxy).
-	srv.Web = (&web.Server{
-		Store: d.store, Partners: d.partners, Sessions: sessions, Outbox: d.outbox, Mail: mailStore(d),
+	// The listener is plain HTTP; the web's cookie is Secure on TLS
+	// requests, and on every request with FERRY_WEB_SECURE_COOKIE (a
+	// TLS-terminating proxy).
+	webSrv := &web.Server{
+		Store: d.store, Partners: d.partners, Sessions: live, Outbox: d.outbox, Mail: mailStore(d),
 		Guard: d.guard, AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "web"),
 		Secure: d.cfg.WebSecureCookie, TrustedProxies: d.cfg.TrustedProxies,
-	}).Handler()
+	}
 	if d.cfg.AdminToken != "" {
 		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")
 	}
+	srv := &httpserver.Server{Handler: httpserver.Mux(apiSrv.Handler(), webSrv.Handler()),
+		Logger: d.log.With("component", "http")}
 	return []listener{{name: "http", addr: d.cfg.HTTPAddr, srv: srv}}
 }
 
@@ -55,7 +61,7 @@ type namedFTP struct {
 	srv  *ftpd.Server
 }
 
-var _ api.SessionControl = (*ftpSessions)(nil)
+var _ sessions.Control = (*ftpSessions)(nil)
 
 func newFTPSessions(servers []*ftpd.Server) *ftpSessions {
 	f := &ftpSessions{}
@@ -73,11 +79,11 @@ func newFTPSessions(servers []*ftpd.Server) *ftpSessions {
 	return f
 }
 
-func (f *ftpSessions) Sessions() []api.SessionInfo {
-	var out []api.SessionInfo
+func (f *ftpSessions) Sessions() []sessions.Info {
+	var out []sessions.Info
 	for _, n := range f.servers {
 		for _, s := range n.srv.Sessions() {
-			info := api.SessionInfo{
+			info := sessions.Info{
 				ID: n.name + "-" + strconv.FormatUint(uint64(s.ID), 10), Protocol: n.name, RemoteAddr: s.RemoteAddr,
 				TLS: s.TLS, Username: s.Username, AccountID: s.AccountID, PartnerSlug: s.PartnerSlug,
 				StartedAt: s.Started, Transfers: s.Transfers, Current: s.Current, Bytes: &s.Bytes,

@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/adminauth"
 )
 
 // token manages the admin API's bearer tokens.
@@ -39,7 +39,7 @@ func (a *app) token(ctx context.Context, args []string) error {
 		if *role == "" {
 			return usagef("token create needs --role admin or --role auditor")
 		}
-		token, t, err := api.CreateToken(ctx, svc.Store, *name, *role)
+		token, t, err := adminauth.CreateToken(ctx, svc.Store, *name, *role)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -47,8 +48,8 @@ func TestTokenCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rec, err := st.APITokenByHash(ctx, api.HashToken(auditor))
-	if err != nil || rec.Role != api.RoleAuditor || rec.Name != "grafana" || rec.TokenHash == auditor {
+	rec, err := st.APITokenByHash(ctx, adminauth.HashToken(auditor))
+	if err != nil || rec.Role != adminauth.RoleAuditor || rec.Name != "grafana" || rec.TokenHash == auditor {
 		t.Fatalf("stored token: %+v, %v", rec, err)
 	}
 
