@@ -33,19 +33,20 @@ func seedAudit(b *testing.B, st *store.Store, n int) {
 	ops := []string{store.OpLogin, store.OpUpload, store.OpDownload, store.OpDownload, store.OpDelete, store.OpRename}
 	const per = 500
 	start := time.Now().Add(-365 * 24 * time.Hour).UTC()
-	var (
-		sql  strings.Builder
-		args []any
-	)
+	insert := func(rows int) string {
+		return "INSERT INTO transfers (id, protocol, operation, status, bytes, started_at) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, 'ftp', ?, ?, ?, ?),", rows), ",")
+	}
+	// One prepared statement of per rows, parsed once.
+	full, err := tx.PrepareContext(ctx, insert(per))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer full.Close()
+	args := make([]any, 0, 5*per)
 	for i := 0; i < n; i += per {
-		sql.Reset()
 		args = args[:0]
-		sql.WriteString("INSERT INTO transfers (id, protocol, operation, status, bytes, started_at) VALUES ")
 		for j := i; j < min(i+per, n); j++ {
-			if j > i {
-				sql.WriteByte(',')
-			}
-			sql.WriteString("(?, 'ftp', ?, ?, ?, ?)")
 			status := store.StatusOK
 			if j%17 == 0 {
 				status = store.StatusFailed
@@ -53,7 +54,12 @@ func seedAudit(b *testing.B, st *store.Store, n int) {
 			args = append(args, fmt.Sprintf("seed-%09d", j), ops[j%len(ops)], status, int64(j%4096),
 				start.Add(time.Duration(j)*time.Second))
 		}
-		if _, err := tx.ExecContext(ctx, sql.String(), args...); err != nil {
+		if len(args) == 5*per {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insert(len(args)/5), args...)
+		}
+		if err != nil {
 			tx.Rollback()
 			b.Fatal(err)
 		}
