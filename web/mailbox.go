@@ -4,15 +4,14 @@ package web
 
 import (
 	"bufio"
-	"encoding/base64"
 	"errors"
 	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net/http"
-	"net/mail"
 	"strings"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // text in any common charset
+	"github.com/emersion/go-message/mail"
 
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/store"
@@ -95,20 +94,24 @@ func (s *Server) mailboxMessage(w http.ResponseWriter, r *http.Request, p *princ
 	}
 	defer rc.Close()
 	d := messageData{Partner: pt, Msg: m}
-	msg, err := mail.ReadMessage(bufio.NewReader(io.LimitReader(rc, 32<<20)))
-	if err != nil {
+	// go-message with its charset package, as the mailbox store reads
+	// headers: text in any common charset (ISO-8859-x, Windows-125x,
+	// Shift_JIS, EUC-KR, GB18030, ...) is shown as UTF-8.
+	msg, err := message.Read(bufio.NewReader(io.LimitReader(rc, 32<<20)))
+	if msg == nil {
 		d.Note = "The message could not be parsed: " + err.Error()
 	} else {
-		dec := new(mime.WordDecoder)
+		h := mail.Header{Header: msg.Header}
 		for _, k := range []string{"From", "To", "Cc", "Date", "Subject", "Message-ID"} {
-			if v := msg.Header.Get(k); v != "" {
-				if dv, err := dec.DecodeHeader(v); err == nil {
-					v = dv
-				}
+			v, err := h.Text(k)
+			if err != nil {
+				v = h.Get(k) // an unknown charset: as received
+			}
+			if v != "" {
 				d.Headers = append(d.Headers, [2]string{k, v})
 			}
 		}
-		d.Body, d.Note = textBody(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, 0)
+		d.Body, d.Note, _ = textBody(msg, err, 0)
 	}
 	s.renderPage(w, r, http.StatusOK, "message", &page{Title: m.Subject, Nav: "partners", User: p, Data: d})
 	return nil
@@ -122,45 +125,46 @@ const maxMIMEDepth = 8
 const maxMIMEParts = 64
 
 // textBody finds the text of a message: itself when text/plain, its first
-// text/plain part when multipart. Other content is not shown.
-func textBody(ctype, cte string, body io.Reader, depth int) (string, string) {
-	mt, params, err := mime.ParseMediaType(ctype)
-	if ctype == "" || err != nil {
+// text/plain part when multipart. Other content is not shown. readErr is
+// what reading e reported (an unknown charset or transfer encoding: its
+// body is then shown as received, with a note). plain reports a text/plain
+// body found.
+func textBody(e *message.Entity, readErr error, depth int) (text, note string, plain bool) {
+	mt, _, err := e.Header.ContentType()
+	if err != nil || mt == "" {
 		mt = "text/plain"
 	}
 	switch {
 	case strings.HasPrefix(mt, "multipart/"):
 		if depth >= maxMIMEDepth {
-			return "", "The message nests its parts too deeply to show."
+			return "", "The message nests its parts too deeply to show.", false
 		}
-		mr := multipart.NewReader(body, params["boundary"])
+		mr := e.MultipartReader()
+		if mr == nil {
+			return "", "The message has no text part to show.", false
+		}
 		for i := 0; i < maxMIMEParts; i++ {
 			part, err := mr.NextPart()
-			if err != nil {
+			if part == nil {
 				break
 			}
-			// NextPart decodes quoted-printable itself.
-			if text, note := textBody(part.Header.Get("Content-Type"), part.Header.Get("Content-Transfer-Encoding"), part, depth+1); note == "" {
-				return text, ""
+			if text, note, plain := textBody(part, err, depth+1); plain {
+				return text, note, true
 			}
 		}
-		return "", "The message has no text part to show."
+		return "", "The message has no text part to show.", false
 	case mt == "text/plain" || mt == "text/html":
-		var rd io.Reader = body
-		if strings.EqualFold(strings.TrimSpace(cte), "base64") {
-			rd = base64.NewDecoder(base64.StdEncoding, body)
-		} else if strings.EqualFold(strings.TrimSpace(cte), "quoted-printable") {
-			rd = quotedprintable.NewReader(body)
-		}
-		b, _ := io.ReadAll(io.LimitReader(rd, maxShownBody+1))
-		note := ""
+		b, _ := io.ReadAll(io.LimitReader(e.Body, maxShownBody+1))
 		if len(b) > maxShownBody {
 			b, note = b[:maxShownBody], "Only the first megabyte is shown."
 		}
 		if mt == "text/html" {
-			return string(b), "This is the HTML source of the message, shown as text."
+			return string(b), "This is the HTML source of the message, shown as text.", false
 		}
-		return string(b), note
+		if message.IsUnknownCharset(readErr) || message.IsUnknownEncoding(readErr) {
+			note = "The text is shown as received: " + readErr.Error() + "."
+		}
+		return string(b), note, true
 	}
-	return "", "The message is " + mt + "; only text is shown here."
+	return "", "The message is " + mt + "; only text is shown here.", false
 }
