@@ -58,10 +58,16 @@ func (c *controlConn) route(line []byte) answer {
 		return c.cmdTYPE(arg)
 	case "MODE":
 		return c.cmdMODE(arg)
-	case "SIZE", "REST":
+	case "REST":
+		if h := c.cmdREST(arg); h != nil {
+			return h
+		}
+	case "SIZE":
 		if h := c.refuseConverted(verb); h != nil {
 			return h
 		}
+	case "RNTO":
+		return c.cmdRNTO(line)
 	case "LIST", "NLST", "MLSD":
 		return c.cmdListing(verb, arg)
 	case "OPTS":
@@ -132,6 +138,8 @@ func verbName(v []byte) string {
 		return "SIZE"
 	case "REST":
 		return "REST"
+	case "RNTO":
+		return "RNTO"
 	case "OPTS":
 		return "OPTS"
 	case "LIST":
@@ -287,7 +295,7 @@ func parseEPRT(arg string) (netip.AddrPort, bool) {
 // is converted, listings in stream mode and ASCII (see cmdListing).
 func (c *controlConn) plain(verb string) bool {
 	switch verb {
-	case "SIZE", "REST":
+	case "SIZE":
 		return c.cur.IsIdentity()
 	case "LIST", "NLST", "MLSD":
 		return c.cur.Mode == repr.Stream && c.cur.Type != repr.EBCDIC
@@ -425,6 +433,37 @@ func (c *controlConn) cmdOPTS(arg string) answer {
 		r.Level = level
 		c.setRep(r)
 		return c.reply(200, "MODE Z LEVEL set to "+strconv.Itoa(level))
+	}
+}
+
+// cmdREST refuses a restart position that is not a byte offset (RFC 3659
+// 5.3: a decimal number from 0) with 501, before the engine, which takes
+// any integer, negative ones too; then REST in a converted representation
+// (see refuseConverted). A position past the end of the file is refused at
+// the transfer, with 554 (see clientDriver.checkRestart).
+func (c *controlConn) cmdREST(arg string) answer {
+	arg = strings.TrimSpace(arg)
+	if arg == "" || strings.TrimLeft(arg, "0123456789") != "" || len(arg) > 18 {
+		return func() error {
+			return c.reply(501, "REST needs a byte offset: a decimal number from 0 up to the file's SIZE")
+		}
+	}
+	return c.refuseConverted("REST")
+}
+
+// cmdRNTO answers RNTO itself when the session's last RNFR failed or was
+// already used (RFC 959: 503, bad sequence): the engine would rename the
+// source of an earlier, successful RNFR. It waits for the engine's reply
+// to every command before it, so the RNFR's outcome is known; otherwise
+// the line goes to the engine.
+func (c *controlConn) cmdRNTO(line []byte) answer {
+	line = bytes.Clone(line)
+	return func() error {
+		if s := c.session.Load(); s != nil && !s.renamePending() {
+			return c.reply(503, "RNTO must follow a successful RNFR: send RNFR again")
+		}
+		c.forward(line)
+		return nil
 	}
 }
 

@@ -199,19 +199,23 @@ func TestRefusedRestartPublishesNothing(t *testing.T) {
 			c := e.raw(e.addr)
 			c.login("alice")
 			c.must(200, "TYPE I")
+			// A position that is no byte offset is refused at REST (501).
+			for _, rest := range []string{"-5", "-1", "abc", "1e3", ""} {
+				c.must(501, "REST %s", rest)
+			}
+			// One past the end of the file is refused at the transfer (554).
 			for _, tc := range []struct{ rest, name string }{
-				{"-5", "x.bin"}, {"99999999", "x.bin"}, {"99999999", "exists.txt"}, {"-1", "exists.txt"},
-				{"6", "exists.txt"},
+				{"99999999", "x.bin"}, {"99999999", "exists.txt"}, {"6", "exists.txt"}, {"1", "x.bin"},
 			} {
 				d := c.pasv()
 				c.must(350, "REST %s", tc.rest)
 				code, msg := c.cmd("STOR %s", tc.name)
 				d.Close()
-				if code/100 == 1 || code/100 == 2 {
+				if code != 554 {
 					if code/100 == 1 {
 						code, msg = c.read()
 					}
-					t.Fatalf("REST %s, STOR %s: %d %s; want a refusal", tc.rest, tc.name, code, msg)
+					t.Fatalf("REST %s, STOR %s: %d %s; want 554", tc.rest, tc.name, code, msg)
 				}
 				if strings.Contains(msg, e.files) || strings.Contains(msg, vfs.StagingDir) {
 					t.Errorf("REST %s, STOR %s: reply names a server path: %s", tc.rest, tc.name, msg)
@@ -219,9 +223,9 @@ func TestRefusedRestartPublishesNothing(t *testing.T) {
 			}
 			// Downloads are refused the same way.
 			d := c.pasv()
-			c.must(350, "REST -5")
-			if code, msg := c.cmd("RETR exists.txt"); code/100 == 1 || code/100 == 2 {
-				t.Errorf("REST -5, RETR: %d %s; want a refusal", code, msg)
+			c.must(350, "REST 6")
+			if code, msg := c.cmd("RETR exists.txt"); code != 554 {
+				t.Errorf("REST 6, RETR: %d %s; want 554", code, msg)
 			}
 			d.Close()
 			if _, err := os.Stat(e.partnerFile("acme", "x.bin")); !os.IsNotExist(err) {
@@ -267,9 +271,7 @@ func TestFailedRNFRLeavesNoRenamePending(t *testing.T) {
 	c.login("alice")
 	c.must(350, "RNFR keep.txt")
 	c.must(550, "RNFR missing.txt")
-	if code, msg := c.cmd("RNTO renamed.txt"); code/100 == 2 || code/100 == 3 {
-		t.Fatalf("RNTO after a failed RNFR: %d %s", code, msg)
-	}
+	c.must(503, "RNTO renamed.txt")
 	if _, err := os.Stat(e.partnerFile("acme", "keep.txt")); err != nil {
 		t.Fatalf("keep.txt was renamed: %v", err)
 	}
@@ -287,6 +289,9 @@ func TestFailedRNFRLeavesNoRenamePending(t *testing.T) {
 	c.must(550, "RNFR nope.txt")
 	c.must(350, "RNFR renamed.txt")
 	c.must(250, "RNTO final.txt")
+	// An RNFR is used once: a second RNTO, or one with no RNFR, is out of
+	// sequence.
+	c.must(503, "RNTO again.txt")
 }
 
 // Issue 16 item 10: no reply names a server path or an internal error
@@ -329,7 +334,8 @@ func TestRepliesNameNoServerPath(t *testing.T) {
 	} {
 		check(a, cmd, true)
 	}
-	a.must(350, "REST -5")
+	a.must(501, "REST -5")
+	a.must(350, "REST 5")
 	check(a, "STOR x.bin", true)
 	a.must(350, "REST 99999999")
 	check(a, "RETR f.txt", true)

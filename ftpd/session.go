@@ -57,6 +57,14 @@ func (s *session) setLogin(l *partners.Login, root *vfs.Root) {
 	s.login, s.root = l, root
 }
 
+// renamePending reports whether the last RNFR named an existing file that
+// no RNTO has used yet.
+func (s *session) renamePending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rnfr.ok
+}
+
 func (s *session) loginInfo() *partners.Login {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -169,7 +177,13 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 		if write {
 			c.srv.audit(row, err)
 		}
-		return nil, c.safe(op, err)
+		err = c.safe(op, err)
+		if errors.Is(err, vfs.ErrInvalidOffset) && c.sess.ctl != nil {
+			// RFC 3659 5.3: a REST that cannot be honoured gets 554 at
+			// the transfer (the engine would answer 550).
+			c.sess.ctl.failTransfer(554, err.Error())
+		}
+		return nil, err
 	}
 	c.sess.transfers.Add(1)
 	c.sess.setCurrent(row.Path)
@@ -259,10 +273,11 @@ func (c *clientDriver) Mkdir(name string, perm os.FileMode) error {
 	return c.safe("mkdir", err)
 }
 
-// errNoRename answers RNTO when the RNFR before it failed. (RFC 959 wants
-// 503; the engine picks the code of a refused rename itself, 550, and
-// keeps the source of an earlier RNFR: refusing here at least never
-// renames a file the client did not name last.)
+// errNoRename answers RNTO when the RNFR before it failed. The control
+// layer answers such an RNTO with 503 before the engine sees it (see
+// controlConn.cmdRNTO); this is the driver's own guard, since the engine
+// keeps the source of an earlier RNFR: it never renames a file the client
+// did not name last.
 var errNoRename = &replyError{msg: "No file to rename: the last RNFR failed; send RNFR again"}
 
 // Rename moves a file or folder (RNFR/RNTO); a replaced file's space is
