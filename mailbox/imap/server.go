@@ -56,10 +56,17 @@ type Server struct {
 
 	sessions mailbox.Sessions // logged-in sessions, for RevalidateSessions
 
-	mu      sync.Mutex
-	srv     *imapserver.Server
-	closed  bool
-	folders map[string]*folderState // selected folders, by ID
+	mu     sync.Mutex
+	srv    *imapserver.Server
+	closed bool
+	// listeners are the ones Serve is accepting on, and serving counts
+	// those Serve calls: Shutdown closes the listeners and waits for
+	// Serve to return before it closes the library's server, whose own
+	// Serve adds to a WaitGroup that its Close waits on (a race when the
+	// two run at once).
+	listeners map[net.Listener]struct{}
+	serving   sync.WaitGroup
+	folders   map[string]*folderState // selected folders, by ID
 }
 
 func (s *Server) log() *slog.Logger {
@@ -132,10 +139,24 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		ln = tls.NewListener(ln, s.TLSConfig)
 	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = map[net.Listener]struct{}{}
+	}
+	s.listeners[ln] = struct{}{}
+	s.serving.Add(1) // under mu, before Shutdown sets closed: never beside its Wait
+	s.mu.Unlock()
 	err = srv.Serve(ln)
 	s.mu.Lock()
+	delete(s.listeners, ln)
 	closed := s.closed
 	s.mu.Unlock()
+	s.serving.Done()
 	if closed || err == nil {
 		return ErrServerClosed
 	}
@@ -148,12 +169,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	srv := s.srv
+	for ln := range s.listeners {
+		ln.Close()
+	}
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Close() }()
+	go func() {
+		s.serving.Wait() // every Serve has left the library's accept loop
+		done <- srv.Close()
+	}()
 	select {
 	case err := <-done:
 		if err != nil && !errors.Is(err, net.ErrClosed) {
