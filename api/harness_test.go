@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -188,7 +187,7 @@ func newHarnessOn(t *testing.T, st *store.Store, o harnessOpts) *harness {
 
 	h.ftp = &ftpd.Server{Auth: svc, FilesDir: files, Store: st, Banner: "Ferry test", IdleTimeout: time.Minute, Logger: testLogger(),
 		Guard: h.guard, OnUpload: h.outbox.OnUpload}
-	h.ftpAddr = serve(t, h.ftp, func(err error) bool { return errors.Is(err, ftpd.ErrServerClosed) })
+	h.ftpAddr = testenv.Serve(t, h.ftp, ftpd.ErrServerClosed)
 
 	h.api = &api.Server{
 		Store: st, Partners: svc, Sessions: testSessions{h.ftp}, AdminToken: o.envToken,
@@ -197,7 +196,7 @@ func newHarnessOn(t *testing.T, st *store.Store, o harnessOpts) *harness {
 	if !o.bare {
 		h.api.Outbox, h.api.Bans, h.api.Mail = h.outbox, h.guard, h.mail
 	}
-	h.url = "http://" + serve(t, h.api, func(err error) bool { return errors.Is(err, api.ErrServerClosed) })
+	h.url = "http://" + testenv.Serve(t, h.api, api.ErrServerClosed)
 
 	ctx := context.Background()
 	var err error
@@ -209,33 +208,6 @@ func newHarnessOn(t *testing.T, st *store.Store, o harnessOpts) *harness {
 	}
 	h.client = &http.Client{Timeout: 30 * time.Second, Transport: &validating{t: t, base: http.DefaultTransport.(*http.Transport).Clone()}}
 	return h
-}
-
-type netServer interface {
-	Serve(net.Listener) error
-	Shutdown(context.Context) error
-}
-
-// serve starts srv on 127.0.0.1:0 and stops it when the test ends.
-func serve(t *testing.T, srv netServer, closed func(error) bool) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; !closed(err) {
-			t.Errorf("Serve returned %v after Shutdown", err)
-		}
-	})
-	return ln.Addr().String()
 }
 
 // testSessions shows one FTP server to the API, as cmd/ferry does for all.

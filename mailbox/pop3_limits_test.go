@@ -1,8 +1,6 @@
 package mailbox_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -26,21 +24,7 @@ func startPOP3With(t *testing.T, configure func(*mailbox.POP3Server)) string {
 	srv.TLSConfig = env.TLS
 	srv.RequireTLSForAuth = true
 	configure(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, pop3.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(testenv.Serve(t, srv, pop3.ErrServerClosed))
 	return port
 }
 

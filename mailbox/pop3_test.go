@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -33,24 +32,8 @@ func startPOP3(t *testing.T, b storetest.Backend) *pop3Env {
 	srv.Backend = &mailbox.POP3{Store: e.Mail, Logins: e.Logins}
 	srv.TLSConfig = e.TLS
 	srv.RequireTLSForAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
+	e.addr = testenv.Serve(t, srv, pop3.ErrServerClosed)
 	_, e.port, _ = net.SplitHostPort(e.addr)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, pop3.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 	for i := range 3 {
 		if _, err := e.Mail.Deliver(context.Background(), "acme", mailtest.Message(fmt.Sprintf("pop %d", i+1), "body\r\n.dot line")); err != nil {
 			t.Fatal(err)

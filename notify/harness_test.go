@@ -322,21 +322,8 @@ func (e *env) startFTP() *ftp.ServerConn {
 	}
 	srv := &ftpd.Server{Auth: e.svc, FilesDir: e.files, TLSConfig: tlsConf, IdleTimeout: time.Minute,
 		Store: e.db, OnUpload: e.outbox.OnUpload}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, ftpd.ErrServerClosed) {
-			t.Errorf("ftpd Serve: %v", err)
-		}
-	})
-	c, err := ftp.Dial(ln.Addr().String(), ftp.DialWithTimeout(10*time.Second))
+	addr := testenv.Serve(t, srv, ftpd.ErrServerClosed)
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

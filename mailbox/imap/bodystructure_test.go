@@ -2,19 +2,16 @@ package imap_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/mailbox/internal/mailtest"
 	"github.com/ferryhq/ferry/mailbox/smtp"
@@ -60,21 +57,7 @@ func sendSMTP(t *testing.T, addr string, raw string) {
 func (e *env) startSMTP(t *testing.T) string {
 	t.Helper()
 	srv := &smtp.Server{Store: e.Mail, Logins: e.Logins, Domains: []string{mailtest.Domain}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, smtp.ErrServerClosed) {
-			t.Errorf("SMTP Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testenv.Serve(t, srv, smtp.ErrServerClosed)
 }
 
 // A message with a multipart without parts made FETCH BODYSTRUCTURE and

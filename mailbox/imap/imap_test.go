@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -38,24 +37,8 @@ func (e *env) serve(t testing.TB, st *mailbox.Store) {
 	t.Helper()
 	srv := &imap.Server{Store: st, Logins: e.Logins, Guard: e.Guard, TLSConfig: e.TLS, IdlePoll: 50 * time.Millisecond}
 	e.srv = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
+	e.addr = testenv.Serve(t, srv, imap.ErrServerClosed)
 	_, e.port, _ = net.SplitHostPort(e.addr)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, imap.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 }
 
 func (e *env) deliver(t testing.TB, st *mailbox.Store, subject, body string) []byte {

@@ -1,7 +1,6 @@
 package imap_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -21,22 +20,8 @@ func startWith(t *testing.T, configure func(*imap.Server)) *env {
 	e := &env{Env: mailtest.New(t, storetest.Backend{})}
 	srv := &imap.Server{Store: e.Mail, Logins: e.Logins, TLSConfig: e.TLS}
 	configure(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
+	e.addr = testenv.Serve(t, srv, imap.ErrServerClosed)
 	_, e.port, _ = net.SplitHostPort(e.addr)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, imap.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 	return e
 }
 
