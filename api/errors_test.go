@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 // Every class of error the API answers, each a problem document (the
@@ -124,10 +124,10 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	schemas := doc.Components.Schemas
-	if got := schemas["Account"].Properties["permissions"].Items.Enum; !slices.Equal(got, vfs.PermNames()) {
-		t.Errorf("Account.permissions enum %v, vfs.PermNames() %v", got, vfs.PermNames())
+	if got := schemas["Account"].Properties["permissions"].Items.Enum; !slices.Equal(got, partners.PermNames()) {
+		t.Errorf("Account.permissions enum %v, partners.PermNames() %v", got, partners.PermNames())
 	}
-	if got := schemas["AccountCreate"].Properties["permissions"].Items.Enum; !slices.Equal(got, append(vfs.PermNames(), "all")) {
+	if got := schemas["AccountCreate"].Properties["permissions"].Items.Enum; !slices.Equal(got, append(partners.PermNames(), "all")) {
 		t.Errorf("AccountCreate.permissions enum %v", got)
 	}
 	ops := []string{store.OpLogin, store.OpUpload, store.OpDownload, store.OpDelete, store.OpRename, store.OpMkdir, store.OpRmdir}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ferryhq/ferry/internal/netaddr"
 	"github.com/ferryhq/ferry/partners"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 // Guard is Ferry's shared IP ban (package bans), as the mail front ends use
@@ -59,7 +58,7 @@ func (l *Logins) Login(ctx context.Context, protocol, username, password string,
 		reason = err.Error()
 	case err != nil:
 		return nil, fmt.Errorf("mailbox: %s login: %w", protocol, err)
-	case !login.Perms.Has(vfs.PermMail):
+	case !login.Perms.Has(partners.PermMail):
 		reason = "account lacks the mail permission"
 	case login.TLSRequired && !tls:
 		reason = "account requires TLS"

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 // Sessions tracks the logged-in sessions of one mail server so that
@@ -68,7 +67,7 @@ func (s *Sessions) Revalidate(ctx context.Context, db *store.Store, protocol str
 		live, logins = append(live, ls), append(logins, ls.login)
 	}
 	s.mu.Unlock()
-	stale, err := partners.Stale(ctx, db, logins, vfs.PermMail)
+	stale, err := partners.Stale(ctx, db, logins, partners.PermMail)
 	if err != nil {
 		return 0, fmt.Errorf("mailbox: revalidate %s sessions: %w", protocol, err)
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/store"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 // ErrAuthFailed is the one answer to a failed login, whatever the reason:
@@ -36,7 +35,7 @@ type Login struct {
 	PartnerID   string
 	PartnerSlug string
 	HomeDir     string
-	Perms       vfs.Perm
+	Perms       Perm
 	TLSRequired bool // account or partner policy
 	// EBCDICCodePage is the code page of FTP's TYPE E for this partner:
 	// "IBM-1047" (also when empty) or "IBM-037".
@@ -92,7 +91,7 @@ func (s *Service) Authenticate(ctx context.Context, username, pw string, remote 
 	if !AddrAllowed(a.Partner.AllowedCIDRs, remote) {
 		return nil, &AuthError{Reason: "address " + remote.String() + " not in the partner's allowed ranges"}
 	}
-	perms, err := vfs.ParsePerm(a.Permissions)
+	perms, err := ParsePerm(a.Permissions)
 	if err != nil {
 		return nil, fmt.Errorf("account %q has bad permissions: %w", username, err)
 	}

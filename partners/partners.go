@@ -213,7 +213,7 @@ type AccountInput struct {
 	Username    string
 	Password    string // empty: generate one and return it
 	HomeDir     string // inside the partner's tree; "" or "/" for all of it
-	Permissions string // as vfs.ParsePerm reads it; "" means all
+	Permissions string // as ParsePerm reads it; "" means all
 	TLSRequired bool
 	Disabled    bool
 }
@@ -313,9 +313,9 @@ func (s *Service) CreateAccount(ctx context.Context, in AccountInput) (*store.Ac
 	if err != nil {
 		v.add("home_dir", "%v", err)
 	}
-	perms := vfs.PermAll
+	perms := PermAll
 	if strings.TrimSpace(in.Permissions) != "" {
-		if perms, err = vfs.ParsePerm(in.Permissions); err != nil {
+		if perms, err = ParsePerm(in.Permissions); err != nil {
 			v.add("permissions", "%v", err)
 		}
 	}

@@ -5,14 +5,13 @@ import (
 	"fmt"
 
 	"github.com/ferryhq/ferry/store"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 // Stale reports which of logins no longer hold: their account was deleted
 // or disabled, their partner disabled, the account lacks need, or anything
 // the login depended on changed (Fingerprint). It returns the indexes into
 // logins, for the protocol front ends to close those sessions.
-func Stale(ctx context.Context, st *store.Store, logins []*Login, need vfs.Perm) ([]int, error) {
+func Stale(ctx context.Context, st *store.Store, logins []*Login, need Perm) ([]int, error) {
 	if len(logins) == 0 {
 		return nil, nil
 	}
@@ -34,7 +33,7 @@ func Stale(ctx context.Context, st *store.Store, logins []*Login, need vfs.Perm)
 		if !a.Enabled || a.Partner == nil || !a.Partner.Enabled {
 			continue
 		}
-		if perms, err := vfs.ParsePerm(a.Permissions); err != nil || !perms.Has(need) {
+		if perms, err := ParsePerm(a.Permissions); err != nil || !perms.Has(need) {
 			continue
 		}
 		current[a.ID] = Fingerprint(a)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/store"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 // PartnerPatch names the fields of a partner to change; a nil field is left
@@ -139,19 +138,19 @@ func splitList(s string) []string {
 	return out
 }
 
-// PermissionNames turns a list of permission names (vfs.PermNames, or
+// PermissionNames turns a list of permission names (PermNames, or
 // "all") into the stored form. An empty list is refused: an account without
 // any permission could do nothing but log in.
 func PermissionNames(names []string) (string, error) {
 	if len(names) == 0 {
-		return "", errors.New("must name at least one permission (valid: all, " + strings.Join(vfs.PermNames(), ", ") + ")")
+		return "", errors.New("must name at least one permission (valid: all, " + strings.Join(PermNames(), ", ") + ")")
 	}
 	for _, n := range names {
 		if strings.Contains(n, ",") || strings.TrimSpace(n) == "" {
-			return "", fmt.Errorf("%q is not one permission name (valid: all, %s)", n, strings.Join(vfs.PermNames(), ", "))
+			return "", fmt.Errorf("%q is not one permission name (valid: all, %s)", n, strings.Join(PermNames(), ", "))
 		}
 	}
-	p, err := vfs.ParsePerm(strings.Join(names, ","))
+	p, err := ParsePerm(strings.Join(names, ","))
 	if err != nil {
 		return "", err
 	}

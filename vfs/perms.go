@@ -8,26 +8,56 @@ import (
 	"github.com/spf13/afero"
 )
 
+// Action is a kind of change or access to a tree that may be refused.
+type Action uint8
+
+// The actions, one per file permission of an account.
+const (
+	ActList      Action = iota // see folder contents and file details
+	ActDownload                // read files
+	ActUpload                  // create new files
+	ActOverwrite               // replace, append to or resume existing files, set their times
+	ActDelete                  // delete files and empty folders
+	ActRename                  // rename and move
+	ActMkdir                   // create folders
+	actNone                    // what no account may do (modes, owners)
+)
+
+var actionNames = [...]string{"list", "download", "upload", "overwrite", "delete", "rename", "mkdir", "none"}
+
+// String is the action's permission name.
+func (a Action) String() string {
+	if int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return "unknown"
+}
+
+// Allowed says which actions an account may take (partners.Perm is the
+// account's set; an administrator may take them all).
+type Allowed interface {
+	Allows(Action) bool
+}
+
 // Perms refuses the operations an account lacks the permission for, with
 // fs.ErrPermission (FTP 550). Changing modes and owners is never allowed:
 // partners exchange files, they do not administer the server's disk.
 type Perms struct {
-	base afero.Fs
-	perm Perm
+	base  afero.Fs
+	allow Allowed
 }
 
 var _ afero.Fs = (*Perms)(nil)
 
-// NewPerms wraps base with the permission set p.
-func NewPerms(base afero.Fs, p Perm) *Perms { return &Perms{base: base, perm: p} }
+// NewPerms wraps base with what allow permits.
+func NewPerms(base afero.Fs, allow Allowed) *Perms { return &Perms{base: base, allow: allow} }
 
-// Perm returns the permission set.
-func (p *Perms) Perm() Perm { return p.perm }
+func (p *Perms) has(a Action) bool { return p.allow.Allows(a) }
 
 // DeniedError is a refusal by Perms. It matches fs.ErrPermission.
 type DeniedError struct {
 	Op, Path string
-	Need     Perm // the permission the account lacks; 0 for what no account may do
+	Need     Action // the action the account may not take; what no account may do has its own
 }
 
 func (e *DeniedError) Error() string { return e.Op + " " + e.Path + ": " + e.Reason() }
@@ -38,27 +68,27 @@ func (e *DeniedError) Is(target error) bool { return target == fs.ErrPermission 
 // Reason says what the account may not do, in words a partner understands.
 func (e *DeniedError) Reason() string {
 	switch e.Need {
-	case PermList:
+	case ActList:
 		return "this account may not list folders"
-	case PermDownload:
+	case ActDownload:
 		return "this account may not download"
-	case PermUpload:
+	case ActUpload:
 		return "this account may not upload"
-	case PermOverwrite:
+	case ActOverwrite:
 		return "this account may not replace or change existing files"
-	case PermDelete:
+	case ActDelete:
 		return "this account may not delete"
-	case PermRename:
+	case ActRename:
 		return "this account may not rename"
-	case PermMkdir:
+	case ActMkdir:
 		return "this account may not create folders"
-	case 0:
+	case actNone:
 		return "not allowed on this server"
 	}
 	return "this account lacks the " + e.Need.String() + " permission"
 }
 
-func deny(op, name string, need Perm) error {
+func deny(op, name string, need Action) error {
 	return &DeniedError{Op: op, Path: name, Need: need}
 }
 
@@ -70,7 +100,7 @@ func (p *Perms) exists(name string) bool {
 }
 
 // Name implements afero.Fs.
-func (p *Perms) Name() string { return "vfs.Perms(" + p.perm.String() + ")" }
+func (p *Perms) Name() string { return "vfs.Perms(" + p.base.Name() + ")" }
 
 // Create implements afero.Fs.
 func (p *Perms) Create(name string) (afero.File, error) {
@@ -79,16 +109,16 @@ func (p *Perms) Create(name string) (afero.File, error) {
 
 // Mkdir implements afero.Fs.
 func (p *Perms) Mkdir(name string, perm os.FileMode) error {
-	if !p.perm.Has(PermMkdir) {
-		return deny("mkdir", name, PermMkdir)
+	if !p.has(ActMkdir) {
+		return deny("mkdir", name, ActMkdir)
 	}
 	return p.base.Mkdir(name, perm)
 }
 
 // MkdirAll implements afero.Fs.
 func (p *Perms) MkdirAll(name string, perm os.FileMode) error {
-	if !p.perm.Has(PermMkdir) {
-		return deny("mkdir", name, PermMkdir)
+	if !p.has(ActMkdir) {
+		return deny("mkdir", name, ActMkdir)
 	}
 	return p.base.MkdirAll(name, perm)
 }
@@ -99,11 +129,11 @@ func (p *Perms) Open(name string) (afero.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.IsDir() && !p.perm.Has(PermList) {
-		return nil, deny("open", name, PermList)
+	if fi.IsDir() && !p.has(ActList) {
+		return nil, deny("open", name, ActList)
 	}
-	if !fi.IsDir() && !p.perm.Has(PermDownload) {
-		return nil, deny("open", name, PermDownload)
+	if !fi.IsDir() && !p.has(ActDownload) {
+		return nil, deny("open", name, ActDownload)
 	}
 	return p.base.Open(name)
 }
@@ -114,11 +144,11 @@ func (p *Perms) OpenFile(name string, flag int, perm os.FileMode) (afero.File, e
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) == 0 {
 		return p.Open(name)
 	}
-	need := PermUpload
+	need := ActUpload
 	if p.exists(name) {
-		need = PermOverwrite
+		need = ActOverwrite
 	}
-	if !p.perm.Has(need) {
+	if !p.has(need) {
 		return nil, deny("open", name, need)
 	}
 	return p.base.OpenFile(name, flag, perm)
@@ -126,49 +156,49 @@ func (p *Perms) OpenFile(name string, flag int, perm os.FileMode) (afero.File, e
 
 // Remove implements afero.Fs.
 func (p *Perms) Remove(name string) error {
-	if !p.perm.Has(PermDelete) {
-		return deny("remove", name, PermDelete)
+	if !p.has(ActDelete) {
+		return deny("remove", name, ActDelete)
 	}
 	return p.base.Remove(name)
 }
 
 // RemoveAll implements afero.Fs.
 func (p *Perms) RemoveAll(name string) error {
-	if !p.perm.Has(PermDelete) {
-		return deny("remove", name, PermDelete)
+	if !p.has(ActDelete) {
+		return deny("remove", name, ActDelete)
 	}
 	return p.base.RemoveAll(name)
 }
 
 // Rename implements afero.Fs; replacing an existing target also needs overwrite.
 func (p *Perms) Rename(oldname, newname string) error {
-	if !p.perm.Has(PermRename) {
-		return deny("rename", oldname, PermRename)
+	if !p.has(ActRename) {
+		return deny("rename", oldname, ActRename)
 	}
-	if p.exists(newname) && !p.perm.Has(PermOverwrite) {
-		return deny("rename", newname, PermOverwrite)
+	if p.exists(newname) && !p.has(ActOverwrite) {
+		return deny("rename", newname, ActOverwrite)
 	}
 	return p.base.Rename(oldname, newname)
 }
 
 // Stat implements afero.Fs.
 func (p *Perms) Stat(name string) (os.FileInfo, error) {
-	if !p.perm.Has(PermList) && !p.perm.Has(PermDownload) && !p.perm.Has(PermUpload) {
-		return nil, deny("stat", name, PermList)
+	if !p.has(ActList) && !p.has(ActDownload) && !p.has(ActUpload) {
+		return nil, deny("stat", name, ActList)
 	}
 	return p.base.Stat(name)
 }
 
 // Chmod implements afero.Fs; it is always refused.
-func (p *Perms) Chmod(name string, _ os.FileMode) error { return deny("chmod", name, 0) }
+func (p *Perms) Chmod(name string, _ os.FileMode) error { return deny("chmod", name, actNone) }
 
 // Chown implements afero.Fs; it is always refused.
-func (p *Perms) Chown(name string, _, _ int) error { return deny("chown", name, 0) }
+func (p *Perms) Chown(name string, _, _ int) error { return deny("chown", name, actNone) }
 
 // Chtimes implements afero.Fs (MFMT): it changes a file, so it needs overwrite.
 func (p *Perms) Chtimes(name string, atime, mtime time.Time) error {
-	if !p.perm.Has(PermOverwrite) {
-		return deny("chtimes", name, PermOverwrite)
+	if !p.has(ActOverwrite) {
+		return deny("chtimes", name, ActOverwrite)
 	}
 	return p.base.Chtimes(name, atime, mtime)
 }

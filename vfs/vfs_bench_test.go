@@ -33,7 +33,7 @@ func benchSession(b *testing.B, dir string) (afero.Fs, *Root) {
 	ctx := context.Background()
 	var fs afero.Fs = NewAtomic(ctx, r, nil)
 	fs = NewQuota(ctx, fs, LimiterFunc(func(context.Context) (Limits, error) { return Limits{}, nil }))
-	return NewPerms(NewJail(fs, "/"), PermAll), r
+	return NewPerms(NewJail(fs, "/"), allActions), r
 }
 
 var benchFileSizes = []struct {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 const partnersPerPage = 50
@@ -152,8 +151,8 @@ func (s *Server) partnerData(ctx context.Context, slug string) (*partnerData, er
 	if err != nil {
 		return nil, err
 	}
-	d := &partnerData{Partner: pt, Form: formOf(pt), Accounts: accts, Perms: vfs.PermNames(),
-		NewAcct: accountForm{HomeDir: "/", Perms: vfs.PermNames()}, Mail: s.Mail != nil, Notify: s.Outbox != nil}
+	d := &partnerData{Partner: pt, Form: formOf(pt), Accounts: accts, Perms: partners.PermNames(),
+		NewAcct: accountForm{HomeDir: "/", Perms: partners.PermNames()}, Mail: s.Mail != nil, Notify: s.Outbox != nil}
 	for _, si := range s.liveSessions() {
 		if si.PartnerID == pt.ID || si.PartnerSlug == pt.Slug {
 			d.Sessions++

@@ -1,12 +1,16 @@
-package vfs
+package partners
 
 import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ferryhq/ferry/vfs"
 )
 
-// Perm is a set of things an account may do in its tree.
+// Perm is a set of things an account may do: in its file tree (the file
+// permissions, which vfs.Perms enforces through Allows) and with the
+// partner's mailbox (PermMail).
 type Perm uint16
 
 // The permissions, in the order they are written.
@@ -18,7 +22,7 @@ const (
 	PermDelete                     // delete files and empty folders
 	PermRename                     // rename and move
 	PermMkdir                      // create folders
-	PermMail                       // read the partner's mailbox over IMAP and POP3 (not a file permission; kept in the same set)
+	PermMail                       // read the partner's mailbox over IMAP and POP3 (not a file permission)
 )
 
 var permNames = []struct {
@@ -81,3 +85,16 @@ func (p Perm) String() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// fileActions maps each file permission to the vfs action it allows.
+var fileActions = [...]Perm{
+	vfs.ActList: PermList, vfs.ActDownload: PermDownload, vfs.ActUpload: PermUpload,
+	vfs.ActOverwrite: PermOverwrite, vfs.ActDelete: PermDelete, vfs.ActRename: PermRename, vfs.ActMkdir: PermMkdir,
+}
+
+// Allows reports whether p permits the file action a (vfs.Allowed).
+func (p Perm) Allows(a vfs.Action) bool {
+	return int(a) < len(fileActions) && p.Has(fileActions[a])
+}
+
+var _ vfs.Allowed = Perm(0)
