@@ -6,17 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
-	"github.com/spf13/afero"
 
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/internal/netaddr"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 // driver is the ftpserverlib MainDriver of one Serve call.
@@ -174,76 +171,24 @@ func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		d.srv.audit(row, fmt.Errorf("more than %d sessions", max))
 		return nil, fmt.Errorf("too many sessions for this account (limit %d)", max)
 	}
-	root, err := vfs.OpenRoot(d.srv.partnerDir(login.PartnerSlug))
+	// The session's view: permissions over the account's home over the
+	// partner's quota over atomic uploads over the partner tree.
+	tree, err := d.srv.files().Open(sess.ctx, sess.principal(login))
 	if err != nil {
-		log.Error("open partner tree", "err", err)
+		log.Error("open partner tree", "home", login.HomeDir, "err", err)
 		return nil, errTemporary
 	}
-	if err := root.MkdirAll(login.HomeDir, 0o750); err != nil {
-		root.Close()
-		log.Error("create home folder", "home", login.HomeDir, "err", err)
-		return nil, errTemporary
-	}
+	tree.Published = func(t *store.Transfer) { sess.logTransfer(d.srv, t) }
 	if d.srv.Guard != nil {
 		d.srv.Guard.Success(ctx, remote, user)
 	}
-	sess.setLogin(login, root)
+	sess.setLogin(login, tree)
 	if c := connlimit.Of(sess.conn); c != nil {
 		c.LoggedIn() // LoginTimeout no longer applies
 	}
-	fs := d.srv.sessionFS(sess, root, login)
 	d.srv.audit(row, nil)
 	log.Info("FTP login", "partner", login.PartnerSlug, "tls", sess.controlTLS())
-	return &clientDriver{Fs: fs, sess: sess, srv: d.srv}, nil
-}
-
-// sessionFS composes the session's view: permissions over the account's
-// home over the partner's quota over atomic uploads over the partner tree.
-func (s *Server) sessionFS(sess *session, root *vfs.Root, login *partners.Login) afero.Fs {
-	atomic := vfs.NewAtomic(sess.ctx, root, &committer{srv: s, sess: sess})
-	atomic.NoSync = s.NoSync
-	var fs afero.Fs = atomic
-	if s.Store != nil {
-		fs = vfs.NewQuota(sess.ctx, fs, &partnerLimits{store: s.Store, partnerID: login.PartnerID})
-	}
-	return vfs.NewPerms(vfs.NewJail(fs, login.HomeDir), login.Perms)
-}
-
-// partnerLimits reads a partner's quota and usage for the early quota
-// check of a session's uploads. A partner without a quota is remembered as
-// such for a moment, so that a burst of small uploads does not read the
-// partner row before every file; with a quota, usage is read every time.
-// (The check that counts happens when an upload is published.)
-type partnerLimits struct {
-	store     *store.Store
-	partnerID string
-	mu        sync.Mutex
-	noneUntil time.Time
-}
-
-// noQuotaRecheck is how long a partner seen without a quota is taken to
-// have none: a quota an administrator sets reaches the early check of
-// running sessions within this.
-const noQuotaRecheck = 2 * time.Second
-
-func (l *partnerLimits) Limits(ctx context.Context) (vfs.Limits, error) {
-	l.mu.Lock()
-	none := time.Now().Before(l.noneUntil)
-	l.mu.Unlock()
-	if none {
-		return vfs.Limits{}, nil
-	}
-	p, err := l.store.PartnerUsage(ctx, l.partnerID)
-	if err != nil {
-		return vfs.Limits{}, err
-	}
-	lim := vfs.Limits{MaxBytes: p.QuotaBytes, MaxFiles: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles}
-	if lim.MaxBytes <= 0 && lim.MaxFiles <= 0 {
-		l.mu.Lock()
-		l.noneUntil = time.Now().Add(noQuotaRecheck)
-		l.mu.Unlock()
-	}
-	return lim, nil
+	return &clientDriver{Fs: tree.Fs(), tree: tree, sess: sess, srv: d.srv}, nil
 }
 
 func (s *Server) accountSessions(accountID string) int {

@@ -1,6 +1,9 @@
-// Package ftpd is Ferry's FTP service: a driver for ftpserverlib that
-// authenticates partners' accounts and hands each session its confined vfs
-// tree. It holds no file behaviour of its own; that lives in vfs.
+// Package ftpd is Ferry's FTP service: the control layer in front of
+// ftpserverlib and a driver for it that authenticates partners' accounts
+// and hands each session its partner's tree from the file core (package
+// files). It holds no file behaviour or file rules of its own: behaviour
+// lives in vfs, the rules of an operation (audit, quota, publish, alerts) in
+// files; ftpd maps their outcomes to replies and logs.
 package ftpd
 
 import (
@@ -11,13 +14,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/files"
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -70,7 +73,7 @@ type Server struct {
 	// Guard turns banned addresses away and counts failed logins.
 	Guard Guard
 	// OnUpload runs in the transaction that completes each upload.
-	OnUpload UploadHook
+	OnUpload files.UploadHook
 
 	MaxSessions           int // all sessions of this server; 0: no limit
 	MaxSessionsPerIP      int // per client address; 0: no limit
@@ -314,8 +317,6 @@ func (s *Server) banCheck(ctx context.Context, ip netip.Addr) error {
 	}
 	return err
 }
-
-func (s *Server) partnerDir(slug string) string { return filepath.Join(s.FilesDir, slug) }
 
 // SessionInfo describes a live session.
 type SessionInfo struct {

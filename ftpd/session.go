@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/afero"
 	"golang.org/x/sys/unix"
 
+	"github.com/ferryhq/ferry/files"
 	"github.com/ferryhq/ferry/ftpd/repr"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -39,7 +40,7 @@ type session struct {
 
 	mu      sync.Mutex
 	login   *partners.Login
-	root    *vfs.Root
+	tree    *files.Tree
 	current string
 	// rnfr is the outcome of the session's last RNFR: the engine keeps
 	// the source of an earlier, successful RNFR after a failed one.
@@ -51,10 +52,10 @@ type rnfrState struct {
 	ok   bool
 }
 
-func (s *session) setLogin(l *partners.Login, root *vfs.Root) {
+func (s *session) setLogin(l *partners.Login, tree *files.Tree) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.login, s.root = l, root
+	s.login, s.tree = l, tree
 }
 
 // renamePending reports whether the last RNFR named an existing file that
@@ -100,9 +101,9 @@ func (s *session) close() {
 	s.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.root != nil {
-		s.root.Close()
-		s.root = nil
+	if s.tree != nil {
+		s.tree.Close()
+		s.tree = nil
 	}
 }
 
@@ -119,12 +120,15 @@ func (s *session) info() SessionInfo {
 }
 
 // clientDriver is the afero.Fs ftpserverlib drives for a logged-in session,
-// plus the engine's optional extensions. It records every change to the
-// tree in the audit log and keeps the partner's usage exact.
+// plus the engine's optional extensions: an adapter over the session's
+// tree in the file core, which records every change to the tree in the
+// audit log and keeps the partner's usage exact. What stays here is FTP's:
+// replies, RNFR/RNTO and REST bookkeeping, the data protection policy.
 type clientDriver struct {
-	afero.Fs
-	sess *session
-	srv  *Server
+	afero.Fs // tree.Fs()
+	tree     *files.Tree
+	sess     *session
+	srv      *Server
 }
 
 var (
@@ -134,13 +138,6 @@ var (
 	_ ftpserver.ClientDriverExtensionRemoveDir      = (*clientDriver)(nil)
 	_ ftpserver.ClientDriverExtensionFileList       = (*clientDriver)(nil)
 )
-
-func (c *clientDriver) home() string {
-	if l := c.sess.loginInfo(); l != nil {
-		return l.HomeDir
-	}
-	return "/"
-}
 
 // safe is what every error returned to the engine goes through.
 func (c *clientDriver) safe(op string, err error) error { return c.srv.partnerError(c.sess, op, err) }
@@ -157,7 +154,7 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 			return c.listing(req, path.Dir(name))
 		}
 	}
-	row := c.sess.record(op, treePath(c.home(), name))
+	row := c.tree.Record(op, name)
 	err := c.checkProtection()
 	if err == nil {
 		err = c.checkRestart(name, write, offset)
@@ -175,7 +172,7 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 	}
 	if err != nil {
 		if write {
-			c.srv.audit(row, err)
+			c.tree.Finished(row, 0, err)
 		}
 		err = c.safe(op, err)
 		if errors.Is(err, vfs.ErrInvalidOffset) && c.sess.ctl != nil {
@@ -187,7 +184,7 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 	}
 	c.sess.transfers.Add(1)
 	c.sess.setCurrent(row.Path)
-	t := &transferFile{File: f, sess: c.sess, srv: c.srv, row: row, write: write}
+	t := &transferFile{File: f, tree: c.tree, sess: c.sess, srv: c.srv, row: row, write: write}
 	if c.sess.ctl != nil {
 		// The engine sends and stores bytes as they are; the session's
 		// representation is converted here, between the engine's copy
@@ -241,36 +238,19 @@ func (c *clientDriver) checkRestart(name string, write bool, offset int64) error
 
 // Remove deletes a file (DELE) and gives its space back to the quota.
 func (c *clientDriver) Remove(name string) error {
-	row := c.sess.record(store.OpDelete, treePath(c.home(), name))
-	fi, statErr := c.Fs.Stat(name)
-	if statErr == nil && fi.IsDir() {
-		err := &replyError{msg: "Is a folder: use RMD", cause: syscall.EISDIR}
-		c.srv.audit(row, err)
-		return err
+	err := c.tree.Remove(name)
+	if errors.Is(err, files.ErrIsFolder) {
+		return &replyError{msg: "Is a folder: use RMD", cause: syscall.EISDIR}
 	}
-	err := c.Fs.Remove(name)
-	if err == nil && statErr == nil && !vfs.IsPartial(fi) {
-		row.Bytes, row.UsageBytes, row.UsageFiles = fi.Size(), -fi.Size(), -1
-		c.addUsage(-fi.Size(), -1)
-	}
-	c.srv.audit(row, err)
 	return c.safe("delete", err)
 }
 
 // RemoveDir removes an empty folder (RMD).
-func (c *clientDriver) RemoveDir(name string) error {
-	row := c.sess.record(store.OpRmdir, treePath(c.home(), name))
-	err := c.Fs.Remove(name)
-	c.srv.audit(row, err)
-	return c.safe("rmdir", err)
-}
+func (c *clientDriver) RemoveDir(name string) error { return c.safe("rmdir", c.tree.RemoveDir(name)) }
 
 // Mkdir creates a folder (MKD).
 func (c *clientDriver) Mkdir(name string, perm os.FileMode) error {
-	row := c.sess.record(store.OpMkdir, treePath(c.home(), name))
-	err := c.Fs.Mkdir(name, perm)
-	c.srv.audit(row, err)
-	return c.safe("mkdir", err)
+	return c.safe("mkdir", c.tree.Mkdir(name, perm))
 }
 
 // errNoRename answers RNTO when the RNFR before it failed. The control
@@ -292,16 +272,7 @@ func (c *clientDriver) Rename(from, to string) error {
 			return errNoRename
 		}
 	}
-	row := c.sess.record(store.OpRename, treePath(c.home(), from))
-	row.TargetPath = treePath(c.home(), to)
-	replaced, statErr := c.Fs.Stat(to)
-	err := c.Fs.Rename(from, to)
-	if err == nil && statErr == nil && !replaced.IsDir() && !vfs.IsPartial(replaced) {
-		row.UsageBytes, row.UsageFiles = -replaced.Size(), -1
-		c.addUsage(-replaced.Size(), -1)
-	}
-	c.srv.audit(row, err)
-	return c.safe("rename", err)
+	return c.safe("rename", c.tree.Rename(from, to))
 }
 
 // Stat describes a file or folder. It notes the outcome of RNFR for the
@@ -378,18 +349,6 @@ func (c *clientDriver) Chtimes(name string, atime, mtime time.Time) error {
 	return c.safe("chtimes", c.Fs.Chtimes(name, atime, mtime))
 }
 
-func (c *clientDriver) addUsage(dBytes, dFiles int64) {
-	l := c.sess.loginInfo()
-	if c.srv.Store == nil || l == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.sess.ctx), 10*time.Second)
-	defer cancel()
-	if err := c.srv.Store.AddUsage(ctx, l.PartnerID, dBytes, dFiles); err != nil {
-		c.srv.logger().Error("update quota usage; run `ferry quota recalc`", "partner", l.PartnerSlug, "err", err)
-	}
-}
-
 // GetAvailableSpace answers AVBL with what the partner's byte quota leaves
 // free (interrupted uploads kept for a resume count as used, as they do
 // for uploads). Without a quota it is refused, unless the operator lets
@@ -401,19 +360,9 @@ func (c *clientDriver) GetAvailableSpace(string) (int64, error) {
 }
 
 func (c *clientDriver) availableSpace() (int64, error) {
-	l := c.sess.loginInfo()
-	if l != nil && c.srv.Store != nil {
-		p, err := c.srv.Store.PartnerUsage(c.sess.ctx, l.PartnerID)
-		if err != nil {
-			return 0, err
-		}
-		if p.QuotaBytes > 0 {
-			staged, err := c.stagedBytes()
-			if err != nil {
-				return 0, err
-			}
-			return max(p.QuotaBytes-p.UsedBytes-staged, 0), nil
-		}
+	free, limited, err := c.tree.Free()
+	if err != nil || limited {
+		return free, err
 	}
 	if !c.srv.AVBLDiskSpace {
 		return 0, errNoQuota
@@ -425,25 +374,14 @@ func (c *clientDriver) availableSpace() (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil //nolint:unconvert // field types differ by OS
 }
 
-// stagedBytes is what the partner's interrupted uploads hold.
-func (c *clientDriver) stagedBytes() (int64, error) {
-	c.sess.mu.Lock()
-	root := c.sess.root
-	c.sess.mu.Unlock()
-	if root == nil {
-		return 0, nil
-	}
-	n, _, err := vfs.NewAtomic(c.sess.ctx, root, nil).StagedUsage("")
-	return n, err
-}
-
 // transferFile is the engine's handle on one transfer. It counts running
-// transfers for graceful shutdown, writes the audit row of downloads and of
-// failed uploads (completed uploads are recorded by the committer), and
-// lets io.Copy reach the *os.File underneath a download, so downloads keep
-// sendfile.
+// transfers for graceful shutdown, finishes the transfer's audit row in the
+// file core (which records downloads and failed uploads; complete uploads
+// are recorded when it publishes them), and lets io.Copy reach the *os.File
+// underneath a download, so downloads keep sendfile.
 type transferFile struct {
 	afero.File
+	tree  *files.Tree
 	sess  *session
 	srv   *Server
 	row   *store.Transfer
@@ -555,19 +493,18 @@ func (t *transferFile) Close() error {
 	}
 	t.sess.transfers.Add(-1)
 	t.sess.setCurrent("")
-	t.row.Bytes = t.n
-	switch {
-	case !t.write:
+	if !t.write {
+		t.row.Bytes = t.n
 		if t.failed == nil && err == nil {
 			t.sess.logTransfer(t.srv, t.row)
 		}
-		t.srv.audit(t.row, t.failed)
-	case err != nil || t.failed != nil:
-		if err == nil {
-			err = t.failed
-		}
-		t.srv.audit(t.row, err)
+		t.tree.Finished(t.row, t.n, t.failed)
+		return t.safe(err)
 	}
+	if err == nil {
+		err = t.failed
+	}
+	t.tree.Finished(t.row, t.n, err) // a complete upload was recorded when published
 	return t.safe(err)
 }
 

@@ -113,7 +113,7 @@ func (o *Outbox) insert(ctx context.Context, tx *store.Store, partnerID, kind st
 
 // OnUpload queues the alert of a finished upload, and a quota alert when
 // the upload crossed a threshold, on tx: the transaction that marks the
-// upload done (it has the shape of ftpd.UploadHook). An error rolls the
+// upload done (it has the shape of files.UploadHook). An error rolls the
 // upload record back to "committing", for recovery to finish later.
 func (o *Outbox) OnUpload(ctx context.Context, tx *store.Store, t *store.Transfer) error {
 	if t.PartnerID == nil {

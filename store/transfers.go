@@ -72,6 +72,19 @@ func (s *Store) RecordTransfer(ctx context.Context, t *Transfer) error {
 	return nil
 }
 
+// Finish completes a row at now with the outcome err (nil: ok): its end,
+// its duration unless already set, its status and error text.
+func (t *Transfer) Finish(now time.Time, err error) {
+	t.FinishedAt = &now
+	if t.DurationMS == 0 {
+		t.DurationMS = now.Sub(t.StartedAt).Milliseconds()
+	}
+	t.Status, t.Error = StatusOK, ""
+	if err != nil {
+		t.Status, t.Error = StatusFailed, err.Error()
+	}
+}
+
 // fillDefaults gives a new row its ID and, if unset, its start time.
 func (t *Transfer) fillDefaults(now time.Time) {
 	if t.ID == "" {

@@ -231,4 +231,3 @@ func closeIf(f io.Closer) {
 		f.Close()
 	}
 }
-

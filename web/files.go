@@ -1,6 +1,8 @@
 package web
 
-// The partner file pages: browse, download, delete.
+// The partner file pages: browse, download, upload, new folder, rename,
+// delete. They are an adapter over the file core (package files), as the
+// FTP driver is: the same audit rows, quota changes, staging and publish.
 
 import (
 	"errors"
@@ -10,10 +12,13 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/afero"
 
+	"github.com/ferryhq/ferry/files"
+	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/vfs"
 )
@@ -33,47 +38,71 @@ type filesData struct {
 	Entries []fileEntry
 }
 
+// maxUpload bounds one file uploaded through the web admin (larger files
+// go over FTP).
+const maxUpload = 1 << 30
+
 // cleanPath makes a user-given path absolute and clean; everything is read
-// through vfs.Root, which cannot leave the partner's folder whatever the
-// name.
+// through the file core's tree, which cannot leave the partner's folder
+// whatever the name and hides the staging folder.
 func cleanPath(p string) string { return path.Clean("/" + p) }
 
-func hidden(p string) bool {
-	return p == "/"+vfs.StagingDir || strings.HasPrefix(p, "/"+vfs.StagingDir+"/")
+// fileCore is the file core the pages work through.
+func (s *Server) fileCore() *files.Service {
+	if s.Files != nil {
+		return s.Files
+	}
+	fc := &files.Service{Store: s.Store, FilesDir: s.Partners.FilesDir, Logger: s.logger()}
+	if s.Outbox != nil {
+		fc.OnUpload = s.Outbox.OnUpload
+	}
+	return fc
 }
 
-func (s *Server) partnerRoot(r *http.Request) (*store.Partner, *vfs.Root, error) {
+// partnerTree opens the partner's whole tree for the signed-in
+// administrator, with every file permission.
+func (s *Server) partnerTree(r *http.Request, p *principal) (*store.Partner, *files.Tree, error) {
 	pt, err := s.Partners.Partner(r.Context(), r.PathValue("slug"))
 	if err != nil {
 		return nil, nil, err
 	}
-	root, err := vfs.OpenRoot(s.Partners.PartnerDir(pt.Slug))
+	tree, err := s.fileCore().Open(r.Context(), files.Principal{PartnerID: pt.ID, PartnerSlug: pt.Slug,
+		Username: "web:" + p.Name, Protocol: "web", RemoteAddr: s.remoteIP(r), Perms: partners.PermAll})
 	if err != nil {
 		return nil, nil, err
 	}
-	return pt, root, nil
+	return pt, tree, nil
 }
 
-func notFoundFile(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
+// fileError turns an error of the file core into the page's answer.
+func fileError(err error, name string) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, vfs.ErrStaging):
 		return &httpError{status: http.StatusNotFound, msg: "There is no such file or folder."}
+	case errors.Is(err, files.ErrIsFolder):
+		return badRequest("%s is a folder; only files are deleted here.", name)
+	case errors.Is(err, vfs.ErrBadName):
+		return badRequest("That name is not allowed.")
+	case errors.Is(err, vfs.ErrQuotaExceeded):
+		return &httpError{status: http.StatusInsufficientStorage, msg: "The partner's quota is exceeded; nothing was stored."}
+	case errors.Is(err, syscall.ENOTEMPTY):
+		return &httpError{status: http.StatusConflict, msg: "The folder is not empty."}
+	case errors.Is(err, fs.ErrExist):
+		return &httpError{status: http.StatusConflict, msg: "A file or folder of that name already exists."}
 	}
 	return err
 }
 
 func (s *Server) files(w http.ResponseWriter, r *http.Request, p *principal) error {
-	pt, root, err := s.partnerRoot(r)
+	pt, tree, err := s.partnerTree(r, p)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer tree.Close()
 	dir := cleanPath(r.URL.Query().Get("path"))
-	if hidden(dir) {
-		return notFoundFile(fs.ErrNotExist)
-	}
-	infos, err := afero.ReadDir(root, dir)
+	infos, err := afero.ReadDir(tree.Fs(), dir)
 	if err != nil {
-		return notFoundFile(err)
+		return fileError(err, dir)
 	}
 	d := filesData{Partner: pt, Path: dir}
 	if dir != "/" {
@@ -85,11 +114,11 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, p *principal) err
 		}
 	}
 	for _, fi := range infos {
-		full := path.Join(dir, fi.Name())
-		if hidden(full) || !fi.IsDir() && !fi.Mode().IsRegular() {
+		if !fi.IsDir() && !fi.Mode().IsRegular() {
 			continue
 		}
-		d.Entries = append(d.Entries, fileEntry{Name: fi.Name(), Path: full, Dir: fi.IsDir(), Size: fi.Size(), ModTime: fi.ModTime()})
+		d.Entries = append(d.Entries, fileEntry{Name: fi.Name(), Path: path.Join(dir, fi.Name()), Dir: fi.IsDir(),
+			Size: fi.Size(), ModTime: fi.ModTime()})
 	}
 	sort.Slice(d.Entries, func(i, j int) bool {
 		if d.Entries[i].Dir != d.Entries[j].Dir {
@@ -102,18 +131,16 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, p *principal) err
 }
 
 func (s *Server) download(w http.ResponseWriter, r *http.Request, p *principal) error {
-	pt, root, err := s.partnerRoot(r)
+	_, tree, err := s.partnerTree(r, p)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer tree.Close()
 	name := cleanPath(r.URL.Query().Get("path"))
-	if hidden(name) {
-		return notFoundFile(fs.ErrNotExist)
-	}
-	f, err := root.Open(name)
+	row := tree.Record(store.OpDownload, name)
+	f, err := tree.Fs().Open(name)
 	if err != nil {
-		return notFoundFile(err)
+		return fileError(err, name)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -123,59 +150,103 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, p *principal) 
 	if !fi.Mode().IsRegular() {
 		return badRequest("%s is a folder; open it instead.", name)
 	}
-	start := s.now()
 	h := w.Header()
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(name)}))
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Cache-Control", "no-store")
 	http.ServeContent(w, r, "", fi.ModTime(), f)
-	s.recordFileOp(r, p, pt, store.OpDownload, name, fi.Size(), 0, 0, start, nil)
+	tree.Finished(row, fi.Size(), nil)
 	return nil
 }
 
-// recordFileOp writes a file operation of the web admin to the transfer
-// audit log, next to the protocols' own.
-func (s *Server) recordFileOp(r *http.Request, p *principal, pt *store.Partner, op, name string, bytes, usageBytes, usageFiles int64, start time.Time, opErr error) {
-	now := s.now().UTC()
-	t := &store.Transfer{PartnerID: store.StrPtr(pt.ID), Username: "web:" + p.Name, Protocol: "web", Operation: op,
-		Path: name, RemoteAddr: s.remoteIP(r), Bytes: bytes, UsageBytes: usageBytes, UsageFiles: usageFiles,
-		Status: store.StatusOK, StartedAt: start.UTC(), FinishedAt: &now, DurationMS: now.Sub(start).Milliseconds()}
-	if opErr != nil {
-		t.Status, t.Error = store.StatusFailed, opErr.Error()
-	}
-	if err := s.Store.RecordTransfer(r.Context(), t); err != nil {
-		s.logger().Error("record web file operation", "op", op, "path", name, "err", err)
-	}
+// done redirects to the folder dir with a message.
+func done(w http.ResponseWriter, r *http.Request, pt *store.Partner, dir, msg string) {
+	http.Redirect(w, r, "/partners/"+urlPath(pt.Slug)+"/files?path="+urlQueryEscape(dir)+"&done="+msg, http.StatusSeeOther)
 }
 
 func (s *Server) fileDelete(w http.ResponseWriter, r *http.Request, p *principal) error {
-	pt, root, err := s.partnerRoot(r)
+	name := cleanPath(r.PostForm.Get("path"))
+	if name == "/" {
+		return badRequest("That cannot be deleted.")
+	}
+	pt, tree, err := s.partnerTree(r, p)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
-	name := cleanPath(r.PostForm.Get("path"))
-	if name == "/" || hidden(name) {
-		return badRequest("That cannot be deleted.")
+	defer tree.Close()
+	if err := tree.Remove(name); err != nil {
+		if errors.Is(err, vfs.ErrStaging) {
+			return badRequest("That cannot be deleted.")
+		}
+		return fileError(err, name)
 	}
-	start := s.now()
-	fi, err := root.Stat(name)
+	done(w, r, pt, path.Dir(name), "file-deleted")
+	return nil
+}
+
+func (s *Server) fileMkdir(w http.ResponseWriter, r *http.Request, p *principal) error {
+	dir := cleanPath(r.PostForm.Get("path"))
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
+		return badRequest("Give the new folder a name without slashes.")
+	}
+	pt, tree, err := s.partnerTree(r, p)
 	if err != nil {
-		return notFoundFile(err)
+		return err
 	}
-	if fi.IsDir() {
-		return badRequest("%s is a folder; only files are deleted here.", name)
+	defer tree.Close()
+	if err := tree.Mkdir(path.Join(dir, name), 0o750); err != nil {
+		return fileError(err, name)
 	}
-	err = root.Remove(name)
+	done(w, r, pt, dir, "folder-created")
+	return nil
+}
+
+// fileRename renames or moves path to "to": a name in the same folder, or
+// an absolute path in the partner's tree.
+func (s *Server) fileRename(w http.ResponseWriter, r *http.Request, p *principal) error {
+	from := cleanPath(r.PostForm.Get("path"))
+	to := strings.TrimSpace(r.PostForm.Get("to"))
+	if from == "/" || to == "" {
+		return badRequest("Name the file or folder and its new name.")
+	}
+	if !strings.HasPrefix(to, "/") {
+		to = path.Join(path.Dir(from), to)
+	}
+	to = cleanPath(to)
+	pt, tree, err := s.partnerTree(r, p)
 	if err != nil {
-		s.recordFileOp(r, p, pt, store.OpDelete, name, 0, 0, 0, start, err)
-		return notFoundFile(err)
+		return err
 	}
-	// Give the space back to the quota, as an FTP DELE does.
-	if err := s.Store.AddUsage(r.Context(), pt.ID, -fi.Size(), -1); err != nil {
-		s.logger().Error("give back quota of deleted file", "partner", pt.Slug, "err", err)
+	defer tree.Close()
+	if err := tree.Rename(from, to); err != nil {
+		return fileError(err, from)
 	}
-	s.recordFileOp(r, p, pt, store.OpDelete, name, fi.Size(), -fi.Size(), -1, start, nil)
-	http.Redirect(w, r, "/partners/"+urlPath(pt.Slug)+"/files?path="+urlQueryEscape(path.Dir(name))+"&done=file-deleted", http.StatusSeeOther)
+	done(w, r, pt, path.Dir(to), "file-renamed")
+	return nil
+}
+
+// fileUpload stores the form's file in the folder path, published when
+// complete, as an FTP upload is.
+func (s *Server) fileUpload(w http.ResponseWriter, r *http.Request, p *principal) error {
+	dir := cleanPath(r.PostForm.Get("path"))
+	f, fh, err := r.FormFile("file")
+	if err != nil {
+		return badRequest("Choose a file to upload.")
+	}
+	defer f.Close()
+	name := path.Base(cleanPath(strings.ReplaceAll(fh.Filename, "\\", "/")))
+	if name == "/" {
+		return badRequest("The file has no name.")
+	}
+	pt, tree, err := s.partnerTree(r, p)
+	if err != nil {
+		return err
+	}
+	defer tree.Close()
+	if _, err := tree.Upload(path.Join(dir, name), f); err != nil {
+		return fileError(err, name)
+	}
+	done(w, r, pt, dir, "file-uploaded")
 	return nil
 }

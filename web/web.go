@@ -23,6 +23,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/files"
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
@@ -52,6 +54,9 @@ const SessionLifetime = 12 * time.Hour
 type Server struct {
 	Store    *store.Store      // required
 	Partners *partners.Service // required; the rules shared with the API and CLI
+	// Files is the file core the file pages work through; nil: one over
+	// Partners.FilesDir with Store, and Outbox's upload alerts.
+	Files *files.Service
 	// Sessions lists and closes live protocol sessions; nil means none.
 	Sessions sessions.Control
 	Outbox   *notify.Outbox // nil: no notification pages
@@ -128,6 +133,9 @@ func (s *Server) routes() http.Handler {
 	get("/partners/{slug}/files", s.files)
 	get("/partners/{slug}/download", s.download)
 	post("/partners/{slug}/files/delete", "file.delete", s.fileDelete)
+	post("/partners/{slug}/files/mkdir", "file.mkdir", s.fileMkdir)
+	post("/partners/{slug}/files/rename", "file.rename", s.fileRename)
+	mux.Handle("POST /partners/{slug}/files/upload", s.authed(s.mutatingBody("file.upload", maxUpload, s.fileUpload)))
 	get("/partners/{slug}/mailbox", s.mailboxList)
 	get("/partners/{slug}/mailbox/{id}", s.mailboxMessage)
 	get("/transfers", s.transfers)
@@ -214,14 +222,21 @@ func (s *Server) authed(h handler) http.Handler {
 // mutating guards every POST: same origin, a valid CSRF token, role admin;
 // and records it in the admin audit log like the API does.
 func (s *Server) mutating(action string, h handler) handler {
+	return s.mutatingBody(action, 1<<20, h)
+}
+
+// mutatingBody is mutating for forms of up to limit bytes; a
+// multipart/form-data form (a file upload) is read with its files kept on
+// disk past 8 MiB.
+func (s *Server) mutatingBody(action string, limit int64, h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, p *principal) error {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		err := func() error {
 			if err := checkOrigin(r); err != nil {
 				return err
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if err := r.ParseForm(); err != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if err := parseForm(r); err != nil {
 				return badRequest("The form could not be read: %v", err)
 			}
 			if !s.validCSRF(p, r.PostForm.Get("csrf")) {
@@ -238,6 +253,14 @@ func (s *Server) mutating(action string, h handler) handler {
 		s.audit(r, p, action, rec.status)
 		return nil
 	}
+}
+
+// parseForm reads a posted form, url-encoded or multipart.
+func parseForm(r *http.Request) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		return r.ParseMultipartForm(8 << 20)
+	}
+	return r.ParseForm()
 }
 
 type statusRecorder struct {

@@ -7,10 +7,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/store"
-	"github.com/ferryhq/ferry/vfs"
 )
 
 // housekeeping owns the node's background loops: maintenance (recovery of
@@ -94,9 +92,11 @@ func (h *housekeeping) maintain(ctx context.Context) {
 // maintainOnce is one maintenance pass.
 func (h *housekeeping) maintainOnce(ctx context.Context) {
 	d, log := h.d, h.log
-	// Needs no FTP server: with FTP off, a publish a crash interrupted is
-	// completed or rolled back all the same. One pass covers every partner.
-	finished, aborted, err := ftpd.RecoverUploads(ctx, d.store, d.cfg.FilesDir(), d.outbox.OnUpload, recoverMinAge)
+	// Needs no FTP server: the file core recovers and sweeps, so with FTP
+	// off a publish a crash interrupted is completed or rolled back all the
+	// same. One pass covers every partner.
+	fc := d.files()
+	finished, aborted, err := fc.Recover(ctx, recoverMinAge)
 	if err != nil && ctx.Err() == nil {
 		log.Error("recover uploads", "err", err)
 	} else if finished+aborted > 0 {
@@ -110,12 +110,7 @@ func (h *housekeeping) maintainOnce(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		root, err := vfs.OpenRoot(d.partners.PartnerDir(p.Slug))
-		if err != nil {
-			continue
-		}
-		n, err := vfs.NewAtomic(ctx, root, nil).SweepStaging(d.cfg.PartialRetention)
-		root.Close()
+		n, err := fc.Sweep(ctx, p.Slug, d.cfg.PartialRetention)
 		if err != nil {
 			log.Warn("sweep interrupted uploads", "partner", p.Slug, "err", err)
 		} else if n > 0 {

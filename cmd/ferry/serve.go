@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/config"
+	"github.com/ferryhq/ferry/files"
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/internal/tlsutil"
@@ -43,6 +44,14 @@ type deps struct {
 	// The IMAP and POP3 servers that are on; housekeeping revalidates their
 	// sessions as it does d.ftp's.
 	mailSessions []sessionRevalidator
+}
+
+// files is the file core over the node's partner trees, with the settings
+// every front end shares: recovery and the partial-upload sweep run through
+// it, the web admin's file pages work through it.
+func (d *deps) files() *files.Service {
+	return &files.Service{Store: d.store, FilesDir: d.cfg.FilesDir(), OnUpload: d.outbox.OnUpload,
+		NoSync: !d.cfg.UploadSync, Logger: d.log.With("component", "files")}
 }
 
 // sessionRevalidator is a server that closes the sessions whose account or

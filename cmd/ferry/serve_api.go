@@ -37,7 +37,7 @@ func apiListeners(d *deps) []listener {
 	// requests, and on every request with FERRY_WEB_SECURE_COOKIE (a
 	// TLS-terminating proxy).
 	webSrv := &web.Server{
-		Store: d.store, Partners: d.partners, Sessions: live, Outbox: d.outbox, Mail: mailStore(d),
+		Store: d.store, Partners: d.partners, Files: d.files(), Sessions: live, Outbox: d.outbox, Mail: mailStore(d),
 		Guard: d.guard, AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "web"),
 		Secure: d.cfg.WebSecureCookie, TrustedProxies: d.cfg.TrustedProxies,
 	}

@@ -1,0 +1,106 @@
+package files
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/vfs"
+)
+
+// ErrIsFolder refuses to delete a folder as a file (FTP DELE, the web's
+// delete): folders are removed empty, with RemoveDir.
+var ErrIsFolder = errors.New("is a folder")
+
+// Remove deletes a file and gives its space back to the quota (an
+// interrupted upload of the name goes with it; removing only such an
+// upload gives nothing back, it never counted).
+func (t *Tree) Remove(name string) error {
+	row := t.Record(store.OpDelete, name)
+	fi, statErr := t.fs.Stat(name)
+	if statErr == nil && fi.IsDir() {
+		err := &fs.PathError{Op: "remove", Path: name, Err: ErrIsFolder}
+		t.Audit(row, err)
+		return err
+	}
+	err := t.fs.Remove(name)
+	if err == nil && statErr == nil && !vfs.IsPartial(fi) {
+		row.Bytes, row.UsageBytes, row.UsageFiles = fi.Size(), -fi.Size(), -1
+		t.addUsage(-fi.Size(), -1)
+	}
+	t.Audit(row, err)
+	return err
+}
+
+// RemoveDir removes an empty folder.
+func (t *Tree) RemoveDir(name string) error {
+	row := t.Record(store.OpRmdir, name)
+	err := t.fs.Remove(name)
+	t.Audit(row, err)
+	return err
+}
+
+// Mkdir creates a folder.
+func (t *Tree) Mkdir(name string, perm os.FileMode) error {
+	row := t.Record(store.OpMkdir, name)
+	err := t.fs.Mkdir(name, perm)
+	t.Audit(row, err)
+	return err
+}
+
+// Rename moves a file or folder; a file it replaces gives its space back.
+func (t *Tree) Rename(from, to string) error {
+	row := t.Record(store.OpRename, from)
+	row.TargetPath = t.TreePath(to)
+	replaced, statErr := t.fs.Stat(to)
+	err := t.fs.Rename(from, to)
+	if err == nil && statErr == nil && !replaced.IsDir() && !vfs.IsPartial(replaced) {
+		row.UsageBytes, row.UsageFiles = -replaced.Size(), -1
+		t.addUsage(-replaced.Size(), -1)
+	}
+	t.Audit(row, err)
+	return err
+}
+
+// Upload stores r as name, published when complete: the same staging,
+// quota, publish and rows as an upload a protocol streams itself through
+// Fs (Record, OpenFile, Finished). It returns the bytes stored.
+func (t *Tree) Upload(name string, r io.Reader) (int64, error) {
+	row := t.Record(store.OpUpload, name)
+	f, err := t.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		t.Finished(row, 0, err)
+		return 0, err
+	}
+	n, err := io.Copy(f, r)
+	if err != nil {
+		if te, ok := f.(interface{ TransferError(error) }); ok {
+			te.TransferError(err) // keeps the data staged, publishes nothing
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	t.Finished(row, n, err)
+	return n, err
+}
+
+// Free is what the partner's byte quota leaves free (interrupted uploads
+// kept for a resume count as used, as they do for uploads); limited is
+// false when the partner has no byte quota.
+func (t *Tree) Free() (free int64, limited bool, err error) {
+	if t.svc.Store == nil {
+		return 0, false, nil
+	}
+	p, err := t.svc.Store.PartnerUsage(t.ctx, t.who.PartnerID)
+	if err != nil || p.QuotaBytes <= 0 {
+		return 0, false, err
+	}
+	staged, _, err := vfs.NewAtomic(t.ctx, t.root, nil).StagedUsage("")
+	if err != nil {
+		return 0, true, err
+	}
+	return max(p.QuotaBytes-p.UsedBytes-staged, 0), true, nil
+}

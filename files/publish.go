@@ -1,0 +1,180 @@
+package files
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/vfs"
+)
+
+// committer publishes a tree's uploads in two phases: reserve quota and
+// record "committing" (one transaction), rename into place, mark done with
+// the upload hook (one transaction). A crash between the phases is
+// repaired by Recover.
+type committer struct{ t *Tree }
+
+var _ vfs.Committer = committer{}
+
+func (c committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish func() error) error {
+	t := c.t
+	row := t.record(store.OpUpload, u.Name)
+	row.Bytes, row.FileSize = u.Written, u.Size
+	row.SHA256 = fmt.Sprintf("%x", u.SHA256)
+	row.StartedAt = u.Started.UTC()
+	row.DurationMS = time.Since(u.Started).Milliseconds()
+	row.UsageBytes = u.Size - u.PrevSize
+	if !u.Replaces {
+		row.UsageFiles = 1
+	}
+	row.StagingPath = u.Staged
+	st := t.svc.Store
+	if st == nil {
+		if err := publish(); err != nil {
+			return err
+		}
+		t.published(row)
+		return nil
+	}
+	if err := st.BeginUpload(ctx, row); err != nil {
+		if errors.Is(err, store.ErrQuotaExceeded) {
+			return fmt.Errorf("%w: partner %s", vfs.ErrQuotaExceeded, t.who.PartnerSlug)
+		}
+		return fmt.Errorf("record upload: %w", err)
+	}
+	if err := publish(); err != nil {
+		if aerr := st.AbortUpload(context.WithoutCancel(ctx), row.ID, err.Error()); aerr != nil {
+			t.svc.logger().Error("abort upload record", "id", row.ID, "err", aerr)
+		}
+		return fmt.Errorf("publish upload: %w", err)
+	}
+	t.published(row)
+	err := st.FinishUpload(context.WithoutCancel(ctx), row.ID, time.Now(), uploadHook(t.svc.OnUpload, row))
+	if err != nil {
+		// The file is visible and its quota reserved; Recover finishes
+		// the record later. The client still gets success.
+		t.svc.logger().Error("finish upload record; recovery will complete it", "id", row.ID, "err", err)
+	}
+	return nil
+}
+
+func (t *Tree) published(row *store.Transfer) {
+	if t.Published != nil {
+		t.Published(row)
+	}
+}
+
+func uploadHook(onUpload UploadHook, t *store.Transfer) func(tx *store.Store) error {
+	if onUpload == nil {
+		return nil
+	}
+	return func(tx *store.Store) error { return onUpload(context.Background(), tx, t) }
+}
+
+// Recover completes or rolls back uploads a crash left between the two
+// publish phases, for every partner. Rows younger than minAge may belong to
+// a publish that is running right now on this or another node, so they are
+// left alone. It needs no front end: housekeeping runs it whether or not
+// FTP is on. OnUpload runs for each upload it completes, as it would have
+// at the end of the upload.
+func (s *Service) Recover(ctx context.Context, minAge time.Duration) (finished, aborted int, err error) {
+	if s.Store == nil {
+		return 0, 0, nil
+	}
+	st := s.Store
+	rows, err := st.CommittingUploads(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for i := range rows {
+		t := &rows[i]
+		if id, perr := uuid.Parse(t.ID); perr == nil {
+			sec, nsec := id.Time().UnixTime()
+			if time.Since(time.Unix(sec, nsec)) < minAge {
+				continue
+			}
+		}
+		published := false
+		if t.PartnerID != nil {
+			if p, perr := st.PartnerByID(ctx, *t.PartnerID); perr == nil {
+				if root, rerr := vfs.OpenRoot(s.PartnerDir(p.Slug)); rerr == nil {
+					fi, serr := root.Stat(t.Path)
+					_, stagedErr := root.Stat(t.StagingPath)
+					published = serr == nil && fi.Size() == t.FileSize && stagedErr != nil
+					if !published && stagedErr == nil {
+						// Keep the data for a resume, as a failed commit does.
+						if err := root.Rename(t.StagingPath, vfs.PartialPath(t.Path)); err != nil {
+							_ = root.Remove(t.StagingPath)
+						}
+					}
+					root.Close()
+				}
+			}
+		}
+		if published {
+			if err := st.FinishUpload(ctx, t.ID, time.Now(), uploadHook(s.OnUpload, t)); err != nil {
+				return finished, aborted, err
+			}
+			finished++
+			continue
+		}
+		if err := st.AbortUpload(ctx, t.ID, "interrupted while publishing; recovered at start"); err != nil {
+			return finished, aborted, err
+		}
+		aborted++
+	}
+	return finished, aborted, nil
+}
+
+// Sweep deletes the interrupted uploads of a partner's tree older than
+// maxAge and reports how many it deleted.
+func (s *Service) Sweep(ctx context.Context, slug string, maxAge time.Duration) (int, error) {
+	root, err := vfs.OpenRoot(s.PartnerDir(slug))
+	if err != nil {
+		return 0, nil // no tree yet: nothing to sweep
+	}
+	defer root.Close()
+	return vfs.NewAtomic(ctx, root, nil).SweepStaging(maxAge)
+}
+
+// partnerLimits reads a partner's quota and usage for the early quota
+// check of a tree's uploads. A partner without a quota is remembered as
+// such for a moment, so that a burst of small uploads does not read the
+// partner row before every file; with a quota, usage is read every time.
+// (The check that counts happens when an upload is published.)
+type partnerLimits struct {
+	store     *store.Store
+	partnerID string
+	mu        sync.Mutex
+	noneUntil time.Time
+}
+
+// noQuotaRecheck is how long a partner seen without a quota is taken to
+// have none: a quota an administrator sets reaches the early check of
+// running sessions within this.
+const noQuotaRecheck = 2 * time.Second
+
+func (l *partnerLimits) Limits(ctx context.Context) (vfs.Limits, error) {
+	l.mu.Lock()
+	none := time.Now().Before(l.noneUntil)
+	l.mu.Unlock()
+	if none {
+		return vfs.Limits{}, nil
+	}
+	p, err := l.store.PartnerUsage(ctx, l.partnerID)
+	if err != nil {
+		return vfs.Limits{}, err
+	}
+	lim := vfs.Limits{MaxBytes: p.QuotaBytes, MaxFiles: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles}
+	if lim.MaxBytes <= 0 && lim.MaxFiles <= 0 {
+		l.mu.Lock()
+		l.noneUntil = time.Now().Add(noQuotaRecheck)
+		l.mu.Unlock()
+	}
+	return lim, nil
+}
