@@ -74,6 +74,21 @@ func (s *Server) partnerTree(r *http.Request, p *principal) (*store.Partner, *fi
 	return pt, tree, nil
 }
 
+// treeHandler is a file page: the partner and its tree are open for it.
+type treeHandler func(w http.ResponseWriter, r *http.Request, p *principal, pt *store.Partner, tree *files.Tree) error
+
+// withTree opens the partner's tree for h and closes it after.
+func (s *Server) withTree(h treeHandler) handler {
+	return func(w http.ResponseWriter, r *http.Request, p *principal) error {
+		pt, tree, err := s.partnerTree(r, p)
+		if err != nil {
+			return err
+		}
+		defer tree.Close()
+		return h(w, r, p, pt, tree)
+	}
+}
+
 // fileError turns an error of the file core into the page's answer.
 func fileError(err error, name string) error {
 	switch {
@@ -93,12 +108,7 @@ func fileError(err error, name string) error {
 	return err
 }
 
-func (s *Server) files(w http.ResponseWriter, r *http.Request, p *principal) error {
-	pt, tree, err := s.partnerTree(r, p)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
+func (s *Server) files(w http.ResponseWriter, r *http.Request, p *principal, pt *store.Partner, tree *files.Tree) error {
 	dir := cleanPath(r.URL.Query().Get("path"))
 	infos, err := afero.ReadDir(tree.Fs(), dir)
 	if err != nil {
@@ -130,12 +140,7 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, p *principal) err
 	return nil
 }
 
-func (s *Server) download(w http.ResponseWriter, r *http.Request, p *principal) error {
-	_, tree, err := s.partnerTree(r, p)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
+func (s *Server) download(w http.ResponseWriter, r *http.Request, p *principal, pt *store.Partner, tree *files.Tree) error {
 	name := cleanPath(r.URL.Query().Get("path"))
 	row := tree.Record(store.OpDownload, name)
 	f, err := tree.Fs().Open(name)
@@ -164,16 +169,11 @@ func done(w http.ResponseWriter, r *http.Request, pt *store.Partner, dir, msg st
 	http.Redirect(w, r, "/partners/"+urlPath(pt.Slug)+"/files?path="+urlQueryEscape(dir)+"&done="+msg, http.StatusSeeOther)
 }
 
-func (s *Server) fileDelete(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) fileDelete(w http.ResponseWriter, r *http.Request, p *principal, pt *store.Partner, tree *files.Tree) error {
 	name := cleanPath(r.PostForm.Get("path"))
 	if name == "/" {
 		return badRequest("That cannot be deleted.")
 	}
-	pt, tree, err := s.partnerTree(r, p)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
 	if err := tree.Remove(name); err != nil {
 		if errors.Is(err, vfs.ErrStaging) {
 			return badRequest("That cannot be deleted.")
@@ -184,17 +184,12 @@ func (s *Server) fileDelete(w http.ResponseWriter, r *http.Request, p *principal
 	return nil
 }
 
-func (s *Server) fileMkdir(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) fileMkdir(w http.ResponseWriter, r *http.Request, p *principal, pt *store.Partner, tree *files.Tree) error {
 	dir := cleanPath(r.PostForm.Get("path"))
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
 		return badRequest("Give the new folder a name without slashes.")
 	}
-	pt, tree, err := s.partnerTree(r, p)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
 	if err := tree.Mkdir(path.Join(dir, name), 0o750); err != nil {
 		return fileError(err, name)
 	}
@@ -204,7 +199,7 @@ func (s *Server) fileMkdir(w http.ResponseWriter, r *http.Request, p *principal)
 
 // fileRename renames or moves path to "to": a name in the same folder, or
 // an absolute path in the partner's tree.
-func (s *Server) fileRename(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) fileRename(w http.ResponseWriter, r *http.Request, p *principal, pt *store.Partner, tree *files.Tree) error {
 	from := cleanPath(r.PostForm.Get("path"))
 	to := strings.TrimSpace(r.PostForm.Get("to"))
 	if from == "/" || to == "" {
@@ -214,11 +209,6 @@ func (s *Server) fileRename(w http.ResponseWriter, r *http.Request, p *principal
 		to = path.Join(path.Dir(from), to)
 	}
 	to = cleanPath(to)
-	pt, tree, err := s.partnerTree(r, p)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
 	if err := tree.Rename(from, to); err != nil {
 		return fileError(err, from)
 	}
@@ -228,7 +218,7 @@ func (s *Server) fileRename(w http.ResponseWriter, r *http.Request, p *principal
 
 // fileUpload stores the form's file in the folder path, published when
 // complete, as an FTP upload is.
-func (s *Server) fileUpload(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) fileUpload(w http.ResponseWriter, r *http.Request, p *principal, pt *store.Partner, tree *files.Tree) error {
 	dir := cleanPath(r.PostForm.Get("path"))
 	f, fh, err := r.FormFile("file")
 	if err != nil {
@@ -239,11 +229,6 @@ func (s *Server) fileUpload(w http.ResponseWriter, r *http.Request, p *principal
 	if name == "/" {
 		return badRequest("The file has no name.")
 	}
-	pt, tree, err := s.partnerTree(r, p)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
 	if _, err := tree.Upload(path.Join(dir, name), f); err != nil {
 		return fileError(err, name)
 	}
