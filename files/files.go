@@ -61,7 +61,10 @@ type Principal struct {
 	PartnerSlug string
 	AccountID   string // "" for an administrator
 	Username    string // as the audit log shows it
-	Protocol    string // "ftp", "ftps", "web"
+	Protocol    string // as audit rows name the front end: "ftp", "ftps", "web"
+	// ProtocolNow, if set, is asked for the protocol at each row instead
+	// (an FTP session can turn to TLS after its login).
+	ProtocolNow func() string
 	RemoteAddr  string
 	// HomeDir confines the principal to a folder of the tree ("" or "/":
 	// all of it); Open creates it.
@@ -137,8 +140,12 @@ func (t *Tree) TreePath(name string) string { return path.Join("/", t.home, path
 func (t *Tree) Record(op, name string) *store.Transfer { return t.record(op, t.TreePath(name)) }
 
 func (t *Tree) record(op, treePath string) *store.Transfer {
+	proto := t.who.Protocol
+	if t.who.ProtocolNow != nil {
+		proto = t.who.ProtocolNow()
+	}
 	return &store.Transfer{
-		Protocol: t.who.Protocol, Operation: op, RemoteAddr: t.who.RemoteAddr, StartedAt: time.Now().UTC(),
+		Protocol: proto, Operation: op, RemoteAddr: t.who.RemoteAddr, StartedAt: time.Now().UTC(),
 		Path: treePath, PartnerID: store.StrPtr(t.who.PartnerID), AccountID: store.StrPtr(t.who.AccountID),
 		Username: t.who.Username,
 	}

@@ -26,7 +26,7 @@ func (s *Server) files() *files.Service {
 // principal is the session logged in as l, as the file core sees it.
 func (s *session) principal(l *partners.Login) files.Principal {
 	return files.Principal{PartnerID: l.PartnerID, PartnerSlug: l.PartnerSlug, AccountID: l.AccountID,
-		Username: l.Username, Protocol: s.protocol(), RemoteAddr: s.cc.RemoteAddr().String(),
+		Username: l.Username, ProtocolNow: s.protocol, RemoteAddr: s.cc.RemoteAddr().String(),
 		HomeDir: l.HomeDir, Perms: l.Perms}
 }
 
