@@ -109,6 +109,8 @@ func (r *replyStream) account(l []byte) bool {
 		return false
 	case r.transferReply != nil && code >= 400 && code != 421:
 		return false
+	case code >= 400 && bytes.Contains(l, driverErrorMark):
+		return false
 	default:
 		r.final(code)
 		return true
@@ -158,6 +160,9 @@ func (r *replyStream) line(out, l []byte, statLines func() []string) []byte {
 		r.transferReply = nil
 		r.final(code)
 		return out
+	case code >= 400 && bytes.Contains(l, driverErrorMark):
+		r.final(code)
+		return append(out, driverReply(l)...)
 	}
 	if code >= 200 {
 		r.final(code)
@@ -169,6 +174,26 @@ func (r *replyStream) final(code int) {
 	if code >= 200 {
 		r.finals++
 	}
+}
+
+// driverErrorMark is how the engine prefixes a driver's error in a reply
+// ("driver error: calling GetHandle: "); the driver's own text after it is
+// already written for partners (see partnerError).
+var driverErrorMark = []byte("driver error: calling ")
+
+// driverReply is an engine reply that carries a driver's error with the
+// engine's wrapping taken out: "550 Could not access file: driver error:
+// calling GetHandle: Permission denied: this account may not upload"
+// becomes "550 Permission denied: this account may not upload".
+func driverReply(l []byte) []byte {
+	i := bytes.Index(l, driverErrorMark)
+	rest := l[i+len(driverErrorMark):]
+	if j := bytes.Index(rest, []byte(": ")); j >= 0 {
+		rest = rest[j+2:]
+	}
+	out := make([]byte, 0, 4+len(rest))
+	out = append(out, l[:4]...) // "550 "
+	return append(out, rest...)
 }
 
 // replyCode parses "NNN " or "NNN-" at the start of a line; 0 when the
