@@ -68,6 +68,7 @@ func newControlConn(srv *Server, raw net.Conn, implicit bool) *controlConn {
 	c.cur = c.state.rep
 	c.replies.forwarded = 1 // the engine's greeting
 	c.replies.modeZ = srv.DeflateLevel > 0
+	c.replies.loggedIn = func() bool { loggedIn, _ := c.account(); return loggedIn }
 	if implicit {
 		c.conn = tls.Server(raw, srv.TLSConfig)
 		c.tls.Store(true)

@@ -30,6 +30,10 @@ type replyStream struct {
 	// transferReply replaces the engine's reply to a failed transfer
 	// (see controlConn.failTransfer); nil: none pending.
 	transferReply []byte
+	// loggedIn reports whether the session has logged in; the engine's
+	// idle-timeout 421 of a session that has not is a login timeout, and
+	// says so. nil: the 421 is passed on as it is.
+	loggedIn func() bool
 
 	multi   int  // code of the multi-line reply in progress; 0: none
 	inFeat  bool // inside the FEAT reply being rewritten
@@ -109,7 +113,7 @@ func (r *replyStream) account(l []byte) bool {
 		return false
 	case r.transferReply != nil && code >= 400 && code != 421:
 		return false
-	case code >= 400 && bytes.Contains(l, driverErrorMark):
+	case code >= 400 && bytes.Contains(l, driverErrorMark), r.loginTimedOut(code, l):
 		return false
 	default:
 		r.final(code)
@@ -163,6 +167,9 @@ func (r *replyStream) line(out, l []byte, statLines func() []string) []byte {
 	case code >= 400 && bytes.Contains(l, driverErrorMark):
 		r.final(code)
 		return append(out, driverReply(l)...)
+	case r.loginTimedOut(code, l):
+		r.final(code)
+		return append(out, loginTimeoutReply...)
 	}
 	if code >= 200 {
 		r.final(code)
@@ -194,6 +201,19 @@ func driverReply(l []byte) []byte {
 	out := make([]byte, 0, 4+len(rest))
 	out = append(out, l[:4]...) // "550 "
 	return append(out, rest...)
+}
+
+// engineTimeoutMark is in the engine's reply when a read times out
+// ("421 command timeout (900 seconds): closing control connection"): it
+// names the idle timeout even when the login deadline ended the read.
+var engineTimeoutMark = []byte("command timeout (")
+
+var loginTimeoutReply = []byte("421 Login timeout: no login in the time allowed after connecting; closing control connection\r\n")
+
+// loginTimedOut reports the engine's timeout reply to a session that has
+// not logged in.
+func (r *replyStream) loginTimedOut(code int, l []byte) bool {
+	return code == 421 && r.loggedIn != nil && bytes.Contains(l, engineTimeoutMark) && !r.loggedIn()
 }
 
 // replyCode parses "NNN " or "NNN-" at the start of a line; 0 when the

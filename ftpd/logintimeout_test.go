@@ -15,8 +15,8 @@ import (
 // Idle unauthenticated FTP connections used to hold their places until the
 // 15-minute idle timeout, so 64 of them locked their address out, and a
 // NOOP now and then kept one for ever. Now they are closed at
-// LoginTimeout, with the engine's 421, however much they send; a login in
-// time lifts the bound.
+// LoginTimeout with "421 Login timeout", however much they send; a login
+// in time lifts the bound.
 func TestLoginTimeout(t *testing.T) {
 	testenv.Need(t, "python3")
 	const timeout = time.Second
@@ -75,6 +75,9 @@ print("logged in, open after %.1f" % (time.monotonic() - start))
 	_, closed, _ := strings.Cut(out, "closed after ")
 	if _, err := fmt.Sscanf(closed, "%f: 421 ", &after); err != nil {
 		t.Fatalf("unauthenticated trickle: %s", out)
+	}
+	if !strings.Contains(closed, "421 Login timeout") {
+		t.Fatalf("the trickle's reply does not say it was the login timeout: %s", out)
 	}
 	if after > timeout.Seconds()+3 {
 		t.Fatalf("closed after %.1fs, want about %v: %s", after, timeout, out)
