@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ferryhq/ferry/store"
@@ -196,6 +197,27 @@ func (s *Store) Expunge(ctx context.Context, folderID string, uids []int64, only
 		s.collect(blobs)
 	}
 	return removed, nil
+}
+
+// ExpungeHeld removes the messages of a folder with the given UIDs in one
+// transaction, if holder still holds the folder's maildrop lock (which it
+// renews for ttl): a POP3 session's deletions at QUIT, all or none.
+func (s *Store) ExpungeHeld(ctx context.Context, folderID, holder string, ttl time.Duration, uids []int64) error {
+	var blobs []string
+	err := s.DB.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.RenewMailLock(ctx, folderID, holder, ttl); err != nil {
+			return fmt.Errorf("maildrop lock lost: %w", err)
+		}
+		var err error
+		_, blobs, err = tx.DeleteMailMessages(ctx, folderID, uids, false)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.notify(folderID)
+	s.collect(blobs)
+	return nil
 }
 
 // Copy copies (or moves) messages between folders of one partner, sharing

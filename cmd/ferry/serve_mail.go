@@ -5,6 +5,7 @@ import (
 
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/mailbox/imap"
+	"github.com/ferryhq/ferry/mailbox/pop3"
 	"github.com/ferryhq/ferry/mailbox/smtp"
 )
 
@@ -43,14 +44,11 @@ func mailListeners(d *deps) []listener {
 		ls = append(ls, listener{"imap", cfg.IMAPAddr, srv})
 	}
 	if cfg.POP3Addr != "" {
-		srv := &mailbox.POP3Server{Guard: guard, LoginTimeout: cfg.LoginTimeout,
-			MaxConns: cfg.MailMaxConnections, MaxConnsPerAddr: cfg.MailMaxConnectionsPerIP}
-		srv.Backend = &mailbox.POP3{Store: st, Logins: logins}
-		srv.TLSConfig = d.tls
-		srv.RequireTLSForAuth = true
-		srv.Domain = cfg.MailDomain
-		srv.AuthFailureDelay = time.Second
-		srv.ErrorLog = d.log.With("component", "pop3")
+		srv := &pop3.Server{
+			Store: st, Logins: logins, Guard: guard, TLSConfig: d.tls, Domain: cfg.MailDomain,
+			AuthFailureDelay: time.Second, Logger: d.log.With("component", "pop3"),
+			LoginTimeout: cfg.LoginTimeout, MaxConns: cfg.MailMaxConnections, MaxConnsPerAddr: cfg.MailMaxConnectionsPerIP,
+		}
 		d.mailSessions = append(d.mailSessions, srv)
 		ls = append(ls, listener{"pop3", cfg.POP3Addr, srv})
 	}

@@ -1,4 +1,4 @@
-package pop3
+package pop3_test
 
 import (
 	"testing"

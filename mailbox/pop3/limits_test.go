@@ -1,4 +1,4 @@
-package mailbox_test
+package pop3_test
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/testenv"
-	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/mailbox/internal/mailtest"
 	"github.com/ferryhq/ferry/mailbox/pop3"
 	"github.com/ferryhq/ferry/store/storetest"
@@ -16,13 +15,10 @@ import (
 
 // startPOP3With runs a POP3 server (STLS required for logins) set up by
 // configure and returns its port.
-func startPOP3With(t *testing.T, configure func(*mailbox.POP3Server)) string {
+func startPOP3With(t *testing.T, configure func(*pop3.Server)) string {
 	t.Helper()
 	env := mailtest.New(t, storetest.Backend{})
-	srv := &mailbox.POP3Server{}
-	srv.Backend = &mailbox.POP3{Store: env.Mail, Logins: env.Logins}
-	srv.TLSConfig = env.TLS
-	srv.RequireTLSForAuth = true
+	srv := &pop3.Server{Store: env.Mail, Logins: env.Logins, TLSConfig: env.TLS}
 	configure(srv)
 	_, port, _ := net.SplitHostPort(testenv.Serve(t, srv, pop3.ErrServerClosed))
 	return port
@@ -47,12 +43,12 @@ if len(sys.argv) > 3:
 // Before this, nothing capped POP3 connections.
 func TestPOP3ConnectionLimits(t *testing.T) {
 	testenv.Need(t, "python3")
-	port := startPOP3With(t, func(s *mailbox.POP3Server) { s.MaxConnsPerAddr = 3 })
+	port := startPOP3With(t, func(s *pop3.Server) { s.MaxConnsPerAddr = 3 })
 	out := mailtest.Python(t, poplibHold, port, "3")
 	if !strings.Contains(out, "refused error_proto b'-ERR [SYS/TEMP] Too many connections from your address'") {
 		t.Fatalf("fourth connection from one address: %s", out)
 	}
-	port = startPOP3With(t, func(s *mailbox.POP3Server) { s.MaxConns = 2 })
+	port = startPOP3With(t, func(s *pop3.Server) { s.MaxConns = 2 })
 	out = mailtest.Python(t, poplibHold, port, "2", "quit")
 	if !strings.Contains(out, "refused error_proto b'-ERR [SYS/TEMP] Too many connections, try again later'") ||
 		!strings.Contains(out, "after a quit b'+OK") {
@@ -66,7 +62,7 @@ func TestPOP3ConnectionLimits(t *testing.T) {
 func TestPOP3LoginTimeout(t *testing.T) {
 	testenv.Need(t, "python3")
 	const timeout = time.Second
-	port := startPOP3With(t, func(s *mailbox.POP3Server) { s.LoginTimeout = timeout })
+	port := startPOP3With(t, func(s *pop3.Server) { s.LoginTimeout = timeout })
 	out := mailtest.Python(t, `
 import poplib, ssl, sys, time
 start = time.monotonic()

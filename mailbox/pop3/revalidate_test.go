@@ -1,4 +1,4 @@
-package mailbox_test
+package pop3_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package mailbox_test
+package pop3_test
 
 import (
 	"bufio"
@@ -21,17 +21,14 @@ import (
 type pop3Env struct {
 	*mailtest.Env
 	addr, port string
-	srv        *mailbox.POP3Server
+	srv        *pop3.Server
 }
 
 func startPOP3(t *testing.T, b storetest.Backend) *pop3Env {
 	t.Helper()
 	e := &pop3Env{Env: mailtest.New(t, b)}
-	srv := &mailbox.POP3Server{Guard: e.Guard}
+	srv := &pop3.Server{Store: e.Mail, Logins: e.Logins, Guard: e.Guard, TLSConfig: e.TLS}
 	e.srv = srv
-	srv.Backend = &mailbox.POP3{Store: e.Mail, Logins: e.Logins}
-	srv.TLSConfig = e.TLS
-	srv.RequireTLSForAuth = true
 	e.addr = testenv.Serve(t, srv, pop3.ErrServerClosed)
 	_, e.port, _ = net.SplitHostPort(e.addr)
 	for i := range 3 {
@@ -255,8 +252,7 @@ func (e *pop3Env) login(t *testing.T, user string) *popConn {
 // real one: a mailbox store without a database.
 func TestPOP3HandlerPanicGetsReply(t *testing.T) {
 	env := mailtest.New(t, storetest.Backend{})
-	srv := &mailbox.POP3Server{}
-	srv.Backend = &mailbox.POP3{Store: &mailbox.Store{Dir: env.Mail.Dir}, Logins: env.Logins}
+	srv := &pop3.Server{Store: &mailbox.Store{Dir: env.Mail.Dir}, Logins: env.Logins, AllowInsecureAuth: true}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
