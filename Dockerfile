@@ -20,10 +20,15 @@ RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=
         -o /out/ferry ./cmd/ferry \
     && mkdir -p /out/data
 
-# distroless/static: CA certificates, tzdata, /etc/passwd with the "nonroot"
-# user (65532), and nothing else: no shell, which is why the health check is
-# a subcommand of the binary.
-FROM gcr.io/distroless/static-debian12:nonroot
+# distroless/static on Debian 13: CA certificates, tzdata, /etc/passwd with
+# the "nonroot" user (65532), and nothing else: no shell, which is why the
+# health check is a subcommand of the binary.
+FROM gcr.io/distroless/static-debian13:nonroot
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="Ferry" \
+      org.opencontainers.image.description="Managed FTP/FTPS file exchange with partner mailboxes (SMTP, IMAP, POP3) and an admin API" \
+      org.opencontainers.image.source="https://github.com/ferryhq/ferry" \
+      org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/ferry /usr/local/bin/ferry
 # An empty /data owned by the runtime user: a new named volume copies it,
 # ownership included, so Ferry can write there.

@@ -73,28 +73,54 @@ func TestComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Secrets come from files, not from the environment (or .env).
+	secrets := map[string]string{"FERRY_ADMIN_TOKEN": "/run/secrets/admin_token"}
+	for k, path := range secrets {
+		if _, ok := env[k]; ok {
+			t.Errorf("docker-compose.yml passes %s in the environment; want %s_FILE", k, k)
+		}
+		if env[k+"_FILE"] != path {
+			t.Errorf("docker-compose.yml: %s_FILE=%q, want %s", k, env[k+"_FILE"], path)
+		}
+	}
+	if env[DatabasePasswordFileEnv] != "/run/secrets/db_password" || strings.Contains(env["FERRY_DATABASE_URL"], ":${") {
+		t.Errorf("docker-compose.yml: the database password is not read from /run/secrets/db_password: %q, %q",
+			env[DatabasePasswordFileEnv], env["FERRY_DATABASE_URL"])
+	}
 	for _, s := range settings() {
 		key := Env(s.key)
-		if _, ok := env[key]; !ok {
+		if _, ok := env[key]; !ok && secrets[key] == "" {
 			t.Errorf("docker-compose.yml does not pass %s to the ferry service", key)
 		}
-		if key != "FERRY_DATA_DIR" && key != "FERRY_DATABASE_URL" && !strings.Contains(string(example), key+"=") {
+		if key != "FERRY_DATA_DIR" && key != "FERRY_DATABASE_URL" && secrets[key] == "" && !strings.Contains(string(example), key+"=") {
 			t.Errorf(".env.example does not mention %s", key)
 		}
 	}
 	for k := range env {
-		if _, ok := byEnvName(k); !ok {
+		if _, ok := byEnvName(strings.TrimSuffix(k, "_FILE")); !ok && k != DatabasePasswordFileEnv {
 			t.Errorf("docker-compose.yml sets %s, which is no Ferry setting", k)
 		}
 	}
 
-	l := Loader{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	// The secret files as the containers see them.
+	dir := t.TempDir()
+	files := map[string]string{"/run/secrets/db_password": "0123456789abcdef\n", "/run/secrets/admin_token": "\n"}
+	l := Loader{LookupEnv: func(k string) (string, bool) {
+		v, ok := env[k]
+		if content, secret := files[v]; secret && strings.HasSuffix(k, "_FILE") {
+			v = filepath.Join(dir, filepath.Base(v))
+			if err := os.WriteFile(v, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return v, ok
+	}}
 	cfg, err := l.Load(nil)
 	if err != nil {
 		t.Fatalf("the compose environment is not a valid configuration: %v", err)
 	}
-	if cfg.DataDir != "/data" || !strings.HasPrefix(cfg.DatabaseURL, "postgres://ferry:") ||
-		!strings.Contains(cfg.DatabaseURL, "@postgres:5432/ferry") || cfg.HTTPAddr != "0.0.0.0:8080" ||
+	if cfg.DataDir != "/data" || !strings.HasPrefix(cfg.DatabaseURL, "postgres://ferry:0123456789abcdef@postgres:5432/ferry") ||
+		cfg.AdminToken != "" || cfg.HTTPAddr != "0.0.0.0:8080" ||
 		cfg.FTPAddr != "0.0.0.0:2121" || cfg.FTPPublicHost != "127.0.0.1" || cfg.FTPSAddr != "" {
 		t.Errorf("compose configuration: %+v", cfg)
 	}
@@ -110,7 +136,7 @@ func TestComposeFile(t *testing.T) {
 	// FTP on 21 outside, 2121 inside; the passive range 1:1.
 	published := map[string]bool{}
 	for _, p := range ports {
-		published[p] = true
+		published[strings.TrimPrefix(p, "0.0.0.0:")] = true
 	}
 	for _, want := range []string{"21:2121", "990:9990", "2525:2525", "1143:1143", "1110:1110", "127.0.0.1:8080:8080"} {
 		if !published[want] {

@@ -228,8 +228,9 @@ func settings() []setting {
 	return []setting{
 		strSetting("data-dir", "folder for the SQLite database, partner files, mail blobs and the generated TLS certificate",
 			func(c *Config) *string { return &c.DataDir }),
-		strSetting("database-url", "postgres://user:pass@host/db for PostgreSQL; empty for SQLite in the data dir (or sqlite:///path/file.db)",
-			func(c *Config) *string { return &c.DatabaseURL }),
+		{key: "database-url", help: "postgres://user:pass@host/db for PostgreSQL; empty for SQLite in the data dir (or sqlite:///path/file.db)",
+			get: func(c *Config) string { return redactURL(c.DatabaseURL) },
+			set: func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
 		strSetting("log-level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		strSetting("log-format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 		strSetting("ftp-addr", "FTP (and explicit FTPS) listen address; empty disables it",
@@ -446,6 +447,10 @@ func (l *Loader) Load(fs *flag.FlagSet) (Config, error) {
 		}
 	}
 
+	if err := applySecretFiles(&cfg, lookupEnv); err != nil {
+		return cfg, err
+	}
+
 	if fs != nil && l.flagVals != nil {
 		var ferr error
 		fs.Visit(func(f *flag.Flag) {
@@ -461,7 +466,90 @@ func (l *Loader) Load(fs *flag.FlagSet) (Config, error) {
 			return cfg, ferr
 		}
 	}
+	if err := applyDatabasePassword(&cfg, lookupEnv); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate()
+}
+
+// SecretFileKeys are the settings whose value may instead come from a file
+// named by <ENV>_FILE (FERRY_DATABASE_URL_FILE, FERRY_ADMIN_TOKEN_FILE,
+// FERRY_SMTP_RELAY_FILE), as Docker and Kubernetes mount secrets, so that
+// the secret is in no environment `docker inspect` shows. One trailing line
+// break is dropped.
+func SecretFileKeys() []string { return []string{"database-url", "admin-token", "smtp-relay"} }
+
+// DatabasePasswordFileEnv names a file holding the PostgreSQL password, which
+// Load puts into FERRY_DATABASE_URL (a URL without one): the compose file
+// shares one secret between PostgreSQL (POSTGRES_PASSWORD_FILE) and Ferry.
+const DatabasePasswordFileEnv = "FERRY_DATABASE_PASSWORD_FILE"
+
+// readSecretFile reads a secret file, dropping one trailing line break.
+func readSecretFile(key, path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", &Error{Key: key, Source: "environment", Err: err}
+	}
+	v := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+	if strings.ContainsAny(v, "\r\n") {
+		return "", &Error{Key: key, Source: "environment", Err: fmt.Errorf("%s holds more than one line", path)}
+	}
+	return v, nil
+}
+
+// applySecretFiles sets each SecretFileKeys setting whose <ENV>_FILE is
+// set from that file; the variable and its _FILE twin together are an
+// error (which one wins would be a guess).
+func applySecretFiles(cfg *Config, lookupEnv func(string) (string, bool)) error {
+	for _, key := range SecretFileKeys() {
+		name := Env(key)
+		path, ok := lookupEnv(name + "_FILE")
+		if !ok || path == "" {
+			continue
+		}
+		if v, set := lookupEnv(name); set && v != "" {
+			return &Error{Key: name + "_FILE", Source: "environment", Err: fmt.Errorf("set %s or %s_FILE, not both", name, name)}
+		}
+		v, err := readSecretFile(name+"_FILE", path)
+		if err != nil {
+			return err
+		}
+		for _, s := range settings() {
+			if s.key == key {
+				if err := s.set(cfg, v); err != nil {
+					return &Error{Key: name + "_FILE", Source: "file " + path, Err: err}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// applyDatabasePassword puts the password of FERRY_DATABASE_PASSWORD_FILE
+// into the PostgreSQL URL, which must then have a user and no password.
+func applyDatabasePassword(cfg *Config, lookupEnv func(string) (string, bool)) error {
+	path, ok := lookupEnv(DatabasePasswordFileEnv)
+	if !ok || path == "" {
+		return nil
+	}
+	pw, err := readSecretFile(DatabasePasswordFileEnv, path)
+	if err != nil {
+		return err
+	}
+	if pw == "" {
+		return &Error{Key: DatabasePasswordFileEnv, Source: "file " + path, Err: errors.New("the file is empty")}
+	}
+	u, err := url.Parse(cfg.DatabaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.User == nil || u.User.Username() == "" {
+		return &Error{Key: DatabasePasswordFileEnv, Source: "environment",
+			Err: fmt.Errorf("needs FERRY_DATABASE_URL to be a postgres:// URL with a user and no password, like postgres://ferry@db:5432/ferry, not %q", redactURL(cfg.DatabaseURL))}
+	}
+	if _, has := u.User.Password(); has {
+		return &Error{Key: DatabasePasswordFileEnv, Source: "environment", Err: errors.New("FERRY_DATABASE_URL has a password already")}
+	}
+	u.User = url.UserPassword(u.User.Username(), pw)
+	cfg.DatabaseURL = u.String()
+	return nil
 }
 
 // applyFile reads KEY=VALUE lines, the same format as a docker-compose .env
