@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,8 +73,13 @@ func startDocker(t *testing.T, ctx context.Context) *docker {
 	// docker.io does not ship.
 	d.env = append(d.env, "DOCKER_HOST="+d.host, "DOCKER_BUILDKIT=0", "COMPOSE_DOCKER_CLI_BUILD=0", "DOCKER_CONFIG="+filepath.Join(run, "config"))
 
+	// The pid file lives beside the data root: a dockerd left running by a
+	// run that was killed before its cleanup (go test's timeout) is found
+	// and stopped, and dockerd refuses to start while one lives.
+	pidfile := filepath.Join(cache, "dockerd.pid")
+	stopStale(t, pidfile, filepath.Join(cache, "docker"))
 	cmd := exec.Command(dockerd, "--host", d.host, "--data-root", filepath.Join(cache, "docker"),
-		"--exec-root", filepath.Join(run, "exec"), "--pidfile", filepath.Join(run, "docker.pid"),
+		"--exec-root", filepath.Join(run, "exec"), "--pidfile", pidfile,
 		"--log-level", "warn")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := testenv.Start(t, "dockerd", cmd)
@@ -97,6 +103,34 @@ func startDocker(t *testing.T, ctx context.Context) *docker {
 	// start again with the daemon (restart: unless-stopped) and hold ports.
 	d.cleanup()
 	return d
+}
+
+// stopStale stops the dockerd of an earlier run of this test (its pid file
+// names it, and its command line our data root).
+func stopStale(t *testing.T, pidfile, dataRoot string) {
+	t.Helper()
+	raw, err := os.ReadFile(pidfile)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "dockerd") || !strings.Contains(string(cmdline), dataRoot) {
+		return
+	}
+	t.Logf("stopping dockerd %d left running by an earlier run", pid)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
 func waitLock(ctx context.Context, f *os.File) error {
