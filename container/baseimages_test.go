@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -92,12 +91,18 @@ func ensureBases(t *testing.T, ctx context.Context, d *docker, b bases) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goVersion, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "VERSION"))
+	// This machine's Go toolchain (the one running this test's go command).
+	out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	goroot := strings.TrimSpace(string(out))
+	goVersion, err := os.ReadFile(filepath.Join(goroot, "VERSION"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%s\n", recipe, mirror(), b.suite, b.pgMajor, runtime.GOROOT(), goVersion)
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%s\n", recipe, mirror(), b.suite, b.pgMajor, goroot, goVersion)
 	h.Write(entrypoint)
 	// The builder trusts what this machine trusts (its Go toolchain reaches
 	// the module proxy through it, here possibly through an intercepting proxy).
@@ -187,7 +192,7 @@ func ensureBases(t *testing.T, ctx context.Context, d *docker, b bases) {
 		`ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]`, "EXPOSE 5432")
 
 	// Builder: the Debian rootfs and this machine's Go toolchain.
-	sh(t, ctx, "cp", "-a", runtime.GOROOT(), filepath.Join(base, "usr/local/go"))
+	sh(t, ctx, "cp", "-a", goroot, filepath.Join(base, "usr/local/go"))
 	if err := os.MkdirAll(filepath.Join(base, "go"), 0o777); err != nil {
 		t.Fatal(err)
 	}
