@@ -1,7 +1,6 @@
 package ftpd_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,28 +20,10 @@ import (
 	"github.com/ferryhq/ferry/internal/testenv"
 )
 
-// logBuffer is a server log read while the server writes it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Each finished upload and download is one INFO line of the server log
 // with partner, account, path, bytes and duration.
 func TestTransfersLogOneLineEach(t *testing.T) {
-	var log logBuffer
+	var log testenv.Buffer
 	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}})
@@ -85,7 +65,7 @@ func TestTransfersLogOneLineEach(t *testing.T) {
 // A kick (web admin, API) closes the session without a warning in the
 // log, over plain FTP and over TLS.
 func TestKickLogsNoWarning(t *testing.T) {
-	var log logBuffer
+	var log testenv.Buffer
 	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}})
@@ -114,7 +94,7 @@ func TestKickLogsNoWarning(t *testing.T) {
 // refused (FTP bounce protection) with 425, and logged as a refusal, not
 // as a server error.
 func TestBounceRefusalIsNoServerError(t *testing.T) {
-	var log logBuffer
+	var log testenv.Buffer
 	e := newEnv(t, envOpts{passive: freeRange(t, 5), configure: func(s *ftpd.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}})

@@ -1,39 +1,21 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/testenv"
 )
-
-// logBuffer is a log read while the notifier writes it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Every alert sent is one INFO line of the server log, every failed
 // attempt one WARN line with the relay's answer.
 func TestAlertsAreLogged(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		var log logBuffer
+		var log testenv.Buffer
 		n := e.notifier()
 		n.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 

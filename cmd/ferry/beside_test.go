@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,25 +43,8 @@ func TestMain(m *testing.M) {
 type defaultFerry struct {
 	dir  string
 	cmd  *exec.Cmd
-	logs *besideLog
+	logs *testenv.Buffer
 	done chan struct{}
-}
-
-type besideLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *besideLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *besideLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startDefaultFerry builds the binary and starts it on its defaults; it
@@ -78,7 +59,7 @@ func startDefaultFerry() (*defaultFerry, error) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	d := &defaultFerry{dir: dir, logs: &besideLog{}, done: make(chan struct{})}
+	d := &defaultFerry{dir: dir, logs: &testenv.Buffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, "serve")
 	d.cmd.Dir = dir
 	d.cmd.Env = childEnv() // no FERRY_* at all: the README defaults

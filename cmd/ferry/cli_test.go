@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -214,24 +213,6 @@ func TestPartnerShowUsageAndDisabledAccount(t *testing.T) {
 	}
 }
 
-// serveLog is the log a running server writes while the test reads it.
-type serveLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *serveLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *serveLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // The self-signed certificate's SHA-256 fingerprint, which FileZilla asks
 // the user to compare, is in the log at start and in `ferry config`.
 func TestCertificateFingerprintShown(t *testing.T) {
@@ -242,7 +223,7 @@ func TestCertificateFingerprintShown(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var log serveLog
+	var log testenv.Buffer
 	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &log}
 	done := make(chan error, 1)
 	go func() {

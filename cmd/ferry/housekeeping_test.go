@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,23 +47,6 @@ func goroutineStacks() string {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // When serve returns, every background loop it started has returned: the
 // check runs at once (no loop may still be on its way out), and then goleak
 // checks that serve left no goroutine at all behind.
@@ -77,7 +59,7 @@ func TestShutdownJoinsHousekeeping(t *testing.T) {
 	// would do as well, but mailbox/imap has a data race between Serve and
 	// Shutdown that -race reports, left to its owner.)
 	httpAddr, pop3Addr := testenv.FreePort(t), testenv.FreePort(t)
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &logs}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -20,7 +20,7 @@ type Proc struct {
 	t    testing.TB
 	name string
 	cmd  *exec.Cmd
-	logs syncBuffer
+	logs Buffer
 	done chan struct{}
 	err  error // cmd.Wait's answer, set before done closes
 }
@@ -124,19 +124,20 @@ func (p *Proc) String() string {
 	return p.name + " (running)"
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
+// Buffer collects what a process or a server writes (its log) while the
+// test reads it: safe for one writer and readers at once.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(b []byte) (int, error) {
+func (s *Buffer) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(b)
 }
 
-func (s *syncBuffer) String() string {
+func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
