@@ -213,23 +213,7 @@ func TestControlPortPolicy(t *testing.T) {
 	default:
 	}
 	// The client's own address and an unprivileged port pass.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := ln.Addr().(*net.TCPAddr).Port
-	got := make(chan []byte, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		b, _ := io.ReadAll(conn)
-		conn.Close()
-		got <- b
-	}()
+	p, got := activeReceiver(t)
 	c.must(200, "EPRT |1|127.0.0.1|%d|", p)
 	c.must(150, "RETR a.txt")
 	c.expect(226)

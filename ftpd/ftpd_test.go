@@ -385,23 +385,7 @@ func TestActiveModeAndBounce(t *testing.T) {
 	c.login("alice")
 	c.must(200, "TYPE I")
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	got := make(chan []byte, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		data, _ := io.ReadAll(conn)
-		conn.Close()
-		got <- data
-	}()
+	port, got := activeReceiver(t)
 	c.must(200, "PORT 127,0,0,1,%d,%d", port/256, port%256)
 	c.must(150, "RETR a.txt")
 	c.expect(226)

@@ -352,3 +352,27 @@ func runErr(dir, name string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// activeReceiver listens on 127.0.0.1 for an active-mode data connection
+// (PORT/EPRT) and returns its port, and a channel that gets what the one
+// connection it accepts carried (nil when none came before the test ended).
+func activeReceiver(t *testing.T) (int, <-chan []byte) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan []byte, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		data, _ := io.ReadAll(conn)
+		conn.Close()
+		got <- data
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, got
+}
