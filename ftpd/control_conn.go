@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/ftpd/repr"
+	"github.com/ferryhq/ferry/internal/connlimit"
 )
 
 // maxCommandLine bounds a command line, its CRLF included: the engine reads
@@ -168,7 +169,15 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	defer c.writeMu.Unlock()
 	c.mu.Lock()
 	out := c.replies.feed(p, c.state.statLines) // reuses a buffer only writers touch
+	ending := c.replies.ending
 	c.mu.Unlock()
+	if ending {
+		// The session ends with this reply: its place is free before the
+		// client reads it and reconnects.
+		if lc := connlimit.Of(c.raw); lc != nil {
+			lc.Release()
+		}
+	}
 	if len(out) > 0 {
 		if _, err := c.current().Write(out); err != nil {
 			return 0, err

@@ -35,6 +35,9 @@ type replyStream struct {
 	// says so. nil: the 421 is passed on as it is.
 	loggedIn func() bool
 
+	// ending: a reply that ends the session (221, 421) is on its way out.
+	ending bool
+
 	multi   int  // code of the multi-line reply in progress; 0: none
 	inFeat  bool // inside the FEAT reply being rewritten
 	inStat  bool // inside the STAT reply being rewritten
@@ -180,6 +183,9 @@ func (r *replyStream) line(out, l []byte, statLines func() []string) []byte {
 func (r *replyStream) final(code int) {
 	if code >= 200 {
 		r.finals++
+	}
+	if code == 221 || code == 421 { // RFC 959: the server closes the control connection
+		r.ending = true
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -480,5 +481,28 @@ func TestRevalidateSessions(t *testing.T) {
 	}
 	if n, err := e.srv.RevalidateSessions(context.Background()); err != nil || n != 1 {
 		t.Fatalf("after a password change closed %d sessions (%v), want bob's 1", n, err)
+	}
+}
+
+// TestQuitFreesPlaceBeforeReply: a client that reconnects the moment it
+// reads 221 finds its place free; the session is counted out before the
+// reply is sent, not when the engine gets round to closing the socket.
+func TestQuitFreesPlaceBeforeReply(t *testing.T) {
+	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) { s.MaxSessionsPerIP = 1 }})
+	c := e.raw(e.addr)
+	for i := 0; i < 100; i++ {
+		c.login("alice")
+		c.must(221, "QUIT")
+		conn, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = &ctl{t: t, conn: conn, tp: textproto.NewConn(conn)}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if code, msg, err := c.tp.ReadResponse(0); err != nil || code != 220 {
+			t.Fatalf("reconnect %d right after 221: %d %s %v", i, code, msg, err)
+		}
+		conn.SetReadDeadline(time.Time{})
 	}
 }

@@ -124,7 +124,7 @@ func (l *Listener) refuse(nc net.Conn, ip netip.Addr, reason string) {
 	}
 	l.mu.Unlock()
 	if !quiet {
-		l.opts.Logger.Warn("connection refused", "remote", ip.String(), "reason", reason)
+		l.opts.Logger.Info("connection refused", "remote", ip.String(), "reason", reason)
 	}
 	if l.opts.Refuse != nil {
 		if line := l.opts.Refuse(reason); line != "" {
@@ -151,7 +151,7 @@ type Conn struct {
 	mu      sync.Mutex
 	loginBy time.Time // zero once logged in or without a login bound
 	wanted  time.Time // the read deadline the server last asked for
-	closed  bool
+	freed   bool      // the place is given back (Release or Close)
 }
 
 // Of returns the *Conn under c (through TLS and other wrappers that have
@@ -211,11 +211,15 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return c.SetReadDeadline(t)
 }
 
-// Close closes the connection and frees its place.
-func (c *Conn) Close() error {
+// Release gives the connection's place back before it is closed. A
+// server calls it just before the reply that ends a session (FTP 221 or
+// 421), so a client that reconnects the moment it reads that reply is not
+// refused for a place the closing session still holds. Close calls it too;
+// it counts once.
+func (c *Conn) Release() {
 	c.mu.Lock()
-	first := !c.closed
-	c.closed = true
+	first := !c.freed
+	c.freed = true
 	c.mu.Unlock()
 	if first {
 		c.l.release(c.ip)
@@ -223,5 +227,10 @@ func (c *Conn) Close() error {
 			c.l.opts.Track(c, false)
 		}
 	}
+}
+
+// Close closes the connection and frees its place.
+func (c *Conn) Close() error {
+	c.Release()
 	return c.Conn.Close()
 }

@@ -117,3 +117,31 @@ func TestLoginDeadline(t *testing.T) {
 		t.Fatalf("after LoggedIn: %q %v", line, err)
 	}
 }
+
+// Release gives the place back while the connection stays open, and the
+// Close after it does not count it out a second time.
+func TestReleaseBeforeClose(t *testing.T) {
+	l, got := listen(t, connlimit.Options{MaxPerAddr: 1})
+	dial(t, l.Addr().String())
+	c := <-got
+	if n := l.Open(); n != 1 {
+		t.Fatalf("open = %d, want 1", n)
+	}
+	connlimit.Of(c).Release()
+	if n := l.Open(); n != 0 {
+		t.Fatalf("open after Release = %d, want 0", n)
+	}
+	if _, err := c.Write([]byte("221 bye\r\n")); err != nil {
+		t.Fatalf("write after Release: %v", err)
+	}
+	dial(t, l.Addr().String())
+	second := <-got
+	c.Close()
+	if n := l.Open(); n != 1 {
+		t.Fatalf("open after the first one's Close = %d, want 1 (the second)", n)
+	}
+	second.Close()
+	if n := l.Open(); n != 0 {
+		t.Fatalf("open = %d, want 0", n)
+	}
+}
