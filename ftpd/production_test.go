@@ -506,3 +506,38 @@ func TestQuitFreesPlaceBeforeReply(t *testing.T) {
 		conn.SetReadDeadline(time.Time{})
 	}
 }
+
+// TestBurstAtTheAddressLimit: as many clients as the per-address limit,
+// each running sessions back to back with a client that does not wait for
+// the reply to QUIT (jlaffaye/ftp), are never refused: a new connection
+// waits for the place the last session frees.
+func TestBurstAtTheAddressLimit(t *testing.T) {
+	const workers, runs = 8, 10
+	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) { s.MaxSessionsPerIP = workers }})
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*runs)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range runs {
+				c, err := ftp.Dial(e.addr, ftp.DialWithTimeout(10*time.Second))
+				if err != nil {
+					errs <- err
+					continue
+				}
+				if err := c.Login("alice", pw); err != nil {
+					errs <- err
+				} else if _, err := c.CurrentDir(); err != nil {
+					errs <- err
+				}
+				c.Quit()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -142,6 +142,12 @@ func (s *Server) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// placeWait is how long a connection over a session limit waits for a
+// place before 421: a client that closes a session and opens the next at
+// once (many do not wait for the reply to QUIT) takes the place its last
+// session frees.
+const placeWait = time.Second
+
 // Serve accepts FTP connections on ln until Shutdown. It always returns a
 // non-nil error; after Shutdown it is ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
@@ -156,7 +162,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln = bans.Listener(ln, s.banCheck, reject, s.logger())
 	}
 	limits := connlimit.Options{Max: s.MaxSessions, MaxPerAddr: s.MaxSessionsPerIP, LoginTimeout: s.LoginTimeout,
-		Logger: s.logger(), Track: func(c *connlimit.Conn, open bool) { s.track(c, open) }}
+		Wait: placeWait, Logger: s.logger(), Track: func(c *connlimit.Conn, open bool) { s.track(c, open) }}
 	if !s.Implicit { // implicit FTPS clients expect a TLS handshake, not a reply
 		limits.Refuse = func(reason string) string { return "421 " + reason + "\r\n" }
 	}

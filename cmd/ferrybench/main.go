@@ -1,23 +1,30 @@
-// Command ferrybench measures Ferry's FTP service against Debian's vsftpd on
-// loopback, both started by this command in the same run, and prints a
-// table of the figures with the ratio Ferry/vsftpd and the targets of
-// issue 4.
+// Command ferrybench measures Ferry's FTP service on loopback against the
+// FTP servers it competes with, all started by this command in the same
+// run: Debian's vsftpd, pure-ftpd and ProFTPD, and the bare engine Ferry is
+// built on (ftpserverlib over afero's OS file system, nothing of Ferry's).
+// Ferry runs twice: at its defaults (every upload synced to disk before
+// 226) and with FERRY_UPLOAD_SYNC=false. It prints one table: each server's
+// median, the best peer, Ferry's ratio to the best peer, the no-sync
+// Ferry's ratio to the bare engine, and what the disk's own sync costs.
 //
 // It must run as root on Debian: it installs vsftpd if it is missing
-// (apt-get), creates a system user with a yescrypt password for it, a PAM
-// service file of its own (/etc/pam.d/ferrybench-vsftpd), and runs vsftpd in
-// the foreground with a config file in a temporary folder. Ferry is the
-// ferry binary built from this module (or -ferry-bin) running `ferry serve`
-// as a separate process on SQLite in the same temporary folder, with an
-// account whose password is an argon2id hash at the default cost; its
-// verified-credentials cache is on, as in production.
+// (apt-get), fetches pure-ftpd and ProFTPD with apt-get download into a
+// folder of their own (they conflict with vsftpd as packages), creates a
+// system user with a yescrypt password for vsftpd, a PAM service file of its
+// own (/etc/pam.d/ferrybench-vsftpd), and runs every server in the
+// foreground with a config file in a temporary folder. Ferry is the ferry
+// binary built from this module (or -ferry-bin) running `ferry serve` as a
+// separate process on SQLite, with an argon2id account; its
+// verified-credentials cache and its per-address session limit (64) are at
+// their defaults.
 //
-// Every workload runs against both servers in interleaved rounds (Ferry,
-// vsftpd, Ferry, vsftpd, ...) and the table shows the median of the rounds.
-// Every size is a flag; the defaults are the issue's:
+// Every workload runs against every server in interleaved rounds and the
+// table shows the median of the rounds. Every size is a flag; the defaults
+// are the issue's:
 //
 //	go run ./cmd/ferrybench                       # the whole benchmark
 //	go run ./cmd/ferrybench -big 8MiB -files 100 -sessions 8 -entries 1000   # a quick smoke run
+//	go run ./cmd/ferrybench -peers vsftpd -no-sync=false   # fewer servers
 package main
 
 import (
@@ -52,6 +59,9 @@ type options struct {
 	vsftpdUser  string
 	sampleEvery time.Duration
 	noInstall   bool
+	peers       map[string]bool // reference servers to run
+	peerCache   string          // where pure-ftpd and ProFTPD are unpacked
+	noSync      bool            // also run Ferry with FERRY_UPLOAD_SYNC=false
 	syncBetween bool
 	verbose     bool
 	warm        bool // one untimed login before each sessions round
@@ -66,10 +76,27 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 var workloads = []string{"big", "small", "sessions", "list"}
 
+// Server names, as the table shows them.
+const (
+	nameFerry  = "Ferry"
+	nameNoSync = "no-sync"
+	nameEngine = "engine"
+)
+
+// peerNames are the reference servers, in the table's order.
+var peerNames = []string{"vsftpd", "pure-ftpd", "proftpd"}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == engineCmd {
+		if err := serveEngine(os.Args[2:]); err != nil {
+			fatalf("%s: %v", engineCmd, err)
+		}
+		return
+	}
 	var (
 		o                             options
 		big, fileSize, retrSize, only string
+		peers                         string
 	)
 	flag.StringVar(&big, "big", "512MiB", "size of the big file uploaded and downloaded")
 	flag.IntVar(&o.files, "files", 2000, "small files uploaded, then downloaded, in one session")
@@ -88,7 +115,10 @@ func main() {
 	flag.Var(&o.ferryEnv, "ferry-env", "KEY=VALUE added to the Ferry process's environment (repeatable), e.g. -ferry-env FERRY_NOTIFY_DIGEST=1m")
 	flag.StringVar(&o.vsftpdUser, "vsftpd-user", "ferrybench", "system user vsftpd logs in as (created if missing)")
 	flag.DurationVar(&o.sampleEvery, "sample", 10*time.Millisecond, "memory sampling interval during the sessions test")
-	flag.BoolVar(&o.noInstall, "no-install", false, "do not apt-get install vsftpd when it is missing (fail instead)")
+	flag.BoolVar(&o.noInstall, "no-install", false, "do not apt-get install vsftpd or fetch pure-ftpd and ProFTPD when missing (fail instead)")
+	flag.StringVar(&peers, "peers", strings.Join(peerNames, ","), "reference servers to run: "+strings.Join(peerNames, ","))
+	flag.StringVar(&o.peerCache, "peer-cache", "/var/cache/ferrybench", "folder where the pure-ftpd and ProFTPD packages are unpacked (kept between runs)")
+	flag.BoolVar(&o.noSync, "no-sync", true, "also run Ferry with FERRY_UPLOAD_SYNC=false")
 	flag.BoolVar(&o.syncBetween, "sync", true, "sync(2) before each timed step so that one server's dirty pages are not written back during the other's")
 	flag.BoolVar(&o.warm, "warm", true, "log in once (not timed) before each sessions round, so that Ferry's cache of verified credentials "+
 		"holds the account as after a partner's first login; -warm=false measures a cold burst (every session verifies argon2id)")
@@ -106,6 +136,9 @@ func main() {
 	}
 	if o.only, err = benchkit.ParseOnly(only, workloads); err != nil {
 		fatalf("%v", err)
+	}
+	if o.peers, err = benchkit.ParseOnly(peers, peerNames); err != nil {
+		fatalf("-peers: %v", err)
 	}
 	if o.rounds < 1 || o.files < 1 || o.sessions < 1 || o.sessionRuns < 1 || o.entries < 1 || o.listRepeat < 1 {
 		fatalf("-rounds, -files, -sessions, -session-runs, -entries and -list-repeat must be at least 1")
@@ -125,7 +158,7 @@ func fatalf(format string, args ...any) {
 
 func run(ctx context.Context, o *options) error {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("run as root: vsftpd needs a system user, a PAM file and to switch users")
+		return fmt.Errorf("run as root: the reference servers need a system user, a PAM file and to switch users")
 	}
 	dir, cleanup, err := benchkit.WorkDir(o.dir, "ferrybench-", o.keep)
 	if err != nil {
@@ -134,17 +167,35 @@ func run(ctx context.Context, o *options) error {
 	defer cleanup()
 	benchkit.Logf("working folder %s", dir)
 
-	vs, err := startVsftpd(ctx, o, filepath.Join(dir, "vsftpd"))
-	if err != nil {
-		return fmt.Errorf("vsftpd: %w", err)
+	type starter struct {
+		name  string
+		start func(context.Context, *options, string) (*server, error)
 	}
-	defer vs.stop()
-	fe, err := startFerry(ctx, o, filepath.Join(dir, "ferry"))
-	if err != nil {
-		return fmt.Errorf("ferry: %w", err)
+	starters := []starter{
+		{nameFerry, func(ctx context.Context, o *options, dir string) (*server, error) {
+			return startFerry(ctx, o, dir, nameFerry)
+		}},
 	}
-	defer fe.stop()
-	targets := []*target{fe.target, vs.target}
+	if o.noSync {
+		starters = append(starters, starter{nameNoSync, func(ctx context.Context, o *options, dir string) (*server, error) {
+			return startFerry(ctx, o, dir, nameNoSync, "FERRY_UPLOAD_SYNC=false")
+		}})
+	}
+	starters = append(starters, starter{nameEngine, startEngine})
+	for _, p := range []starter{{"vsftpd", startVsftpd}, {"pure-ftpd", startPureFTPd}, {"proftpd", startProFTPd}} {
+		if o.peers[p.name] {
+			starters = append(starters, p)
+		}
+	}
+	var targets []*target
+	for _, st := range starters {
+		s, err := st.start(ctx, o, filepath.Join(dir, st.name))
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+		defer s.stop()
+		targets = append(targets, s.target)
+	}
 
 	src := filepath.Join(dir, "big.src")
 	if o.only["big"] {
@@ -159,7 +210,7 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 
-	res := newResults()
+	res := newResults(targets)
 	res.note("argon2id", argonCost())
 	b := &bench{o: o, res: res, src: src}
 	for _, w := range workloads {
@@ -173,6 +224,11 @@ func run(ctx context.Context, o *options) error {
 				}
 				if err := b.runOne(ctx, w, t, r); err != nil {
 					return fmt.Errorf("%s, round %d, %s: %w", w, r, t.name, err)
+				}
+			}
+			if w == "big" || w == "small" {
+				if err := b.disk(dir, w); err != nil {
+					return fmt.Errorf("%s, round %d, disk reference: %w", w, r, err)
 				}
 			}
 		}

@@ -187,23 +187,26 @@ const (
 	ferryUser    = "bench"
 )
 
-func startFerry(_ context.Context, o *options, dir string) (*server, error) {
+// startFerry runs `ferry serve` at its defaults, with extraEnv on top. The
+// binary is built once, for every Ferry the run starts.
+func startFerry(_ context.Context, o *options, dir, name string, extraEnv ...string) (*server, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	bin := o.ferryBin
-	if bin == "" {
+	if o.ferryBin == "" {
 		root, err := benchkit.ModuleRoot()
 		if err != nil {
 			return nil, err
 		}
-		bin = filepath.Join(dir, "ferry")
+		o.ferryBin = filepath.Join(filepath.Dir(dir), "ferry-bin")
 		benchkit.Logf("building ferry (go build ./cmd/ferry in %s)", root)
-		if err := benchkit.Run(nil, nil, root, "go", "build", "-o", bin, "./cmd/ferry"); err != nil {
+		if err := benchkit.Run(nil, nil, root, "go", "build", "-o", o.ferryBin, "./cmd/ferry"); err != nil {
 			return nil, err
 		}
-	} else if abs, err := filepath.Abs(bin); err == nil {
-		bin = abs
+	}
+	bin, err := filepath.Abs(o.ferryBin)
+	if err != nil {
+		return nil, err
 	}
 	port, err := benchkit.FreePort()
 	if err != nil {
@@ -225,11 +228,10 @@ func startFerry(_ context.Context, o *options, dir string) (*server, error) {
 		fmt.Sprintf("FERRY_FTP_ADDR=127.0.0.1:%d", port),
 		fmt.Sprintf("FERRY_FTP_PASSIVE_PORTS=%d-%d", pmin, pmax),
 		"FERRY_FTPS_ADDR=", "FERRY_HTTP_ADDR=", "FERRY_SMTP_ADDR=", "FERRY_IMAP_ADDR=", "FERRY_POP3_ADDR=",
-		"FERRY_FTP_MAX_SESSIONS=0", "FERRY_FTP_MAX_SESSIONS_PER_IP=0",
 		"FERRY_BAN_MAX_FAILURES=0",
 		"FERRY_LOG_LEVEL="+o.ferryLog,
 	)
-	env = append(env, o.ferryEnv...)
+	env = append(append(env, o.ferryEnv...), extraEnv...)
 	if err := benchkit.Run(nil, env, dir, bin, "partner", "create", ferryPartner, "--name", "ferrybench"); err != nil {
 		return nil, err
 	}
@@ -243,13 +245,13 @@ func startFerry(_ context.Context, o *options, dir string) (*server, error) {
 	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, err
 	}
-	s := &server{target: &target{name: "Ferry", addr: fmt.Sprintf("127.0.0.1:%d", port), user: ferryUser,
+	s := &server{target: &target{name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), user: ferryUser,
 		pass: pass, root: root, uid: -1, gid: -1, mlsd: true}}
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env, s.cmd.Dir = env, dir
 	if err := s.start(filepath.Join(dir, "ferry.log")); err != nil {
 		return nil, err
 	}
-	benchkit.Logf("ferry %s on %s (passive %d-%d), pid %d", bin, s.addr, pmin, pmax, s.pid)
+	benchkit.Logf("%s: ferry %s %s on %s (passive %d-%d), pid %d", name, bin, strings.Join(extraEnv, " "), s.addr, pmin, pmax, s.pid)
 	return s, nil
 }

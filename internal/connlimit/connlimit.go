@@ -8,10 +8,16 @@
 // the server extends it: a client that trickles bytes cannot keep an
 // unauthenticated connection open, and the server's own read timeout
 // handling sends the protocol's reply (SMTP 421, POP3 -ERR, FTP 421).
+//
+// With Options.Wait, a connection over a cap is first held for a moment:
+// a client that closes a session and opens the next at once (scripts, and
+// FTP clients that do not wait for the 221 to QUIT) gets the place its
+// last session frees instead of a refusal.
 package connlimit
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -39,33 +45,74 @@ type Options struct {
 	// nil sends nothing (implicit TLS, where the client expects a
 	// handshake).
 	Refuse func(reason string) string
+	// Wait is how long a connection over a cap is held, without a word,
+	// for a place to free before it is refused; 0: refused at once.
+	Wait time.Duration
 	// Track is told of every admitted connection and of its close.
 	Track  func(c *Conn, open bool)
 	Logger *slog.Logger
 }
+
+// maxWaiting bounds the connections held for a place at one time, in all;
+// per address the bound is the address's cap. Beyond it a connection is
+// refused at once.
+const maxWaiting = 1024
 
 // Listener admits connections within its Options.
 type Listener struct {
 	net.Listener
 	opts Options
 
-	mu     sync.Mutex
-	total  int
-	perIP  map[netip.Addr]int
-	logged time.Time // last refusal logged, to keep a flood out of the log
+	mu       sync.Mutex
+	total    int
+	perIP    map[netip.Addr]int
+	logged   time.Time // last refusal logged, to keep a flood out of the log
+	waiting  int
+	waitIP   map[netip.Addr]int
+	freed    chan struct{} // closed (and replaced) when a place frees; Wait only
+	closing  bool
+	accepted chan accepted // from the accept loop; Wait only
+	ready    chan *Conn    // admitted after waiting; Wait only
+	done     chan struct{} // closed by Close; Wait only
+	wg       sync.WaitGroup
+}
+
+type accepted struct {
+	c   net.Conn
+	err error
 }
 
 // New wraps ln. Refused connections are closed inside Accept, which keeps
-// accepting.
+// accepting. With Options.Wait, New starts the loop that accepts from ln
+// and holds connections over a cap; Close ends it and waits for it.
 func New(ln net.Listener, opts Options) *Listener {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Listener{Listener: ln, opts: opts}
+	l := &Listener{Listener: ln, opts: opts}
+	if opts.Wait > 0 {
+		l.freed = make(chan struct{})
+		l.accepted = make(chan accepted)
+		l.ready = make(chan *Conn)
+		l.done = make(chan struct{})
+		l.wg.Add(1)
+		go l.acceptLoop()
+	}
+	return l
 }
 
 // Accept returns the next connection within the limits.
 func (l *Listener) Accept() (net.Conn, error) {
+	if l.opts.Wait > 0 {
+		select {
+		case c := <-l.ready:
+			return c, nil
+		case a := <-l.accepted:
+			return a.c, a.err
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+	}
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
@@ -76,22 +123,171 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.refuse(nc, ip, reason)
 			continue
 		}
-		c := &Conn{Conn: nc, l: l, ip: ip}
-		if d := l.opts.LoginTimeout; d > 0 {
-			c.loginBy = time.Now().Add(d)
-			_ = nc.SetReadDeadline(c.loginBy)
-		}
-		if l.opts.Track != nil {
-			l.opts.Track(c, true)
-		}
-		return c, nil
+		return l.wrap(nc, ip), nil
 	}
+}
+
+// wrap makes an admitted connection a Conn.
+func (l *Listener) wrap(nc net.Conn, ip netip.Addr) *Conn {
+	c := &Conn{Conn: nc, l: l, ip: ip}
+	if d := l.opts.LoginTimeout; d > 0 {
+		c.loginBy = time.Now().Add(d)
+		_ = nc.SetReadDeadline(c.loginBy)
+	}
+	if l.opts.Track != nil {
+		l.opts.Track(c, true)
+	}
+	return c
+}
+
+// acceptLoop accepts from the wrapped listener (Wait only): a connection
+// within the limits goes to Accept, one over a cap to a goroutine that
+// holds it until a place frees or Wait passes.
+func (l *Listener) acceptLoop() {
+	defer l.wg.Done()
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			select {
+			case l.accepted <- accepted{err: err}:
+			case <-l.done:
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // a temporary error (EMFILE...): the server backs off and calls again
+		}
+		ip := netaddr.Of(nc.RemoteAddr())
+		reason, wait := l.admitOrWait(ip)
+		switch {
+		case reason == "":
+			select {
+			case l.accepted <- accepted{c: l.wrap(nc, ip)}:
+			case <-l.done:
+				l.release(ip)
+				_ = nc.Close()
+				return
+			}
+		case wait:
+			l.wg.Add(1)
+			go l.hold(nc, ip)
+		default:
+			l.refuse(nc, ip, reason)
+		}
+	}
+}
+
+// admitOrWait reserves a place for ip (reason ""), or says why there is
+// none and whether the connection may wait for one. While connections
+// from ip wait, a new one waits behind them.
+func (l *Listener) admitOrWait(ip netip.Addr) (reason string, wait bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	reason = ReasonPerAddr // a connection behind others that wait
+	if l.waitIP[ip] == 0 {
+		if reason = l.admitLocked(ip); reason == "" {
+			return "", false
+		}
+	}
+	limit := l.opts.MaxPerAddr
+	if limit <= 0 {
+		limit = maxWaiting
+	}
+	if l.closing || l.waiting >= maxWaiting || l.waitIP[ip] >= limit {
+		return reason, false
+	}
+	if l.waitIP == nil {
+		l.waitIP = map[netip.Addr]int{}
+	}
+	l.waiting++
+	l.waitIP[ip]++
+	return reason, true
+}
+
+// hold keeps a connection over a cap until a place frees (it then goes to
+// Accept) or Wait passes (it is refused).
+func (l *Listener) hold(nc net.Conn, ip netip.Addr) {
+	defer l.wg.Done()
+	timer := time.NewTimer(l.opts.Wait)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		reason := l.admitLocked(ip)
+		freed := l.freed
+		if reason == "" || l.closing {
+			l.unwait(ip)
+		}
+		closing := l.closing
+		l.mu.Unlock()
+		if closing {
+			if reason == "" {
+				l.release(ip)
+			}
+			_ = nc.Close()
+			return
+		}
+		if reason == "" {
+			select {
+			case l.ready <- l.wrap(nc, ip):
+			case <-l.done:
+				l.release(ip)
+				_ = nc.Close()
+			}
+			return
+		}
+		select {
+		case <-freed:
+		case <-timer.C:
+			l.mu.Lock()
+			l.unwait(ip)
+			l.mu.Unlock()
+			l.refuse(nc, ip, reason)
+			return
+		case <-l.done:
+			l.mu.Lock()
+			l.unwait(ip)
+			l.mu.Unlock()
+			_ = nc.Close()
+			return
+		}
+	}
+}
+
+// unwait counts a held connection out; mu is held.
+func (l *Listener) unwait(ip netip.Addr) {
+	l.waiting--
+	if l.waitIP[ip]--; l.waitIP[ip] <= 0 {
+		delete(l.waitIP, ip)
+	}
+}
+
+// Close closes the wrapped listener; with Wait it also refuses nothing
+// more, closes the held connections and waits for its goroutines.
+func (l *Listener) Close() error {
+	err := l.Listener.Close()
+	if l.opts.Wait > 0 {
+		l.mu.Lock()
+		first := !l.closing
+		l.closing = true
+		l.mu.Unlock()
+		if first {
+			close(l.done)
+		}
+		l.wg.Wait()
+	}
+	return err
 }
 
 // admit reserves a place for ip or says why there is none.
 func (l *Listener) admit(ip netip.Addr) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.admitLocked(ip)
+}
+
+// admitLocked is admit with mu held.
+func (l *Listener) admitLocked(ip netip.Addr) string {
 	if l.opts.Max > 0 && l.total >= l.opts.Max {
 		return ReasonTotal
 	}
@@ -112,6 +308,10 @@ func (l *Listener) release(ip netip.Addr) {
 	l.total--
 	if l.perIP[ip]--; l.perIP[ip] <= 0 {
 		delete(l.perIP, ip)
+	}
+	if l.freed != nil {
+		close(l.freed)
+		l.freed = make(chan struct{})
 	}
 }
 

@@ -145,3 +145,90 @@ func TestReleaseBeforeClose(t *testing.T) {
 		t.Fatalf("open = %d, want 0", n)
 	}
 }
+
+// With Wait, a connection over the cap is held without a word until a
+// place frees, then accepted; one that finds no place within Wait gets
+// the refusal line. Close closes the held ones and returns.
+func TestWaitForPlace(t *testing.T) {
+	l, got := listen(t, connlimit.Options{MaxPerAddr: 1, Wait: 2 * time.Second,
+		Refuse: func(reason string) string { return "NO " + reason + "\r\n" }})
+	dial(t, l.Addr().String())
+	first := <-got
+	dial(t, l.Addr().String())
+	select {
+	case c := <-got:
+		t.Fatalf("second connection accepted while the first holds the place: %v", c.RemoteAddr())
+	case <-time.After(200 * time.Millisecond):
+	}
+	first.Close()
+	select {
+	case second := <-got:
+		if l.Open() != 1 {
+			t.Fatalf("%d open, want 1", l.Open())
+		}
+		defer second.Close()
+	case <-time.After(time.Second):
+		t.Fatal("the held connection was not accepted when the place freed")
+	}
+
+	start := time.Now()
+	third := dial(t, l.Addr().String())
+	third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, _ := bufio.NewReader(third).ReadString('\n')
+	if line != "NO "+connlimit.ReasonPerAddr+"\r\n" {
+		t.Fatalf("connection over the cap after Wait: %q", line)
+	}
+	if d := time.Since(start); d < 1900*time.Millisecond {
+		t.Fatalf("refused after %v, before Wait", d)
+	}
+
+	held := dial(t, l.Addr().String())
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- l.Close() }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("Close waited for a held connection")
+	}
+	held.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := held.Read(make([]byte, 10)); err == nil {
+		t.Fatalf("held connection got %d bytes after Close, want it closed", n)
+	}
+}
+
+// Connections behind one that waits wait too, up to the address's cap
+// of them (beyond it one is refused at once), and each gets a place in
+// turn as places free.
+func TestWaitQueue(t *testing.T) {
+	l, got := listen(t, connlimit.Options{MaxPerAddr: 2, Wait: 5 * time.Second,
+		Refuse: func(reason string) string { return "NO " + reason + "\r\n" }})
+	dial(t, l.Addr().String())
+	dial(t, l.Addr().String())
+	open := []net.Conn{<-got, <-got}
+	dial(t, l.Addr().String())
+	dial(t, l.Addr().String())
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	extra := dial(t, l.Addr().String())
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, _ := bufio.NewReader(extra).ReadString('\n'); line != "NO "+connlimit.ReasonPerAddr+"\r\n" || time.Since(start) > time.Second {
+		t.Fatalf("fifth connection, two waiting: %q after %v; want refused at once", line, time.Since(start))
+	}
+	for i := range 2 {
+		open[i].Close()
+		select {
+		case open[i] = <-got:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("held connection %d not accepted when a place freed", i)
+		}
+		if l.Open() != 2 {
+			t.Fatalf("%d open, want 2", l.Open())
+		}
+	}
+	open[0].Close()
+	open[1].Close()
+	if l.Open() != 0 {
+		t.Fatalf("%d open at the end, want 0", l.Open())
+	}
+}
