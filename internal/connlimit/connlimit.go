@@ -110,7 +110,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 		case a := <-l.accepted:
 			return a.c, a.err
 		case <-l.done:
-			return nil, net.ErrClosed
+			// As a closed net.Listener says it, which servers look for.
+			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
 		}
 	}
 	for {

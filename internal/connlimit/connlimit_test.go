@@ -232,3 +232,21 @@ func TestWaitQueue(t *testing.T) {
 		t.Fatalf("%d open at the end, want 0", l.Open())
 	}
 }
+
+// After Close, Accept fails as a closed net.Listener does (a *net.OpError
+// wrapping net.ErrClosed), which servers take for a clean stop.
+func TestAcceptAfterCloseWithWait(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := connlimit.New(ln, connlimit.Options{MaxPerAddr: 1, Wait: time.Second})
+	l.Close()
+	for range 3 {
+		_, err := l.Accept()
+		var op *net.OpError
+		if !errors.As(err, &op) || !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept after Close: %#v", err)
+		}
+	}
+}
