@@ -43,21 +43,7 @@ func TestPOP3RevalidateSessions(t *testing.T) {
 			ctx := context.Background()
 			for name, change := range changes {
 				t.Run(name, func(t *testing.T) {
-					// A session the previous case closed from the client's
-					// side may still hold the maildrop for a moment.
-					var alice *popConn
-					testenv.Eventually(t, 5*time.Second, func() error {
-						alice = e.login(t, "alice")
-						if line := alice.cmd(t, "PASS "+mailtest.Password); !strings.HasPrefix(line, "+OK") {
-							alice.c.Close()
-							return fmt.Errorf("alice: %s", line)
-						}
-						return nil
-					})
-					bob := e.login(t, "bob")
-					if line := bob.cmd(t, "PASS "+mailtest.Password); !strings.HasPrefix(line, "+OK") {
-						t.Fatal(line)
-					}
+					alice, bob := loginWhenFree(t, e, "alice"), loginWhenFree(t, e, "bob")
 					if n, err := e.srv.RevalidateSessions(ctx); err != nil || n != 0 {
 						t.Fatalf("unchanged accounts: closed %d, %v", n, err)
 					}
@@ -112,4 +98,20 @@ func TestPOP3RevalidateSessions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loginWhenFree logs user in: a session the previous case closed from the
+// client's side may still hold the maildrop for a moment.
+func loginWhenFree(t *testing.T, e *pop3Env, user string) *popConn {
+	t.Helper()
+	var p *popConn
+	testenv.Eventually(t, 5*time.Second, func() error {
+		p = e.login(t, user)
+		if line := p.cmd(t, "PASS "+mailtest.Password); !strings.HasPrefix(line, "+OK") {
+			p.c.Close()
+			return fmt.Errorf("%s: %s", user, line)
+		}
+		return nil
+	})
+	return p
 }
