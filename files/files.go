@@ -179,4 +179,3 @@ func (t *Tree) Finished(row *store.Transfer, n int64, err error) {
 	}
 	t.Audit(row, err)
 }
-
