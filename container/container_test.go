@@ -78,12 +78,14 @@ func TestContainer(t *testing.T) {
 	if _, err := d.try(ctx, "compose", "version"); err == nil {
 		composes = append(composes, []string{"docker", "compose"})
 	} else {
-		t.Logf("docker compose (v2) is not installed here: only Debian's docker-compose runs")
+		t.Logf("docker compose (v2) is not installed here (Debian 12 has no package of the plugin): only Debian's docker-compose %s runs", composeVersion(ctx, d))
 	}
 	for i, compose := range composes {
 		s := newStack(t, ctx, d, root, image, compose, fmt.Sprintf("ferryct%d", i))
 		if i == 0 {
 			s.full()
+			s.cluster()
+			s.down(true)
 		} else {
 			s.up()
 			s.waitHealthy("ferry", 3*time.Minute)
@@ -109,10 +111,13 @@ type stack struct {
 	workdir  string
 	password string // alice's
 	envFile  string // empty: the test's environment is all compose reads
+	// node names the Ferry container the ports above reach: "A", the
+	// compose service, or a second node (see cluster) with nodeID.
+	node, nodeID string
 }
 
 func newStack(t *testing.T, ctx context.Context, d *docker, root, image string, compose []string, project string) *stack {
-	s := &stack{t: t, ctx: ctx, d: d, compose: compose, project: project, root: root, ports: map[string]int{}, workdir: t.TempDir()}
+	s := &stack{t: t, ctx: ctx, d: d, compose: compose, project: project, root: root, ports: map[string]int{}, workdir: t.TempDir(), node: "A"}
 	s.token = randomHex(t, 32)
 	s.password = "pw-" + randomHex(t, 8)
 	s.secrets = t.TempDir()
@@ -340,8 +345,17 @@ func (s *stack) download(name string, want []byte, tls bool) {
 var searchRE = regexp.MustCompile(`\* SEARCH([ 0-9]*)`)
 
 // alerts returns the UIDs of INBOX messages whose subject names file.
-func (s *stack) alerts(file string) ([]string, error) {
-	out, err := s.curl("--ssl-reqd", "-k", "--user", "alice:"+s.password, s.imapURL("INBOX"), "-X", `UID SEARCH SUBJECT "`+file+`"`)
+func (s *stack) alerts(file string) ([]string, error) { return s.search("SUBJECT", file) }
+
+// mentions returns the UIDs of INBOX messages whose body names file: an
+// alert for several uploads names the first in its subject and every one
+// in its body.
+func (s *stack) mentions(file string) ([]string, error) { return s.search("BODY", file) }
+
+// search returns the UIDs of INBOX messages where key (an IMAP SEARCH key
+// taking a string) matches s.
+func (s *stack) search(key, str string) ([]string, error) {
+	out, err := s.curl("--ssl-reqd", "-k", "--user", "alice:"+s.password, s.imapURL("INBOX"), "-X", "UID SEARCH "+key+` "`+str+`"`)
 	if err != nil {
 		return nil, err
 	}
@@ -376,4 +390,13 @@ func writeRandom(t *testing.T, dir, name string, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// composeVersion is docker-compose's version, for the log.
+func composeVersion(ctx context.Context, d *docker) string {
+	out, err := d.command(ctx, "docker-compose", "version", "--short").Output()
+	if err != nil {
+		return "(version unknown)"
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -12,7 +12,8 @@ import (
 
 // full is steps 3 to 6 of issue 17 on one compose project: the hardening
 // as the container runs, the stack healthy, a partner's round trip through
-// the published ports, and restarts that keep everything.
+// the published ports, and restarts that keep everything. The stack is left
+// running, with partner acme and its files, for cluster.
 func (s *stack) full() {
 	t := s.t
 	s.up()
@@ -64,7 +65,7 @@ func (s *stack) full() {
 
 	// 6. What a restart, and down + up, must keep: every file, the
 	// account, every audit row, every alert (and none sent again).
-	audit := s.auditIDs()
+	audit, auditAt := s.auditIDs(), time.Now().UTC()
 	if len(audit) < 6 {
 		t.Errorf("%d audit rows after 2 uploads and 4 downloads", len(audit))
 	}
@@ -72,8 +73,17 @@ func (s *stack) full() {
 		t.Helper()
 		now := s.auditIDs()
 		for id := range audit {
-			if !now[id] {
+			if now[id] == "" {
 				t.Errorf("after %s: audit row %s is gone", when, id)
+			}
+		}
+		for id, row := range now {
+			if audit[id] == "" {
+				// Not an error: Ferry writes audit rows in the background
+				// within milliseconds (store.AuditWriter), and a stop
+				// writes what is queued; a row that started before the
+				// snapshot was still queued when it was taken.
+				t.Logf("after %s: audit row not in the snapshot of %s: %s", when, auditAt.Format("15:04:05.000"), row)
 			}
 		}
 		if code, body := s.api("GET", "/api/v1/partners/acme/accounts/alice", nil); code != 200 {
@@ -86,7 +96,7 @@ func (s *stack) full() {
 			}
 			s.download(name, data, false)
 		}
-		audit = now
+		audit, auditAt = s.auditIDs(), time.Now().UTC()
 	}
 	s.run("restart", "ferry")
 	s.waitHealthy("ferry", 3*time.Minute)
@@ -130,7 +140,6 @@ func (s *stack) full() {
 	s.waitHealthy("ferry", 3*time.Minute)
 	s.waitAlert("big.bin")
 	s.download("big.bin", files["big.bin"], false)
-	s.down(true)
 }
 
 // probe runs testdata/probe in the ferry service with the compose file's
@@ -183,18 +192,18 @@ func (s *stack) get(path string) string {
 	return out
 }
 
-// auditIDs is the set of acme's transfer log rows.
-func (s *stack) auditIDs() map[string]bool {
+// auditIDs is acme's transfer log rows: ID to a summary.
+func (s *stack) auditIDs() map[string]string {
 	s.t.Helper()
 	code, body := s.api("GET", "/api/v1/transfers?partner=acme&limit=500", nil)
 	items, ok := body["items"].([]any)
 	if code != 200 || !ok {
 		s.t.Fatalf("transfers: %d %v", code, body)
 	}
-	ids := map[string]bool{}
+	ids := map[string]string{}
 	for _, it := range items {
 		m, _ := it.(map[string]any)
-		ids[fmt.Sprint(m["id"])] = true
+		ids[fmt.Sprint(m["id"])] = fmt.Sprintf("%v %v %v %v %v started %v finished %v", m["protocol"], m["operation"], m["path"], m["status"], m["error"], m["started_at"], m["finished_at"])
 	}
 	return ids
 }

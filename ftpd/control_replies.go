@@ -116,7 +116,7 @@ func (r *replyStream) account(l []byte) bool {
 		return false
 	case r.transferReply != nil && code >= 400 && code != 421:
 		return false
-	case code >= 400 && bytes.Contains(l, driverErrorMark), r.loginTimedOut(code, l):
+	case code >= 400 && bytes.Contains(l, driverErrorMark), r.loginTimedOut(code, l), temporary(code, l):
 		return false
 	default:
 		r.final(code)
@@ -173,6 +173,9 @@ func (r *replyStream) line(out, l []byte, statLines func() []string) []byte {
 	case r.loginTimedOut(code, l):
 		r.final(code)
 		return append(out, loginTimeoutReply...)
+	case temporary(code, l):
+		r.final(code)
+		return append(out, temporaryReply...)
 	}
 	if code >= 200 {
 		r.final(code)
@@ -220,6 +223,19 @@ var loginTimeoutReply = []byte("421 Login timeout: no login in the time allowed 
 // not logged in.
 func (r *replyStream) loginTimedOut(code int, l []byte) bool {
 	return code == 421 && r.loggedIn != nil && bytes.Contains(l, engineTimeoutMark) && !r.loggedIn()
+}
+
+// temporaryMark is the driver's errTemporary in the engine's 530 to USER
+// ("530 User rejected: ...") or PASS ("530 Authentication error: ..."),
+// after which the engine closes the connection.
+var temporaryMark = []byte(errTemporary.Error())
+
+var temporaryReply = []byte("421 Service not available: temporary failure, try again later; closing control connection\r\n")
+
+// temporary reports a login the engine refused because Ferry failed, not
+// the client: RFC 959's reply for that is 421.
+func temporary(code int, l []byte) bool {
+	return code == 530 && bytes.Contains(l, temporaryMark)
 }
 
 // replyCode parses "NNN " or "NNN-" at the start of a line; 0 when the

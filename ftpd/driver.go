@@ -112,7 +112,7 @@ func (d *driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	required, err := d.srv.Auth.TLSRequired(ctx, user)
 	if err != nil {
 		d.srv.logger().Error("TLS policy lookup", "user", user, "err", err)
-		return errors.New("temporary failure, try again later")
+		return errTemporary
 	}
 	if !required {
 		return nil
@@ -132,7 +132,11 @@ func (d *driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	return cc.SetTLSRequirement(ftpserver.MandatoryEncryption)
 }
 
-// errTemporary is what a client sees when Ferry itself failed.
+// errTemporary is what a client sees when Ferry itself failed (the
+// database cannot be reached, say). The engine answers a login that failed
+// with 530; the control layer turns a 530 carrying this text into 421
+// (replyStream.temporary), so clients retry instead of taking the
+// credentials for wrong.
 var errTemporary = errors.New("temporary failure, try again later")
 
 func (d *driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {

@@ -376,6 +376,42 @@ func TestLoginFailures(t *testing.T) {
 	}
 }
 
+// A login while the database cannot be reached is Ferry's failure, not the
+// client's: 421 (service not available, closing the control connection),
+// which clients retry later, instead of the 530 that says the credentials
+// are wrong; the reply names no internal error, and no failure is counted
+// against the address. USER (the TLS policy lookup) and PASS (the account
+// lookup) both meet it.
+func TestLoginDatabaseDown(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, envOpts{backend: b, maxFails: 1})
+			passFirst := e.raw(e.addr)
+			passFirst.must(331, "USER alice")
+			if err := e.svc.Store.Close(); err != nil {
+				t.Fatal(err)
+			}
+			check := func(what string, code int, msg string, c *ctl) {
+				t.Helper()
+				if code != 421 || !strings.Contains(msg, "try again later") {
+					t.Errorf("%s with the database down: %d %s, want 421 ... try again later", what, code, msg)
+				}
+				if strings.Contains(msg, "closed") || strings.Contains(msg, "sql") || strings.Contains(msg, "alice") {
+					t.Errorf("%s: the reply shows internals: %s", what, msg)
+				}
+				c.waitClosed()
+			}
+			code, msg := passFirst.cmd("PASS %s", pw)
+			check("PASS", code, msg, passFirst)
+			for range 3 { // more than maxFails: no ban either
+				c := e.raw(e.addr)
+				code, msg := c.cmd("USER alice")
+				check("USER", code, msg, c)
+			}
+		})
+	}
+}
+
 // Active mode: PORT and EPRT to the client's own address work; to another
 // address they are refused before any connection is made (FTP bounce).
 func TestActiveModeAndBounce(t *testing.T) {
