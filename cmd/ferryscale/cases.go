@@ -294,8 +294,6 @@ func (m *measurer) all(ctx context.Context) error {
 		}
 	}
 	for _, p := range []struct{ name, path, note string }{
-		{"web / (dashboard)", "/", "7-day upload chart, failed logins today, queue"},
-		{"web /partners/{big}", "/partners/" + big.slug, ""},
 		{"web /partners/{small}", "/partners/" + small.slug, ""},
 		{"web /partners/{big}/files", "/partners/" + big.slug + "/files", ""},
 		{"web /sessions", "/sessions", ""},
@@ -304,6 +302,11 @@ func (m *measurer) all(ctx context.Context) error {
 		if err := m.measure(ctx, p.name, p.note, func() error { return m.web.get(p.path) }, ""); err != nil {
 			return err
 		}
+	}
+	week := time.Now().UTC().Truncate(time.Hour).Add(-7*24*time.Hour + time.Hour)
+	if err := m.measure(ctx, "web / (dashboard)", "7-day upload chart, failed logins today, queue",
+		func() error { return m.web.get("/") }, m.hourQuery(), "upload", "ok", week, store.IDFloor(week.Add(-time.Minute))); err != nil {
+		return err
 	}
 	if err := m.measure(ctx, "GET /metrics", "", func() error { return m.api.get("/metrics") }, ""); err != nil {
 		return err
@@ -317,17 +320,30 @@ func (m *measurer) all(ctx context.Context) error {
 	return m.housekeeping(ctx)
 }
 
+// hourQuery is the dashboard chart's query (store.TransfersPerHour).
+func (m *measurer) hourQuery() string {
+	return `SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24') AS hour, COUNT(*), COALESCE(SUM(bytes), 0)
+		FROM transfers WHERE operation = $1 AND status = $2 AND started_at >= $3 AND id >= $4 GROUP BY hour ORDER BY hour`
+}
+
 // webPartners measures the web partner list's pages.
 func (m *measurer) webPartners(ctx context.Context) error {
 	return m.pages(ctx, list{name: "web /partners", table: "partners", key: "slug", path: "/partners", cursorQ: "after", web: true,
 		explain: "SELECT * FROM partners WHERE %s ORDER BY slug LIMIT 51"})
 }
 
-// accounts measures a partner's accounts (the biggest partner's).
+// accounts measures the biggest partner's accounts, in the API and on
+// the web partner page, by pages.
 func (m *measurer) accounts(ctx context.Context) error {
-	return m.measure(ctx, "API GET /partners/{big}/accounts", fmt.Sprintf("every account of the biggest partner (%d+)", len(m.w.big.users)),
-		func() error { return m.api.get("/api/v1/partners/" + m.w.big.slug + "/accounts") },
-		"SELECT * FROM accounts WHERE partner_id = $1 ORDER BY username", m.w.big.id)
+	q := "SELECT * FROM accounts WHERE partner_id = $1 AND %s ORDER BY username LIMIT 51"
+	if err := m.pages(ctx, list{name: "API GET /partners/{big}/accounts", table: "accounts", where: "partner_id = $1",
+		args: []any{m.w.big.id}, key: "username", path: "/api/v1/partners/" + m.w.big.slug + "/accounts?limit=50",
+		cursorQ: "cursor", explain: q}); err != nil {
+		return err
+	}
+	return m.pages(ctx, list{name: "web /partners/{big}", table: "accounts", where: "partner_id = $1",
+		args: []any{m.w.big.id}, key: "username", path: "/partners/" + m.w.big.slug, cursorQ: "accounts_after", web: true,
+		explain: q})
 }
 
 // logins measures FTP and IMAP logins: cold (an account's first login,
@@ -439,10 +455,15 @@ func (m *measurer) housekeeping(ctx context.Context) error {
 	jobs := []job{
 		{"housekeeping: committing uploads (recovery)", "", func() error { _, err := st.CommittingUploads(ctx); return err },
 			"SELECT * FROM transfers WHERE status = $1 ORDER BY id", []any{"committing"}},
-		{"housekeeping: partners for the partial-upload sweep", "every partner", func() error {
-			_, err := st.ListPartners(ctx, store.PartnerFilter{})
+		{"housekeeping: partners for the partial-upload sweep", "a page of 500", func() error {
+			_, err := st.ListPartners(ctx, store.PartnerFilter{Limit: 500})
 			return err
-		}, "SELECT * FROM partners ORDER BY slug", nil},
+		}, "SELECT * FROM partners ORDER BY slug LIMIT 500", nil},
+		{"housekeeping: notification retention pass", "nothing past a year", func() error {
+			_, err := st.DeleteNotificationsBefore(ctx, time.Now().Add(-365*24*time.Hour), store.RetentionBatch)
+			return err
+		}, "SELECT id FROM notifications WHERE status IN ('sent', 'dead') AND id < $1 AND created_at < $2 LIMIT 10000",
+			[]any{store.IDFloor(time.Now().Add(-365 * 24 * time.Hour)), time.Now().Add(-365 * 24 * time.Hour)}},
 		{"housekeeping: prune failed logins", "", func() error { return st.PruneAuthFailures(ctx, time.Now().Add(-time.Hour)) },
 			"SELECT * FROM auth_failures WHERE created_at < $1", []any{time.Now().Add(-time.Hour)}},
 		{"housekeeping: unreferenced mail blobs", "", func() error {
@@ -454,6 +475,14 @@ func (m *measurer) housekeeping(ctx context.Context) error {
 		if err := m.measure(ctx, j.name, j.note, j.f, j.q, j.args...); err != nil {
 			return err
 		}
+	}
+	if err := m.batchDeletes(ctx, "housekeeping: notification retention, one batch of <= 5,000 rows",
+		"SELECT CAST(created_at AS TEXT) FROM notifications WHERE status IN ('sent', 'dead') ORDER BY created_at LIMIT 1 OFFSET 5000",
+		func(cut time.Time) error {
+			_, err := st.DeleteNotificationsBefore(ctx, cut, store.RetentionBatch)
+			return err
+		}); err != nil {
+		return err
 	}
 	if !oldest.IsZero() {
 		// Each sample deletes the oldest 5,000 rows: one batch.
@@ -483,6 +512,34 @@ func (m *measurer) housekeeping(ctx context.Context) error {
 				m.emitSamples(name, "DeleteTransfersBefore", d)
 			}
 		}
+	}
+	return nil
+}
+
+// batchDeletes times del with the cutoff cutoffQ reads before each sample
+// (up to 5 samples, fewer when the rows run out).
+func (m *measurer) batchDeletes(ctx context.Context, name, cutoffQ string, del func(time.Time) error) error {
+	if !onlyMatches(m.o.only, name) {
+		return nil
+	}
+	var d []float64
+	for range min(m.o.samples, 5) {
+		var s string
+		if err := m.db.QueryRowContext(ctx, cutoffQ).Scan(&s); err != nil {
+			break
+		}
+		cut, err := parseDBTime(s)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := del(cut); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		d = append(d, benchkit.MS(time.Since(t0)))
+	}
+	if len(d) > 0 {
+		m.emitSamples(name, "", d)
 	}
 	return nil
 }
