@@ -112,14 +112,12 @@ func (t *Tokens) ByID(ctx context.Context, id string) (*store.APIToken, error) {
 		}
 		return nil, ErrUnknownToken
 	}
-	list, err := t.Store.ListAPITokens(ctx)
+	tok, err := t.Store.APITokenByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknownToken
+	}
 	if err != nil {
 		return nil, fmt.Errorf("look up token: %w", err)
 	}
-	for i := range list {
-		if list[i].ID == id && list[i].RevokedAt == nil {
-			return &list[i], nil
-		}
-	}
-	return nil, ErrUnknownToken
+	return tok, nil
 }

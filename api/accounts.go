@@ -121,23 +121,37 @@ func (s *Server) createAccount(c echo.Context) error {
 	return sendAccount(c, http.StatusCreated, a, generated)
 }
 
+// listAccounts pages through a partner's accounts by username (keyset:
+// every page costs the same, however many accounts the partner has).
 func (s *Server) listAccounts(c echo.Context) error {
 	ctx := c.Request().Context()
-	if _, err := queryParams(c); err != nil {
+	q, err := queryParams(c, "limit", "cursor")
+	if err != nil {
 		return err
+	}
+	limit, err := pageLimit(q)
+	if err != nil {
+		return err
+	}
+	cursor, bad := pageCursor(q, cursorUsername)
+	if len(bad) > 0 {
+		return badRequest("the query string has invalid parameters", bad...)
 	}
 	p, err := s.Partners.Partner(ctx, param(c, "id"))
 	if err != nil {
 		return err
 	}
-	list, err := s.Store.AccountsByPartner(ctx, p.ID)
+	list, err := s.Store.AccountPage(ctx, p.ID, cursor, limit+1)
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Items []accountJSON `json:"items"`
-	}{Items: []accountJSON{}}
+	out := page[accountJSON]{Items: []accountJSON{}}
 	for i := range list {
+		if i == limit {
+			next := list[i-1].Username
+			out.NextCursor = &next
+			break
+		}
 		out.Items = append(out.Items, accountView(&list[i]))
 	}
 	return writeJSON(c, http.StatusOK, out)

@@ -231,3 +231,46 @@ func TestAccountHomeThroughSymlinkOutOfTree(t *testing.T) {
 		})
 	}
 }
+
+// A partner's accounts come a page at a time by username (keyset paging);
+// next_cursor is null on the last page and a malformed cursor is a 400.
+func TestAccountsPaged(t *testing.T) {
+	h := newHarness(t, storetest.Backends()[0], harnessOpts{})
+	h.createPartner("acme")
+	want := []string{"ann", "bea", "cid", "dan", "eve"}
+	for _, u := range []string{"eve", "cid", "ann", "dan", "bea"} {
+		h.createAccount("acme", u)
+	}
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 3 {
+			t.Fatalf("more pages than expected: %v", got)
+		}
+		var page struct {
+			Items      []accountDoc
+			NextCursor *string `json:"next_cursor"`
+		}
+		h.do("GET", "/api/v1/partners/acme/accounts?limit=2&cursor="+cursor, h.auditor, nil).want(t, http.StatusOK).decode(t, &page)
+		for _, a := range page.Items {
+			got = append(got, a.Username)
+		}
+		if page.NextCursor == nil {
+			if len(page.Items) != 1 {
+				t.Errorf("last page has %d accounts, want 1", len(page.Items))
+			}
+			break
+		}
+		if len(page.Items) != 2 {
+			t.Fatalf("page of %d accounts, want 2", len(page.Items))
+		}
+		cursor = *page.NextCursor
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("accounts %v, want %v", got, want)
+	}
+	p := h.do("GET", "/api/v1/partners/acme/accounts?cursor=%20bad", h.auditor, nil).want(t, http.StatusBadRequest).problem(t)
+	if !p.hasField("cursor") {
+		t.Errorf("problem does not name cursor: %+v", p)
+	}
+}

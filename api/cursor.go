@@ -13,9 +13,10 @@ import (
 type cursorKind int
 
 const (
-	cursorID   cursorKind = iota // the last row's ID (transfers, admin audit, notifications)
-	cursorSlug                   // the last partner's slug
-	cursorUID                    // the last message's UID (a mailbox folder)
+	cursorID       cursorKind = iota // the last row's ID (transfers, admin audit, notifications)
+	cursorSlug                       // the last partner's slug
+	cursorUID                        // the last message's UID (a mailbox folder)
+	cursorUsername                   // the last account's username
 )
 
 // pageCursor reads the cursor query parameter of every list: empty asks
@@ -34,6 +35,8 @@ func pageCursor(q url.Values, kind cursorKind) (string, []partners.FieldError) {
 		ok = err == nil && len(v) == 36
 	case cursorSlug:
 		ok = partners.ValidSlug(v)
+	case cursorUsername:
+		ok = partners.ValidUsername(v)
 	case cursorUID:
 		n, err := strconv.ParseInt(v, 10, 64)
 		ok = err == nil && n >= 1 && strconv.FormatInt(n, 10) == v

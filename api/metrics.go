@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -45,6 +46,37 @@ type stateCollector struct {
 	sessions, running        *prometheus.Desc
 	bans, partners, accounts *prometheus.Desc
 	notifications            *prometheus.Desc
+
+	// The partner and account counts read every row of their tables;
+	// they are kept for countsTTL, so a scrape costs the same whether
+	// there are a hundred accounts or a million.
+	mu        sync.Mutex
+	countedAt time.Time
+	counts    [2]store.EnabledCount // partners, accounts
+}
+
+// countsTTL is how long the partner and account gauges are reused: they
+// change when an admin changes something, and lag by at most this.
+const countsTTL = 30 * time.Second
+
+// enabledCounts returns the partner and account counts, read again when
+// the last read is older than countsTTL.
+func (c *stateCollector) enabledCounts(ctx context.Context) ([2]store.EnabledCount, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.countedAt.IsZero() && time.Since(c.countedAt) < countsTTL {
+		return c.counts, nil
+	}
+	var out [2]store.EnabledCount
+	var err error
+	if out[0], err = c.s.Store.CountPartners(ctx); err != nil {
+		return out, err
+	}
+	if out[1], err = c.s.Store.CountAccounts(ctx); err != nil {
+		return out, err
+	}
+	c.counts, c.countedAt = out, time.Now()
+	return out, nil
 }
 
 func newStateCollector(s *Server) *stateCollector {
@@ -103,17 +135,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.notifications, prometheus.GaugeValue, float64(n[status]), status)
 		}
 	}
-	for _, kind := range []struct {
-		desc  *prometheus.Desc
-		count func(context.Context) (store.EnabledCount, error)
-	}{{c.partners, st.CountPartners}, {c.accounts, st.CountAccounts}} {
-		n, err := kind.count(ctx)
+	counts, err := c.enabledCounts(ctx)
+	for i, desc := range []*prometheus.Desc{c.partners, c.accounts} {
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(kind.desc, err)
+			ch <- prometheus.NewInvalidMetric(desc, err)
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(kind.desc, prometheus.GaugeValue, float64(n.Enabled), "enabled")
-		ch <- prometheus.MustNewConstMetric(kind.desc, prometheus.GaugeValue, float64(n.Disabled), "disabled")
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(counts[i].Enabled), "enabled")
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(counts[i].Disabled), "disabled")
 	}
 }
 

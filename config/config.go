@@ -95,6 +95,10 @@ type Config struct {
 	// rows of operations started longer ago than this, in batches; 0 keeps
 	// every row.
 	AuditRetention time.Duration
+	// NotificationRetention (FERRY_NOTIFICATION_RETENTION): housekeeping
+	// deletes sent and dead outbox rows created longer ago than this, in
+	// batches; 0 keeps every row.
+	NotificationRetention time.Duration
 }
 
 // PortRange is an inclusive range of TCP ports, written "50000-50099".
@@ -371,6 +375,9 @@ func settings() []setting {
 		durSetting("audit-retention", "how long audit rows (logins, uploads, downloads, deletes, ...) are kept; "+
 			"older ones are deleted hourly, in batches; 0 keeps every row",
 			func(c *Config) *time.Duration { return &c.AuditRetention }),
+		durSetting("notification-retention", "how long sent and dead notifications are kept; "+
+			"older ones are deleted hourly, in batches; 0 keeps every row",
+			func(c *Config) *time.Duration { return &c.NotificationRetention }),
 	}
 }
 

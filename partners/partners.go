@@ -77,6 +77,9 @@ var (
 // ValidSlug reports whether s has the form of a partner's slug.
 func ValidSlug(s string) bool { return slugRE.MatchString(s) }
 
+// ValidUsername reports whether s has the form of an account username.
+func ValidUsername(s string) bool { return usernameRE.MatchString(s) }
+
 // PartnerInput is what an operator gives to create or change a partner.
 type PartnerInput struct {
 	Slug       string

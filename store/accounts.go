@@ -59,6 +59,25 @@ func (s *Store) AccountsByPartner(ctx context.Context, partnerID string) ([]Acco
 	return out, nil
 }
 
+// AccountPage returns up to limit accounts of a partner ordered by
+// username, after the username after ("" for the first page): keyset
+// paging on the (partner_id, username) index, so every page costs the same
+// however many accounts the partner has.
+func (s *Store) AccountPage(ctx context.Context, partnerID, after string, limit int) ([]Account, error) {
+	q := s.q(ctx).Where("partner_id = ?", partnerID).Order("username")
+	if after != "" {
+		q = q.Where("username > ?", after)
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	var out []Account
+	if err := q.Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
 // UpdateAccount writes every mutable column of a.
 func (s *Store) UpdateAccount(ctx context.Context, a *Account) error {
 	a.UpdatedAt = time.Now().UTC()

@@ -122,10 +122,9 @@ func orderContacts(db *gorm.DB) *gorm.DB { return db.Order("created_at, email") 
 
 // PartnerFilter selects partners for ListPartners.
 type PartnerFilter struct {
-	Query  string // substring of name or slug, case-insensitive
-	After  string // slug to continue after (keyset paging)
-	Limit  int
-	Offset int
+	Query string // substring of name or slug, case-insensitive
+	After string // slug to continue after (keyset paging: no OFFSET, every page costs the same)
+	Limit int
 }
 
 // ListPartners returns partners ordered by slug.
@@ -140,9 +139,6 @@ func (s *Store) ListPartners(ctx context.Context, f PartnerFilter) ([]Partner, e
 	}
 	if f.Limit > 0 {
 		q = q.Limit(f.Limit)
-	}
-	if f.Offset > 0 {
-		q = q.Offset(f.Offset)
 	}
 	var out []Partner
 	if err := q.Find(&out).Error; err != nil {

@@ -45,6 +45,9 @@ type Store struct {
 	applied []int64
 	// counter is told of the audit rows written (CountAuditWith).
 	counter AuditCounter
+	// onBatch, if set, is told of each batch a retention delete committed
+	// (tests).
+	onBatch func(deleted int64)
 }
 
 // Options tune Open.
@@ -241,3 +244,14 @@ func (e *dbError) Unwrap() error { return e.err }
 
 // NewID returns a new time-ordered identifier (UUIDv7) as a string.
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// NewIDAt returns a new UUIDv7 whose time is t (to the millisecond):
+// what NewID would have made at t. Imports and tests of old rows use it,
+// so that a row's ID stays in step with its time (IDFloor relies on it).
+func NewIDAt(t time.Time) string {
+	u := uuid.Must(uuid.NewRandom())
+	ms := uint64(max(t.UnixMilli(), 0)) //nolint:gosec // clamped to >= 0
+	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	u[6] = u[6]&0x0f | 0x70 // version 7; the variant bits of a random UUID are already RFC 9562's
+	return u.String()
+}

@@ -38,6 +38,16 @@ func (s *Store) APITokenByHash(ctx context.Context, hash string) (*APIToken, err
 	return &t, nil
 }
 
+// APITokenByID returns the token with that ID unless it is revoked (one
+// row by its primary key: the web admin checks it on every request).
+func (s *Store) APITokenByID(ctx context.Context, id string) (*APIToken, error) {
+	var t APIToken
+	if err := s.q(ctx).Where("id = ? AND revoked_at IS NULL", id).Take(&t).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &t, nil
+}
+
 // ListAPITokens returns every token, revoked ones too, oldest first.
 func (s *Store) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	var out []APIToken

@@ -29,14 +29,6 @@ func parseInt(s string) (int64, error) {
 	return strconv.ParseInt(s, 10, 64)
 }
 
-func atoiDefault(s string, def int) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return def
-	}
-	return n
-}
-
 func urlPath(s string) string { return url.PathEscape(s) }
 
 // passwordData is the page that shows a generated password, once.
@@ -157,7 +149,7 @@ func (s *Server) accountCreate(w http.ResponseWriter, r *http.Request, p *princi
 			return err
 		}
 	}
-	d, err := s.partnerData(ctx, r.PathValue("slug"))
+	d, err := s.partnerData(ctx, r.PathValue("slug"), "")
 	if err != nil {
 		return err
 	}
@@ -189,7 +181,7 @@ func (s *Server) accountUpdate(w http.ResponseWriter, r *http.Request, p *princi
 		if fields == nil {
 			return err
 		}
-		d, derr := s.partnerData(ctx, r.PathValue("slug"))
+		d, derr := s.partnerData(ctx, r.PathValue("slug"), "")
 		if derr != nil {
 			return derr
 		}

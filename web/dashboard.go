@@ -7,15 +7,13 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/store"
 )
-
-// chartMaxRows bounds the upload rows the 7-day chart reads.
-const chartMaxRows = 200_000
 
 type dashboardData struct {
 	Sessions      []sessions.Info
@@ -53,23 +51,22 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *principal)
 	d := dashboardData{Sessions: s.liveSessions()}
 
 	start := now.Truncate(time.Hour).Add(-7*24*time.Hour + time.Hour)
-	ups, err := s.Store.ListTransfers(ctx, store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK,
-		Since: start, Limit: chartMaxRows})
+	hours, err := s.uploadHours(ctx, start, now)
 	if err != nil {
 		return err
 	}
 	counts := make([]int, 7*24)
-	for _, t := range ups {
-		i := int(t.StartedAt.UTC().Sub(start) / time.Hour)
+	for _, h := range hours {
+		i := int(h.Hour.Sub(start) / time.Hour)
 		if i >= 0 && i < len(counts) {
-			counts[i]++
+			counts[i] += int(h.Count)
+			d.ChartTotal += int(h.Count)
 		}
-		if !t.StartedAt.Before(today) {
-			d.UploadsToday++
-			d.BytesToday += t.Bytes
+		if !h.Hour.Before(today) {
+			d.UploadsToday += int(h.Count)
+			d.BytesToday += h.Bytes
 		}
 	}
-	d.ChartTotal = len(ups)
 	d.Chart = chartSVG(start, counts)
 	for i, c := range counts {
 		if c > 0 {
@@ -105,6 +102,73 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	s.renderPage(w, r, http.StatusOK, "dashboard", &page{Title: "Dashboard", User: p, Data: d})
 	return nil
+}
+
+// chartCache keeps the chart's upload counts of hours that are over, so
+// that a dashboard reads only the last hours from the database: the cost
+// stays the same however many uploads the week had.
+type chartCache struct {
+	mu    sync.Mutex
+	hours map[time.Time]store.HourCount // by the hour's start; zero counts included
+}
+
+// chartLive is how far back the chart's counts are read at every request:
+// an upload is counted in the hour it started, once it has finished, so
+// the last hours still change; older ones are cached. An upload that takes
+// longer than this and finished after its hour was cached is missing from
+// the chart of this node until it restarts (the audit log has it).
+const chartLive = 2 * time.Hour
+
+// uploadHours returns the successful uploads per hour since start (an
+// hour boundary): the database counts them per hour (168 rows however many
+// uploads), once for the hours older than chartLive, which are then
+// cached, and at every call for the last ones.
+func (s *Server) uploadHours(ctx context.Context, start, now time.Time) ([]store.HourCount, error) {
+	f := store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK}
+	live := now.UTC().Truncate(time.Hour).Add(-chartLive + time.Hour)
+	c := &s.chart
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hours == nil {
+		c.hours = map[time.Time]store.HourCount{}
+	}
+	for h := range c.hours {
+		if h.Before(start) {
+			delete(c.hours, h)
+		}
+	}
+	first := live
+	for h := start; h.Before(live); h = h.Add(time.Hour) {
+		if _, ok := c.hours[h]; !ok {
+			first = h
+			break
+		}
+	}
+	if first.Before(live) {
+		f.Since, f.Until = first, live
+		past, err := s.Store.TransfersPerHour(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for h := first; h.Before(live); h = h.Add(time.Hour) {
+			c.hours[h] = store.HourCount{Hour: h}
+		}
+		for _, hc := range past {
+			c.hours[hc.Hour] = hc
+		}
+	}
+	f.Since, f.Until = live, time.Time{}
+	recent, err := s.Store.TransfersPerHour(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.HourCount, 0, len(c.hours)+len(recent))
+	for _, hc := range c.hours {
+		if hc.Count > 0 {
+			out = append(out, hc)
+		}
+	}
+	return append(out, recent...), nil
 }
 
 func (s *Server) countNotifications(ctx context.Context, status string) (int, bool, error) {

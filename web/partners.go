@@ -13,29 +13,25 @@ import (
 const partnersPerPage = 50
 
 type partnerListData struct {
-	Query  string
-	Items  []store.Partner
-	Offset int
-	Next   int // offset of the next page; 0: none
-	Prev   int // offset of the previous page; -1: none
+	Query string
+	Items []store.Partner
+	After string // the slug this page starts after ("" on the first page)
+	Next  string // the slug the next page starts after; "": none
 }
 
+// partnerList pages by slug (keyset): the last page costs what the first
+// does.
 func (s *Server) partnerList(w http.ResponseWriter, r *http.Request, p *principal) error {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	off := atoiDefault(r.URL.Query().Get("offset"), 0)
-	if off < 0 {
-		off = 0
-	}
-	items, err := s.Store.ListPartners(r.Context(), store.PartnerFilter{Query: q, Limit: partnersPerPage + 1, Offset: off})
+	after := r.URL.Query().Get("after")
+	items, err := s.Store.ListPartners(r.Context(), store.PartnerFilter{Query: q, After: after, Limit: partnersPerPage + 1})
 	if err != nil {
 		return err
 	}
-	d := partnerListData{Query: q, Offset: off, Prev: -1}
+	d := partnerListData{Query: q, After: after}
 	if len(items) > partnersPerPage {
-		items, d.Next = items[:partnersPerPage], off+partnersPerPage
-	}
-	if off > 0 {
-		d.Prev = max(off-partnersPerPage, 0)
+		items = items[:partnersPerPage]
+		d.Next = items[len(items)-1].Slug
 	}
 	d.Items = items
 	s.renderPage(w, r, http.StatusOK, "partners", &page{Title: "Partners", User: p, Data: d})
@@ -128,12 +124,15 @@ func (s *Server) partnerCreate(w http.ResponseWriter, r *http.Request, p *princi
 type partnerData struct {
 	Partner  *store.Partner
 	Form     partnerForm
-	Accounts []store.Account
-	Perms    []string
-	NewAcct  accountForm
-	Sessions int
-	Mail     bool
-	Notify   bool
+	Accounts []store.Account // one page, by username
+	// AccountsAfter is the username the page starts after ("" on the first
+	// page); AccountsNext the one the next page starts after ("": none).
+	AccountsAfter, AccountsNext string
+	Perms                       []string
+	NewAcct                     accountForm
+	Sessions                    int
+	Mail                        bool
+	Notify                      bool
 }
 
 type accountForm struct {
@@ -142,16 +141,26 @@ type accountForm struct {
 	TLSRequired       bool
 }
 
-func (s *Server) partnerData(ctx context.Context, slug string) (*partnerData, error) {
+// accountsPerPage is how many accounts the partner page shows at once.
+const accountsPerPage = 50
+
+// partnerData is the partner page's data with the page of accounts that
+// starts after the username after.
+func (s *Server) partnerData(ctx context.Context, slug, after string) (*partnerData, error) {
 	pt, err := s.Partners.Partner(ctx, slug)
 	if err != nil {
 		return nil, err
 	}
-	accts, err := s.Store.AccountsByPartner(ctx, pt.ID)
+	accts, err := s.Store.AccountPage(ctx, pt.ID, after, accountsPerPage+1)
 	if err != nil {
 		return nil, err
 	}
-	d := &partnerData{Partner: pt, Form: formOf(pt), Accounts: accts, Perms: partners.PermNames(),
+	next := ""
+	if len(accts) > accountsPerPage {
+		accts = accts[:accountsPerPage]
+		next = accts[len(accts)-1].Username
+	}
+	d := &partnerData{Partner: pt, Form: formOf(pt), Accounts: accts, AccountsAfter: after, AccountsNext: next, Perms: partners.PermNames(),
 		NewAcct: accountForm{HomeDir: "/", Perms: partners.PermNames()}, Mail: s.Mail != nil, Notify: s.Outbox != nil}
 	for _, si := range s.liveSessions() {
 		if si.PartnerID == pt.ID || si.PartnerSlug == pt.Slug {
@@ -162,7 +171,7 @@ func (s *Server) partnerData(ctx context.Context, slug string) (*partnerData, er
 }
 
 func (s *Server) partnerShow(w http.ResponseWriter, r *http.Request, p *principal) error {
-	d, err := s.partnerData(r.Context(), r.PathValue("slug"))
+	d, err := s.partnerData(r.Context(), r.PathValue("slug"), r.URL.Query().Get("accounts_after"))
 	if err != nil {
 		return err
 	}
@@ -197,7 +206,7 @@ func (s *Server) partnerUpdate(w http.ResponseWriter, r *http.Request, p *princi
 			return err
 		}
 	}
-	d, err := s.partnerData(ctx, cur.ID)
+	d, err := s.partnerData(ctx, cur.ID, "")
 	if err != nil {
 		return err
 	}

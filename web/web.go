@@ -78,6 +78,7 @@ type Server struct {
 	once    sync.Once
 	handler http.Handler
 	pages   map[string]*template.Template
+	chart   chartCache
 }
 
 func (s *Server) logger() *slog.Logger {

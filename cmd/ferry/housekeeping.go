@@ -13,7 +13,8 @@ import (
 
 // housekeeping owns the node's background loops: maintenance (recovery of
 // interrupted publishes, the sweep of expired partial uploads, pruning of
-// failed logins and of audit rows past FERRY_AUDIT_RETENTION),
+// failed logins, of audit rows past FERRY_AUDIT_RETENTION and of
+// notifications past FERRY_NOTIFICATION_RETENTION),
 // session revalidation, the mailbox blob sweep and the notifier. They stop
 // when the context serve runs under ends, or at stop, which waits for every
 // one of them: nothing of them runs after serve returns.
@@ -44,6 +45,8 @@ const (
 	// mailSweepGrace keeps it away from deliveries in flight.
 	mailSweepEvery = 6 * time.Hour
 	mailSweepGrace = time.Hour
+	// sweepPage is how many partners the partial-upload sweep lists at once.
+	sweepPage = 500
 )
 
 // startHousekeeping starts the loops; the caller must call stop.
@@ -102,31 +105,72 @@ func (h *housekeeping) maintainOnce(ctx context.Context) {
 	} else if finished+aborted > 0 {
 		log.Warn("recovered interrupted upload commits", "finished", finished, "aborted", aborted)
 	}
-	partners, err := d.store.ListPartners(ctx, store.PartnerFilter{})
-	if err != nil && ctx.Err() == nil {
-		log.Error("list partners for the partial-upload sweep", "err", err)
-	}
-	for _, p := range partners {
-		if ctx.Err() != nil {
-			return
-		}
-		n, err := fc.Sweep(ctx, p.Slug, d.cfg.PartialRetention)
+	// Partners a page at a time: memory stays flat however many there are.
+	for after := ""; ; {
+		partners, err := d.store.ListPartners(ctx, store.PartnerFilter{After: after, Limit: sweepPage})
 		if err != nil {
-			log.Warn("sweep interrupted uploads", "partner", p.Slug, "err", err)
-		} else if n > 0 {
-			log.Info("deleted interrupted uploads past retention", "partner", p.Slug, "count", n)
+			if ctx.Err() == nil {
+				log.Error("list partners for the partial-upload sweep", "err", err)
+			}
+			break
 		}
+		for _, p := range partners {
+			if ctx.Err() != nil {
+				return
+			}
+			n, err := fc.Sweep(ctx, p.Slug, d.cfg.PartialRetention)
+			if err != nil {
+				log.Warn("sweep interrupted uploads", "partner", p.Slug, "err", err)
+			} else if n > 0 {
+				log.Info("deleted interrupted uploads past retention", "partner", p.Slug, "count", n)
+			}
+		}
+		if len(partners) < sweepPage {
+			break
+		}
+		after = partners[len(partners)-1].Slug
 	}
 	if err := d.guard.Prune(ctx); err != nil && ctx.Err() == nil {
 		log.Warn("prune failed logins", "err", err)
 	}
-	if keep := d.cfg.AuditRetention; keep > 0 {
-		n, err := d.store.DeleteTransfersBefore(ctx, time.Now().Add(-keep), store.AuditRetentionBatch)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("delete audit rows past FERRY_AUDIT_RETENTION", "deleted", n, "err", err)
-		} else if n > 0 {
-			log.Info("deleted audit rows past FERRY_AUDIT_RETENTION", "count", n, "retention", keep)
+	h.retention(ctx)
+}
+
+// retention deletes audit rows past FERRY_AUDIT_RETENTION and sent and
+// dead notifications past FERRY_NOTIFICATION_RETENTION, in batches. One
+// node at a time does it (an advisory lock on PostgreSQL): the others skip
+// the round instead of deleting the same rows beside it.
+func (h *housekeeping) retention(ctx context.Context) {
+	d, log := h.d, h.log
+	if d.cfg.AuditRetention <= 0 && d.cfg.NotificationRetention <= 0 {
+		return
+	}
+	ran, err := d.store.RunExclusive(ctx, "retention", func(ctx context.Context) error {
+		for _, r := range []struct {
+			setting string
+			keep    time.Duration
+			del     func(context.Context, time.Time, int) (int64, error)
+			what    string
+		}{
+			{"FERRY_AUDIT_RETENTION", d.cfg.AuditRetention, d.store.DeleteTransfersBefore, "audit rows"},
+			{"FERRY_NOTIFICATION_RETENTION", d.cfg.NotificationRetention, d.store.DeleteNotificationsBefore, "notifications"},
+		} {
+			if r.keep <= 0 {
+				continue
+			}
+			n, err := r.del(ctx, time.Now().Add(-r.keep), store.RetentionBatch)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("delete "+r.what+" past "+r.setting, "deleted", n, "err", err)
+			} else if n > 0 {
+				log.Info("deleted "+r.what+" past "+r.setting, "count", n, "retention", r.keep)
+			}
 		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Warn("retention", "err", err)
+	} else if !ran {
+		log.Debug("retention skipped: another node is running it")
 	}
 }
 

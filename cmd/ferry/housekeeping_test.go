@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -288,6 +289,8 @@ func TestHousekeepingStopWaitsForLoops(t *testing.T) {
 
 // With FERRY_AUDIT_RETENTION set, the maintenance pass deletes the audit
 // rows older than it and keeps the rest; at 0 (the default) it keeps all.
+// FERRY_NOTIFICATION_RETENTION does the same for sent and dead
+// notifications, never for pending ones.
 func TestMaintenanceAppliesAuditRetention(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -306,6 +309,30 @@ func TestMaintenanceAppliesAuditRetention(t *testing.T) {
 	if err := st.RecordTransfers(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
+	p := &store.Partner{Slug: "acme", Name: "Acme"}
+	if err := st.CreatePartner(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", filepath.Join(dir, "ferry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, n := range []struct {
+		age    time.Duration
+		status string
+	}{{40 * 24 * time.Hour, store.NotifySent}, {40 * 24 * time.Hour, store.NotifyDead}, {40 * 24 * time.Hour, store.NotifyPending},
+		{time.Hour, store.NotifySent}} {
+		at := now.Add(-n.age)
+		row := &store.Notification{ID: store.NewIDAt(at), PartnerID: p.ID, Kind: store.NotifyKindUpload, Payload: "{}", CreatedAt: at}
+		row.MessageID = row.ID + "@test"
+		if err := st.InsertNotification(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec("UPDATE notifications SET status = ? WHERE id = ?", n.status, row.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	count := func() int64 {
 		t.Helper()
 		n, err := st.CountTransfers(ctx, store.TransferFilter{})
@@ -314,19 +341,31 @@ func TestMaintenanceAppliesAuditRetention(t *testing.T) {
 		}
 		return n
 	}
+	notifications := func() int64 {
+		t.Helper()
+		n, err := st.CountNotifications(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n[store.NotifySent] + n[store.NotifyDead] + n[store.NotifyPending]
+	}
 	for _, c := range []struct {
-		retention time.Duration
-		left      int64
-	}{{0, 4}, {90 * 24 * time.Hour, 2}} {
+		retention, notify time.Duration
+		left, notes       int64
+	}{{0, 0, 4, 4}, {90 * 24 * time.Hour, 0, 2, 4}, {0, 30 * 24 * time.Hour, 2, 2}} {
 		cfg := config.Default()
 		cfg.DataDir = dir
 		cfg.AuditRetention = c.retention
+		cfg.NotificationRetention = c.notify
 		d := &deps{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: st,
 			partners: &partners.Service{Store: st, FilesDir: cfg.FilesDir()}, guard: &bans.Guard{Store: st}}
 		d.outbox = newOutbox(d)
 		newHousekeeping(d, nil).maintainOnce(ctx)
 		if n := count(); n != c.left {
 			t.Fatalf("retention %v: %d audit rows left, want %d", c.retention, n, c.left)
+		}
+		if n := notifications(); n != c.notes {
+			t.Fatalf("notification retention %v: %d notifications left, want %d (the pending and the recent one)", c.notify, n, c.notes)
 		}
 	}
 }

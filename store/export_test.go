@@ -1,0 +1,20 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// OnRetentionBatch makes s tell f of every batch a retention delete
+// commits, with the rows it deleted.
+func (s *Store) OnRetentionBatch(f func(deleted int64)) { s.onBatch = f }
+
+// SetNotificationStatusForTest sets a row's status (sent rows get a
+// sent_at).
+func (s *Store) SetNotificationStatusForTest(ctx context.Context, id, status string) error {
+	up := map[string]any{"status": status}
+	if status == NotifySent {
+		up["sent_at"] = time.Now().UTC()
+	}
+	return s.q(ctx).Model(&Notification{}).Where("id = ?", id).Updates(up).Error
+}
