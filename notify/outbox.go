@@ -75,6 +75,8 @@ type Outbox struct {
 
 	wakeOnce sync.Once
 	wake     chan struct{}
+	hookOnce sync.Once
+	hookWake chan struct{}
 }
 
 func (o *Outbox) wakeC() chan struct{} {
@@ -130,6 +132,9 @@ func (o *Outbox) OnUpload(ctx context.Context, tx *store.Store, t *store.Transfe
 		p.AccountID = *t.AccountID
 	}
 	if _, err := o.insert(ctx, tx, pid, store.NotifyKindUpload, p, now.Add(o.Digest)); err != nil {
+		return err
+	}
+	if err := o.Event(ctx, tx, EventUploadFinished, pid, p); err != nil {
 		return err
 	}
 	return o.checkQuota(ctx, tx, pid, t.UsageBytes, t.UsageFiles)

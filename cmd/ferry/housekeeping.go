@@ -21,6 +21,7 @@ type housekeeping struct {
 	d        *deps
 	log      *slog.Logger
 	notifier *notify.Notifier
+	hooks    *notify.WebhookSender // nil: no webhook deliveries from this node
 	// revalidateEvery is revalidateEvery (shorter in tests).
 	revalidateEvery time.Duration
 	cancel          context.CancelFunc
@@ -46,13 +47,6 @@ const (
 	mailSweepGrace = time.Hour
 )
 
-// startHousekeeping starts the loops; the caller must call stop.
-func startHousekeeping(ctx context.Context, d *deps, n *notify.Notifier) *housekeeping {
-	h := newHousekeeping(d, n)
-	h.start(ctx)
-	return h
-}
-
 func newHousekeeping(d *deps, n *notify.Notifier) *housekeeping {
 	return &housekeeping{d: d, log: d.log.With("component", "maintenance"), notifier: n,
 		revalidateEvery: revalidateEvery}
@@ -64,6 +58,7 @@ func (h *housekeeping) start(ctx context.Context) {
 	h.g.Go(func() error { h.revalidate(ctx); return nil })
 	h.g.Go(func() error { h.sweepMail(ctx); return nil })
 	h.g.Go(func() error { h.notify(ctx); return nil })
+	h.g.Go(func() error { h.deliverHooks(ctx); return nil })
 }
 
 // stop ends every loop and waits until each has returned (the notifier
@@ -179,5 +174,15 @@ func (h *housekeeping) notify(ctx context.Context) {
 	}
 	if err := h.notifier.Run(ctx); err != nil {
 		h.notifier.Logger.Error("notifier stopped", "err", err)
+	}
+}
+
+// deliverHooks runs the webhook sender until ctx ends.
+func (h *housekeeping) deliverHooks(ctx context.Context) {
+	if h.hooks == nil {
+		return
+	}
+	if err := h.hooks.Run(ctx); err != nil {
+		h.log.Error("webhook sender stopped", "err", err)
 	}
 }

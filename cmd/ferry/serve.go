@@ -145,7 +145,13 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	// The background loops stop with ctx; stop joins them after the
 	// servers are shut down, before the store closes.
-	hk := startHousekeeping(ctx, d, notifier)
+	hooks, err := newWebhookSender(d)
+	if err != nil {
+		return err
+	}
+	hk := newHousekeeping(d, notifier)
+	hk.hooks = hooks
+	hk.start(ctx)
 	defer hk.stop()
 	return runServers(ctx, log, cfg, ls)
 }

@@ -1,0 +1,323 @@
+package notify_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/notify"
+	"github.com/ferryhq/ferry/store"
+)
+
+// verify is the receiver's check of X-Ferry-Signature, as docs/webhooks.md
+// prints it: the receiver side of the scheme, written without Ferry's code.
+func verify(secret string, header string, body []byte, now time.Time) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		if k, v, ok := strings.Cut(part, "="); ok && k == "t" {
+			ts = v
+		} else if ok && k == "v1" {
+			sig = v
+		}
+	}
+	t, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || now.Sub(time.Unix(t, 0)).Abs() > 5*time.Minute {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "." + string(body)))
+	want := hex.EncodeToString(mac.Sum(nil))
+	return hmac.Equal([]byte(want), []byte(sig))
+}
+
+// hit is one request a receiver got.
+type hit struct {
+	header http.Header
+	body   []byte
+	valid  bool // signature verified
+	code   int  // what the receiver answered
+}
+
+// receiver is a real HTTP server on 127.0.0.1 that verifies signatures and
+// answers fail's codes first, then 204.
+type receiver struct {
+	srv    *httptest.Server
+	secret string
+	mu     sync.Mutex
+	fail   []int
+	hits   []hit
+	got    chan struct{}
+}
+
+func newReceiver(t *testing.T, secret string, tlsOn bool, fail ...int) *receiver {
+	r := &receiver{secret: secret, fail: fail, got: make(chan struct{}, 100)}
+	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		code := http.StatusNoContent
+		if len(r.fail) > 0 {
+			code, r.fail = r.fail[0], r.fail[1:]
+		}
+		r.hits = append(r.hits, hit{header: req.Header.Clone(), body: body, code: code,
+			valid: verify(r.secret, req.Header.Get("X-Ferry-Signature"), body, time.Now())})
+		r.mu.Unlock()
+		w.WriteHeader(code)
+		r.got <- struct{}{}
+	})
+	if tlsOn {
+		r.srv = httptest.NewTLSServer(h)
+	} else {
+		r.srv = httptest.NewServer(h)
+	}
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) all() []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...)
+}
+
+func (e *env) hook(url, secret string, events ...string) *store.Webhook {
+	e.t.Helper()
+	w := &store.Webhook{URL: url, Secret: secret, Events: strings.Join(events, ","), Enabled: true}
+	if err := e.db.CreateWebhook(context.Background(), w); err != nil {
+		e.t.Fatal(err)
+	}
+	return w
+}
+
+func (e *env) sender(allowPrivate bool) *notify.WebhookSender {
+	return &notify.WebhookSender{Outbox: e.outbox, AllowPrivate: allowPrivate, PollInterval: 20 * time.Millisecond,
+		BackoffBase: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond, Timeout: 5 * time.Second,
+		Logger: testLogger(e.t)}
+}
+
+func (e *env) deliveries() []store.WebhookDelivery {
+	e.t.Helper()
+	rows, err := e.db.ListWebhookDeliveries(context.Background(), store.WebhookDeliveryFilter{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
+}
+
+// drain runs the sender until no delivery is pending or sending.
+func drain(t *testing.T, e *env, s *notify.WebhookSender) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		busy := false
+		for _, d := range e.deliveries() {
+			busy = busy || d.Status == store.NotifyPending || d.Status == store.NotifySending
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(15 * time.Millisecond)
+	}
+	t.Fatalf("deliveries still due after 20s: %+v", e.deliveries())
+}
+
+// An FTP upload reaches a webhook as one signed POST whose signature the
+// documented receiver check accepts and whose body carries the alert's
+// content and the event ID of the header.
+func TestWebhookUploadSigned(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		rcv := newReceiver(t, "s3cret-key", false)
+		e.hook(rcv.srv.URL+"/hooks/ferry", "s3cret-key", notify.EventUploadFinished)
+		other := newReceiver(t, "other", false)
+		e.hook(other.srv.URL, "other", notify.EventFileDeleted) // wants no uploads
+
+		ctx, cancel := context.WithCancel(context.Background())
+		s := e.sender(true)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+
+		c := e.startFTP()
+		if err := c.Stor("invoice.csv", strings.NewReader("a,b\n1,2\n")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-rcv.got:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no webhook request within 10s")
+		}
+		hits := rcv.all()
+		if len(hits) != 1 {
+			t.Fatalf("receiver got %d requests, want 1", len(hits))
+		}
+		h := hits[0]
+		if !h.valid {
+			t.Fatalf("signature %q did not verify", h.header.Get("X-Ferry-Signature"))
+		}
+		if verify("wrong secret", h.header.Get("X-Ferry-Signature"), h.body, time.Now()) {
+			t.Fatal("signature verified with a wrong secret")
+		}
+		if verify("s3cret-key", h.header.Get("X-Ferry-Signature"), append(h.body, ' '), time.Now()) {
+			t.Fatal("signature verified for a changed body")
+		}
+		var ev struct {
+			ID      string `json:"id"`
+			Event   string `json:"event"`
+			Partner struct{ Slug string }
+			Data    notify.UploadPayload
+		}
+		if err := json.Unmarshal(h.body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte("a,b\n1,2\n"))
+		if ev.Event != "upload.finished" || ev.ID == "" || ev.ID != h.header.Get("X-Ferry-Event-Id") ||
+			ev.Partner.Slug != "acme" || ev.Data.Path != "/invoice.csv" || ev.Data.Size != 8 ||
+			ev.Data.SHA256 != hex.EncodeToString(sum[:]) || ev.Data.Username != "alice" || ev.Data.FinishedAt.IsZero() {
+			t.Fatalf("event: %s", h.body)
+		}
+		if ct := h.header.Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("Content-Type %q", ct)
+		}
+		if n := len(other.all()); n != 0 {
+			t.Fatalf("a hook without upload.finished got %d requests", n)
+		}
+	})
+}
+
+// A receiver that fails three times (503, 500, 502) and then succeeds gets
+// the same event, byte for byte and with the same event ID, four times and
+// accepts it once; the row ends sent after 4 attempts.
+func TestWebhookRetriesUntilAccepted(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		rcv := newReceiver(t, "k", false, 503, 500, 502)
+		e.hook(rcv.srv.URL, "k", notify.EventUploadFinished)
+		e.startFTP().Stor("x.txt", strings.NewReader("x"))
+		drain(t, e, e.sender(true))
+		hits := rcv.all()
+		if len(hits) != 4 {
+			t.Fatalf("receiver got %d requests, want 4", len(hits))
+		}
+		accepted := map[string]int{}
+		for i, h := range hits {
+			if !h.valid || string(h.body) != string(hits[0].body) ||
+				h.header.Get("X-Ferry-Event-Id") != hits[0].header.Get("X-Ferry-Event-Id") {
+				t.Fatalf("request %d differs or does not verify: %s", i, h.body)
+			}
+			if h.code < 300 {
+				accepted[h.header.Get("X-Ferry-Event-Id")]++
+			}
+		}
+		if len(accepted) != 1 {
+			t.Fatalf("accepted events: %v", accepted)
+		}
+		d := e.deliveries()
+		if len(d) != 1 || d[0].Status != store.NotifySent || d[0].Attempts != 4 || d[0].ResponseCode != 204 {
+			t.Fatalf("delivery: %+v", d)
+		}
+	})
+}
+
+// A receiver that keeps failing makes the delivery dead after MaxAttempts;
+// an operator's re-drive sends the same event again, which then succeeds.
+func TestWebhookDeadAndRedrive(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		rcv := newReceiver(t, "k", false, 500, 500, 500)
+		e.hook(rcv.srv.URL, "k", notify.EventUploadFinished)
+		e.startFTP().Stor("x.txt", strings.NewReader("x"))
+		s := e.sender(true)
+		s.MaxAttempts = 3
+		drain(t, e, s)
+		d := e.deliveries()
+		if len(d) != 1 || d[0].Status != store.NotifyDead || !strings.Contains(d[0].LastError, "gave up after 3 attempts") {
+			t.Fatalf("delivery: %+v", d)
+		}
+		if _, err := e.outbox.RetryDelivery(context.Background(), d[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.outbox.RetryDelivery(context.Background(), d[0].ID); err == nil {
+			t.Fatal("a pending delivery could be re-driven")
+		}
+		drain(t, e, s)
+		hits := rcv.all()
+		if len(hits) != 4 || hits[3].code != 204 || hits[3].header.Get("X-Ferry-Event-Id") != d[0].EventID {
+			t.Fatalf("hits: %d", len(hits))
+		}
+		if d := e.deliveries(); d[0].Status != store.NotifySent {
+			t.Fatalf("after re-drive: %+v", d[0])
+		}
+	})
+}
+
+// Without FERRY_WEBHOOK_ALLOW_PRIVATE a URL on 127.0.0.1 is refused when the
+// hook is created, and a hook whose name resolves to loopback at the time of
+// the request (stored directly, as if its DNS had changed since) is refused
+// when it dials: the receiver never hears of it.
+func TestWebhookLoopbackRefusedByDefault(t *testing.T) {
+	e := newEnv(t, storeBackend(t, "sqlite"))
+	rcv := newReceiver(t, "k", false)
+	for _, u := range []string{rcv.srv.URL, "http://localhost/x", "http://[::1]:8080/", "http://10.1.2.3/",
+		"http://169.254.169.254/latest/meta-data", "http://192.168.1.1/", "ftp://example.com/", "http://u:p@example.com/"} {
+		if err := notify.CheckWebhookURL(u, false); err == nil {
+			t.Errorf("CheckWebhookURL(%s) accepted", u)
+		}
+	}
+	if err := notify.CheckWebhookURL(rcv.srv.URL, true); err != nil {
+		t.Errorf("with allow-private: %v", err)
+	}
+	if err := notify.CheckWebhookURL("https://hooks.example.com/ferry", false); err != nil {
+		t.Errorf("public URL: %v", err)
+	}
+	port := rcv.srv.URL[strings.LastIndex(rcv.srv.URL, ":")+1:]
+	e.hook(rcv.srv.URL, "k", notify.EventUploadFinished)
+	e.hook("http://localhost:"+port+"/", "k", notify.EventUploadFinished)
+	e.startFTP().Stor("x.txt", strings.NewReader("x"))
+	drain(t, e, e.sender(false))
+	if n := len(rcv.all()); n != 0 {
+		t.Fatalf("the loopback receiver got %d requests", n)
+	}
+	for _, d := range e.deliveries() {
+		if d.Status != store.NotifyDead || !strings.Contains(d.LastError, "loopback address") {
+			t.Fatalf("delivery: %+v", d)
+		}
+	}
+}
+
+// An HTTPS webhook whose certificate a custom CA signed is delivered when
+// the sender trusts that CA, and fails (to be retried) when it does not.
+func TestWebhookHTTPSCustomCA(t *testing.T) {
+	e := newEnv(t, storeBackend(t, "sqlite"))
+	rcv := newReceiver(t, "k", true)
+	e.hook(rcv.srv.URL, "k", notify.EventUploadFinished)
+	e.startFTP().Stor("x.txt", strings.NewReader("x"))
+	s := e.sender(true)
+	s.MaxAttempts = 1
+	drain(t, e, s)
+	d := e.deliveries()
+	if d[0].Status != store.NotifyDead || !strings.Contains(d[0].LastError, "certificate") {
+		t.Fatalf("untrusted CA: %+v", d[0])
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(rcv.srv.Certificate())
+	s = e.sender(true)
+	s.RootCAs = pool
+	if _, err := e.outbox.RetryDelivery(context.Background(), d[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, e, s)
+	if d := e.deliveries(); d[0].Status != store.NotifySent || len(rcv.all()) != 1 || !rcv.all()[0].valid {
+		t.Fatalf("trusted CA: %+v", d[0])
+	}
+}
