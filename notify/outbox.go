@@ -72,6 +72,10 @@ type Outbox struct {
 	// whichever is fuller) whose crossing mails the partner and operators,
 	// once per crossing. Empty: no quota alerts.
 	QuotaThresholds []int
+	// AllowPrivateWebhooks lets webhooks be created for loopback,
+	// link-local and private addresses (FERRY_WEBHOOK_ALLOW_PRIVATE; the
+	// WebhookSender checks each connection again).
+	AllowPrivateWebhooks bool
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -208,7 +212,7 @@ func (o *Outbox) List(ctx context.Context, f Filter) ([]store.Notification, stri
 		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead", ErrInvalid, f.Status)
 	}
 	if f.Kind != "" && !slices.Contains(templateKinds, f.Kind) {
-		return nil, "", fmt.Errorf("%w: kind %q is not one of upload, quota, test", ErrInvalid, f.Kind)
+		return nil, "", fmt.Errorf("%w: kind %q is not one of upload, quota, test, expectation", ErrInvalid, f.Kind)
 	}
 	if f.Limit < 0 || f.Limit > 500 {
 		return nil, "", fmt.Errorf("%w: limit must be 1-500", ErrInvalid)

@@ -292,6 +292,7 @@ func (w *WebhookSender) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		woken := false
 		select {
 		case <-ctx.Done():
 			w.init()
@@ -299,15 +300,18 @@ func (w *WebhookSender) Run(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		case <-w.Outbox.hookWakeC():
-			// The poke may come before its transaction commits: look a
-			// moment later as well.
-			timer.Reset(50 * time.Millisecond)
+			woken = true
 		}
 		k, err := w.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.log().Warn("webhooks: claim deliveries", "err", err)
 		}
 		next := poll
+		if woken {
+			// The poke may come before its transaction commits: look
+			// again a moment later.
+			next = min(next, 50*time.Millisecond)
+		}
 		if err == nil && k >= cmp.Or(w.Batch, 16) {
 			next = 0
 		}
@@ -465,4 +469,79 @@ func (o *Outbox) RetryDelivery(ctx context.Context, id string) (*store.WebhookDe
 	}
 	o.pokeHooks()
 	return d, nil
+}
+
+// FilePayload is the data of download.finished and file.deleted.
+type FilePayload struct {
+	TransferID string    `json:"transfer_id"`
+	Path       string    `json:"path"`
+	Size       int64     `json:"size"` // bytes sent (download) or the deleted file's size
+	Username   string    `json:"username"`
+	AccountID  string    `json:"account_id,omitempty"`
+	Protocol   string    `json:"protocol,omitempty"`
+	RemoteAddr string    `json:"remote_addr,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// OnFile queues download.finished or file.deleted for a finished download
+// or delete (it has the shape of files.FileHook).
+func (o *Outbox) OnFile(ctx context.Context, t *store.Transfer) error {
+	if t.PartnerID == nil {
+		return nil
+	}
+	event := EventDownloadFinished
+	if t.Operation == store.OpDelete {
+		event = EventFileDeleted
+	}
+	p := FilePayload{TransferID: t.ID, Path: t.Path, Size: t.Bytes, Username: t.Username, Protocol: t.Protocol,
+		RemoteAddr: t.RemoteAddr, StartedAt: t.StartedAt.UTC()}
+	if t.FinishedAt != nil {
+		p.FinishedAt = t.FinishedAt.UTC()
+	}
+	if t.AccountID != nil {
+		p.AccountID = *t.AccountID
+	}
+	return o.EventNow(ctx, event, *t.PartnerID, p)
+}
+
+// MailPayload is the data of mail.received.
+type MailPayload struct {
+	MessageID string    `json:"message_id,omitempty"` // the Message-ID header, without angle brackets
+	Subject   string    `json:"subject"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Size      int64     `json:"size"`
+	Folder    string    `json:"folder"`
+	UID       int64     `json:"uid"`
+	Received  time.Time `json:"received_at"`
+}
+
+// OnMailReceived queues mail.received for a message that reached a
+// partner's mailbox over SMTP (it has the shape of mailbox.Store's
+// OnReceived).
+func (o *Outbox) OnMailReceived(ctx context.Context, m *store.MailMessage) error {
+	folder := store.MailInbox
+	if f, err := o.Store.MailFolderByID(ctx, m.FolderID); err == nil {
+		folder = f.Name
+	}
+	return o.EventNow(ctx, EventMailReceived, m.PartnerID, MailPayload{MessageID: m.MessageID, Subject: m.Subject,
+		From: m.FromAddr, To: m.ToAddr, Size: m.Size, Folder: folder, UID: m.UID, Received: m.InternalDate.UTC()})
+}
+
+// BanPayload is the data of login.failed_ban.
+type BanPayload struct {
+	IP          string    `json:"ip"`
+	Failures    int64     `json:"failures"`
+	Reason      string    `json:"reason"`
+	Protocol    string    `json:"protocol"`
+	Username    string    `json:"username"` // as given at the last failed login
+	BannedUntil time.Time `json:"banned_until"`
+}
+
+// OnBan queues login.failed_ban (an event of no partner: hooks without a
+// partner filter get it). It has the shape of bans.Guard's OnBan.
+func (o *Outbox) OnBan(ctx context.Context, b *store.Ban, protocol, username string) error {
+	return o.EventNow(ctx, EventLoginFailedBan, "", BanPayload{IP: b.IP, Failures: b.Failures, Reason: b.Reason,
+		Protocol: protocol, Username: username, BannedUntil: b.BannedUntil.UTC()})
 }

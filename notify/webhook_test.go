@@ -8,14 +8,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/store"
 )
@@ -75,10 +80,12 @@ func newReceiver(t *testing.T, secret string, tlsOn bool, fail ...int) *receiver
 		w.WriteHeader(code)
 		r.got <- struct{}{}
 	})
+	r.srv = httptest.NewUnstartedServer(h)
+	r.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted-CA test's handshake errors
 	if tlsOn {
-		r.srv = httptest.NewTLSServer(h)
+		r.srv.StartTLS()
 	} else {
-		r.srv = httptest.NewServer(h)
+		r.srv.Start()
 	}
 	t.Cleanup(r.srv.Close)
 	return r
@@ -319,5 +326,100 @@ func TestWebhookHTTPSCustomCA(t *testing.T) {
 	drain(t, e, s)
 	if d := e.deliveries(); d[0].Status != store.NotifySent || len(rcv.all()) != 1 || !rcv.all()[0].valid {
 		t.Fatalf("trusted CA: %+v", d[0])
+	}
+}
+
+// A download and a delete over FTP reach the hooks that want them, with
+// the path, size and account.
+func TestWebhookDownloadAndDelete(t *testing.T) {
+	e := newEnv(t, storeBackend(t, "sqlite"))
+	rcv := newReceiver(t, "k", false)
+	e.hook(rcv.srv.URL, "k", notify.EventDownloadFinished, notify.EventFileDeleted)
+	c := e.startFTP()
+	if err := c.Stor("r.txt", strings.NewReader("hello")); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := c.Retr("r.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(rd)
+	rd.Close()
+	if err := c.Delete("r.txt"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.deliveries()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	drain(t, e, e.sender(true))
+	hits := rcv.all()
+	if len(hits) != 2 {
+		t.Fatalf("receiver got %d requests, want 2", len(hits))
+	}
+	var got []string
+	for _, h := range hits {
+		var ev struct {
+			Event string
+			Data  notify.FilePayload
+		}
+		if err := json.Unmarshal(h.body, &ev); err != nil || !h.valid {
+			t.Fatalf("%v %s", err, h.body)
+		}
+		got = append(got, ev.Event+" "+ev.Data.Path+" "+strconv.FormatInt(ev.Data.Size, 10)+" "+ev.Data.Username)
+	}
+	sort.Strings(got) // two workers may deliver them in either order
+	if strings.Join(got, "; ") != "download.finished /r.txt 5 alice; file.deleted /r.txt 5 alice" {
+		t.Fatalf("events: %v", got)
+	}
+}
+
+// Mail that arrives from outside (inbound SMTP marks it Received) reaches
+// mail.received hooks; an alert's copy in the mailbox does not. A ban
+// reaches login.failed_ban hooks without a partner filter.
+func TestWebhookMailReceivedAndBan(t *testing.T) {
+	e := newEnv(t, storeBackend(t, "sqlite"))
+	ctx := context.Background()
+	rcv := newReceiver(t, "k", false)
+	e.hook(rcv.srv.URL, "k", notify.EventMailReceived, notify.EventLoginFailedBan)
+	scoped := e.hook(rcv.srv.URL+"/acme-only", "k", notify.EventLoginFailedBan)
+	scoped.PartnerID = &e.acme.ID
+	if err := e.db.UpdateWebhook(ctx, scoped); err != nil {
+		t.Fatal(err)
+	}
+	e.mail.OnReceived = e.outbox.OnMailReceived
+	msg := "From: a@example.com\r\nTo: acme@mail.test\r\nSubject: invoice 42\r\nMessage-ID: <m1@example.com>\r\n\r\nhi\r\n"
+	if _, err := e.mail.DeliverTo(ctx, []mailbox.Recipient{{PartnerID: e.acme.ID}}, strings.NewReader(msg),
+		mailbox.DeliverOptions{Received: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mail.Deliver(ctx, "acme", []byte(strings.Replace(msg, "m1@", "m2@", 1))); err != nil { // as an alert copy
+		t.Fatal(err)
+	}
+	g := &bans.Guard{Store: e.db, MaxFailures: 2, OnBan: e.outbox.OnBan}
+	ip := netip.MustParseAddr("192.0.2.7")
+	g.Failure(ctx, ip, "ftp", "mallory")
+	g.Failure(ctx, ip, "ftp", "mallory")
+	drain(t, e, e.sender(true))
+	var got []string
+	for _, h := range rcv.all() {
+		var ev struct {
+			Event   string
+			Partner *notify.EventPartner
+			Data    map[string]any
+		}
+		if err := json.Unmarshal(h.body, &ev); err != nil || !h.valid {
+			t.Fatalf("%v %s", err, h.body)
+		}
+		switch ev.Event {
+		case notify.EventMailReceived:
+			got = append(got, ev.Event+" "+ev.Partner.Slug+" "+ev.Data["subject"].(string)+" "+ev.Data["message_id"].(string))
+		case notify.EventLoginFailedBan:
+			got = append(got, ev.Event+" "+ev.Data["ip"].(string)+" "+ev.Data["username"].(string))
+		}
+	}
+	sort.Strings(got)
+	if strings.Join(got, "; ") != "login.failed_ban 192.0.2.7 mallory; mail.received acme invoice 42 m1@example.com" {
+		t.Fatalf("events: %v", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferryhq/ferry/expect"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/store"
 )
@@ -14,7 +15,8 @@ import (
 // housekeeping owns the node's background loops: maintenance (recovery of
 // interrupted publishes, the sweep of expired partial uploads, pruning of
 // failed logins and of audit rows past FERRY_AUDIT_RETENTION),
-// session revalidation, the mailbox blob sweep and the notifier. They stop
+// session revalidation, the mailbox blob sweep, the notifier, the webhook
+// sender and the expectation evaluator. They stop
 // when the context serve runs under ends, or at stop, which waits for every
 // one of them: nothing of them runs after serve returns.
 type housekeeping struct {
@@ -22,6 +24,9 @@ type housekeeping struct {
 	log      *slog.Logger
 	notifier *notify.Notifier
 	hooks    *notify.WebhookSender // nil: no webhook deliveries from this node
+	// expect judges expected deliveries at their deadlines (every node
+	// may: each deadline is recorded once); nil: not on this node.
+	expect *expect.Evaluator
 	// revalidateEvery is revalidateEvery (shorter in tests).
 	revalidateEvery time.Duration
 	cancel          context.CancelFunc
@@ -59,6 +64,7 @@ func (h *housekeeping) start(ctx context.Context) {
 	h.g.Go(func() error { h.sweepMail(ctx); return nil })
 	h.g.Go(func() error { h.notify(ctx); return nil })
 	h.g.Go(func() error { h.deliverHooks(ctx); return nil })
+	h.g.Go(func() error { h.evaluate(ctx); return nil })
 }
 
 // stop ends every loop and waits until each has returned (the notifier
@@ -184,5 +190,15 @@ func (h *housekeeping) deliverHooks(ctx context.Context) {
 	}
 	if err := h.hooks.Run(ctx); err != nil {
 		h.log.Error("webhook sender stopped", "err", err)
+	}
+}
+
+// evaluate runs the expectation evaluator until ctx ends.
+func (h *housekeeping) evaluate(ctx context.Context) {
+	if h.expect == nil {
+		return
+	}
+	if err := h.expect.Run(ctx); err != nil {
+		h.log.Error("expectation evaluator stopped", "err", err)
 	}
 }

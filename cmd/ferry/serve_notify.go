@@ -19,6 +19,9 @@ func mailStore(d *deps) *mailbox.Store {
 	if d.mail == nil {
 		d.mail = &mailbox.Store{DB: d.store, Dir: filepath.Join(d.cfg.DataDir, "mail"),
 			MaxMessageBytes: smtp.DefaultMaxMessageBytes, Logger: d.log.With("component", "mailbox")}
+		if d.outbox != nil {
+			d.mail.OnReceived = d.outbox.OnMailReceived // webhooks: mail.received
+		}
 	}
 	return d.mail
 }
@@ -27,7 +30,7 @@ func mailStore(d *deps) *mailbox.Store {
 // (the FTP servers' OnUpload), and the API's notification endpoints use.
 func newOutbox(d *deps) *notify.Outbox {
 	return &notify.Outbox{Store: d.store, Domain: d.cfg.MailDomain, Digest: d.cfg.NotifyDigest,
-		QuotaThresholds: d.cfg.QuotaAlerts}
+		QuotaThresholds: d.cfg.QuotaAlerts, AllowPrivateWebhooks: d.cfg.WebhookAllowPrivate}
 }
 
 // newNotifier checks the mail settings and builds the notifier, which

@@ -81,8 +81,11 @@ CREATE TABLE expectation_evaluations (
     PRIMARY KEY (expectation_id, deadline)
 );
 CREATE INDEX expectation_evaluations_partner ON expectation_evaluations (partner_id, deadline);
+-- The expectation evaluator reads a partner's uploads and renames of a window.
+CREATE INDEX transfers_partner_finished ON transfers (partner_id, finished_at);
 
 -- +goose Down
+DROP INDEX transfers_partner_finished;
 DROP TABLE expectation_evaluations;
 DROP TABLE expectations;
 DROP TABLE webhook_deliveries;
