@@ -91,7 +91,12 @@ func TestExpectationsAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := &expect.Evaluator{Store: st, Outbox: h.outbox, Now: func() time.Time { return created.StartsAt.Add(25 * time.Hour) }}
+		sched, err := expect.ParseSchedule(created.Schedule, created.TimeZone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := sched.Next(created.StartsAt)
+		v := &expect.Evaluator{Store: st, Outbox: h.outbox, Now: func() time.Time { return first.Add(time.Minute) }}
 		if n, err := v.RunOnce(context.Background()); err != nil || n != 1 {
 			t.Fatalf("RunOnce: %d, %v", n, err)
 		}

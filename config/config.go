@@ -300,7 +300,7 @@ func settings() []setting {
 			func(c *Config) *string { return &c.MailFrom }),
 		durSetting("notify-digest", "fold each partner's upload alerts of this window into one mail; 0: one mail per upload within a second or two (a burst of uploads goes out together in a few mails)",
 			func(c *Config) *time.Duration { return &c.NotifyDigest }),
-		strSetting("notify-templates", "folder with alert template overrides (upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl, quota.*, test.*)",
+		strSetting("notify-templates", "folder with alert template overrides (upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl, quota.*, test.*, expectation.*)",
 			func(c *Config) *string { return &c.NotifyTemplates }),
 		boolSetting("webhook-allow-private", "true: webhooks may be sent to loopback, link-local and private addresses (checked at each connection, after DNS); false (default): refused, so a webhook cannot reach internal services",
 			func(c *Config) *bool { return &c.WebhookAllowPrivate }),

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -422,4 +423,65 @@ func TestWebhookMailReceivedAndBan(t *testing.T) {
 	if strings.Join(got, "; ") != "login.failed_ban 192.0.2.7 mallory; mail.received acme invoice 42 m1@example.com" {
 		t.Fatalf("events: %v", got)
 	}
+}
+
+// An event queued in a transaction that rolls back is never sent; two
+// senders on two store handles (two nodes) deliver each of many events
+// exactly once.
+func TestWebhookTransactionalAndTwoSenders(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		rcv := newReceiver(t, "k", false)
+		e.hook(rcv.srv.URL, "k", notify.EventFileDeleted)
+		err := e.db.Tx(ctx, func(tx *store.Store) error {
+			if err := e.outbox.Event(ctx, tx, notify.EventFileDeleted, e.acme.ID, map[string]string{"path": "/gone"}); err != nil {
+				return err
+			}
+			return errors.New("the operation failed")
+		})
+		if err == nil || len(e.deliveries()) != 0 {
+			t.Fatalf("rolled back: %v, %d deliveries", err, len(e.deliveries()))
+		}
+		const n = 30
+		for i := range n {
+			if err := e.outbox.EventNow(ctx, notify.EventFileDeleted, e.acme.ID, map[string]int{"i": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var senders []*notify.WebhookSender
+		for range 2 {
+			s := e.sender(true)
+			s.Outbox = &notify.Outbox{Store: e.open()}
+			s.Batch, s.Workers = 4, 2
+			senders = append(senders, s)
+		}
+		var wg sync.WaitGroup
+		for _, s := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 50 {
+					if k, err := s.RunOnce(ctx); err != nil {
+						t.Error(err)
+						return
+					} else if k == 0 {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		seen := map[string]int{}
+		for _, h := range rcv.all() {
+			seen[h.header.Get("X-Ferry-Event-Id")]++
+		}
+		if len(seen) != n {
+			t.Fatalf("%d events received, want %d", len(seen), n)
+		}
+		for id, k := range seen {
+			if k != 1 {
+				t.Errorf("event %s received %d times", id, k)
+			}
+		}
+	})
 }
