@@ -162,7 +162,7 @@ func redact(v any) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, sub := range t {
-			if strings.Contains(strings.ToLower(k), "password") || strings.EqualFold(k, "token") {
+			if strings.Contains(strings.ToLower(k), "password") || strings.EqualFold(k, "token") || strings.EqualFold(k, "secret") {
 				t[k] = "(redacted)"
 				continue
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/internal/testenv"
+	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
 )
@@ -312,7 +313,12 @@ func TestOpenAPINotificationEnums(t *testing.T) {
 	if want := []string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}; !slices.Equal(n["status"].Enum, want) {
 		t.Errorf("Notification.status enum %v, want %v", n["status"].Enum, want)
 	}
-	if want := []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest}; !slices.Equal(n["kind"].Enum, want) {
+	if want := []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest, store.NotifyKindExpectation}; !slices.Equal(n["kind"].Enum, want) {
 		t.Errorf("Notification.kind enum %v, want %v", n["kind"].Enum, want)
+	}
+	// The webhook events of the spec are notify's.
+	w := doc.Components.Schemas["WebhookDelivery"].Properties
+	if want := notify.Events(); !slices.Equal(w["event"].Enum, want) {
+		t.Errorf("WebhookDelivery.event enum %v, want %v", w["event"].Enum, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferryhq/ferry/expect"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
@@ -66,7 +67,7 @@ func toProblem(err error) *problem {
 			fields[i] = partners.FieldError{Field: apiField(f.Field), Message: f.Message}
 		}
 		return newProblem(http.StatusUnprocessableEntity, "the request has invalid fields", fields...)
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, notify.ErrNotFound),
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, notify.ErrNotFound), errors.Is(err, expect.ErrNotFound),
 		errors.Is(err, mailbox.ErrNoSuchFolder), errors.Is(err, mailbox.ErrNoSuchMessage),
 		errors.Is(err, mailbox.ErrNoSuchMailbox):
 		return newProblem(http.StatusNotFound, err.Error())

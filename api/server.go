@@ -66,7 +66,7 @@ type Server struct {
 	// Optional parts. The routes of a part that is nil stay registered
 	// (and documented) and answer 503 with a problem saying it is not
 	// configured, so a client can tell "off here" from a wrong URL.
-	Outbox *notify.Outbox // /notifications, .../test-notification, .../subscribers
+	Outbox *notify.Outbox // /notifications, .../test-notification, .../subscribers, /webhooks
 	Bans   *bans.Guard    // /bans
 	Mail   *mailbox.Store // /partners/{id}/mailbox...
 	// Audit is the node's counters of the audit rows its store writes
@@ -156,6 +156,14 @@ func (s *Server) routes() http.Handler {
 	write(http.MethodPatch, "/partners/:id/accounts/:account", "account.update", s.updateAccount)
 	write(http.MethodDelete, "/partners/:id/accounts/:account", "account.delete", s.deleteAccount)
 
+	write(http.MethodPost, "/partners/:id/expectations", "expectation.create", s.createExpectation)
+	read("/partners/:id/expectations", s.listExpectations)
+	read("/partners/:id/expectations/:expectation", s.getExpectation)
+	write(http.MethodPatch, "/partners/:id/expectations/:expectation", "expectation.update", s.updateExpectation)
+	write(http.MethodDelete, "/partners/:id/expectations/:expectation", "expectation.delete", s.deleteExpectation)
+	read("/partners/:id/expectations/:expectation/evaluations", s.listEvaluations)
+	read("/partners/:id/evaluations", s.listEvaluations)
+
 	read("/transfers", s.listTransfers)
 	read("/transfers/:id", s.getTransfer)
 
@@ -180,6 +188,14 @@ func (s *Server) routes() http.Handler {
 	read("/partners/:id/mailbox/messages/:message", s.getMailMessage)
 	read("/partners/:id/mailbox/messages/:message/raw", s.getMailMessageRaw)
 	write(http.MethodDelete, "/partners/:id/mailbox/messages/:message", "mailbox.message.delete", s.deleteMailMessage)
+
+	write(http.MethodPost, "/webhooks", "webhook.create", s.createWebhook)
+	read("/webhooks", s.listWebhooks)
+	read("/webhooks/:id", s.getWebhook)
+	write(http.MethodPatch, "/webhooks/:id", "webhook.update", s.updateWebhook)
+	write(http.MethodDelete, "/webhooks/:id", "webhook.delete", s.deleteWebhook)
+	read("/webhooks/:id/deliveries", s.listDeliveries)
+	write(http.MethodPost, "/webhooks/:id/deliveries/:delivery/retry", "webhook.delivery.retry", s.retryDelivery)
 	return e
 }
 

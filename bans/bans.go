@@ -37,6 +37,10 @@ type Guard struct {
 	BanTime     time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time // tests; nil means time.Now
+	// OnBan, if set, is told of each new ban after it is stored (the
+	// webhook event login.failed_ban); protocol and username are those of
+	// the failure that tipped it. An error is logged.
+	OnBan func(ctx context.Context, ban *store.Ban, protocol, username string) error
 }
 
 func (g *Guard) now() time.Time {
@@ -112,6 +116,11 @@ func (g *Guard) Failure(ctx context.Context, ip netip.Addr, protocol, username s
 		g.log().Warn("clear failed logins", "ip", addr, "err", err)
 	}
 	g.log().Warn("address banned", "ip", addr, "until", until.UTC(), "failures", n, "protocol", protocol)
+	if g.OnBan != nil {
+		if err := g.OnBan(ctx, ban, protocol, username); err != nil {
+			g.log().Error("ban hook", "ip", addr, "err", err)
+		}
+	}
 }
 
 // Success forgets the failed logins of username from ip, and only those:

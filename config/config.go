@@ -80,6 +80,10 @@ type Config struct {
 	QuotaAlerts     []int         // FERRY_QUOTA_ALERTS: quota percentages that alert, e.g. 80,95
 	OperatorEmails  []string      // FERRY_OPERATOR_EMAILS: get every quota alert
 
+	// Webhooks (notify.WebhookSender).
+	WebhookAllowPrivate bool   // FERRY_WEBHOOK_ALLOW_PRIVATE: webhooks may reach loopback, link-local and private addresses
+	WebhookCACerts      string // FERRY_WEBHOOK_CA_CERTS: PEM CA certificates trusted for HTTPS webhooks besides the system's
+
 	// ProxyProtocol names the listeners (ftp, ftps, smtp, imap, pop3) that
 	// sit behind a load balancer sending PROXY protocol headers:
 	// FERRY_PROXY_PROTOCOL. TrustedProxies (FERRY_TRUSTED_PROXIES) are the
@@ -300,8 +304,12 @@ func settings() []setting {
 			func(c *Config) *string { return &c.MailFrom }),
 		durSetting("notify-digest", "fold each partner's upload alerts of this window into one mail; 0: one mail per upload within a second or two (a burst of uploads goes out together in a few mails)",
 			func(c *Config) *time.Duration { return &c.NotifyDigest }),
-		strSetting("notify-templates", "folder with alert template overrides (upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl, quota.*, test.*)",
+		strSetting("notify-templates", "folder with alert template overrides (upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl, quota.*, test.*, expectation.*)",
 			func(c *Config) *string { return &c.NotifyTemplates }),
+		boolSetting("webhook-allow-private", "true: webhooks may be sent to loopback, link-local and private addresses (checked at each connection, after DNS); false (default): refused, so a webhook cannot reach internal services",
+			func(c *Config) *bool { return &c.WebhookAllowPrivate }),
+		strSetting("webhook-ca-certs", "PEM file of CA certificates trusted for HTTPS webhooks besides the system's roots",
+			func(c *Config) *string { return &c.WebhookCACerts }),
 		{key: "quota-alerts", help: "quota percentages whose crossing mails the partner and the operators, e.g. 80,95; empty: none",
 			get: func(c *Config) string {
 				parts := make([]string, len(c.QuotaAlerts))

@@ -33,6 +33,11 @@ import (
 // whatever it writes (the notification outbox) commits with it or not at all.
 type UploadHook func(ctx context.Context, tx *store.Store, t *store.Transfer) error
 
+// FileHook is told of a finished download or delete (t.Operation), after
+// the operation, outside any transaction: their audit rows are written in
+// the background. Webhooks hear of them through it. An error is logged.
+type FileHook func(ctx context.Context, t *store.Transfer) error
+
 // Service opens partners' trees. The zero value of each optional field is
 // useful.
 type Service struct {
@@ -43,6 +48,8 @@ type Service struct {
 	FilesDir string
 	// OnUpload runs in the transaction that completes each upload.
 	OnUpload UploadHook
+	// OnFile is told of each successful download and delete; nil: nobody.
+	OnFile FileHook
 	// NoSync publishes uploads without waiting for the disk (see
 	// vfs.Atomic.NoSync).
 	NoSync bool
@@ -167,6 +174,13 @@ func (s *Service) Audit(row *store.Transfer, err error) {
 		rows = &store.AuditWriter{Store: s.Store, Logger: s.logger()} // not started: writes at once
 	}
 	rows.Add(row)
+	if s.OnFile != nil && err == nil && (row.Operation == store.OpDownload || row.Operation == store.OpDelete) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if herr := s.OnFile(ctx, row); herr != nil {
+			s.logger().Error("file event hook", "operation", row.Operation, "path", row.Path, "err", herr)
+		}
+	}
 }
 
 // Finished records the end of a transfer whose row Record started: a

@@ -19,7 +19,7 @@ func (s *Server) files() *files.Service {
 	s.mu.Lock()
 	rows := s.rows
 	s.mu.Unlock()
-	return &files.Service{Store: s.Store, FilesDir: s.FilesDir, OnUpload: s.OnUpload, NoSync: s.NoSync,
+	return &files.Service{Store: s.Store, FilesDir: s.FilesDir, OnUpload: s.OnUpload, OnFile: s.OnFile, NoSync: s.NoSync,
 		Rows: rows, Logger: s.logger()}
 }
 

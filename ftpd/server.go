@@ -74,6 +74,8 @@ type Server struct {
 	Guard Guard
 	// OnUpload runs in the transaction that completes each upload.
 	OnUpload files.UploadHook
+	// OnFile is told of each successful download and delete (webhooks).
+	OnFile files.FileHook
 
 	MaxSessions           int // all sessions of this server; 0: no limit
 	MaxSessionsPerIP      int // per client address; 0: no limit

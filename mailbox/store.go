@@ -48,6 +48,11 @@ type Store struct {
 	// MaxMessageBytes bounds a stored message (0: unlimited).
 	MaxMessageBytes int64
 	Logger          *slog.Logger
+	// OnReceived, if set, is told of each copy of a message that arrived
+	// from outside (DeliverOptions.Received: inbound SMTP), after it is
+	// committed: the webhook event mail.received. Not of alert copies or
+	// IMAP APPEND. An error is logged.
+	OnReceived func(ctx context.Context, m *store.MailMessage) error
 
 	mu       sync.Mutex
 	watchers map[string]map[chan struct{}]struct{}
@@ -73,6 +78,9 @@ type DeliverOptions struct {
 	// Trace is prepended to the stored message (Return-Path and Received
 	// lines of an SMTP delivery); it must end with CRLF.
 	Trace []byte
+	// Received marks mail that arrived from outside (inbound SMTP), which
+	// Store.OnReceived is told of.
+	Received bool
 }
 
 // Delivered tells where a message was stored.
@@ -205,6 +213,13 @@ func (s *Store) DeliverTo(ctx context.Context, rcpts []Recipient, r io.Reader, o
 	}
 	for _, f := range folders {
 		s.notify(f.ID)
+	}
+	if opts.Received && s.OnReceived != nil {
+		for i := range msgs {
+			if err := s.OnReceived(ctx, &msgs[i]); err != nil {
+				s.log().Error("mailbox: received hook", "partner", msgs[i].PartnerID, "err", err)
+			}
+		}
 	}
 	return &Delivered{Blob: key, Size: size, Messages: msgs}, nil
 }

@@ -27,7 +27,7 @@ var builtin embed.FS
 
 // kinds that have templates: <kind>.subject.tmpl, <kind>.text.tmpl and
 // <kind>.html.tmpl each.
-var templateKinds = []string{"upload", "quota", "test"}
+var templateKinds = []string{"upload", "quota", "test", "expectation"}
 
 // Templates render each kind of alert: the Subject and the text part with
 // text/template, the HTML part with html/template (which escapes every
@@ -41,7 +41,7 @@ type Templates struct {
 // LoadTemplates returns the built-in templates, each replaced by the file of
 // the same name in dir when there is one (dir "" keeps all built-in). The
 // names are upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl and the
-// same for quota and test; the data is a Data value.
+// same for quota, test and expectation; the data is a Data value.
 func LoadTemplates(dir string) (*Templates, error) {
 	t := &Templates{subject: map[string]*texttemplate.Template{}, text: map[string]*texttemplate.Template{},
 		html: map[string]*htmltemplate.Template{}}
@@ -100,15 +100,22 @@ func LoadTemplates(dir string) (*Templates, error) {
 // (file and folder names, account and partner names) has been made safe:
 // control characters, including CR and LF, are replaced by U+FFFD.
 type Data struct {
-	Kind      string // upload, quota, test
-	Partner   PartnerInfo
-	Files     []FileInfo // uploads: one, or several in a digest
-	Quota     *QuotaInfo // quota alerts
-	Mailbox   string     // the partner's Ferry mailbox address
-	MessageID string
-	Time      time.Time // when the alert was raised
-	TimeText  string
-	Subject   string // the rendered subject (for the text and HTML bodies)
+	Kind    string // upload, quota, test, expectation
+	Partner PartnerInfo
+	Files   []FileInfo // uploads: one, or several in a digest
+	Quota   *QuotaInfo // quota alerts
+	// Expectation is an expected delivery that was missed, or came late
+	// after a miss.
+	Expectation *ExpectationInfo
+	Mailbox     string // the partner's Ferry mailbox address
+	MessageID   string
+	Time        time.Time // when the alert was raised
+	TimeText    string
+	Subject     string // the rendered subject (for the text and HTML bodies)
+
+	// operatorsOnly: the alert is for operator addresses only, so no copy
+	// goes into the partner's mailbox.
+	operatorsOnly bool
 }
 
 // PartnerInfo names the partner.
@@ -293,6 +300,9 @@ func sampleData(kind string) *Data {
 			Username: "alice", FinishedAt: now})}
 	case "quota":
 		d.Quota = quotaInfo(QuotaPayload{Threshold: 80, UsedBytes: 85, QuotaBytes: 100})
+	case "expectation":
+		d.Expectation = expectationInfo(ExpectationPayload{Folder: "/in", Pattern: "*.csv", Count: 1, Schedule: "0 6 * * 1-5",
+			TimeZone: "Europe/Berlin", Grace: "30m0s", DeadlineLocal: "2024-01-02 06:00 CET", Outcome: OutcomeMissed})
 	}
 	return d
 }

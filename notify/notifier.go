@@ -266,7 +266,7 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 	}
 
 	var out outcome
-	if n.Mailbox != nil && head.MailboxAt == nil && p.Enabled {
+	if n.Mailbox != nil && head.MailboxAt == nil && p.Enabled && !data.operatorsOnly {
 		err := n.copyToMailbox(ctx, head, p, msg)
 		switch {
 		case errors.Is(err, mailbox.ErrOverQuota):
@@ -343,15 +343,28 @@ func (n *Notifier) recipients(ctx context.Context, head store.Notification, p *s
 			env.To = append(env.To, a)
 		}
 	}
-	for _, c := range p.ContactEmails() {
-		add(c, true)
+	partner := true
+	if head.Kind == store.NotifyKindExpectation {
+		ep, err := decodeExpectation(head)
+		if err != nil {
+			return env, nil, err
+		}
+		partner = ep.Contacts
+		for _, e := range ep.Emails {
+			add(e, !partner) // operators only: they are the To
+		}
 	}
-	subs, err := n.Outbox.Store.Subscribers(ctx, p.ID)
-	if err != nil {
-		return env, nil, err
-	}
-	for _, s := range subs {
-		add(s.Email, false)
+	if partner {
+		for _, c := range p.ContactEmails() {
+			add(c, true)
+		}
+		subs, err := n.Outbox.Store.Subscribers(ctx, p.ID)
+		if err != nil {
+			return env, nil, err
+		}
+		for _, s := range subs {
+			add(s.Email, false)
+		}
 	}
 	if head.Kind == store.NotifyKindQuota {
 		for _, o := range n.Operators {
@@ -385,6 +398,13 @@ func (n *Notifier) data(head store.Notification, rows []store.Notification, p *s
 			return nil, fmt.Errorf("payload of %s: %w", head.ID, err)
 		}
 		d.Quota = quotaInfo(q)
+	case store.NotifyKindExpectation:
+		ep, err := decodeExpectation(head)
+		if err != nil {
+			return nil, err
+		}
+		d.Expectation = expectationInfo(ep)
+		d.operatorsOnly = !ep.Contacts
 	case store.NotifyKindTest:
 	default:
 		return nil, fmt.Errorf("unknown notification kind %q", head.Kind)

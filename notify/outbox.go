@@ -72,9 +72,15 @@ type Outbox struct {
 	// whichever is fuller) whose crossing mails the partner and operators,
 	// once per crossing. Empty: no quota alerts.
 	QuotaThresholds []int
+	// AllowPrivateWebhooks lets webhooks be created for loopback,
+	// link-local and private addresses (FERRY_WEBHOOK_ALLOW_PRIVATE; the
+	// WebhookSender checks each connection again).
+	AllowPrivateWebhooks bool
 
 	wakeOnce sync.Once
 	wake     chan struct{}
+	hookOnce sync.Once
+	hookWake chan struct{}
 }
 
 func (o *Outbox) wakeC() chan struct{} {
@@ -130,6 +136,9 @@ func (o *Outbox) OnUpload(ctx context.Context, tx *store.Store, t *store.Transfe
 		p.AccountID = *t.AccountID
 	}
 	if _, err := o.insert(ctx, tx, pid, store.NotifyKindUpload, p, now.Add(o.Digest)); err != nil {
+		return err
+	}
+	if err := o.Event(ctx, tx, EventUploadFinished, pid, p); err != nil {
 		return err
 	}
 	return o.checkQuota(ctx, tx, pid, t.UsageBytes, t.UsageFiles)
@@ -203,7 +212,7 @@ func (o *Outbox) List(ctx context.Context, f Filter) ([]store.Notification, stri
 		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead", ErrInvalid, f.Status)
 	}
 	if f.Kind != "" && !slices.Contains(templateKinds, f.Kind) {
-		return nil, "", fmt.Errorf("%w: kind %q is not one of upload, quota, test", ErrInvalid, f.Kind)
+		return nil, "", fmt.Errorf("%w: kind %q is not one of upload, quota, test, expectation", ErrInvalid, f.Kind)
 	}
 	if f.Limit < 0 || f.Limit > 500 {
 		return nil, "", fmt.Errorf("%w: limit must be 1-500", ErrInvalid)

@@ -41,6 +41,9 @@ const (
 	NotifyKindUpload = "upload"
 	NotifyKindQuota  = "quota"
 	NotifyKindTest   = "test"
+	// NotifyKindExpectation: an expected delivery was missed, or came
+	// after a miss.
+	NotifyKindExpectation = "expectation"
 )
 
 // Notification statuses.

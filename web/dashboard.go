@@ -28,6 +28,8 @@ type dashboardData struct {
 	ChartTotal    int
 	ChartTable    []hourCount // the busiest hours, as text for screen readers and phones
 	Partners      store.EnabledCount
+	// Week is the last seven days of expected deliveries: met, late, missed.
+	Week []dayOutcomes
 }
 
 type hourCount struct {
@@ -99,6 +101,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *principal)
 		if d.Dead, d.DeadMore, err = s.countNotifications(ctx, store.NotifyDead); err != nil {
 			return err
 		}
+	}
+	if d.Week, err = s.weekStrip(ctx, ""); err != nil {
+		return err
 	}
 	s.renderPage(w, r, http.StatusOK, "dashboard", &page{Title: "Dashboard", User: p, Data: d})
 	return nil

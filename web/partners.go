@@ -133,6 +133,11 @@ type partnerData struct {
 	Sessions                    int
 	Mail                        bool
 	Notify                      bool
+	// Expected deliveries with their latest outcomes, the partner's week
+	// strip, and the new-expectation form.
+	Expects   []expectationRow
+	Week      []dayOutcomes
+	NewExpect expectForm
 }
 
 type accountForm struct {
@@ -167,6 +172,13 @@ func (s *Server) partnerData(ctx context.Context, slug, after string) (*partnerD
 			d.Sessions++
 		}
 	}
+	if d.Expects, err = s.expectationRows(ctx, pt.ID); err != nil {
+		return nil, err
+	}
+	if d.Week, err = s.weekStrip(ctx, pt.ID); err != nil {
+		return nil, err
+	}
+	d.NewExpect = expectForm{Count: "1", TimeZone: "UTC", Grace: "30m", Contacts: true}
 	return d, nil
 }
 

@@ -187,7 +187,7 @@ func sizeInput(n int64) string {
 
 func mustParsePages() map[string]*template.Template {
 	names := []string{"login", "error", "dashboard", "partners", "partner_new", "partner", "files", "mailbox",
-		"message", "transfers", "sessions", "notifications", "password"}
+		"message", "transfers", "sessions", "notifications", "password", "webhooks"}
 	out := map[string]*template.Template{}
 	f := template.FuncMap{"sizeInput": sizeInput}
 	for k, v := range funcs {
@@ -230,20 +230,23 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 // flashes are the messages a redirect after a change may show (by key,
 // so that a link cannot put words in the page).
 var flashes = map[string]string{
-	"partner-created":  "Partner created.",
-	"partner-saved":    "Partner saved.",
-	"partner-enabled":  "Partner enabled.",
-	"partner-disabled": "Partner disabled; its live sessions were closed.",
-	"account-saved":    "Account saved.",
-	"account-enabled":  "Account enabled.",
-	"account-disabled": "Account disabled; its live sessions were closed.",
-	"file-deleted":     "File deleted.",
-	"file-renamed":     "Renamed.",
-	"file-uploaded":    "File uploaded.",
-	"folder-created":   "Folder created.",
-	"kicked":           "Session closed.",
-	"retried":          "Notification queued again.",
-	"test-queued":      "Test notification queued.",
+	"partner-created":     "Partner created.",
+	"partner-saved":       "Partner saved.",
+	"partner-enabled":     "Partner enabled.",
+	"partner-disabled":    "Partner disabled; its live sessions were closed.",
+	"account-saved":       "Account saved.",
+	"account-enabled":     "Account enabled.",
+	"account-disabled":    "Account disabled; its live sessions were closed.",
+	"file-deleted":        "File deleted.",
+	"file-renamed":        "Renamed.",
+	"file-uploaded":       "File uploaded.",
+	"folder-created":      "Folder created.",
+	"kicked":              "Session closed.",
+	"retried":             "Notification queued again.",
+	"delivery-retried":    "Webhook delivery queued again.",
+	"expectation-created": "Expectation saved.",
+	"expectation-deleted": "Expectation deleted.",
+	"test-queued":         "Test notification queued.",
 }
 
 // statusOf maps an error of the service layer to an HTTP status and a

@@ -144,6 +144,10 @@ func (s *Server) routes() http.Handler {
 	post("/sessions/{id}/kick", "session.kick", s.sessionKick)
 	get("/notifications", s.notifications)
 	post("/notifications/{id}/retry", "notification.retry", s.notificationRetry)
+	post("/partners/{slug}/expectations", "expectation.create", s.expectationCreate)
+	post("/partners/{slug}/expectations/{id}/delete", "expectation.delete", s.expectationDelete)
+	get("/webhooks", s.webhooks)
+	post("/webhooks/deliveries/{id}/retry", "webhook.delivery.retry", s.webhookRetry)
 	mux.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request, p *principal) error {
 		return errNotFound
 	}))

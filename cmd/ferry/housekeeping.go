@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferryhq/ferry/expect"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/store"
 )
@@ -15,13 +16,18 @@ import (
 // interrupted publishes, the sweep of expired partial uploads, pruning of
 // failed logins, of audit rows past FERRY_AUDIT_RETENTION and of
 // notifications past FERRY_NOTIFICATION_RETENTION),
-// session revalidation, the mailbox blob sweep and the notifier. They stop
+// session revalidation, the mailbox blob sweep, the notifier, the webhook
+// sender and the expectation evaluator. They stop
 // when the context serve runs under ends, or at stop, which waits for every
 // one of them: nothing of them runs after serve returns.
 type housekeeping struct {
 	d        *deps
 	log      *slog.Logger
 	notifier *notify.Notifier
+	hooks    *notify.WebhookSender // nil: no webhook deliveries from this node
+	// expect judges expected deliveries at their deadlines (every node
+	// may: each deadline is recorded once); nil: not on this node.
+	expect *expect.Evaluator
 	// revalidateEvery is revalidateEvery (shorter in tests).
 	revalidateEvery time.Duration
 	cancel          context.CancelFunc
@@ -49,13 +55,6 @@ const (
 	sweepPage = 500
 )
 
-// startHousekeeping starts the loops; the caller must call stop.
-func startHousekeeping(ctx context.Context, d *deps, n *notify.Notifier) *housekeeping {
-	h := newHousekeeping(d, n)
-	h.start(ctx)
-	return h
-}
-
 func newHousekeeping(d *deps, n *notify.Notifier) *housekeeping {
 	return &housekeeping{d: d, log: d.log.With("component", "maintenance"), notifier: n,
 		revalidateEvery: revalidateEvery}
@@ -67,6 +66,8 @@ func (h *housekeeping) start(ctx context.Context) {
 	h.g.Go(func() error { h.revalidate(ctx); return nil })
 	h.g.Go(func() error { h.sweepMail(ctx); return nil })
 	h.g.Go(func() error { h.notify(ctx); return nil })
+	h.g.Go(func() error { h.deliverHooks(ctx); return nil })
+	h.g.Go(func() error { h.evaluate(ctx); return nil })
 }
 
 // stop ends every loop and waits until each has returned (the notifier
@@ -223,5 +224,25 @@ func (h *housekeeping) notify(ctx context.Context) {
 	}
 	if err := h.notifier.Run(ctx); err != nil {
 		h.notifier.Logger.Error("notifier stopped", "err", err)
+	}
+}
+
+// deliverHooks runs the webhook sender until ctx ends.
+func (h *housekeeping) deliverHooks(ctx context.Context) {
+	if h.hooks == nil {
+		return
+	}
+	if err := h.hooks.Run(ctx); err != nil {
+		h.log.Error("webhook sender stopped", "err", err)
+	}
+}
+
+// evaluate runs the expectation evaluator until ctx ends.
+func (h *housekeeping) evaluate(ctx context.Context) {
+	if h.expect == nil {
+		return
+	}
+	if err := h.expect.Run(ctx); err != nil {
+		h.log.Error("expectation evaluator stopped", "err", err)
 	}
 }

@@ -37,6 +37,8 @@ var commands = []struct{ name, summary string }{
 	{"admin", "web admin users: create, list, passwd, enable, disable, delete"},
 	{"quota", "recount partners' storage usage from disk"},
 	{"ban", "addresses banned after failed logins: list, lift"},
+	{"expectation", "expected deliveries: create, set, list, show, delete, evaluations"},
+	{"webhook", "webhooks: create, set, list, show, delete, deliveries, retry"},
 	{"config", "print the effective settings and the TLS certificate's fingerprint"},
 	{"healthcheck", "exit 0 when the running server answers"},
 	{"version", "print the version, the source revision and the Go version"},
@@ -68,6 +70,15 @@ const synopsis = `Usage:
   ferry token list | revoke ID
   ferry admin create USERNAME --role admin|auditor [--password-stdin]   a web admin user (password prompted or generated)
   ferry admin list | passwd USERNAME [--password-stdin] | enable USERNAME | disable USERNAME | delete USERNAME
+  ferry expectation create --partner SLUG --folder DIR --pattern GLOB --schedule CRON --time-zone ZONE
+                            [--count N] [--grace 30m] [--name N] [--notify-email EMAIL]... [--notify-contacts=BOOL]
+                            [--notify-webhooks=BOOL] [--disabled]
+  ferry expectation set --partner SLUG ID [the create flags to change]
+  ferry expectation list --partner SLUG | show --partner SLUG ID | delete --partner SLUG ID
+  ferry expectation evaluations --partner SLUG [ID] [--limit N]   met, late and missed deadlines
+  ferry webhook create --url URL --event EVENT... [--partner SLUG] [--secret-stdin] [--disabled]
+  ferry webhook set ID [the create flags to change] | list | show ID | delete ID
+  ferry webhook deliveries ID [--status dead] [--limit N] | retry DELIVERY-ID   re-drive a dead delivery
   ferry quota recalc [SLUG...]                recount partners' usage from disk
   ferry ban list | lift IP                    addresses banned after failed logins
   ferry config [flags]                        print the effective settings
@@ -123,7 +134,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 		cmd, args = "help", args[1:]
 	}
 	switch cmd {
-	case "partner", "account", "token", "admin", "quota", "ban":
+	case "partner", "account", "token", "admin", "quota", "ban", "expectation", "webhook":
 		if len(args) > 0 && isHelpFlag(args[0]) {
 			// The subcommands' synopsis, before any database is opened.
 			for _, line := range strings.Split(synopsis, "\n") {
@@ -149,6 +160,10 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.admin(ctx, args)
 	case "quota":
 		return a.quota(ctx, args)
+	case "expectation":
+		return a.expectation(ctx, args)
+	case "webhook":
+		return a.webhook(ctx, args)
 	case "ban":
 		return a.ban(ctx, args)
 	case "config":

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/config"
+	"github.com/ferryhq/ferry/expect"
 	"github.com/ferryhq/ferry/files"
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/proxied"
@@ -50,7 +51,7 @@ type deps struct {
 // every front end shares: recovery and the partial-upload sweep run through
 // it, the web admin's file pages work through it.
 func (d *deps) files() *files.Service {
-	return &files.Service{Store: d.store, FilesDir: d.cfg.FilesDir(), OnUpload: d.outbox.OnUpload,
+	return &files.Service{Store: d.store, FilesDir: d.cfg.FilesDir(), OnUpload: d.outbox.OnUpload, OnFile: d.outbox.OnFile,
 		NoSync: !d.cfg.UploadSync, Logger: d.log.With("component", "files")}
 }
 
@@ -108,6 +109,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		Logger: log.With("component", "bans")}
 	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg, guard: guard, audit: audit}
 	d.outbox = newOutbox(d)
+	guard.OnBan = d.outbox.OnBan // webhooks: login.failed_ban
 	// Passive ports stay open between transfers when one FTP server has the
 	// range to itself; with implicit FTPS beside plain FTP the two share it,
 	// so each transfer opens and closes a port of its own.
@@ -119,7 +121,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 			PublicHost: cfg.FTPPublicHost, Banner: cfg.FTPBanner, IdleTimeout: cfg.FTPIdleTimeout,
 			DeflateLevel: cfg.FTPDeflateLevel, Logger: log.With("component", "ftpd"),
 			Store: st, Guard: guard, MaxSessions: cfg.FTPMaxSessions, MaxSessionsPerIP: cfg.FTPMaxSessionsPerIP,
-			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload,
+			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload, OnFile: d.outbox.OnFile,
 			NoSync: !cfg.UploadSync, LoginTimeout: cfg.LoginTimeout, AVBLDiskSpace: cfg.FTPAVBLDiskSpace,
 		}
 	}
@@ -145,7 +147,14 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	// The background loops stop with ctx; stop joins them after the
 	// servers are shut down, before the store closes.
-	hk := startHousekeeping(ctx, d, notifier)
+	hooks, err := newWebhookSender(d)
+	if err != nil {
+		return err
+	}
+	hk := newHousekeeping(d, notifier)
+	hk.hooks = hooks
+	hk.expect = &expect.Evaluator{Store: d.store, Outbox: d.outbox, Logger: log.With("component", "expectations")}
+	hk.start(ctx)
 	defer hk.stop()
 	return runServers(ctx, log, cfg, ls)
 }

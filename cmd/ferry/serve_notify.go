@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
+	"errors"
+	"os"
 	"path/filepath"
 
 	"github.com/ferryhq/ferry/config"
@@ -16,6 +19,9 @@ func mailStore(d *deps) *mailbox.Store {
 	if d.mail == nil {
 		d.mail = &mailbox.Store{DB: d.store, Dir: filepath.Join(d.cfg.DataDir, "mail"),
 			MaxMessageBytes: smtp.DefaultMaxMessageBytes, Logger: d.log.With("component", "mailbox")}
+		if d.outbox != nil {
+			d.mail.OnReceived = d.outbox.OnMailReceived // webhooks: mail.received
+		}
 	}
 	return d.mail
 }
@@ -24,7 +30,7 @@ func mailStore(d *deps) *mailbox.Store {
 // (the FTP servers' OnUpload), and the API's notification endpoints use.
 func newOutbox(d *deps) *notify.Outbox {
 	return &notify.Outbox{Store: d.store, Domain: d.cfg.MailDomain, Digest: d.cfg.NotifyDigest,
-		QuotaThresholds: d.cfg.QuotaAlerts}
+		QuotaThresholds: d.cfg.QuotaAlerts, AllowPrivateWebhooks: d.cfg.WebhookAllowPrivate}
 }
 
 // newNotifier checks the mail settings and builds the notifier, which
@@ -51,4 +57,30 @@ func newNotifier(d *deps) (*notify.Notifier, error) {
 		log.Warn("FERRY_SMTP_RELAY is not set: upload alerts go only to partner mailboxes")
 	}
 	return n, nil
+}
+
+// newWebhookSender builds the webhook deliverer, which housekeeping runs.
+func newWebhookSender(d *deps) (*notify.WebhookSender, error) {
+	cfg := d.cfg
+	w := &notify.WebhookSender{Outbox: d.outbox, AllowPrivate: cfg.WebhookAllowPrivate,
+		Logger: d.log.With("component", "webhooks")}
+	if cfg.WebhookCACerts != "" {
+		pem, err := os.ReadFile(cfg.WebhookCACerts)
+		if err != nil {
+			return nil, &config.Error{Key: "FERRY_WEBHOOK_CA_CERTS", Source: "configuration", Err: err}
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &config.Error{Key: "FERRY_WEBHOOK_CA_CERTS", Source: "configuration",
+				Err: errors.New(cfg.WebhookCACerts + " holds no PEM certificate")}
+		}
+		w.RootCAs = pool
+	}
+	if cfg.WebhookAllowPrivate {
+		w.Logger.Warn("FERRY_WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach loopback and private addresses")
+	}
+	return w, nil
 }

@@ -201,7 +201,7 @@ func (s *session) Data(r io.Reader) error {
 	for i, rc := range s.rcpts {
 		rcpts[i] = mailbox.Recipient{PartnerID: rc.partnerID}
 	}
-	d, err := s.s.Store.DeliverTo(s.ctx, rcpts, r, mailbox.DeliverOptions{Trace: s.trace()})
+	d, err := s.s.Store.DeliverTo(s.ctx, rcpts, r, mailbox.DeliverOptions{Trace: s.trace(), Received: true})
 	if err != nil {
 		// Drain what the client still sends so that the reply is read.
 		_, _ = io.Copy(io.Discard, r)
