@@ -193,3 +193,17 @@ func (t *Tree) Finished(row *store.Transfer, n int64, err error) {
 	}
 	t.Audit(row, err)
 }
+
+// addUsage changes the partner's usage counters. It is not in the
+// transaction of the operation's row, which the background writer commits
+// later: a failure is logged for `ferry quota recalc`.
+func (t *Tree) addUsage(dBytes, dFiles int64) {
+	if t.svc.Store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
+	defer cancel()
+	if err := t.svc.Store.AddUsage(ctx, t.who.PartnerID, dBytes, dFiles); err != nil {
+		t.svc.logger().Error("update quota usage; run `ferry quota recalc`", "partner", t.who.PartnerSlug, "err", err)
+	}
+}

@@ -217,36 +217,3 @@ func TestRecoverAndSweep(t *testing.T) {
 		t.Errorf("swept partial upload still there: %v", err)
 	}
 }
-
-// A delete's refund commits with its audit row, in the audit writer's
-// transaction: neither shows before the other.
-func TestDeleteRefundCommitsWithRow(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			e := newEnv(t, b, 1000)
-			tree := e.open(t, "/", partners.PermAll)
-			if _, err := tree.Upload("/a.txt", strings.NewReader("hello")); err != nil {
-				t.Fatal(err)
-			}
-			rows := &store.AuditWriter{Store: e.st, Linger: time.Hour}
-			rows.Start()
-			e.svc.Rows = rows
-			if err := tree.Remove("/a.txt"); err != nil {
-				t.Fatal(err)
-			}
-			if u := e.usage(t); u != [2]int64{5, 1} {
-				t.Fatalf("usage %v before the delete's row is written, want [5 1]", u)
-			}
-			if err := rows.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if u := e.usage(t); u != [2]int64{0, 0} {
-				t.Fatalf("usage %v after the delete's row is written, want [0 0]", u)
-			}
-			got := e.rows(t)
-			if last := got[len(got)-1]; last.Operation != store.OpDelete || last.UsageBytes != -5 || last.UsageFiles != -1 {
-				t.Fatalf("last row %+v, want the delete with usage -5/-1", last)
-			}
-		})
-	}
-}

@@ -27,7 +27,8 @@ func (t *Tree) Remove(name string) error {
 	}
 	err := t.fs.Remove(name)
 	if err == nil && statErr == nil && !vfs.IsPartial(fi) {
-		row.Bytes, row.UsageBytes, row.UsageFiles, row.ApplyUsage = fi.Size(), -fi.Size(), -1, true
+		row.Bytes, row.UsageBytes, row.UsageFiles = fi.Size(), -fi.Size(), -1
+		t.addUsage(-fi.Size(), -1)
 	}
 	t.Audit(row, err)
 	return err
@@ -56,7 +57,8 @@ func (t *Tree) Rename(from, to string) error {
 	replaced, statErr := t.fs.Stat(to)
 	err := t.fs.Rename(from, to)
 	if err == nil && statErr == nil && !replaced.IsDir() && !vfs.IsPartial(replaced) {
-		row.UsageBytes, row.UsageFiles, row.ApplyUsage = -replaced.Size(), -1, true
+		row.UsageBytes, row.UsageFiles = -replaced.Size(), -1
+		t.addUsage(-replaced.Size(), -1)
 	}
 	t.Audit(row, err)
 	return err

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -36,10 +34,6 @@ type Transfer struct {
 	StagingPath string // committing uploads: where the data waits
 	StartedAt   time.Time
 	FinishedAt  *time.Time
-	// ApplyUsage: RecordTransfers applies UsageBytes and UsageFiles to the
-	// partner's counters in the transaction that stores the row, so a
-	// delete's refund and its row commit together (not stored).
-	ApplyUsage bool `gorm:"-"`
 }
 
 // Operations in the audit log.
@@ -105,34 +99,17 @@ func (t *Transfer) fillDefaults(now time.Time) {
 }
 
 // RecordTransfers appends finished operations to the audit log in one
-// transaction (one statement per 100 rows), and applies the usage of the
-// rows marked ApplyUsage, summed per partner, in the same transaction.
+// transaction (one statement per 100 rows).
 func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
-	usage := map[string][2]int64{}
 	for _, t := range rows {
 		t.fillDefaults(now)
-		if t.ApplyUsage && t.PartnerID != nil && (t.UsageBytes != 0 || t.UsageFiles != 0) {
-			u := usage[*t.PartnerID]
-			usage[*t.PartnerID] = [2]int64{u[0] + t.UsageBytes, u[1] + t.UsageFiles}
-		}
 	}
 	err := s.Tx(ctx, func(tx *Store) error {
-		if err := translate(tx.q(ctx).CreateInBatches(rows, 100).Error); err != nil {
-			return err
-		}
-		// In one order on every node, so that two batches never wait on
-		// each other's partner rows.
-		for _, id := range slices.Sorted(maps.Keys(usage)) {
-			u := usage[id]
-			if err := tx.addUsage(ctx, id, u[0], u[1], false); err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-		}
-		return nil
+		return translate(tx.q(ctx).CreateInBatches(rows, 100).Error)
 	})
 	if err != nil {
 		return err
