@@ -1,0 +1,19 @@
+-- +goose Up
+-- Partner portal sessions (issue 19). The session cookie holds a random
+-- secret; this table holds its SHA-256. Signing out deletes the row. The
+-- fingerprint is partners.Fingerprint of the account at sign-in: when the
+-- account's password, permissions, home, TLS policy or enabled flags (or
+-- its partner's) change, the portal ends the session at its next request,
+-- as FTP and the mail servers close their live sessions.
+CREATE TABLE portal_sessions (
+    id          TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL,
+    created_at  DATETIME NOT NULL,
+    expires_at  DATETIME NOT NULL
+);
+CREATE INDEX portal_sessions_expires ON portal_sessions (expires_at);
+CREATE INDEX portal_sessions_account ON portal_sessions (account_id);
+
+-- +goose Down
+DROP TABLE portal_sessions;
