@@ -7,14 +7,16 @@ import (
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/httpserver"
+	"github.com/ferryhq/ferry/portal"
 	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/web"
 )
 
 // apiListeners returns the HTTP listener, or none when FERRY_HTTP_ADDR is
 // empty: one ServeMux with the admin API (/api/, /healthz, /readyz,
-// /metrics) and the web admin (every other path) side by side, on the same
-// service layer. Neither front end imports the other.
+// /metrics), the partner portal (/portal/) and the web admin (every other
+// path) side by side, on the same service layer. No front end imports
+// another.
 func apiListeners(d *deps) []listener {
 	if d.cfg.HTTPAddr == "" {
 		return nil
@@ -44,8 +46,15 @@ func apiListeners(d *deps) []listener {
 	if d.cfg.AdminToken != "" {
 		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")
 	}
-	srv := &httpserver.Server{Handler: httpserver.Mux(apiSrv.Handler(), webSrv.Handler()),
-		Logger: d.log.With("component", "http")}
+	// The partner portal (/portal/): partners' staff sign in with their
+	// FTP account and work on the same files through the same file core.
+	portalSrv := &portal.Server{
+		Store: d.store, Partners: d.partners, Files: d.files(), Guard: d.guard,
+		Logger: d.log.With("component", "portal"), TrustedProxies: d.cfg.TrustedProxies,
+	}
+	mux := httpserver.Mux(apiSrv.Handler(), webSrv.Handler())
+	mux.Handle(portal.Prefix, portalSrv.Handler())
+	srv := &httpserver.Server{Handler: mux, Logger: d.log.With("component", "http")}
 	return []listener{{name: "http", addr: d.cfg.HTTPAddr, srv: srv}}
 }
 
