@@ -138,7 +138,8 @@
     Promise.all(Array.prototype.map.call(files, upload)).then(function (oks) {
       input.value = '';
       if (oks.every(Boolean)) {
-        window.location.assign(window.location.pathname + '?done=uploaded');
+        // A moment to see every bar at 100 %, then the list with the files.
+        setTimeout(function () { window.location.assign(window.location.pathname + '?done=uploaded'); }, 800);
       }
     });
   }
