@@ -19,6 +19,7 @@ import (
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/httpserver"
 	"github.com/ferryhq/ferry/internal/password"
+	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/portal"
@@ -34,6 +35,7 @@ type env struct {
 	svc     *partners.Service
 	fc      *files.Service
 	outbox  *notify.Outbox
+	mail    *mailbox.Store
 	guard   *bans.Guard
 	portal  *portal.Server
 	ftpAddr string
@@ -72,7 +74,8 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 		}
 	})
 
-	e.portal = &portal.Server{Store: st, Partners: svc, Files: e.fc, Guard: e.guard, PartSize: 64 << 10}
+	e.mail = &mailbox.Store{DB: st, Dir: filepath.Join(t.TempDir(), "mail")}
+	e.portal = &portal.Server{Store: st, Partners: svc, Files: e.fc, Guard: e.guard, Mail: e.mail, PartSize: 64 << 10}
 	h := e.portal.Handler()
 	mux := http.NewServeMux()
 	mux.Handle(portal.Prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -36,6 +36,7 @@ import (
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/files"
 	"github.com/ferryhq/ferry/internal/proxied"
+	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 )
@@ -59,7 +60,9 @@ type Server struct {
 	Partners *partners.Service // required: sign-in
 	Files    *files.Service    // required: the file core
 	Guard    *bans.Guard       // nil: no bans
-	Logger   *slog.Logger
+	// Mail is the partners' mailboxes; nil: no webmail.
+	Mail   *mailbox.Store
+	Logger *slog.Logger
 	// TrustedProxies (FERRY_TRUSTED_PROXIES) name the client in
 	// X-Forwarded-For and say in X-Forwarded-Proto whether it used TLS.
 	TrustedProxies []netip.Prefix
@@ -117,6 +120,16 @@ func (s *Server) routes() http.Handler {
 	post("/portal/mkdir", 1<<16, s.withTree(s.mkdir))
 	post("/portal/rename", 1<<16, s.withTree(s.rename))
 	post("/portal/delete", 1<<16, s.withTree(s.remove))
+	mail := func(h handler) handler { return s.mailed(h) }
+	get("/portal/mail/{$}", mail(s.mailList))
+	get("/portal/mail/message/{id}", mail(s.mailMessage))
+	get("/portal/mail/message/{id}/part/{n}", mail(s.mailPart))
+	post("/portal/mail/message/{id}/flag", 1<<16, mail(s.mailFlag))
+	post("/portal/mail/message/{id}/move", 1<<16, mail(s.mailMove))
+	post("/portal/mail/message/{id}/delete", 1<<16, mail(s.mailDelete))
+	post("/portal/mail/folders/create", 1<<16, mail(s.folderCreate))
+	post("/portal/mail/folders/rename", 1<<16, mail(s.folderRename))
+	post("/portal/mail/folders/delete", 1<<16, mail(s.folderDelete))
 	mux.Handle("/portal/", s.authed(func(w http.ResponseWriter, r *http.Request, u *user) error { return errNotFound }))
 	return securityHeaders(s.requireTLS(mux))
 }

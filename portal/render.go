@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/ferryhq/ferry/partners"
 )
 
 // page is what every template sees.
@@ -15,17 +17,21 @@ type page struct {
 	User  *user
 	Data  any
 	Error string
+	Mail  bool // the account reads the mailbox here
 }
 
 var funcs = template.FuncMap{
 	"size": humanSize,
 	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") + " UTC" },
 	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"folders": func(f []folderView, csrf string) map[string]any {
+		return map[string]any{"Folders": f, "CSRF": csrf}
+	},
 }
 
 func mustParsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "files", "error"} {
+	for _, name := range []string{"signin", "files", "error", "mail", "message"} {
 		out[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS,
 			"templates/layout.html", "templates/"+name+".html"))
 	}
@@ -34,7 +40,9 @@ func mustParsePages() map[string]*template.Template {
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, u *user, status int, name, title string, data any) {
 	var buf bytes.Buffer
-	if err := s.pages[name].Execute(&buf, &page{Title: title, User: u, Data: data}); err != nil {
+	pg := &page{Title: title, User: u, Data: data}
+	pg.Mail = u != nil && s.Mail != nil && u.Login.Perms.Has(partners.PermMail)
+	if err := s.pages[name].Execute(&buf, pg); err != nil {
 		s.logger().Error("render portal page", "page", name, "err", err)
 		http.Error(w, "The page could not be shown.", http.StatusInternalServerError)
 		return

@@ -47,9 +47,10 @@ func apiListeners(d *deps) []listener {
 		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")
 	}
 	// The partner portal (/portal/): partners' staff sign in with their
-	// FTP account and work on the same files through the same file core.
+	// FTP account and work on the same files through the same file core,
+	// and read the partner's mailbox (accounts with the mail permission).
 	portalSrv := &portal.Server{
-		Store: d.store, Partners: d.partners, Files: d.files(), Guard: d.guard,
+		Store: d.store, Partners: d.partners, Files: d.files(), Guard: d.guard, Mail: mailStore(d),
 		Logger: d.log.With("component", "portal"), TrustedProxies: d.cfg.TrustedProxies,
 	}
 	mux := httpserver.Mux(apiSrv.Handler(), webSrv.Handler())
