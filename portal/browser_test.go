@@ -248,3 +248,50 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the refused delete deleted: %v", err)
 	}
 }
+
+// TestBrowserMail reads mail in Chromium: the folder list with its unread
+// count, a message with an attachment opened and downloaded, and a
+// hostile HTML message whose script, event attributes and javascript:
+// links do nothing, even when clicked.
+func TestBrowserMail(t *testing.T) {
+	ctx := browser(t)
+	e := newEnv(t, sqlite())
+	e.partner("acme", "alice", "", "")
+	e.deliver("acme", plainMail)
+	att := e.deliver("acme", attachmentMail)
+	hostile := e.deliver("acme", hostileHTML)
+	run(t, ctx, chromedp.Navigate(e.base+"/portal/mail/"), chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("#messages")))
+	shot(t, ctx, "10-mail-inbox")
+	if s := text(t, ctx, ".folders .badge"); s != "3" {
+		t.Fatalf("unread badge: %q", s)
+	}
+	run(t, ctx, chromedp.Click(chromedp.CSS(`tr[data-id="`+att+`"] a`)), chromedp.WaitVisible(chromedp.CSS("#attachments")))
+	shot(t, ctx, "11-mail-attachment")
+	got := eval[string](t, ctx, `(async () => {
+		const a = document.querySelector('#attachments a');
+		return await (await fetch(a.href)).text();
+	})()`)
+	if got != "item;price\nwidget;42\n" {
+		t.Fatalf("attachment: %q", got)
+	}
+	run(t, ctx, chromedp.Navigate(e.base+"/portal/mail/message/"+hostile), chromedp.WaitVisible(chromedp.CSS("#greeting")))
+	// Click what is left of the links and wait a moment for anything to run.
+	eval[bool](t, ctx, `document.querySelectorAll('#body a').forEach(a => { if (!a.href.startsWith('http')) a.click(); }); true`)
+	time.Sleep(300 * time.Millisecond)
+	if v := eval[string](t, ctx, `String(window.pwned)`); v != "undefined" {
+		t.Fatalf("the hostile message ran code: window.pwned = %s", v)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('#body img[src*="tracker"], base, #body script, #body iframe, #body form').length`); n != 0 {
+		t.Fatalf("%d hostile elements in the page", n)
+	}
+	if !strings.Contains(text(t, ctx, "#images-blocked"), "not shown") {
+		t.Fatal("no notice of blocked images")
+	}
+	shot(t, ctx, "12-mail-hostile")
+	run(t, ctx, chromedp.Click(chromedp.CSS("#mark-unread")), chromedp.WaitVisible(chromedp.CSS("#messages")))
+	if s := text(t, ctx, ".folders .badge"); s != "2" {
+		t.Fatalf("unread badge after mark unread: %q", s)
+	}
+}
