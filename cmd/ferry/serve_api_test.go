@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +141,31 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 			items, _ := sessions["items"].([]any)
 			if len(items) != 1 || !strings.HasPrefix(items[0].(map[string]any)["id"].(string), "ftp-") {
 				t.Fatalf("sessions: %v", sessions)
+			}
+
+			// The partner portal is mounted on the same listener: alice signs
+			// in with her FTP password and sees her upload.
+			jar, _ := cookiejar.New(nil)
+			browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+			page := func(resp *http.Response, err error) string {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("portal %s: %d %s", resp.Request.URL.Path, resp.StatusCode, b)
+				}
+				return string(b)
+			}
+			form := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page(browser.Get(base + "/portal/")))
+			if form == nil {
+				t.Fatal("no sign-in form at /portal/")
+			}
+			files := page(browser.PostForm(base+"/portal/signin", url.Values{"csrf": {form[1]}, "username": {"alice"}, "password": {pw}}))
+			if !strings.Contains(files, "hello.txt") || !strings.Contains(files, "Signed in as alice") {
+				t.Fatalf("portal after sign-in:\n%s", files)
 			}
 
 			// Disabling the account through the API closes the live session.
