@@ -80,7 +80,7 @@ func notifyStatuses() []string {
 }
 
 func notifyKinds() []string {
-	return []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest}
+	return []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest, store.NotifyKindMail}
 }
 
 func (s *Server) listNotifications(c echo.Context) error {

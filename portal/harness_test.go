@@ -30,16 +30,19 @@ import (
 // env is a running Ferry with the portal and an FTP server over one
 // database and one file core, on 127.0.0.1.
 type env struct {
-	t       *testing.T
-	st      *store.Store
-	svc     *partners.Service
-	fc      *files.Service
-	outbox  *notify.Outbox
-	mail    *mailbox.Store
-	guard   *bans.Guard
-	portal  *portal.Server
-	ftpAddr string
-	base    string // http://127.0.0.1:port
+	t      *testing.T
+	st     *store.Store
+	svc    *partners.Service
+	fc     *files.Service
+	outbox *notify.Outbox
+	mail   *mailbox.Store
+	// submission: partner mailboxes @ferry.test, outside mail to
+	// partner-co.example through the outbox.
+	submission *mailbox.Submission
+	guard      *bans.Guard
+	portal     *portal.Server
+	ftpAddr    string
+	base       string // http://127.0.0.1:port
 	// wrap, if set, sees every request before the portal (fault injection).
 	wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)
 }
@@ -75,7 +78,10 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 	})
 
 	e.mail = &mailbox.Store{DB: st, Dir: filepath.Join(t.TempDir(), "mail")}
-	e.portal = &portal.Server{Store: st, Partners: svc, Files: e.fc, Guard: e.guard, Mail: e.mail, PartSize: 64 << 10}
+	e.submission = &mailbox.Submission{Store: e.mail, LocalDomains: []string{"ferry.test"},
+		OutboundDomains: []string{"partner-co.example"}, Outbound: e.outbox}
+	e.portal = &portal.Server{Store: st, Partners: svc, Files: e.fc, Guard: e.guard, Mail: e.mail, Submission: e.submission,
+		PartSize: 64 << 10}
 	h := e.portal.Handler()
 	mux := http.NewServeMux()
 	mux.Handle(portal.Prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

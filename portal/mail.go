@@ -39,6 +39,16 @@ func (s *Server) mailed(h handler) handler {
 	}
 }
 
+// writes needs a Submission: without one the portal only reads mail.
+func (s *Server) writes(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, u *user) error {
+		if s.Submission == nil {
+			return errNotFound
+		}
+		return h(w, r, u)
+	}
+}
+
 type folderView struct {
 	Name, URL string
 	Unseen    int64
@@ -62,6 +72,7 @@ type mailData struct {
 	First     string // URL of the first page, "" on it
 	Done      string
 	Deletable bool // the folder is not INBOX
+	Writes    bool // the portal sends mail
 }
 
 func mailURL(folder string) string { return "/portal/mail/?folder=" + urlQuery(folder) }
@@ -80,7 +91,7 @@ func (s *Server) folders(r *http.Request, u *user, current string) ([]folderView
 
 var mailDone = map[string]string{
 	"deleted": "Message deleted.", "moved": "Message moved.", "folder-created": "Folder created.",
-	"folder-renamed": "Folder renamed.", "folder-deleted": "Folder deleted.",
+	"folder-renamed": "Folder renamed.", "folder-deleted": "Folder deleted.", "sent": "Message sent.",
 }
 
 // mailList shows a folder's messages, newest first, or those matching a
@@ -109,7 +120,8 @@ func (s *Server) mailList(w http.ResponseWriter, r *http.Request, u *user) error
 	if err != nil {
 		return err
 	}
-	d := mailData{Folder: f.Name, Query: query, Done: mailDone[q.Get("done")], Deletable: f.Name != store.MailInbox}
+	d := mailData{Folder: f.Name, Query: query, Done: mailDone[q.Get("done")], Deletable: f.Name != store.MailInbox,
+		Writes: s.Submission != nil}
 	if d.Folders, err = s.folders(r, u, f.Name); err != nil {
 		return err
 	}

@@ -51,6 +51,7 @@ type messageData struct {
 	Attachments                    []attachment
 	Seen, Flagged                  bool
 	Folders                        []folderView
+	ReplyURL                       string // "" when the portal sends no mail
 }
 
 // sanitizer returns the policy for a message's HTML; blocked is set when
@@ -135,6 +136,9 @@ func (s *Server) mailMessage(w http.ResponseWriter, r *http.Request, u *user) er
 		Seen: m.HasFlag(`\Seen`), Flagged: m.HasFlag(`\Flagged`), ImagesURL: "/portal/mail/message/" + m.ID + "?images=1&keep=1"}
 	if d.Folders, err = s.folders(r, u, f.Name); err != nil {
 		return err
+	}
+	if s.Submission != nil {
+		d.ReplyURL = "/portal/mail/compose?reply=" + m.ID
 	}
 	e, err := message.Read(bufio.NewReader(io.LimitReader(rc, maxMessageLen)))
 	if e == nil {

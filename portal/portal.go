@@ -61,8 +61,10 @@ type Server struct {
 	Files    *files.Service    // required: the file core
 	Guard    *bans.Guard       // nil: no bans
 	// Mail is the partners' mailboxes; nil: no webmail.
-	Mail   *mailbox.Store
-	Logger *slog.Logger
+	Mail *mailbox.Store
+	// Submission is where written mail may go; nil: no writing.
+	Submission *mailbox.Submission
+	Logger     *slog.Logger
 	// TrustedProxies (FERRY_TRUSTED_PROXIES) name the client in
 	// X-Forwarded-For and say in X-Forwarded-Proto whether it used TLS.
 	TrustedProxies []netip.Prefix
@@ -127,6 +129,8 @@ func (s *Server) routes() http.Handler {
 	post("/portal/mail/message/{id}/flag", 1<<16, mail(s.mailFlag))
 	post("/portal/mail/message/{id}/move", 1<<16, mail(s.mailMove))
 	post("/portal/mail/message/{id}/delete", 1<<16, mail(s.mailDelete))
+	get("/portal/mail/compose", mail(s.writes(s.composePage)))
+	post("/portal/mail/send", maxCompose, mail(s.writes(s.sendMail)))
 	post("/portal/mail/folders/create", 1<<16, mail(s.folderCreate))
 	post("/portal/mail/folders/rename", 1<<16, mail(s.folderRename))
 	post("/portal/mail/folders/delete", 1<<16, mail(s.folderDelete))

@@ -41,6 +41,7 @@ const (
 	NotifyKindUpload = "upload"
 	NotifyKindQuota  = "quota"
 	NotifyKindTest   = "test"
+	NotifyKindMail   = "mail" // a message a partner sent outside Ferry (portal, SMTP submission)
 )
 
 // Notification statuses.
