@@ -294,4 +294,21 @@ func TestBrowserMail(t *testing.T) {
 	if s := text(t, ctx, ".folders .badge"); s != "2" {
 		t.Fatalf("unread badge after mark unread: %q", s)
 	}
+
+	// Switch on the second step with the code an authenticator app would show.
+	run(t, ctx, chromedp.Navigate(e.base+"/portal/account"), chromedp.WaitVisible(chromedp.CSS("#qr")))
+	shot(t, ctx, "13-account-totp")
+	secret := text(t, ctx, "#totp-secret")
+	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#code"), code(t, secret)), chromedp.Click(chromedp.CSS("#totp-on")),
+		chromedp.WaitVisible(chromedp.CSS("#done")))
+	if s := text(t, ctx, "#totp-state"); !strings.HasPrefix(s, "On") {
+		t.Fatalf("after turning it on: %q", s)
+	}
+	// Signing in again asks for the code.
+	run(t, ctx, chromedp.Click(chromedp.CSS(`.signout button`)), chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("#code")))
+	shot(t, ctx, "14-signin-code")
+	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#code"), code(t, secret)), chromedp.Click(chromedp.CSS("#verify")),
+		chromedp.WaitVisible(chromedp.CSS("#upload-card")))
 }

@@ -110,6 +110,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /portal/signin", s.signinPage)
 	mux.HandleFunc("POST /portal/signin", s.signin)
 	mux.HandleFunc("POST /portal/signout", s.signout)
+	mux.HandleFunc("GET /portal/signin/code", s.pendingPage(pendingTOTP))
+	mux.HandleFunc("POST /portal/signin/code", s.secondFactor(pendingTOTP))
+	mux.HandleFunc("GET /portal/signin/setup", s.pendingPage(pendingEnroll))
+	mux.HandleFunc("POST /portal/signin/setup", s.secondFactor(pendingEnroll))
 
 	get := func(pattern string, h handler) { mux.Handle("GET "+pattern, s.authed(h)) }
 	post := func(pattern string, limit int64, h handler) {
@@ -117,6 +121,8 @@ func (s *Server) routes() http.Handler {
 	}
 	get("/portal/files/{path...}", s.withTree(s.files))
 	get("/portal/upload", s.withTree(s.uploadStatus))
+	get("/portal/account", s.accountPage)
+	post("/portal/account/totp", 1<<16, s.accountTOTP)
 	mux.Handle("POST /portal/upload", s.authed(s.withTree(s.uploadPart))) // checks its own CSRF header
 	post("/portal/upload-form", maxFormUpload, s.withTree(s.uploadForm))
 	post("/portal/mkdir", 1<<16, s.withTree(s.mkdir))
@@ -237,6 +243,15 @@ func (s *Server) authed(h handler) http.Handler {
 				return
 			}
 			s.renderError(w, r, nil, &httpError{status: http.StatusUnauthorized, msg: "You are signed out; sign in again."})
+			return
+		}
+		if u.pending != "" {
+			// The second factor is still missing: nothing but its page.
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				http.Redirect(w, r, pendingURL(u.pending)+"?next="+urlQuery(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			s.renderError(w, r, nil, &httpError{status: http.StatusUnauthorized, msg: "Finish signing in first."})
 			return
 		}
 		if err := h(w, r, u); err != nil {

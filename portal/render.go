@@ -31,7 +31,7 @@ var funcs = template.FuncMap{
 
 func mustParsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "files", "error", "mail", "message", "compose"} {
+	for _, name := range []string{"signin", "files", "error", "mail", "message", "compose", "code", "account"} {
 		out[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS,
 			"templates/layout.html", "templates/"+name+".html"))
 	}

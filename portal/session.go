@@ -32,6 +32,8 @@ type user struct {
 	Partner *store.Partner
 	secret  string // the cookie's secret
 	session string // the portal_sessions row
+	pending string // "" signed in; "totp" or "enroll": the second factor is still missing
+	totp    bool   // the account has a second factor
 }
 
 var errNoSession = errors.New("no session")
@@ -91,13 +93,13 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (*user, error) 
 	}
 	l := &partners.Login{AccountID: a.ID, Username: a.Username, PartnerID: a.PartnerID, PartnerSlug: a.Partner.Slug,
 		HomeDir: a.HomeDir, Perms: perms, TLSRequired: a.TLSRequired || a.Partner.TLSRequired, Fingerprint: ps.Fingerprint}
-	return &user{Login: l, Partner: a.Partner, secret: c.Value, session: id}, nil
+	return &user{Login: l, Partner: a.Partner, secret: c.Value, session: id, pending: ps.Pending, totp: a.TOTPSecret != ""}, nil
 }
 
 // startSession stores a new session of l and returns its cookie value. A
 // session is only ever created here, after the password was checked, with
 // a fresh secret: a cookie planted before sign-in is never promoted.
-func (s *Server) startSession(ctx context.Context, l *partners.Login) (string, time.Time, error) {
+func (s *Server) startSession(ctx context.Context, l *partners.Login, pending string) (string, time.Time, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("session secret: %w", err)
@@ -105,8 +107,11 @@ func (s *Server) startSession(ctx context.Context, l *partners.Login) (string, t
 	secret := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
 	exp := now.Add(SessionLifetime)
+	if pending != "" {
+		exp = now.Add(pendingLifetime)
+	}
 	if err := s.Store.CreatePortalSession(ctx, &store.PortalSession{ID: rowID(secret), AccountID: l.AccountID,
-		Fingerprint: l.Fingerprint, CreatedAt: now, ExpiresAt: exp}); err != nil {
+		Fingerprint: l.Fingerprint, Pending: pending, CreatedAt: now, ExpiresAt: exp}); err != nil {
 		return "", time.Time{}, fmt.Errorf("store session: %w", err)
 	}
 	if err := s.Store.PrunePortalSessions(ctx, now); err != nil {
@@ -252,17 +257,37 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 	if old, err := r.Cookie(sessionCookie); err == nil {
 		_ = s.Store.DeletePortalSession(ctx, rowID(old.Value))
 	}
-	secret, exp, err := s.startSession(ctx, l)
+	// A second factor: the account's, or one the partner demands.
+	a, err := s.Store.AccountByID(ctx, l.AccountID)
 	if err != nil {
 		s.logger().Error("portal sign-in", "err", err)
 		fail(http.StatusInternalServerError, "Signing in did not work just now; try again in a moment.")
 		return
 	}
-	s.Files.Audit(row, nil)
+	pending := ""
+	switch {
+	case a.TOTPSecret != "":
+		pending = pendingTOTP
+	case a.Partner != nil && a.Partner.TOTPRequired:
+		pending = pendingEnroll
+	}
+	secret, exp, err := s.startSession(ctx, l, pending)
+	if err != nil {
+		s.logger().Error("portal sign-in", "err", err)
+		fail(http.StatusInternalServerError, "Signing in did not work just now; try again in a moment.")
+		return
+	}
 	s.setCookie(w, r, sessionCookie, secret, exp)
 	s.setCookie(w, r, signinCookie, "", time.Time{})
+	next := safeNext(r.PostForm.Get("next"))
+	if pending != "" {
+		// The password was right; the sign-in is not complete yet.
+		http.Redirect(w, r, pendingURL(pending)+"?next="+urlQuery(next), http.StatusSeeOther)
+		return
+	}
+	s.Files.Audit(row, nil)
 	s.logger().Info("portal sign-in", "user", l.Username, "partner", l.PartnerSlug, "remote", s.clientIP(r))
-	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // signout ends the session on the server (its row goes, so a copy of the

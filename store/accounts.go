@@ -15,9 +15,12 @@ type Account struct {
 	Permissions  string // comma-separated: list,download,upload,overwrite,delete,rename,mkdir
 	TLSRequired  bool
 	Enabled      bool
-	LastLoginAt  *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// TOTPSecret is the base32 secret of the account's second factor in
+	// the portal; "" when it has none.
+	TOTPSecret  string `gorm:"column:totp_secret"`
+	LastLoginAt *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 
 	Partner *Partner `gorm:"foreignKey:PartnerID"`
 }

@@ -14,8 +14,12 @@ type PortalSession struct {
 	ID          string
 	AccountID   string
 	Fingerprint string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	// Pending is "" for a signed-in session; "totp" while the sign-in
+	// waits for the second factor's code, "enroll" while it must set one
+	// up (the partner demands it).
+	Pending   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // TableName keeps gorm on the migration's table name.
@@ -46,4 +50,17 @@ func (s *Store) DeletePortalSession(ctx context.Context, id string) error {
 // PrunePortalSessions deletes the sessions expired before before.
 func (s *Store) PrunePortalSessions(ctx context.Context, before time.Time) error {
 	return translate(s.q(ctx).Where("expires_at < ?", before.UTC()).Delete(&PortalSession{}).Error)
+}
+
+// SetAccountTOTP stores (or, with "", removes) an account's TOTP secret.
+func (s *Store) SetAccountTOTP(ctx context.Context, accountID, secret string) error {
+	res := s.q(ctx).Model(&Account{}).Where("id = ?", accountID).
+		Updates(map[string]any{"totp_secret": secret, "updated_at": time.Now().UTC()})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

@@ -57,7 +57,7 @@ const synopsis = `Usage:
   ferry [serve] [flags]                       run the servers (FTP, FTPS, ...)
   ferry migrate [flags]                       apply database migrations and exit
   ferry partner create SLUG [--name N] [--contact EMAIL]... [--quota-bytes N] [--quota-files N]
-                            [--mail-quota-bytes N] [--tls-required] [--allow CIDR]... [--disabled]
+                            [--mail-quota-bytes N] [--tls-required] [--totp-required] [--allow CIDR]... [--disabled]
                             [--ebcdic-code-page IBM-1047|IBM-037]
   ferry partner set SLUG [the create flags to change; --tls-required=false, --disabled=false]
   ferry partner list | show SLUG | enable SLUG | disable SLUG | delete SLUG [--purge]

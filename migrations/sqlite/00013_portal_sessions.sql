@@ -15,5 +15,16 @@ CREATE TABLE portal_sessions (
 CREATE INDEX portal_sessions_expires ON portal_sessions (expires_at);
 CREATE INDEX portal_sessions_account ON portal_sessions (account_id);
 
+-- A second factor for the portal: an account's TOTP secret (base32, empty:
+-- none), and a partner's demand that its accounts use one. A session whose
+-- sign-in still waits for the code (or for the second factor to be set up,
+-- when the partner demands one) has pending 'totp' or 'enroll'; it is no
+-- session for anything else.
+ALTER TABLE accounts ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE partners ADD COLUMN totp_required BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE portal_sessions ADD COLUMN pending TEXT NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE partners DROP COLUMN totp_required;
+ALTER TABLE accounts DROP COLUMN totp_secret;
 DROP TABLE portal_sessions;
