@@ -60,7 +60,10 @@ type Config struct {
 	TLSCert string // FERRY_TLS_CERT: PEM certificate (chain); empty means self-signed in the data dir
 	TLSKey  string // FERRY_TLS_KEY
 
-	HTTPAddr   string // FERRY_HTTP_ADDR
+	HTTPAddr string // FERRY_HTTP_ADDR
+	// HTTPSAddr (FERRY_HTTPS_ADDR) serves the same as HTTPAddr over TLS
+	// with Ferry's certificate; empty: off.
+	HTTPSAddr  string
 	AdminToken string // FERRY_ADMIN_TOKEN: accepted by the admin API as an admin token; empty: only tokens from `ferry token create`
 	SMTPAddr   string // FERRY_SMTP_ADDR
 	IMAPAddr   string // FERRY_IMAP_ADDR
@@ -285,6 +288,8 @@ func settings() []setting {
 			func(c *Config) *string { return &c.TLSCert }),
 		strSetting("tls-key", "PEM private key file matching tls-cert", func(c *Config) *string { return &c.TLSKey }),
 		strSetting("http-addr", "admin API and web listen address", func(c *Config) *string { return &c.HTTPAddr }),
+		strSetting("https-addr", "the same over HTTPS with Ferry's certificate (tls-cert, or the self-signed one); empty: off",
+			func(c *Config) *string { return &c.HTTPSAddr }),
 		strSetting("admin-token", "a secret the admin API accepts as an admin bearer token (at least 16 characters); empty: only tokens made by `ferry token create`",
 			func(c *Config) *string { return &c.AdminToken }),
 		boolSetting("web-secure-cookie", "true: the web admin's cookies are always Secure (behind a TLS-terminating proxy); false: Secure only on TLS requests",

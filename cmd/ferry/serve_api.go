@@ -18,7 +18,7 @@ import (
 // path) side by side, on the same service layer. No front end imports
 // another.
 func apiListeners(d *deps) []listener {
-	if d.cfg.HTTPAddr == "" {
+	if d.cfg.HTTPAddr == "" && d.cfg.HTTPSAddr == "" {
 		return nil
 	}
 	live := newFTPSessions(d.ftp)
@@ -55,8 +55,17 @@ func apiListeners(d *deps) []listener {
 	}
 	mux := httpserver.Mux(apiSrv.Handler(), webSrv.Handler())
 	mux.Handle(portal.Prefix, portalSrv.Handler())
-	srv := &httpserver.Server{Handler: mux, Logger: d.log.With("component", "http")}
-	return []listener{{name: "http", addr: d.cfg.HTTPAddr, srv: srv}}
+	var ls []listener
+	if d.cfg.HTTPAddr != "" {
+		ls = append(ls, listener{name: "http", addr: d.cfg.HTTPAddr, srv: &httpserver.Server{Handler: mux, Logger: d.log.With("component", "http")}})
+	}
+	if d.cfg.HTTPSAddr != "" {
+		// The same mux over TLS with Ferry's certificate: the portal and
+		// the web admin without a proxy in front.
+		ls = append(ls, listener{name: "https", addr: d.cfg.HTTPSAddr,
+			srv: &httpserver.Server{Handler: mux, TLSConfig: d.tls, Logger: d.log.With("component", "https")}})
+	}
+	return ls
 }
 
 // ftpSessions shows the sessions of several FTP servers to the API as one

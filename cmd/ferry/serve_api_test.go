@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,7 +54,8 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 				t.Fatal("ferry config shows the admin token")
 			}
 
-			n := newNode(t, b.Name, bin, dir, append(f.env, "FERRY_ADMIN_TOKEN="+envToken)...)
+			httpsAddr := testenv.FreePort(t)
+			n := newNode(t, b.Name, bin, dir, append(f.env, "FERRY_ADMIN_TOKEN="+envToken, "FERRY_HTTPS_ADDR="+httpsAddr)...)
 			n.start()
 			n.waitHealthy()
 			httpAddr, ftpAddr := n.http, n.ftp
@@ -166,6 +171,25 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 			files := page(browser.PostForm(base+"/portal/signin", url.Values{"csrf": {form[1]}, "username": {"alice"}, "password": {pw}}))
 			if !strings.Contains(files, "hello.txt") || !strings.Contains(files, "Signed in as alice") {
 				t.Fatalf("portal after sign-in:\n%s", files)
+			}
+
+			// FERRY_HTTPS_ADDR serves the same over TLS with Ferry's
+			// certificate (the self-signed one here): the portal's cookies
+			// are Secure there.
+			pem, err := os.ReadFile(filepath.Join(dir, "data", "tls", "cert.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pem)
+			tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+			resp, err := tlsClient.Get("https://" + httpsAddr + "/portal/")
+			if err != nil {
+				t.Fatalf("https: %v", err)
+			}
+			resp.Body.Close()
+			if c := resp.Cookies(); resp.StatusCode != http.StatusOK || len(c) == 0 || !c[0].Secure {
+				t.Fatalf("https /portal/: %d %+v", resp.StatusCode, c)
 			}
 
 			// Disabling the account through the API closes the live session.
