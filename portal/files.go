@@ -57,14 +57,17 @@ func (s *Server) withTree(h treeHandler) handler {
 func cleanPath(p string) string { return path.Clean("/" + p) }
 
 // filesURL is the page of a folder or the download of a file.
-func filesURL(p string) string {
+func filesURL(p string) string { return filesURLAt("/portal", p) }
+
+// filesURLAt is filesURL under base (the view-as pages' own prefix).
+func filesURLAt(base, p string) string {
 	segs := strings.Split(strings.Trim(p, "/"), "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
-	u := "/portal/files/" + strings.Join(segs, "/")
+	u := base + "/files/" + strings.Join(segs, "/")
 	if p == "/" {
-		u = "/portal/files/"
+		u = base + "/files/"
 	}
 	return u
 }
@@ -141,6 +144,9 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, u *user, tree *fi
 		return fileError(err)
 	}
 	if !fi.IsDir() {
+		if u.viewAs != "" {
+			return &httpError{status: http.StatusForbidden, msg: "This is a read-only view: files are not downloaded here."}
+		}
 		return s.download(w, r, tree, name)
 	}
 	infos, err := afero.ReadDir(tree.Fs(), name)
@@ -149,21 +155,21 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, u *user, tree *fi
 	}
 	d := filesData{Path: name, Perms: viewPerms(u.Login.Perms), Done: doneMessages[r.URL.Query().Get("done")],
 		Part: s.partSize()}
-	d.Crumbs = append(d.Crumbs, entry{Name: "Your files", URL: filesURL("/")})
+	d.Crumbs = append(d.Crumbs, entry{Name: "Your files", URL: filesURLAt(u.base(), "/")})
 	acc := ""
 	for _, part := range strings.Split(strings.Trim(name, "/"), "/") {
 		if part == "" {
 			continue
 		}
 		acc += "/" + part
-		d.Crumbs = append(d.Crumbs, entry{Name: part, URL: filesURL(acc), Path: acc})
+		d.Crumbs = append(d.Crumbs, entry{Name: part, URL: filesURLAt(u.base(), acc), Path: acc})
 	}
 	for _, fi := range infos {
 		if !fi.IsDir() && !fi.Mode().IsRegular() || vfs.IsPartial(fi) {
 			continue
 		}
 		p := path.Join(name, fi.Name())
-		d.Entries = append(d.Entries, entry{Name: fi.Name(), Path: p, URL: filesURL(p), Dir: fi.IsDir(),
+		d.Entries = append(d.Entries, entry{Name: fi.Name(), Path: p, URL: filesURLAt(u.base(), p), Dir: fi.IsDir(),
 			Size: fi.Size(), ModTime: fi.ModTime()})
 	}
 	key, desc := r.URL.Query().Get("sort"), r.URL.Query().Get("order") == "desc"
@@ -175,7 +181,7 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, u *user, tree *fi
 		if cur && !desc {
 			order = "desc"
 		}
-		l.URL = filesURL(name) + "?sort=" + c.key + "&order=" + order
+		l.URL = filesURLAt(u.base(), name) + "?sort=" + c.key + "&order=" + order
 		l.Aria = "Sort by " + strings.ToLower(c.label)
 		d.Sort = append(d.Sort, l)
 	}

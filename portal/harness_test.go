@@ -25,6 +25,7 @@ import (
 	"github.com/ferryhq/ferry/portal"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
+	"github.com/ferryhq/ferry/web"
 )
 
 // env is a running Ferry with the portal and an FTP server over one
@@ -82,8 +83,13 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 		OutboundDomains: []string{"partner-co.example"}, Outbound: e.outbox}
 	e.portal = &portal.Server{Store: st, Partners: svc, Files: e.fc, Guard: e.guard, Mail: e.mail, Submission: e.submission,
 		PartSize: 64 << 10}
+	// The web admin beside it, as cmd/ferry mounts them: its sessions
+	// open the portal's read-only "view as" pages.
+	admin := &web.Server{Store: st, Partners: svc, Files: e.fc, Mail: e.mail, Outbox: e.outbox, Guard: e.guard}
+	e.portal.ViewAs = admin.Admin
 	h := e.portal.Handler()
 	mux := http.NewServeMux()
+	mux.Handle("/", admin.Handler())
 	mux.Handle(portal.Prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.wrap != nil {
 			e.wrap(w, r, h)

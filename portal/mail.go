@@ -75,7 +75,9 @@ type mailData struct {
 	Writes    bool // the portal sends mail
 }
 
-func mailURL(folder string) string { return "/portal/mail/?folder=" + urlQuery(folder) }
+func mailURL(folder string) string { return mailURLAt("/portal", folder) }
+
+func mailURLAt(base, folder string) string { return base + "/mail/?folder=" + urlQuery(folder) }
 
 func (s *Server) folders(r *http.Request, u *user, current string) ([]folderView, error) {
 	sum, err := s.Mail.Summary(r.Context(), u.Login.PartnerID)
@@ -84,7 +86,7 @@ func (s *Server) folders(r *http.Request, u *user, current string) ([]folderView
 	}
 	out := make([]folderView, 0, len(sum))
 	for _, f := range sum {
-		out = append(out, folderView{Name: f.Name, URL: mailURL(f.Name), Unseen: f.Unseen, Messages: f.Messages, Current: f.Name == current})
+		out = append(out, folderView{Name: f.Name, URL: mailURLAt(u.base(), f.Name), Unseen: f.Unseen, Messages: f.Messages, Current: f.Name == current})
 	}
 	return out, nil
 }
@@ -121,11 +123,11 @@ func (s *Server) mailList(w http.ResponseWriter, r *http.Request, u *user) error
 		return err
 	}
 	d := mailData{Folder: f.Name, Query: query, Done: mailDone[q.Get("done")], Deletable: f.Name != store.MailInbox,
-		Writes: s.Submission != nil}
+		Writes: s.Submission != nil && u.viewAs == ""}
 	if d.Folders, err = s.folders(r, u, f.Name); err != nil {
 		return err
 	}
-	base := mailURL(f.Name)
+	base := mailURLAt(u.base(), f.Name)
 	if query != "" {
 		base += "&q=" + urlQuery(query)
 	}
@@ -141,7 +143,7 @@ func (s *Server) mailList(w http.ResponseWriter, r *http.Request, u *user) error
 		if m.SentAt != nil {
 			date = *m.SentAt
 		}
-		d.Messages = append(d.Messages, messageRow{ID: m.ID, URL: "/portal/mail/message/" + m.ID, Subject: m.Subject,
+		d.Messages = append(d.Messages, messageRow{ID: m.ID, URL: u.base() + "/mail/message/" + m.ID, Subject: m.Subject,
 			From: m.FromAddr, Date: date, Size: m.Size, Seen: m.HasFlag(`\Seen`), Flagged: m.HasFlag(`\Flagged`)})
 	}
 	s.render(w, r, u, http.StatusOK, "mail", f.Name, d)

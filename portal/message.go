@@ -120,7 +120,7 @@ func (s *Server) mailMessage(w http.ResponseWriter, r *http.Request, u *user) er
 	}
 	// Opening a message reads it, as in a mail client (unless the reader
 	// just marked it unread).
-	if !m.HasFlag(`\Seen`) && r.URL.Query().Get("keep") == "" {
+	if !m.HasFlag(`\Seen`) && r.URL.Query().Get("keep") == "" && u.viewAs == "" {
 		if _, err := s.Mail.SetFlags(ctx, m.FolderID, []int64{m.UID}, store.FlagsAdd, []string{`\Seen`}); err != nil {
 			return err
 		}
@@ -132,12 +132,12 @@ func (s *Server) mailMessage(w http.ResponseWriter, r *http.Request, u *user) er
 	}
 	defer rc.Close()
 	allow := r.URL.Query().Get("images") == "1"
-	d := messageData{ID: m.ID, Subject: m.Subject, Folder: f.Name, FolderURL: mailURL(f.Name),
-		Seen: m.HasFlag(`\Seen`), Flagged: m.HasFlag(`\Flagged`), ImagesURL: "/portal/mail/message/" + m.ID + "?images=1&keep=1"}
+	d := messageData{ID: m.ID, Subject: m.Subject, Folder: f.Name, FolderURL: mailURLAt(u.base(), f.Name),
+		Seen: m.HasFlag(`\Seen`), Flagged: m.HasFlag(`\Flagged`), ImagesURL: u.base() + "/mail/message/" + m.ID + "?images=1&keep=1"}
 	if d.Folders, err = s.folders(r, u, f.Name); err != nil {
 		return err
 	}
-	if s.Submission != nil {
+	if s.Submission != nil && u.viewAs == "" {
 		d.ReplyURL = "/portal/mail/compose?reply=" + m.ID
 	}
 	e, err := message.Read(bufio.NewReader(io.LimitReader(rc, maxMessageLen)))

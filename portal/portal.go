@@ -68,6 +68,9 @@ type Server struct {
 	// TrustedProxies (FERRY_TRUSTED_PROXIES) name the client in
 	// X-Forwarded-For and say in X-Forwarded-Proto whether it used TLS.
 	TrustedProxies []netip.Prefix
+	// ViewAs, if set, names the administrator of the web admin a request
+	// comes from (ok false: none); it opens the read-only view-as pages.
+	ViewAs func(r *http.Request) (admin string, ok bool)
 	// PartSize is how much of a file the page sends per request; zero
 	// means 8 MiB (at most MaxPart).
 	PartSize int64
@@ -140,6 +143,10 @@ func (s *Server) routes() http.Handler {
 	post("/portal/mail/folders/create", 1<<16, mail(s.folderCreate))
 	post("/portal/mail/folders/rename", 1<<16, mail(s.folderRename))
 	post("/portal/mail/folders/delete", 1<<16, mail(s.folderDelete))
+	// An administrator's read-only view of an account's pages.
+	mux.Handle("GET /portal/view-as/{account}/files/{path...}", s.viewAs(s.withTree(s.files)))
+	mux.Handle("GET /portal/view-as/{account}/mail/{$}", s.viewAs(s.mailed(s.mailList)))
+	mux.Handle("GET /portal/view-as/{account}/mail/message/{id}", s.viewAs(s.mailed(s.mailMessage)))
 	mux.Handle("/portal/", s.authed(func(w http.ResponseWriter, r *http.Request, u *user) error { return errNotFound }))
 	return securityHeaders(s.requireTLS(mux))
 }

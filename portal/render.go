@@ -24,8 +24,8 @@ var funcs = template.FuncMap{
 	"size": humanSize,
 	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") + " UTC" },
 	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"folders": func(f []folderView, csrf string) map[string]any {
-		return map[string]any{"Folders": f, "CSRF": csrf}
+	"folders": func(f []folderView, csrf, viewAs string) map[string]any {
+		return map[string]any{"Folders": f, "CSRF": csrf, "RO": viewAs != ""}
 	},
 }
 

@@ -34,7 +34,22 @@ type user struct {
 	session string // the portal_sessions row
 	pending string // "" signed in; "totp" or "enroll": the second factor is still missing
 	totp    bool   // the account has a second factor
+	viewAs  string // an administrator looking at the account's pages, read-only
 }
+
+// base is where the user's pages are: the portal, or the view-as pages.
+func (u *user) base() string {
+	if u.viewAs != "" {
+		return "/portal/view-as/" + url.PathEscape(u.Login.Username)
+	}
+	return "/portal"
+}
+
+// ViewAs names the administrator when the pages are a read-only view.
+func (u *user) ViewAs() string { return u.viewAs }
+
+// Base is base for the templates.
+func (u *user) Base() string { return u.base() }
 
 var errNoSession = errors.New("no session")
 

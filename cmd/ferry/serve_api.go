@@ -51,7 +51,9 @@ func apiListeners(d *deps) []listener {
 	// and read the partner's mailbox (accounts with the mail permission).
 	portalSrv := &portal.Server{
 		Store: d.store, Partners: d.partners, Files: d.files(), Guard: d.guard, Mail: mailStore(d),
-		Submission: submission(d), Logger: d.log.With("component", "portal"), TrustedProxies: d.cfg.TrustedProxies,
+		Submission: submission(d), Logger: d.log.With("component", "portal"),
+		// The web admin's read-only "view as" links: its sessions decide.
+		ViewAs: webSrv.Admin, TrustedProxies: d.cfg.TrustedProxies,
 	}
 	mux := httpserver.Mux(apiSrv.Handler(), webSrv.Handler())
 	mux.Handle(portal.Prefix, portalSrv.Handler())
