@@ -257,7 +257,7 @@ func TestBrowserMail(t *testing.T) {
 	ctx := browser(t)
 	e := newEnv(t, sqlite())
 	e.partner("acme", "alice", "", "")
-	e.deliver("acme", plainMail)
+	plain := e.deliver("acme", plainMail)
 	att := e.deliver("acme", attachmentMail)
 	hostile := e.deliver("acme", hostileHTML)
 	run(t, ctx, chromedp.Navigate(e.base+"/portal/mail/"), chromedp.WaitVisible(chromedp.CSS("#username")),
@@ -295,9 +295,29 @@ func TestBrowserMail(t *testing.T) {
 		t.Fatalf("unread badge after mark unread: %q", s)
 	}
 
+	// Reply to the first message with an attachment; the notifier takes it
+	// from the outbox to the operator's relay.
+	sk := newSink(t)
+	attPath := filepath.Join(t.TempDir(), "invoice-4711.pdf")
+	if err := os.WriteFile(attPath, []byte("%PDF-1.4 not really\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, chromedp.Navigate(e.base+"/portal/mail/message/"+plain), chromedp.Click(chromedp.CSS("#reply")),
+		chromedp.WaitVisible(chromedp.CSS("#compose")))
+	run(t, ctx, chromedp.SetValue(chromedp.CSS("#to"), "Bob Buyer <bob@partner-co.example>"),
+		chromedp.SendKeys(chromedp.CSS("#body"), "Invoice attached."), chromedp.SetUploadFiles(chromedp.CSS("#attachment"), []string{attPath}))
+	shot(t, ctx, "13-mail-reply")
+	run(t, ctx, chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#done")))
+	shot(t, ctx, "14-mail-sent")
+	e.relayOnce(sk)
+	if got := sk.all(); len(got) != 1 || got[0].to[0] != "bob@partner-co.example" ||
+		!strings.Contains(string(got[0].data), "Subject: Re: Order 4711 confirmed") || !strings.Contains(string(got[0].data), "invoice-4711.pdf") {
+		t.Fatalf("the sink got: %+v", got)
+	}
+
 	// Switch on the second step with the code an authenticator app would show.
 	run(t, ctx, chromedp.Navigate(e.base+"/portal/account"), chromedp.WaitVisible(chromedp.CSS("#qr")))
-	shot(t, ctx, "13-account-totp")
+	shot(t, ctx, "15-account-totp")
 	secret := text(t, ctx, "#totp-secret")
 	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#code"), code(t, secret)), chromedp.Click(chromedp.CSS("#totp-on")),
 		chromedp.WaitVisible(chromedp.CSS("#done")))
@@ -308,7 +328,7 @@ func TestBrowserMail(t *testing.T) {
 	run(t, ctx, chromedp.Click(chromedp.CSS(`.signout button`)), chromedp.WaitVisible(chromedp.CSS("#username")),
 		chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
 		chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("#code")))
-	shot(t, ctx, "14-signin-code")
+	shot(t, ctx, "16-signin-code")
 	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#code"), code(t, secret)), chromedp.Click(chromedp.CSS("#verify")),
 		chromedp.WaitVisible(chromedp.CSS("#upload-card")))
 }
