@@ -2,6 +2,7 @@ package partners
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"time"
@@ -29,26 +30,55 @@ func NewTOTP(issuer, username string) (*otp.Key, error) {
 	return k, nil
 }
 
-// ValidTOTP reports whether code is the secret's code at now.
-func ValidTOTP(secret, code string, now time.Time) bool {
+// TOTPStep returns the 30-second step whose code code is (now, or one
+// step either side); ok is false for a wrong code.
+func TOTPStep(secret, code string, now time.Time) (step int64, ok bool) {
 	if secret == "" || len(code) != 6 {
-		return false
+		return 0, false
 	}
-	ok, err := totp.ValidateCustom(code, secret, now, totpOpts)
-	return err == nil && ok
+	for _, skew := range []int64{0, -1, 1} {
+		t := now.Add(time.Duration(skew) * 30 * time.Second)
+		want, err := totp.GenerateCodeCustom(secret, t, totpOpts)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return t.Unix() / 30, true
+		}
+	}
+	return 0, false
 }
 
-// ErrWrongCode refuses a TOTP code that does not match.
+// ErrWrongCode refuses a TOTP code that does not match, or was used
+// already.
 var ErrWrongCode = errors.New("wrong code")
 
-// SetTOTP turns an account's second factor on with secret, once code
-// proves the authenticator app has it, or off with secret "" (code is
-// then not asked).
-func (s *Service) SetTOTP(ctx context.Context, accountID, secret, code string, now time.Time) error {
-	if secret != "" && !ValidTOTP(secret, code, now) {
+// CheckTOTP checks a code of the account's second factor and uses it up:
+// the same code (or an older one) is refused afterwards.
+func (s *Service) CheckTOTP(ctx context.Context, a *store.Account, code string, now time.Time) error {
+	step, ok := TOTPStep(a.TOTPSecret, code, now)
+	if !ok {
 		return ErrWrongCode
 	}
-	if err := s.Store.SetAccountTOTP(ctx, accountID, secret); err != nil {
+	fresh, err := s.Store.UseTOTPStep(ctx, a.ID, step)
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		return ErrWrongCode
+	}
+	return nil
+}
+
+// SetTOTP turns an account's second factor on with secret, once code
+// proves the authenticator app has it (the code is used up), or off with
+// secret "" (code is then not asked).
+func (s *Service) SetTOTP(ctx context.Context, accountID, secret, code string, now time.Time) error {
+	var step int64
+	if secret != "" {
+		var ok bool
+		if step, ok = TOTPStep(secret, code, now); !ok {
+			return ErrWrongCode
+		}
+	}
+	if err := s.Store.SetAccountTOTP(ctx, accountID, secret, step); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("account %s: %w", accountID, err)
 		}

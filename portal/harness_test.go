@@ -44,6 +44,8 @@ type env struct {
 	portal     *portal.Server
 	ftpAddr    string
 	base       string // http://127.0.0.1:port
+	// shift moves the portal's clock (TOTP codes of later 30-second steps).
+	shift time.Duration
 	// wrap, if set, sees every request before the portal (fault injection).
 	wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)
 }
@@ -83,6 +85,7 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 		OutboundDomains: []string{"partner-co.example"}, Outbound: e.outbox}
 	e.portal = &portal.Server{Store: st, Partners: svc, Files: e.fc, Guard: e.guard, Mail: e.mail, Submission: e.submission,
 		PartSize: 64 << 10}
+	e.portal.Now = func() time.Time { return time.Now().Add(e.shift) }
 	// The web admin beside it, as cmd/ferry mounts them: its sessions
 	// open the portal's read-only "view as" pages.
 	admin := &web.Server{Store: st, Partners: svc, Files: e.fc, Mail: e.mail, Outbox: e.outbox, Guard: e.guard}

@@ -105,9 +105,9 @@ func (s *Server) secondFactor(kind string) http.HandlerFunc {
 			Username: u.Login.Username, PartnerID: store.StrPtr(u.Login.PartnerID), AccountID: store.StrPtr(u.Login.AccountID)}
 		switch kind {
 		case pendingTOTP:
-			a, aerr := s.Store.AccountByID(ctx, u.Login.AccountID)
-			if aerr != nil || !partners.ValidTOTP(a.TOTPSecret, code, s.now()) {
-				err = partners.ErrWrongCode
+			var a *store.Account
+			if a, err = s.Store.AccountByID(ctx, u.Login.AccountID); err == nil {
+				err = s.Partners.CheckTOTP(ctx, a, code, s.now())
 			}
 		case pendingEnroll:
 			err = s.Partners.SetTOTP(ctx, u.Login.AccountID, d.Secret, code, s.now())
@@ -180,9 +180,7 @@ func (s *Server) accountTOTP(w http.ResponseWriter, r *http.Request, u *user) er
 		if aerr != nil {
 			return aerr
 		}
-		if !partners.ValidTOTP(a.TOTPSecret, code, s.now()) {
-			err = partners.ErrWrongCode
-		} else {
+		if err = s.Partners.CheckTOTP(r.Context(), a, code, s.now()); err == nil {
 			err, done = s.Partners.SetTOTP(r.Context(), u.Login.AccountID, "", "", s.now()), "off"
 		}
 	default:

@@ -17,9 +17,10 @@ import (
 
 var secretRE = regexp.MustCompile(`<code id="totp-secret">([A-Z2-7]+)</code>`)
 
-func code(t *testing.T, secret string) string {
+// code is the code an authenticator app shows now on the portal's clock.
+func (e *env) code(t *testing.T, secret string) string {
 	t.Helper()
-	c, err := totp.GenerateCode(secret, time.Now())
+	c, err := totp.GenerateCode(secret, time.Now().Add(e.shift))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,13 +63,14 @@ func TestTOTP(t *testing.T) {
 	if r := c.postForm("/portal/account/totp", url.Values{"csrf": {token}, "action": {"on"}, "secret": {secret}, "code": {wrongCode(t, secret)}}); r.status != http.StatusBadRequest {
 		t.Fatalf("wrong code turns it on: %d", r.status)
 	}
-	if r := c.postForm("/portal/account/totp", url.Values{"csrf": {token}, "action": {"on"}, "secret": {secret}, "code": {code(t, secret)}}); r.status != http.StatusSeeOther {
+	if r := c.postForm("/portal/account/totp", url.Values{"csrf": {token}, "action": {"on"}, "secret": {secret}, "code": {e.code(t, secret)}}); r.status != http.StatusSeeOther {
 		t.Fatalf("turn on: %d %s", r.status, r.body)
 	}
 	if got, _ := e.st.AccountByID(context.Background(), a.ID); got.TOTPSecret != secret {
 		t.Fatal("the secret was not stored")
 	}
 	mustContain(t, c.get("/portal/account").body, "On: signing in asks for a code")
+	e.shift += time.Minute // the next code
 
 	// A new sign-in: the password leads to the code page only.
 	b := e.client()
@@ -89,9 +91,19 @@ func TestTOTP(t *testing.T) {
 	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, `id="code-error"`) {
 		t.Fatalf("wrong code: %d", r.status)
 	}
-	r = b.postForm("/portal/signin/code", url.Values{"csrf": {ctoken}, "next": {"/portal/files/"}, "code": {code(t, secret)}})
+	used := e.code(t, secret)
+	r = b.postForm("/portal/signin/code", url.Values{"csrf": {ctoken}, "next": {"/portal/files/"}, "code": {used}})
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/portal/files/" {
 		t.Fatalf("right code: %d %s %s", r.status, r.header.Get("Location"), r.body)
+	}
+	// A code is good once: someone who saw it cannot sign in with it.
+	thief := e.client()
+	if r := thief.signIn("alice", testPassword); r.status != http.StatusSeeOther {
+		t.Fatalf("thief's password step: %d", r.status)
+	}
+	tp := thief.get("/portal/signin/code")
+	if r := thief.postForm("/portal/signin/code", url.Values{"csrf": {csrfOf(t, tp.body)}, "code": {used}}); r.status != http.StatusUnauthorized {
+		t.Fatalf("a used code again: %d", r.status)
 	}
 	if b.cookie("ferry_portal") == pendingCookie {
 		t.Fatal("the session after the code is the pending one")
@@ -111,12 +123,13 @@ func TestTOTP(t *testing.T) {
 			failed++
 		}
 	}
-	if failed != 1 {
+	if failed != 2 {
 		t.Fatalf("failed second-factor rows: %d", failed)
 	}
 	// Turning it off needs a current code.
+	e.shift += time.Minute
 	acct := c.get("/portal/account")
-	if r := c.postForm("/portal/account/totp", url.Values{"csrf": {csrfOf(t, acct.body)}, "action": {"off"}, "code": {code(t, secret)}}); r.status != http.StatusSeeOther {
+	if r := c.postForm("/portal/account/totp", url.Values{"csrf": {csrfOf(t, acct.body)}, "action": {"off"}, "code": {e.code(t, secret)}}); r.status != http.StatusSeeOther {
 		t.Fatalf("turn off: %d %s", r.status, r.body)
 	}
 	if got, _ := e.st.AccountByID(context.Background(), a.ID); got.TOTPSecret != "" {
@@ -144,7 +157,7 @@ func TestTOTPRequiredByPartner(t *testing.T) {
 		t.Fatalf("no secret on the setup page:\n%s", page.body)
 	}
 	mustContain(t, page.body, "Your company asks for a second step", `id="qr"`)
-	r = c.postForm("/portal/signin/setup", url.Values{"csrf": {csrfOf(t, page.body)}, "next": {"/portal/files/"}, "secret": {m[1]}, "code": {code(t, m[1])}})
+	r = c.postForm("/portal/signin/setup", url.Values{"csrf": {csrfOf(t, page.body)}, "next": {"/portal/files/"}, "secret": {m[1]}, "code": {e.code(t, m[1])}})
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/portal/files/" {
 		t.Fatalf("setup: %d %s", r.status, r.body)
 	}
@@ -153,7 +166,8 @@ func TestTOTPRequiredByPartner(t *testing.T) {
 	}
 	acct := c.get("/portal/account")
 	mustContain(t, acct.body, "Your company requires it.")
-	if r := c.postForm("/portal/account/totp", url.Values{"csrf": {csrfOf(t, acct.body)}, "action": {"off"}, "code": {code(t, m[1])}}); r.status != http.StatusBadRequest {
+	e.shift += time.Minute
+	if r := c.postForm("/portal/account/totp", url.Values{"csrf": {csrfOf(t, acct.body)}, "action": {"off"}, "code": {e.code(t, m[1])}}); r.status != http.StatusBadRequest {
 		t.Fatalf("turn off a required second factor: %d", r.status)
 	}
 }

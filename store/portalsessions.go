@@ -52,10 +52,11 @@ func (s *Store) PrunePortalSessions(ctx context.Context, before time.Time) error
 	return translate(s.q(ctx).Where("expires_at < ?", before.UTC()).Delete(&PortalSession{}).Error)
 }
 
-// SetAccountTOTP stores (or, with "", removes) an account's TOTP secret.
-func (s *Store) SetAccountTOTP(ctx context.Context, accountID, secret string) error {
+// SetAccountTOTP stores (or, with "", removes) an account's TOTP secret;
+// step is the step of the code that confirmed it (used up).
+func (s *Store) SetAccountTOTP(ctx context.Context, accountID, secret string, step int64) error {
 	res := s.q(ctx).Model(&Account{}).Where("id = ?", accountID).
-		Updates(map[string]any{"totp_secret": secret, "updated_at": time.Now().UTC()})
+		Updates(map[string]any{"totp_secret": secret, "totp_last_step": step, "updated_at": time.Now().UTC()})
 	if res.Error != nil {
 		return translate(res.Error)
 	}
@@ -63,4 +64,16 @@ func (s *Store) SetAccountTOTP(ctx context.Context, accountID, secret string) er
 		return ErrNotFound
 	}
 	return nil
+}
+
+// UseTOTPStep records that the code of step signed the account in; it
+// reports false when that step or a later one was used already (a code
+// replayed).
+func (s *Store) UseTOTPStep(ctx context.Context, accountID string, step int64) (bool, error) {
+	res := s.q(ctx).Model(&Account{}).Where("id = ? AND totp_last_step < ?", accountID, step).
+		Update("totp_last_step", step)
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	return res.RowsAffected == 1, nil
 }

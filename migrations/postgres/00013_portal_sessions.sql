@@ -21,10 +21,13 @@ CREATE INDEX portal_sessions_account ON portal_sessions (account_id);
 -- when the partner demands one) has pending 'totp' or 'enroll'; it is no
 -- session for anything else.
 ALTER TABLE accounts ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+-- The last 30-second step whose code signed in: a code is good once.
+ALTER TABLE accounts ADD COLUMN totp_last_step BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE partners ADD COLUMN totp_required BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE portal_sessions ADD COLUMN pending TEXT NOT NULL DEFAULT '';
 
 -- +goose Down
 ALTER TABLE partners DROP COLUMN totp_required;
+ALTER TABLE accounts DROP COLUMN totp_last_step;
 ALTER TABLE accounts DROP COLUMN totp_secret;
 DROP TABLE portal_sessions;
