@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -546,5 +548,47 @@ func TestSameUploadAsFTP(t *testing.T) {
 				t.Fatalf("alerts differ:\n%s\n%s", ashape(alerts[0]), ashape(alerts[1]))
 			}
 		})
+	}
+}
+
+// Without script the page's plain form uploads several files at once,
+// through the same core: published whole, one row each; a name that
+// exists needs the overwrite permission.
+func TestUploadFormWithoutScript(t *testing.T) {
+	e := newEnv(t, sqlite())
+	e.partner("acme", "alice", "list,download,upload", "")
+	c := e.client()
+	c.mustSignIn("alice")
+	token := csrfOf(t, c.get("/portal/files/").body)
+	send := func(files map[string]string) resp {
+		t.Helper()
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		_ = mw.WriteField("csrf", token)
+		_ = mw.WriteField("dir", "/")
+		for name, body := range files {
+			w, _ := mw.CreateFormFile("file", name)
+			_, _ = io.WriteString(w, body)
+		}
+		mw.Close()
+		return c.req(http.MethodPost, "/portal/upload-form", &buf, http.Header{"Content-Type": {mw.FormDataContentType()}})
+	}
+	if r := send(map[string]string{"a.txt": "alpha", "b.txt": "beta"}); r.status != http.StatusSeeOther {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	for name, want := range map[string]string{"a.txt": "alpha", "b.txt": "beta"} {
+		if got := c.get("/portal/files/" + name); got.body != want {
+			t.Fatalf("%s: %q", name, got.body)
+		}
+	}
+	if n := len(e.rows(store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK})); n != 2 {
+		t.Fatalf("upload rows: %d", n)
+	}
+	r := send(map[string]string{"a.txt": "replaced"})
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, "may not replace") {
+		t.Fatalf("overwrite without the permission: %d %s", r.status, r.body)
+	}
+	if got := c.get("/portal/files/a.txt"); got.body != "alpha" {
+		t.Fatalf("a.txt after a refused overwrite: %q", got.body)
 	}
 }
