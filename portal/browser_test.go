@@ -209,9 +209,21 @@ func TestBrowser(t *testing.T) {
 	if want := fmt.Sprintf("%x", sha256.Sum256(big)); sum != want {
 		t.Fatalf("download sha256 %s, want %s", sum, want)
 	}
+	// Drag and drop: a file dropped on the page's drop zone uploads too.
+	eval[bool](t, ctx, `(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File(['dropped on the page\n'], 'dropped.txt', {type: 'text/plain'}));
+		document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+		return true;
+	})()`)
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a.file[href$="dropped.txt"]`)))
+	if got, err := os.ReadFile(filepath.Join(e.fc.PartnerDir("acme"), "December", "dropped.txt")); err != nil || string(got) != "dropped on the page\n" {
+		t.Fatalf("dropped file: %q %v", got, err)
+	}
+
 	// Sorting by size puts the big file last, then first.
 	run(t, ctx, chromedp.Click(chromedp.CSS(`th a[aria-label="Sort by size"]`)), chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="ascending"]`)))
-	if names := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#files tbody tr')).map(r => r.dataset.name)`); len(names) != 2 || names[0] != "order-4711.csv" {
+	if names := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#files tbody tr')).map(r => r.dataset.name)`); len(names) != 3 || names[0] != "dropped.txt" {
 		t.Fatalf("sorted by size: %v", names)
 	}
 	run(t, ctx, chromedp.Click(chromedp.CSS(`th a[aria-label="Sort by size"]`)), chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="descending"]`)))
