@@ -86,3 +86,14 @@ func (s *Service) SetTOTP(ctx context.Context, accountID, secret, code string, n
 	}
 	return nil
 }
+
+// ResetTOTP removes an account's second factor (a lost phone): the
+// account signs in with its password alone, or, when its partner demands
+// a second factor, sets up a new one at its next portal sign-in.
+func (s *Service) ResetTOTP(ctx context.Context, username string) error {
+	a, err := s.Store.AccountByUsername(ctx, username)
+	if err != nil {
+		return fmt.Errorf("account %q: %w", username, err)
+	}
+	return s.Store.SetAccountTOTP(ctx, a.ID, "", 0)
+}

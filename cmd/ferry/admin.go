@@ -208,7 +208,7 @@ func orAny(s string) string {
 
 func (a *app) account(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("account needs a subcommand: create, list, passwd, enable, disable, delete")
+		return usagef("account needs a subcommand: create, list, passwd, enable, disable, totp-reset, delete")
 	}
 	sub, args := args[0], args[1:]
 	c := newCommand("account "+sub, a.stderr)
@@ -321,6 +321,15 @@ func (a *app) account(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "account %s %sd\n", user, sub)
+	case "totp-reset":
+		user, err := one()
+		if err != nil {
+			return err
+		}
+		if err := svc.ResetTOTP(ctx, user); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "second factor of %s removed; it signs in to the portal with its password (and sets up a new one if its partner requires it)\n", user)
 	case "delete":
 		user, err := one()
 		if err != nil {

@@ -63,7 +63,7 @@ const synopsis = `Usage:
   ferry partner list | show SLUG | enable SLUG | disable SLUG | delete SLUG [--purge]
   ferry account create --partner SLUG USERNAME [--password-stdin] [--home DIR] [--perms LIST] [--tls-required]
   ferry account list --partner SLUG | passwd USERNAME [--password-stdin]
-  ferry account enable USERNAME | disable USERNAME | delete USERNAME
+  ferry account enable USERNAME | disable USERNAME | totp-reset USERNAME | delete USERNAME
   ferry token create --role admin|auditor [--name N]   an admin API token, printed once
   ferry token list | revoke ID
   ferry admin create USERNAME --role admin|auditor [--password-stdin]   a web admin user (password prompted or generated)
