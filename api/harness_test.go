@@ -342,6 +342,7 @@ type partnerDoc struct {
 		UsedFiles int64 `json:"used_files"`
 	} `json:"quota"`
 	TLSRequired  bool      `json:"tls_required"`
+	TOTPRequired bool      `json:"totp_required"`
 	AllowedCIDRs []string  `json:"allowed_cidrs"`
 	Enabled      bool      `json:"enabled"`
 	CreatedAt    time.Time `json:"created_at"`

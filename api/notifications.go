@@ -80,7 +80,7 @@ func notifyStatuses() []string {
 }
 
 func notifyKinds() []string {
-	return []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest, store.NotifyKindExpectation}
+	return []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest, store.NotifyKindExpectation, store.NotifyKindMail}
 }
 
 func (s *Server) listNotifications(c echo.Context) error {

@@ -313,7 +313,7 @@ func TestOpenAPINotificationEnums(t *testing.T) {
 	if want := []string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}; !slices.Equal(n["status"].Enum, want) {
 		t.Errorf("Notification.status enum %v, want %v", n["status"].Enum, want)
 	}
-	if want := []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest, store.NotifyKindExpectation}; !slices.Equal(n["kind"].Enum, want) {
+	if want := []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest, store.NotifyKindExpectation, store.NotifyKindMail}; !slices.Equal(n["kind"].Enum, want) {
 		t.Errorf("Notification.kind enum %v, want %v", n["kind"].Enum, want)
 	}
 	// The webhook events of the spec are notify's.

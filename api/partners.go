@@ -35,6 +35,7 @@ type partnerJSON struct {
 	Quota        quotaJSON     `json:"quota"`
 	MailQuota    mailQuotaJSON `json:"mail_quota"`
 	TLSRequired  bool          `json:"tls_required"`
+	TOTPRequired bool          `json:"totp_required"`
 	AllowedCIDRs []string      `json:"allowed_cidrs"`
 	// EBCDICCodePage is the code page of FTP's TYPE E.
 	EBCDICCodePage string    `json:"ebcdic_code_page"`
@@ -54,7 +55,7 @@ func partnerView(p *store.Partner) partnerJSON {
 		ID: p.ID, Name: p.Name, Slug: p.Slug, Contacts: append([]string{}, p.ContactEmails()...),
 		Quota:       quotaJSON{Bytes: p.QuotaBytes, Files: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles},
 		MailQuota:   mailQuotaJSON{Bytes: p.MailQuotaBytes, UsedBytes: p.MailUsedBytes},
-		TLSRequired: p.TLSRequired, AllowedCIDRs: cidrs, Enabled: p.Enabled,
+		TLSRequired: p.TLSRequired, TOTPRequired: p.TOTPRequired, AllowedCIDRs: cidrs, Enabled: p.Enabled,
 		EBCDICCodePage: cmp.Or(p.EBCDICCodePage, "IBM-1047"),
 		CreatedAt:      p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
 	}
@@ -78,6 +79,7 @@ type partnerCreate struct {
 	Quota          *quotaInput     `json:"quota"`
 	MailQuota      *mailQuotaInput `json:"mail_quota"`
 	TLSRequired    bool            `json:"tls_required"`
+	TOTPRequired   bool            `json:"totp_required"`
 	AllowedCIDRs   []string        `json:"allowed_cidrs"`
 	EBCDICCodePage string          `json:"ebcdic_code_page"`
 	Enabled        *bool           `json:"enabled"` // default true
@@ -90,6 +92,7 @@ type partnerUpdate struct {
 	Quota          *quotaInput     `json:"quota"`
 	MailQuota      *mailQuotaInput `json:"mail_quota"`
 	TLSRequired    *bool           `json:"tls_required"`
+	TOTPRequired   *bool           `json:"totp_required"`
 	AllowedCIDRs   *[]string       `json:"allowed_cidrs"`
 	EBCDICCodePage *string         `json:"ebcdic_code_page"`
 	Enabled        *bool           `json:"enabled"`
@@ -113,6 +116,7 @@ func (s *Server) createPartner(c echo.Context) error {
 	pin := partners.PartnerInput{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled == nil || *in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
+		TOTPRequired: in.TOTPRequired,
 	}
 	if in.Quota != nil {
 		if in.Quota.Bytes != nil {
@@ -187,6 +191,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 	patch := partners.PartnerPatch{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
+		TOTPRequired: in.TOTPRequired,
 	}
 	if in.Quota != nil {
 		patch.QuotaBytes, patch.QuotaFiles = in.Quota.Bytes, in.Quota.Files

@@ -49,11 +49,11 @@ func TestPartnerLifecycle(t *testing.T) {
 			// PATCH with the current ETag changes only the given fields.
 			r = h.do("PATCH", "/api/v1/partners/"+p.ID, h.admin, map[string]any{
 				"name": "ACME Corporation", "contacts": []string{"it@acme.example", "new@acme.example"},
-				"quota": map[string]any{"files": 1000}, "tls_required": true,
+				"quota": map[string]any{"files": 1000}, "tls_required": true, "totp_required": true,
 			}, "If-Match", etag).want(t, http.StatusOK)
 			var p2 partnerDoc
 			r.decode(t, &p2)
-			if p2.Name != "ACME Corporation" || !p2.TLSRequired || p2.Quota.Bytes != 1<<30 || p2.Quota.Files != 1000 ||
+			if p2.Name != "ACME Corporation" || !p2.TLSRequired || !p2.TOTPRequired || p.TOTPRequired || p2.Quota.Bytes != 1<<30 || p2.Quota.Files != 1000 ||
 				!slices.Equal(p2.Contacts, []string{"it@acme.example", "new@acme.example"}) || len(p2.AllowedCIDRs) != 2 ||
 				!p2.UpdatedAt.After(p.UpdatedAt) || !p2.CreatedAt.Equal(p.CreatedAt) {
 				t.Fatalf("patched partner: %+v", p2)

@@ -60,12 +60,19 @@ type Config struct {
 	TLSCert string // FERRY_TLS_CERT: PEM certificate (chain); empty means self-signed in the data dir
 	TLSKey  string // FERRY_TLS_KEY
 
-	HTTPAddr   string // FERRY_HTTP_ADDR
+	HTTPAddr string // FERRY_HTTP_ADDR
+	// HTTPSAddr (FERRY_HTTPS_ADDR) serves the same as HTTPAddr over TLS
+	// with Ferry's certificate; empty: off.
+	HTTPSAddr  string
 	AdminToken string // FERRY_ADMIN_TOKEN: accepted by the admin API as an admin token; empty: only tokens from `ferry token create`
 	SMTPAddr   string // FERRY_SMTP_ADDR
 	IMAPAddr   string // FERRY_IMAP_ADDR
 	POP3Addr   string // FERRY_POP3_ADDR
 	MailDomain string // FERRY_MAIL_DOMAIN
+	// MailOutboundDomains (FERRY_MAIL_OUTBOUND_DOMAINS) are the outside
+	// domains partners may write to from the portal and authenticated
+	// SMTP; such mail leaves through the relay from the outbox. Empty: none.
+	MailOutboundDomains []string
 
 	// WebSecureCookie (FERRY_WEB_SECURE_COOKIE) marks the web admin's
 	// cookies Secure on every request, for a TLS-terminating proxy in
@@ -289,6 +296,8 @@ func settings() []setting {
 			func(c *Config) *string { return &c.TLSCert }),
 		strSetting("tls-key", "PEM private key file matching tls-cert", func(c *Config) *string { return &c.TLSKey }),
 		strSetting("http-addr", "admin API and web listen address", func(c *Config) *string { return &c.HTTPAddr }),
+		strSetting("https-addr", "the same over HTTPS with Ferry's certificate (tls-cert, or the self-signed one); empty: off",
+			func(c *Config) *string { return &c.HTTPSAddr }),
 		strSetting("admin-token", "a secret the admin API accepts as an admin bearer token (at least 16 characters); empty: only tokens made by `ferry token create`",
 			func(c *Config) *string { return &c.AdminToken }),
 		boolSetting("web-secure-cookie", "true: the web admin's cookies are always Secure (behind a TLS-terminating proxy); false: Secure only on TLS requests",
@@ -297,6 +306,22 @@ func settings() []setting {
 		strSetting("imap-addr", "IMAP4 listen address", func(c *Config) *string { return &c.IMAPAddr }),
 		strSetting("pop3-addr", "POP3 listen address", func(c *Config) *string { return &c.POP3Addr }),
 		strSetting("mail-domain", "domain of partner mailboxes (<partner-slug>@<mail-domain>)", func(c *Config) *string { return &c.MailDomain }),
+		{key: "mail-outbound-domains", help: "outside domains partners may write to (portal, authenticated SMTP), comma-separated (example.com,example.org); such mail leaves through smtp-relay from the outbox. Empty (default): partners write only to partner mailboxes",
+			get: func(c *Config) string { return strings.Join(c.MailOutboundDomains, ",") },
+			set: func(c *Config, v string) error {
+				var out []string
+				for _, d := range strings.Split(v, ",") {
+					if d = strings.ToLower(strings.TrimSpace(d)); d == "" {
+						continue
+					}
+					if strings.ContainsAny(d, "@ /*") || !strings.Contains(d, ".") {
+						return fmt.Errorf("%q is not a domain like example.com", d)
+					}
+					out = append(out, d)
+				}
+				c.MailOutboundDomains = out
+				return nil
+			}},
 		{key: "smtp-relay", help: "SMTP relay for upload alerts: smtp://user:pass@host:587?tls=starttls (tls=none|starttls|implicit; insecure_auth=true allows AUTH without TLS); empty: alerts go only to the partner mailbox",
 			get: func(c *Config) string { return redactURL(c.SMTPRelay) },
 			set: func(c *Config, v string) error { c.SMTPRelay = strings.TrimSpace(v); return nil }},

@@ -104,3 +104,66 @@ func (t *Tree) Free() (free int64, limited bool, err error) {
 	}
 	return max(p.QuotaBytes-p.UsedBytes-staged, 0), true, nil
 }
+
+// ErrPartStaged is how an upload part that is not the last one ends: its
+// data is staged for the next part, nothing is published.
+var ErrPartStaged = errors.New("upload part staged")
+
+// Staged reports the size of the interrupted upload of name waiting for a
+// resume (what the next part of a chunked upload starts at); ok is false
+// when there is none.
+func (t *Tree) Staged(name string) (size int64, ok bool) {
+	fi, err := t.fs.Stat(name)
+	if err != nil || !vfs.IsPartial(fi) {
+		return 0, false
+	}
+	return fi.Size(), true
+}
+
+// UploadPart stores one part of a chunked upload of name (a browser's):
+// the bytes of r from offset on. Between parts the data waits staged, as
+// an interrupted FTP upload does: never visible, counted against the
+// quota, swept when abandoned. The last part publishes the file with the
+// same quota check, audit row and upload hook as every upload. offset 0
+// starts anew; any other offset must be within the staged data (a part
+// sent again after a dropped connection starts where the server's copy
+// ends), else the error is vfs.ErrInvalidOffset. It returns the size
+// staged (or published). A part that is not the last writes no audit row
+// unless it failed.
+func (t *Tree) UploadPart(name string, offset int64, r io.Reader, last bool) (int64, error) {
+	row := t.Record(store.OpUpload, name)
+	flag := os.O_WRONLY | os.O_CREATE
+	if offset == 0 {
+		flag |= os.O_TRUNC
+	} else if size, ok := t.Staged(name); !ok || offset > size {
+		return size, vfs.ErrInvalidOffset
+	}
+	f, err := t.fs.OpenFile(name, flag, 0o640)
+	if err != nil {
+		t.Finished(row, 0, err)
+		return 0, err
+	}
+	te, _ := f.(interface{ TransferError(error) })
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		_ = f.Close() // the staged data stays for a resume
+		size, _ := t.Staged(name)
+		return size, vfs.ErrInvalidOffset
+	}
+	n, err := io.Copy(f, r)
+	if (err != nil || !last) && te != nil {
+		if err != nil {
+			te.TransferError(err)
+		} else {
+			te.TransferError(ErrPartStaged)
+		}
+	}
+	cerr := f.Close()
+	if err == nil && last {
+		err = cerr
+	}
+	size := offset + n
+	if err != nil || last {
+		t.Finished(row, n, err)
+	}
+	return size, err
+}

@@ -250,6 +250,9 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 	if err != nil {
 		return outcome{err: err}
 	}
+	if head.Kind == store.NotifyKindMail {
+		return n.relayMail(ctx, head)
+	}
 	data, err := n.data(head, rows, p)
 	if err != nil {
 		return outcome{err: err, permanent: true}
@@ -422,4 +425,39 @@ func quotaInfo(q QuotaPayload) *QuotaInfo {
 	}
 	return &QuotaInfo{Threshold: q.Threshold, Percent: pct, UsedBytes: q.UsedBytes, QuotaBytes: q.QuotaBytes,
 		UsedFiles: q.UsedFiles, QuotaFiles: q.QuotaFiles, UsedText: SizeText(q.UsedBytes), QuotaText: SizeText(q.QuotaBytes)}
+}
+
+// relayMail sends a message a partner wrote to outside recipients, as it
+// was written: no template, no mailbox copy (the sender's Sent folder has
+// one). Without a relay it waits and retries like any alert, then is dead.
+func (n *Notifier) relayMail(ctx context.Context, head store.Notification) outcome {
+	var p OutboundPayload
+	if err := json.Unmarshal([]byte(head.Payload), &p); err != nil {
+		return outcome{err: fmt.Errorf("payload of %s: %w", head.ID, err), permanent: true}
+	}
+	if head.RelayedAt != nil {
+		return outcome{}
+	}
+	if n.Relay == nil {
+		return outcome{err: errors.New("no SMTP relay is configured (FERRY_SMTP_RELAY) for mail to outside recipients")}
+	}
+	from := p.From
+	if a, err := mail.ParseAddress(from); err == nil {
+		from = a.Address
+	}
+	res, err := n.Relay.Send(ctx, from, p.To, p.Raw)
+	if err != nil {
+		se := classify(err)
+		out := outcome{err: err, permanent: !se.Temporary}
+		if res != nil && len(res.Rejected) > 0 {
+			out.err = fmt.Errorf("%w (refused: %s)", err, joinRejected(res.Rejected))
+		}
+		return out
+	}
+	now := n.now().UTC()
+	out := outcome{relayed: &now, accepted: res.Accepted}
+	if len(res.Rejected) > 0 {
+		out.note = "refused recipients: " + joinRejected(res.Rejected)
+	}
+	return out
 }

@@ -272,3 +272,25 @@ func (o *Outbox) SendTest(ctx context.Context, partnerID string) (*store.Notific
 	o.poke()
 	return n, nil
 }
+
+// OutboundPayload is the payload of a message a partner sent outside Ferry:
+// the envelope and the message as written, relayed as is.
+type OutboundPayload struct {
+	From  string   `json:"from"`
+	To    []string `json:"to"`
+	Raw   []byte   `json:"raw"` // base64 in JSON
+	Bytes int      `json:"bytes"`
+}
+
+// QueueMail queues a message a partner sends to outside recipients (the
+// domains of FERRY_MAIL_OUTBOUND_DOMAINS), due now: the notifier relays it
+// through FERRY_SMTP_RELAY with the outbox's retries and dead state, and
+// the notifications API shows it (kind "mail"). It is mailbox.Outbound.
+func (o *Outbox) QueueMail(ctx context.Context, partnerID, from string, rcpts []string, raw []byte) error {
+	if _, err := o.insert(ctx, o.Store, partnerID, store.NotifyKindMail,
+		OutboundPayload{From: from, To: rcpts, Raw: raw, Bytes: len(raw)}, time.Now()); err != nil {
+		return err
+	}
+	o.poke()
+	return nil
+}

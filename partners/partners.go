@@ -95,6 +95,9 @@ type PartnerInput struct {
 	// EBCDICCodePage is the code page of FTP's TYPE E for the partner's
 	// sessions: IBM-1047 (the default, also when empty) or IBM-037.
 	EBCDICCodePage string
+	// TOTPRequired makes the partner's accounts use a second factor in
+	// the portal (set up at their first sign-in there).
+	TOTPRequired bool
 }
 
 // normalizeCodePage accepts "IBM-1047", "1047", "ibm-037", "037" or ""
@@ -178,7 +181,7 @@ func (s *Service) CreatePartner(ctx context.Context, in PartnerInput) (*store.Pa
 	p := &store.Partner{
 		Slug: in.Slug, Name: in.Name, Enabled: in.Enabled, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: strings.Join(in.AllowedCIDRs, ","), QuotaBytes: in.QuotaBytes, QuotaFiles: in.QuotaFiles,
-		MailQuotaBytes: in.MailQuotaBytes, EBCDICCodePage: in.EBCDICCodePage,
+		MailQuotaBytes: in.MailQuotaBytes, EBCDICCodePage: in.EBCDICCodePage, TOTPRequired: in.TOTPRequired,
 	}
 	for _, c := range in.Contacts {
 		p.Contacts = append(p.Contacts, store.Contact{Email: c})

@@ -28,6 +28,9 @@ type PartnerPatch struct {
 	AllowedCIDRs   *[]string
 	Enabled        *bool
 	EBCDICCodePage *string
+	// TOTPRequired makes the partner's accounts use a second factor in
+	// the portal.
+	TOTPRequired *bool
 }
 
 // UpdatePartner applies patch to a partner found by ID or slug, with the
@@ -104,6 +107,9 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	}
 	if patch.EBCDICCodePage != nil {
 		in.EBCDICCodePage = *patch.EBCDICCodePage
+	}
+	if patch.TOTPRequired != nil {
+		p.TOTPRequired = *patch.TOTPRequired
 	}
 	var invalid *ValidationError
 	if err := in.validate(); errors.As(err, &invalid) {

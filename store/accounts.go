@@ -15,6 +15,12 @@ type Account struct {
 	Permissions  string // comma-separated: list,download,upload,overwrite,delete,rename,mkdir
 	TLSRequired  bool
 	Enabled      bool
+	// TOTPSecret is the base32 secret of the account's second factor in
+	// the portal; "" when it has none.
+	TOTPSecret string `gorm:"column:totp_secret"`
+	// TOTPLastStep is the 30-second step of the last code that was
+	// accepted: each code is good once.
+	TOTPLastStep int64 `gorm:"column:totp_last_step"`
 	LastLoginAt  *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time

@@ -44,6 +44,7 @@ const (
 	// NotifyKindExpectation: an expected delivery was missed, or came
 	// after a miss.
 	NotifyKindExpectation = "expectation"
+	NotifyKindMail        = "mail" // a message a partner sent outside Ferry (portal, SMTP submission)
 )
 
 // Notification statuses.

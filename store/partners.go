@@ -12,11 +12,14 @@ import (
 // Partner is a company Ferry exchanges files with. Its files live under
 // <files dir>/<slug>; its mailbox is <slug>@<mail domain>.
 type Partner struct {
-	ID           string
-	Slug         string
-	Name         string
-	Enabled      bool
-	TLSRequired  bool
+	ID          string
+	Slug        string
+	Name        string
+	Enabled     bool
+	TLSRequired bool
+	// TOTPRequired makes the partner's accounts sign in to the portal with
+	// a second factor (set up at their first sign-in).
+	TOTPRequired bool   `gorm:"column:totp_required"`
 	AllowedCIDRs string `gorm:"column:allowed_cidrs"` // comma-separated; empty allows every address
 	// EBCDICCodePage is the code page of FTP's TYPE E: "IBM-1047" or
 	// "IBM-037".
@@ -161,7 +164,8 @@ func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 		res := tx.q(ctx).Model(&Partner{}).Where("id = ?", p.ID).Updates(map[string]any{
 			"slug": p.Slug, "name": p.Name, "enabled": p.Enabled, "tls_required": p.TLSRequired,
 			"allowed_cidrs": p.AllowedCIDRs, "quota_bytes": p.QuotaBytes, "quota_files": p.QuotaFiles,
-			"mail_quota_bytes": p.MailQuotaBytes, "ebcdic_code_page": p.EBCDICCodePage, "updated_at": p.UpdatedAt,
+			"mail_quota_bytes": p.MailQuotaBytes, "ebcdic_code_page": p.EBCDICCodePage, "totp_required": p.TOTPRequired,
+			"updated_at": p.UpdatedAt,
 		})
 		if res.Error != nil {
 			return translate(res.Error)

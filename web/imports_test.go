@@ -28,7 +28,7 @@ func TestWebImportsNoFrontEnd(t *testing.T) {
 		for _, imp := range parsed.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			switch path {
-			case "github.com/ferryhq/ferry/api", "github.com/ferryhq/ferry/ftpd", "github.com/ferryhq/ferry/mailbox/imap",
+			case "github.com/ferryhq/ferry/api", "github.com/ferryhq/ferry/portal", "github.com/ferryhq/ferry/ftpd", "github.com/ferryhq/ferry/mailbox/imap",
 				"github.com/ferryhq/ferry/mailbox/smtp", "github.com/ferryhq/ferry/mailbox/pop3", "github.com/ferryhq/ferry/internal/pop3":
 				t.Errorf("%s imports %s", f, path)
 			}

@@ -43,6 +43,7 @@ type partnerForm struct {
 	Slug, Name, Contacts, Quota, QuotaFiles, CIDRs string
 	MailQuota                                      string
 	TLSRequired, Enabled                           bool
+	TOTPRequired                                   bool // the partner portal's second factor
 	// hasMailQuota: the posted form had the mail quota field (a form
 	// without it leaves the quota as it is).
 	hasMailQuota bool
@@ -51,14 +52,16 @@ type partnerForm struct {
 func formOf(p *store.Partner) partnerForm {
 	return partnerForm{Slug: p.Slug, Name: p.Name, Contacts: strings.Join(p.ContactEmails(), "\n"),
 		Quota: sizeInput(p.QuotaBytes), QuotaFiles: itoa(p.QuotaFiles), MailQuota: sizeInput(p.MailQuotaBytes),
-		CIDRs: strings.ReplaceAll(p.AllowedCIDRs, ",", "\n"), TLSRequired: p.TLSRequired, Enabled: p.Enabled}
+		CIDRs: strings.ReplaceAll(p.AllowedCIDRs, ",", "\n"), TLSRequired: p.TLSRequired, Enabled: p.Enabled,
+		TOTPRequired: p.TOTPRequired}
 }
 
 func readPartnerForm(r *http.Request) partnerForm {
 	f := r.PostForm
 	return partnerForm{Slug: f.Get("slug"), Name: f.Get("name"), Contacts: f.Get("contacts"), Quota: f.Get("quota_bytes"),
 		QuotaFiles: f.Get("quota_files"), CIDRs: f.Get("allowed_cidrs"), TLSRequired: f.Get("tls_required") != "",
-		Enabled: f.Get("enabled") != "", MailQuota: f.Get("mail_quota_bytes"), hasMailQuota: f.Has("mail_quota_bytes")}
+		Enabled: f.Get("enabled") != "", MailQuota: f.Get("mail_quota_bytes"), hasMailQuota: f.Has("mail_quota_bytes"),
+		TOTPRequired: f.Get("totp_required") != ""}
 }
 
 // list splits a textarea on lines and commas.
@@ -103,6 +106,7 @@ func (s *Server) partnerCreate(w http.ResponseWriter, r *http.Request, p *princi
 	if len(fields) == 0 {
 		_, err := s.Partners.CreatePartner(r.Context(), partners.PartnerInput{Slug: f.Slug, Name: f.Name,
 			Contacts: list(f.Contacts), QuotaBytes: qb, QuotaFiles: qf, MailQuotaBytes: mq, TLSRequired: f.TLSRequired,
+			TOTPRequired: f.TOTPRequired,
 			AllowedCIDRs: list(f.CIDRs), Enabled: f.Enabled})
 		if err == nil {
 			http.Redirect(w, r, "/partners/"+urlPath(strings.TrimSpace(f.Slug))+"?done=partner-created", http.StatusSeeOther)
@@ -202,7 +206,8 @@ func (s *Server) partnerUpdate(w http.ResponseWriter, r *http.Request, p *princi
 	if len(fields) == 0 {
 		contacts, cidrs := list(f.Contacts), list(f.CIDRs)
 		patch := partners.PartnerPatch{Name: &f.Name, Contacts: &contacts,
-			QuotaBytes: &qb, QuotaFiles: &qf, TLSRequired: &f.TLSRequired, AllowedCIDRs: &cidrs, Enabled: &f.Enabled}
+			QuotaBytes: &qb, QuotaFiles: &qf, TLSRequired: &f.TLSRequired, AllowedCIDRs: &cidrs, Enabled: &f.Enabled,
+			TOTPRequired: &f.TOTPRequired}
 		if f.hasMailQuota {
 			patch.MailQuotaBytes = &mq
 		}

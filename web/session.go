@@ -162,6 +162,17 @@ func (s *Server) session(r *http.Request) (*principal, error) {
 	return p, nil
 }
 
+// Admin names the administrator (API token or admin user, either role)
+// signed in to the web admin by r's session cookie; ok is false without
+// one. cmd/ferry gives it to the portal for its read-only "view as" pages.
+func (s *Server) Admin(r *http.Request) (name string, ok bool) {
+	p, err := s.session(r)
+	if err != nil {
+		return "", false
+	}
+	return p.Name, true
+}
+
 // startSession stores a new session of p and returns its cookie value.
 func (s *Server) startSession(ctx context.Context, p *principal, key []byte) (value string, exp time.Time, err error) {
 	var b [32]byte

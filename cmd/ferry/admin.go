@@ -44,6 +44,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		name, contacts, allow             = new(string), &listFlag{}, &listFlag{}
 		quotaBytes, quotaFiles, mailQuota = new(int64), new(int64), new(int64)
 		tlsRequired, disabled, purge      = new(bool), new(bool), new(bool)
+		totpRequired                      = new(bool)
 		codePage                          = new(string)
 	)
 	switch sub {
@@ -53,6 +54,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		c.fs.Int64Var(quotaFiles, "quota-files", 0, "file count quota (0: unlimited)")
 		c.fs.Int64Var(mailQuota, "mail-quota-bytes", 0, "mailbox quota in bytes (0: unlimited)")
 		c.fs.BoolVar(tlsRequired, "tls-required", false, "accounts must use FTPS")
+		c.fs.BoolVar(totpRequired, "totp-required", false, "accounts must sign in to the partner portal with a second factor (TOTP)")
 		c.fs.StringVar(codePage, "ebcdic-code-page", "IBM-1047", "EBCDIC code page of FTP TYPE E: IBM-1047 or IBM-037")
 		c.fs.BoolVar(disabled, "disabled", false, "create the partner disabled")
 		c.fs.Var(contacts, "contact", "email address for upload alerts (repeatable)")
@@ -100,6 +102,8 @@ func (a *app) partner(ctx context.Context, args []string) error {
 				patch.MailQuotaBytes = mailQuota
 			case "tls-required":
 				patch.TLSRequired = tlsRequired
+			case "totp-required":
+				patch.TOTPRequired = totpRequired
 			case "ebcdic-code-page":
 				patch.EBCDICCodePage = codePage
 			case "disabled":
@@ -121,6 +125,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		p, err := svc.CreatePartner(ctx, partners.PartnerInput{
 			Slug: slug, Name: *name, Contacts: *contacts, QuotaBytes: *quotaBytes, QuotaFiles: *quotaFiles,
 			MailQuotaBytes: *mailQuota, TLSRequired: *tlsRequired, AllowedCIDRs: *allow, Enabled: !*disabled,
+			TOTPRequired:   *totpRequired,
 			EBCDICCodePage: *codePage,
 		})
 		if err != nil {
@@ -203,7 +208,7 @@ func orAny(s string) string {
 
 func (a *app) account(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("account needs a subcommand: create, list, passwd, enable, disable, delete")
+		return usagef("account needs a subcommand: create, list, passwd, enable, disable, totp-reset, delete")
 	}
 	sub, args := args[0], args[1:]
 	c := newCommand("account "+sub, a.stderr)
@@ -316,6 +321,15 @@ func (a *app) account(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "account %s %sd\n", user, sub)
+	case "totp-reset":
+		user, err := one()
+		if err != nil {
+			return err
+		}
+		if err := svc.ResetTOTP(ctx, user); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "second factor of %s removed; it signs in to the portal with its password (and sets up a new one if its partner requires it)\n", user)
 	case "delete":
 		user, err := one()
 		if err != nil {

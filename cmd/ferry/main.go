@@ -59,13 +59,13 @@ const synopsis = `Usage:
   ferry [serve] [flags]                       run the servers (FTP, FTPS, ...)
   ferry migrate [flags]                       apply database migrations and exit
   ferry partner create SLUG [--name N] [--contact EMAIL]... [--quota-bytes N] [--quota-files N]
-                            [--mail-quota-bytes N] [--tls-required] [--allow CIDR]... [--disabled]
+                            [--mail-quota-bytes N] [--tls-required] [--totp-required] [--allow CIDR]... [--disabled]
                             [--ebcdic-code-page IBM-1047|IBM-037]
   ferry partner set SLUG [the create flags to change; --tls-required=false, --disabled=false]
   ferry partner list | show SLUG | enable SLUG | disable SLUG | delete SLUG [--purge]
   ferry account create --partner SLUG USERNAME [--password-stdin] [--home DIR] [--perms LIST] [--tls-required]
   ferry account list --partner SLUG | passwd USERNAME [--password-stdin]
-  ferry account enable USERNAME | disable USERNAME | delete USERNAME
+  ferry account enable USERNAME | disable USERNAME | totp-reset USERNAME | delete USERNAME
   ferry token create --role admin|auditor [--name N]   an admin API token, printed once
   ferry token list | revoke ID
   ferry admin create USERNAME --role admin|auditor [--password-stdin]   a web admin user (password prompted or generated)

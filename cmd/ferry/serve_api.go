@@ -7,16 +7,18 @@ import (
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/httpserver"
+	"github.com/ferryhq/ferry/portal"
 	"github.com/ferryhq/ferry/sessions"
 	"github.com/ferryhq/ferry/web"
 )
 
 // apiListeners returns the HTTP listener, or none when FERRY_HTTP_ADDR is
 // empty: one ServeMux with the admin API (/api/, /healthz, /readyz,
-// /metrics) and the web admin (every other path) side by side, on the same
-// service layer. Neither front end imports the other.
+// /metrics), the partner portal (/portal/) and the web admin (every other
+// path) side by side, on the same service layer. No front end imports
+// another.
 func apiListeners(d *deps) []listener {
-	if d.cfg.HTTPAddr == "" {
+	if d.cfg.HTTPAddr == "" && d.cfg.HTTPSAddr == "" {
 		return nil
 	}
 	live := newFTPSessions(d.ftp)
@@ -44,9 +46,28 @@ func apiListeners(d *deps) []listener {
 	if d.cfg.AdminToken != "" {
 		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")
 	}
-	srv := &httpserver.Server{Handler: httpserver.Mux(apiSrv.Handler(), webSrv.Handler()),
-		Logger: d.log.With("component", "http")}
-	return []listener{{name: "http", addr: d.cfg.HTTPAddr, srv: srv}}
+	// The partner portal (/portal/): partners' staff sign in with their
+	// FTP account and work on the same files through the same file core,
+	// and read the partner's mailbox (accounts with the mail permission).
+	portalSrv := &portal.Server{
+		Store: d.store, Partners: d.partners, Files: d.files(), Guard: d.guard, Mail: mailStore(d),
+		Submission: submission(d), Logger: d.log.With("component", "portal"),
+		// The web admin's read-only "view as" links: its sessions decide.
+		ViewAs: webSrv.Admin, TrustedProxies: d.cfg.TrustedProxies,
+	}
+	mux := httpserver.Mux(apiSrv.Handler(), webSrv.Handler())
+	mux.Handle(portal.Prefix, portalSrv.Handler())
+	var ls []listener
+	if d.cfg.HTTPAddr != "" {
+		ls = append(ls, listener{name: "http", addr: d.cfg.HTTPAddr, srv: &httpserver.Server{Handler: mux, Logger: d.log.With("component", "http")}})
+	}
+	if d.cfg.HTTPSAddr != "" {
+		// The same mux over TLS with Ferry's certificate: the portal and
+		// the web admin without a proxy in front.
+		ls = append(ls, listener{name: "https", addr: d.cfg.HTTPSAddr,
+			srv: &httpserver.Server{Handler: mux, TLSConfig: d.tls, Logger: d.log.With("component", "https")}})
+	}
+	return ls
 }
 
 // ftpSessions shows the sessions of several FTP servers to the API as one

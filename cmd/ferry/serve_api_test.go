@@ -2,11 +2,18 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +54,8 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 				t.Fatal("ferry config shows the admin token")
 			}
 
-			n := newNode(t, b.Name, bin, dir, append(f.env, "FERRY_ADMIN_TOKEN="+envToken)...)
+			httpsAddr := testenv.FreePort(t)
+			n := newNode(t, b.Name, bin, dir, append(f.env, "FERRY_ADMIN_TOKEN="+envToken, "FERRY_HTTPS_ADDR="+httpsAddr)...)
 			n.start()
 			n.waitHealthy()
 			httpAddr, ftpAddr := n.http, n.ftp
@@ -138,6 +146,50 @@ func TestFerryBinaryAdminAPI(t *testing.T) {
 			items, _ := sessions["items"].([]any)
 			if len(items) != 1 || !strings.HasPrefix(items[0].(map[string]any)["id"].(string), "ftp-") {
 				t.Fatalf("sessions: %v", sessions)
+			}
+
+			// The partner portal is mounted on the same listener: alice signs
+			// in with her FTP password and sees her upload.
+			jar, _ := cookiejar.New(nil)
+			browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+			page := func(resp *http.Response, err error) string {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("portal %s: %d %s", resp.Request.URL.Path, resp.StatusCode, b)
+				}
+				return string(b)
+			}
+			form := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page(browser.Get(base + "/portal/")))
+			if form == nil {
+				t.Fatal("no sign-in form at /portal/")
+			}
+			files := page(browser.PostForm(base+"/portal/signin", url.Values{"csrf": {form[1]}, "username": {"alice"}, "password": {pw}}))
+			if !strings.Contains(files, "hello.txt") || !strings.Contains(files, "Signed in as alice") {
+				t.Fatalf("portal after sign-in:\n%s", files)
+			}
+
+			// FERRY_HTTPS_ADDR serves the same over TLS with Ferry's
+			// certificate (the self-signed one here): the portal's cookies
+			// are Secure there.
+			pem, err := os.ReadFile(filepath.Join(dir, "data", "tls", "cert.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pem)
+			tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+			resp, err := tlsClient.Get("https://" + httpsAddr + "/portal/")
+			if err != nil {
+				t.Fatalf("https: %v", err)
+			}
+			resp.Body.Close()
+			if c := resp.Cookies(); resp.StatusCode != http.StatusOK || len(c) == 0 || !c[0].Secure {
+				t.Fatalf("https /portal/: %d %+v", resp.StatusCode, c)
 			}
 
 			// Disabling the account through the API closes the live session.

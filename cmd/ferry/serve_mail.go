@@ -31,7 +31,8 @@ func mailListeners(d *deps) []listener {
 	if cfg.SMTPAddr != "" {
 		ls = append(ls, listener{"smtp", cfg.SMTPAddr, &smtp.Server{
 			Store: st, Logins: logins, Guard: guard, Domains: []string{cfg.MailDomain}, TLSConfig: d.tls,
-			Logger: d.log.With("component", "smtp"), LoginTimeout: cfg.LoginTimeout,
+			Submission: submission(d),
+			Logger:     d.log.With("component", "smtp"), LoginTimeout: cfg.LoginTimeout,
 			MaxConns: cfg.MailMaxConnections, MaxConnsPerAddr: cfg.MailMaxConnectionsPerIP,
 		}})
 	}
@@ -53,4 +54,12 @@ func mailListeners(d *deps) []listener {
 		ls = append(ls, listener{"pop3", cfg.POP3Addr, srv})
 	}
 	return ls
+}
+
+// submission is the rule of mail partners send (authenticated SMTP, the
+// portal): partner mailboxes at once, the outside domains of
+// FERRY_MAIL_OUTBOUND_DOMAINS through the outbox and the relay.
+func submission(d *deps) *mailbox.Submission {
+	return &mailbox.Submission{Store: mailStore(d), LocalDomains: []string{d.cfg.MailDomain},
+		OutboundDomains: d.cfg.MailOutboundDomains, Outbound: d.outbox}
 }

@@ -6,6 +6,7 @@ package httpserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -36,6 +37,9 @@ func Mux(api, web http.Handler) *http.ServeMux {
 type Server struct {
 	Handler http.Handler
 	Logger  *slog.Logger
+	// TLSConfig, if set, serves HTTPS with it (FERRY_HTTPS_ADDR: Ferry's
+	// certificate); requests then carry r.TLS.
+	TLSConfig *tls.Config
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -73,6 +77,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	srv := s.srv
 	s.mu.Unlock()
+	if s.TLSConfig != nil {
+		cfg := s.TLSConfig.Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		ln = tls.NewListener(ln, cfg)
+	}
 	return srv.Serve(ln)
 }
 

@@ -48,9 +48,13 @@ type Server struct {
 	Guard  mailbox.Guard   // banned addresses get 421 at connect; nil: no check
 	// Domains are the local mail domains (case-insensitive); mail for any
 	// other domain is refused as relaying.
-	Domains   []string
-	Hostname  string      // greeting and Received lines; default: the first domain
-	TLSConfig *tls.Config // STARTTLS; nil disables it
+	Domains []string
+	// Submission, if set, lets authenticated senders write to the outside
+	// domains it allows (FERRY_MAIL_OUTBOUND_DOMAINS), queued in the
+	// outbox: the rule the portal follows too. nil: never a relay.
+	Submission *mailbox.Submission
+	Hostname   string      // greeting and Received lines; default: the first domain
+	TLSConfig  *tls.Config // STARTTLS; nil disables it
 
 	MaxMessageBytes int64 // 552 above it; default DefaultMaxMessageBytes
 	MaxRecipients   int   // per message; default DefaultMaxRecipients

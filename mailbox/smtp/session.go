@@ -15,6 +15,7 @@ import (
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/internal/netaddr"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -55,6 +56,7 @@ type session struct {
 	cancel context.CancelFunc
 
 	user  string // authenticated account, "" if none
+	login *partners.Login
 	from  string
 	size  int64 // SIZE of MAIL FROM, 0 if not given
 	rcpts []rcpt
@@ -65,7 +67,7 @@ type session struct {
 
 type rcpt struct {
 	addr      string
-	partnerID string
+	partnerID string // "" for an outside recipient (authenticated submission)
 }
 
 var _ gosmtp.AuthSession = (*session)(nil)
@@ -94,7 +96,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		if identity != "" && identity != username {
 			return gosmtp.ErrAuthFailed
 		}
-		_, err := s.s.Logins.Login(s.ctx, "smtp", username, password, s.remote(), s.isTLS())
+		l, err := s.s.Logins.Login(s.ctx, "smtp", username, password, s.remote(), s.isTLS())
 		if errors.Is(err, mailbox.ErrAuthFailed) {
 			return gosmtp.ErrAuthFailed
 		}
@@ -102,7 +104,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			s.s.log().Error("smtp auth", "err", err)
 			return errAuthTemp
 		}
-		s.user = username
+		s.user, s.login = username, l
 		if c := connlimit.Of(s.conn.Conn()); c != nil {
 			c.LoggedIn()
 		}
@@ -154,6 +156,14 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		return errBadAddress
 	}
 	local, domain := to[:at], to[at+1:]
+	if !s.s.isLocal(domain) && s.login != nil && s.s.Submission != nil {
+		// An account writing outside: the submission rule decides.
+		route, err := s.s.Submission.Route(s.ctx, to)
+		if err == nil && route.Outside() {
+			s.rcpts = append(s.rcpts, rcpt{addr: to})
+			return nil
+		}
+	}
 	if !s.s.isLocal(domain) {
 		s.s.log().Info("smtp relay refused", "remote", s.remote().String(), "from", s.from, "to", to, "user", s.user)
 		if s.user != "" {
@@ -197,9 +207,17 @@ func (s *session) Data(r io.Reader) error {
 		tc.busy.Store(true)
 		defer tc.busy.Store(false)
 	}
-	rcpts := make([]mailbox.Recipient, len(s.rcpts))
-	for i, rc := range s.rcpts {
-		rcpts[i] = mailbox.Recipient{PartnerID: rc.partnerID}
+	var rcpts []mailbox.Recipient
+	var outside []string
+	for _, rc := range s.rcpts {
+		if rc.partnerID == "" {
+			outside = append(outside, rc.addr)
+			continue
+		}
+		rcpts = append(rcpts, mailbox.Recipient{PartnerID: rc.partnerID})
+	}
+	if len(outside) > 0 {
+		return s.submit(r, rcpts, outside)
 	}
 	d, err := s.s.Store.DeliverTo(s.ctx, rcpts, r, mailbox.DeliverOptions{Trace: s.trace(), Received: true})
 	if err != nil {
@@ -273,5 +291,41 @@ func (s *session) Reset() {
 // Logout is called when the connection ends.
 func (s *session) Logout() error {
 	s.cancel()
+	return nil
+}
+
+// submit takes a message of an authenticated account with outside
+// recipients: read whole (within MaxMessageBytes, which go-smtp enforces),
+// then the submission rule delivers the local copies and queues the
+// outside ones in the outbox, as the portal's sending does.
+func (s *session) submit(r io.Reader, local []mailbox.Recipient, outside []string) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		_, _ = io.Copy(io.Discard, r)
+		if errors.Is(err, gosmtp.ErrDataTooLarge) {
+			return gosmtp.ErrDataTooLarge
+		}
+		if errors.Is(err, gosmtp.ErrTooLongLine) {
+			return errLineTooLong
+		}
+		return errTempFailure
+	}
+	routes := make([]mailbox.Route, 0, len(local)+len(outside))
+	for _, l := range local {
+		routes = append(routes, mailbox.Route{PartnerID: l.PartnerID})
+	}
+	for _, a := range outside {
+		routes = append(routes, mailbox.Route{Addr: a})
+	}
+	raw = append(s.trace(), raw...)
+	if err := s.s.Submission.Submit(s.ctx, s.login.PartnerID, s.from, routes, raw, false); err != nil {
+		s.s.log().Error("smtp submission failed", "from", s.from, "user", s.user, "err", err)
+		if errors.Is(err, mailbox.ErrOverQuota) {
+			return errMailboxFull
+		}
+		return errTempFailure
+	}
+	s.s.log().Info("mail submitted", "from", s.from, "user", s.user, "local", len(local), "outside", len(outside),
+		"bytes", len(raw), "remote", s.remote().String())
 	return nil
 }
