@@ -44,7 +44,7 @@ type stateCollector struct {
 	s                        *Server
 	sessions, running        *prometheus.Desc
 	bans, partners, accounts *prometheus.Desc
-	notifications            *prometheus.Desc
+	notifications, webhooks  *prometheus.Desc
 }
 
 func newStateCollector(s *Server) *stateCollector {
@@ -62,11 +62,13 @@ func newStateCollector(s *Server) *stateCollector {
 			"Accounts by state.", []string{"state"}, nil),
 		notifications: prometheus.NewDesc("ferry_notifications",
 			"Outbox rows not yet sent, by status: the queue depth (pending, sending) and dead mails.", []string{"status"}, nil),
+		webhooks: prometheus.NewDesc("ferry_webhook_deliveries",
+			"Webhook deliveries not yet made, by status: the queue depth (pending, sending) and dead ones.", []string{"status"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sessions, c.running, c.bans, c.partners, c.accounts, c.notifications} {
+	for _, d := range []*prometheus.Desc{c.sessions, c.running, c.bans, c.partners, c.accounts, c.notifications, c.webhooks} {
 		ch <- d
 	}
 }
@@ -101,6 +103,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		for _, status := range queued {
 			ch <- prometheus.MustNewConstMetric(c.notifications, prometheus.GaugeValue, float64(n[status]), status)
+		}
+	}
+	if n, err := st.CountWebhookDeliveries(ctx, queued...); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.webhooks, err)
+	} else {
+		for _, status := range queued {
+			ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(n[status]), status)
 		}
 	}
 	for _, kind := range []struct {
