@@ -136,6 +136,21 @@ func (s *Server) expectationDelete(w http.ResponseWriter, r *http.Request, p *pr
 	return nil
 }
 
+// expectationEnabled pauses or resumes an expectation.
+func (s *Server) expectationEnabled(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	pt, err := s.Partners.Partner(ctx, r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	on := r.PostForm.Get("enabled") == "true"
+	if _, err := (&expect.Service{Store: s.Store}).Update(ctx, pt.ID, r.PathValue("id"), expect.Input{Enabled: &on}); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/partners/"+urlPath(pt.Slug)+"?done=expectation-saved#expectations", http.StatusSeeOther)
+	return nil
+}
+
 // expectForm keeps the new-expectation form's values across a refusal.
 type expectForm struct {
 	Folder, Pattern, Count, Schedule, TimeZone, Grace, Emails string

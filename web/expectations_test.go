@@ -129,6 +129,19 @@ func TestExpectationsAndWebhooksPages(t *testing.T) {
 		t.Fatalf("delete webhook: %d", r.status)
 	}
 
+	// Pause it, and resume it.
+	if r := c.post("/partners/acme", "/partners/acme/expectations/"+xs[0].ID+"/enabled", url.Values{"enabled": {"false"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("pause: %d", r.status)
+	}
+	mustContain(t, c.get("/partners/acme").body, `<span class="badge">paused</span>`, ">Resume</button>")
+	if x, _ := e.st.ExpectationByID(ctx, xs[0].ID); x.Enabled {
+		t.Fatal("still enabled after Pause")
+	}
+	c.post("/partners/acme", "/partners/acme/expectations/"+xs[0].ID+"/enabled", url.Values{"enabled": {"true"}})
+	if x, _ := e.st.ExpectationByID(ctx, xs[0].ID); !x.Enabled {
+		t.Fatal("not enabled after Resume")
+	}
+
 	// Delete the expectation from its page.
 	if r := c.post("/partners/acme", "/partners/acme/expectations/"+xs[0].ID+"/delete", nil); r.status != http.StatusSeeOther {
 		t.Fatalf("delete: %d", r.status)
