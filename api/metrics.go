@@ -45,7 +45,7 @@ type stateCollector struct {
 	s                        *Server
 	sessions, running        *prometheus.Desc
 	bans, partners, accounts *prometheus.Desc
-	notifications            *prometheus.Desc
+	notifications, webhooks  *prometheus.Desc
 
 	// The partner and account counts read every row of their tables;
 	// they are kept for countsTTL, so a scrape costs the same whether
@@ -94,11 +94,13 @@ func newStateCollector(s *Server) *stateCollector {
 			"Accounts by state.", []string{"state"}, nil),
 		notifications: prometheus.NewDesc("ferry_notifications",
 			"Outbox rows not yet sent, by status: the queue depth (pending, sending) and dead mails.", []string{"status"}, nil),
+		webhooks: prometheus.NewDesc("ferry_webhook_deliveries",
+			"Webhook deliveries not yet made, by status: the queue depth (pending, sending) and dead ones.", []string{"status"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sessions, c.running, c.bans, c.partners, c.accounts, c.notifications} {
+	for _, d := range []*prometheus.Desc{c.sessions, c.running, c.bans, c.partners, c.accounts, c.notifications, c.webhooks} {
 		ch <- d
 	}
 }
@@ -133,6 +135,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		for _, status := range queued {
 			ch <- prometheus.MustNewConstMetric(c.notifications, prometheus.GaugeValue, float64(n[status]), status)
+		}
+	}
+	if n, err := st.CountWebhookDeliveries(ctx, queued...); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.webhooks, err)
+	} else {
+		for _, status := range queued {
+			ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(n[status]), status)
 		}
 	}
 	counts, err := c.enabledCounts(ctx)

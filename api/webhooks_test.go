@@ -111,6 +111,9 @@ func TestWebhooksAPI(t *testing.T) {
 			t.Fatalf("dead deliveries: %+v", ds)
 		}
 		h.do("GET", "/api/v1/webhooks/"+w.ID+"/deliveries?status=lost", h.auditor, nil).want(t, http.StatusBadRequest)
+		if m := string(h.do("GET", "/metrics", h.auditor, nil).want(t, http.StatusOK).body); !strings.Contains(m, `ferry_webhook_deliveries{status="dead"} 1`+"\n") {
+			t.Errorf("metrics lack the dead delivery:\n%s", m)
+		}
 		var re deliveryDoc
 		h.do("POST", "/api/v1/webhooks/"+w.ID+"/deliveries/"+ds[0].ID+"/retry", h.admin, nil).want(t, http.StatusAccepted).decode(t, &re)
 		if re.Status != "pending" || re.Attempts != 0 || re.EventID != ds[0].EventID {

@@ -433,3 +433,25 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		t.Error("a pattern with a slash was accepted")
 	}
 }
+
+// Deadlines in the hour the clocks skip or repeat (Europe/Berlin, 2026): a
+// daily 02:30 has no deadline on 29 March and one, not two, on 25 October,
+// so a daily file is not judged twice an hour apart.
+func TestScheduleAcrossDSTGapAndOverlap(t *testing.T) {
+	s, err := expect.ParseSchedule("30 2 * * *", "Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, from := range []string{"2026-03-27T12:00:00Z", "2026-10-23T12:00:00Z"} {
+		at := utc(from)
+		for range 4 {
+			at = s.Next(at)
+			got = append(got, at.UTC().Format("01-02T15:04"))
+		}
+	}
+	want := "03-28T01:30 03-30T00:30 03-31T00:30 04-01T00:30 10-24T00:30 10-25T00:30 10-26T01:30 10-27T01:30"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("deadlines (UTC) %s\nwant %s", strings.Join(got, " "), want)
+	}
+}

@@ -21,8 +21,26 @@ type Schedule struct {
 }
 
 // Next returns the first deadline after t (the zero time if there is none
-// within five years).
-func (s *Schedule) Next(t time.Time) time.Time { return s.cron.Next(t.In(s.Loc)) }
+// within five years). A wall-clock time that happens twice, on the day
+// the clocks go back, is one deadline, the first; one that does not
+// happen, in the hour skipped when they go forward, is no deadline that
+// day (cron's rule).
+func (s *Schedule) Next(t time.Time) time.Time {
+	t = t.In(s.Loc)
+	n := s.cron.Next(t)
+	if !n.IsZero() && sameWallClock(n, t) {
+		n = s.cron.Next(n)
+	}
+	return n
+}
+
+// sameWallClock reports whether a and b (in one location) read the same
+// date and minute: the repeated hour when clocks go back.
+func sameWallClock(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd && a.Hour() == b.Hour() && a.Minute() == b.Minute()
+}
 
 var everyBy = regexp.MustCompile(`^every\s+(day|weekday|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\s+by\s+(\d{1,2}):(\d{2})$`)
 

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -156,4 +157,40 @@ func (o *Outbox) DeleteWebhook(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: webhook %s", ErrNotFound, id)
 	}
 	return err
+}
+
+// Deliveries lists webhook deliveries, newest first, and the next page's
+// cursor.
+func (o *Outbox) Deliveries(ctx context.Context, f store.WebhookDeliveryFilter) ([]store.WebhookDelivery, string, error) {
+	if f.Status != "" && !slices.Contains([]string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}, f.Status) {
+		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead", ErrInvalid, f.Status)
+	}
+	limit := cmp.Or(f.Limit, 50)
+	f.Limit = limit + 1
+	rows, err := o.Store.ListWebhookDeliveries(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = rows[len(rows)-1].ID
+	}
+	return rows, next, nil
+}
+
+// RetryDelivery re-drives a dead delivery: the same event, body and event
+// ID, due now. ErrNotDead for any other status.
+func (o *Outbox) RetryDelivery(ctx context.Context, id string) (*store.WebhookDelivery, error) {
+	d, err := o.Store.RetryWebhookDelivery(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case errors.Is(err, store.ErrConflict):
+		return nil, fmt.Errorf("%w: %s", ErrNotDead, id)
+	case err != nil:
+		return nil, err
+	}
+	o.pokeHooks()
+	return d, nil
 }

@@ -6,6 +6,13 @@
 // retrying with backoff until it is delivered or declared dead. Nothing
 // lives only in memory: a crash or a relay outage delays mail, never loses
 // it, and a resend carries the same Message-ID.
+//
+// Webhooks take the same road: an event (an upload, a missed expected
+// delivery, ...) is a row per interested hook in the webhook outbox
+// (store.WebhookDelivery), queued in the transaction of what it reports
+// (events.go); the WebhookSender POSTs it signed, retries it and declares
+// it dead (webhook.go); hooks.go holds the rules of creating them and of
+// re-driving a dead delivery.
 package notify
 
 import (

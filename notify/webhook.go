@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,23 +26,6 @@ import (
 	"github.com/ferryhq/ferry/store"
 )
 
-// Webhook events.
-const (
-	EventUploadFinished    = "upload.finished"
-	EventDownloadFinished  = "download.finished"
-	EventFileDeleted       = "file.deleted"
-	EventExpectationMissed = "expectation.missed"
-	EventExpectationLate   = "expectation.late"
-	EventMailReceived      = "mail.received"
-	EventLoginFailedBan    = "login.failed_ban"
-)
-
-// Events lists every webhook event, sorted.
-func Events() []string {
-	return []string{EventDownloadFinished, EventExpectationLate, EventExpectationMissed, EventFileDeleted,
-		EventLoginFailedBan, EventMailReceived, EventUploadFinished}
-}
-
 // Headers of a webhook request.
 const (
 	HeaderSignature = "X-Ferry-Signature" // t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">
@@ -53,22 +34,6 @@ const (
 	HeaderDelivery  = "X-Ferry-Delivery"  // the delivery (event × hook) row
 )
 
-// WebhookEvent is the JSON body of a webhook request.
-type WebhookEvent struct {
-	ID        string          `json:"id"` // unique per event, the same on every retry: the receiver's idempotency key
-	Event     string          `json:"event"`
-	CreatedAt time.Time       `json:"created_at"`
-	Partner   *EventPartner   `json:"partner,omitempty"`
-	Data      json.RawMessage `json:"data"`
-}
-
-// EventPartner names the partner an event is about.
-type EventPartner struct {
-	ID   string `json:"id"`
-	Slug string `json:"slug"`
-	Name string `json:"name"`
-}
-
 // Sign returns the X-Ferry-Signature value of body at t.
 func Sign(secret string, t time.Time, body []byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
@@ -76,65 +41,6 @@ func Sign(secret string, t time.Time, body []byte) string {
 	mac.Write([]byte(ts + "."))
 	mac.Write(body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// Event queues event for every enabled webhook that wants it, on tx: the
-// transaction that makes the event true, so the deliveries commit with it
-// or not at all. partnerID is "" for events of no partner. data is the
-// event's content (the alert's payload).
-func (o *Outbox) Event(ctx context.Context, tx *store.Store, event, partnerID string, data any) error {
-	hooks, err := tx.ListWebhooks(ctx)
-	if err != nil {
-		return fmt.Errorf("notify: webhooks for %s: %w", event, err)
-	}
-	hooks = slices.DeleteFunc(hooks, func(w store.Webhook) bool { return !w.Wants(event, partnerID) })
-	if len(hooks) == 0 {
-		return nil
-	}
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("notify: encode %s event: %w", event, err)
-	}
-	ev := WebhookEvent{ID: store.NewID(), Event: event, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), Data: raw}
-	if partnerID != "" {
-		p, err := tx.PartnerByID(ctx, partnerID)
-		if err != nil {
-			return fmt.Errorf("notify: partner of %s event: %w", event, err)
-		}
-		ev.Partner = &EventPartner{ID: p.ID, Slug: p.Slug, Name: p.Name}
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("notify: encode %s event: %w", event, err)
-	}
-	for _, w := range hooks {
-		d := &store.WebhookDelivery{WebhookID: w.ID, EventID: ev.ID, Event: event, PartnerID: partnerID, Payload: string(body)}
-		if err := tx.InsertWebhookDelivery(ctx, d); err != nil {
-			return fmt.Errorf("notify: queue %s event: %w", event, err)
-		}
-	}
-	o.pokeHooks()
-	return nil
-}
-
-// EventNow queues event in a transaction of its own: for events that
-// commit with nothing else (a download, a delete, a ban).
-func (o *Outbox) EventNow(ctx context.Context, event, partnerID string, data any) error {
-	return o.Store.Tx(ctx, func(tx *store.Store) error { return o.Event(ctx, tx, event, partnerID, data) })
-}
-
-func (o *Outbox) hookWakeC() chan struct{} {
-	o.hookOnce.Do(func() { o.hookWake = make(chan struct{}, 1) })
-	return o.hookWake
-}
-
-// pokeHooks tells a WebhookSender in this process that a delivery is due
-// (soon: the caller's transaction may not have committed yet).
-func (o *Outbox) pokeHooks() {
-	select {
-	case o.hookWakeC() <- struct{}{}:
-	default:
-	}
 }
 
 // Errors of webhook URLs.
@@ -433,115 +339,4 @@ func (w *WebhookSender) post(ctx context.Context, hook *store.Webhook, d store.W
 func (w *WebhookSender) backoff(attempt int) time.Duration {
 	n := Notifier{BackoffBase: w.BackoffBase, BackoffMax: w.BackoffMax}
 	return n.backoff(attempt)
-}
-
-// Deliveries lists webhook deliveries, newest first, and the next page's
-// cursor.
-func (o *Outbox) Deliveries(ctx context.Context, f store.WebhookDeliveryFilter) ([]store.WebhookDelivery, string, error) {
-	if f.Status != "" && !slices.Contains([]string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}, f.Status) {
-		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead", ErrInvalid, f.Status)
-	}
-	limit := cmp.Or(f.Limit, 50)
-	f.Limit = limit + 1
-	rows, err := o.Store.ListWebhookDeliveries(ctx, f)
-	if err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = rows[len(rows)-1].ID
-	}
-	return rows, next, nil
-}
-
-// RetryDelivery re-drives a dead delivery: the same event, body and event
-// ID, due now. ErrNotDead for any other status.
-func (o *Outbox) RetryDelivery(ctx context.Context, id string) (*store.WebhookDelivery, error) {
-	d, err := o.Store.RetryWebhookDelivery(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	case errors.Is(err, store.ErrConflict):
-		return nil, fmt.Errorf("%w: %s", ErrNotDead, id)
-	case err != nil:
-		return nil, err
-	}
-	o.pokeHooks()
-	return d, nil
-}
-
-// FilePayload is the data of download.finished and file.deleted.
-type FilePayload struct {
-	TransferID string    `json:"transfer_id"`
-	Path       string    `json:"path"`
-	Size       int64     `json:"size"` // bytes sent (download) or the deleted file's size
-	Username   string    `json:"username"`
-	AccountID  string    `json:"account_id,omitempty"`
-	Protocol   string    `json:"protocol,omitempty"`
-	RemoteAddr string    `json:"remote_addr,omitempty"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
-}
-
-// OnFile queues download.finished or file.deleted for a finished download
-// or delete (it has the shape of files.FileHook).
-func (o *Outbox) OnFile(ctx context.Context, t *store.Transfer) error {
-	if t.PartnerID == nil {
-		return nil
-	}
-	event := EventDownloadFinished
-	if t.Operation == store.OpDelete {
-		event = EventFileDeleted
-	}
-	p := FilePayload{TransferID: t.ID, Path: t.Path, Size: t.Bytes, Username: t.Username, Protocol: t.Protocol,
-		RemoteAddr: t.RemoteAddr, StartedAt: t.StartedAt.UTC()}
-	if t.FinishedAt != nil {
-		p.FinishedAt = t.FinishedAt.UTC()
-	}
-	if t.AccountID != nil {
-		p.AccountID = *t.AccountID
-	}
-	return o.EventNow(ctx, event, *t.PartnerID, p)
-}
-
-// MailPayload is the data of mail.received.
-type MailPayload struct {
-	MessageID string    `json:"message_id,omitempty"` // the Message-ID header, without angle brackets
-	Subject   string    `json:"subject"`
-	From      string    `json:"from"`
-	To        string    `json:"to"`
-	Size      int64     `json:"size"`
-	Folder    string    `json:"folder"`
-	UID       int64     `json:"uid"`
-	Received  time.Time `json:"received_at"`
-}
-
-// OnMailReceived queues mail.received for a message that reached a
-// partner's mailbox over SMTP (it has the shape of mailbox.Store's
-// OnReceived).
-func (o *Outbox) OnMailReceived(ctx context.Context, m *store.MailMessage) error {
-	folder := store.MailInbox
-	if f, err := o.Store.MailFolderByID(ctx, m.FolderID); err == nil {
-		folder = f.Name
-	}
-	return o.EventNow(ctx, EventMailReceived, m.PartnerID, MailPayload{MessageID: m.MessageID, Subject: m.Subject,
-		From: m.FromAddr, To: m.ToAddr, Size: m.Size, Folder: folder, UID: m.UID, Received: m.InternalDate.UTC()})
-}
-
-// BanPayload is the data of login.failed_ban.
-type BanPayload struct {
-	IP          string    `json:"ip"`
-	Failures    int64     `json:"failures"`
-	Reason      string    `json:"reason"`
-	Protocol    string    `json:"protocol"`
-	Username    string    `json:"username"` // as given at the last failed login
-	BannedUntil time.Time `json:"banned_until"`
-}
-
-// OnBan queues login.failed_ban (an event of no partner: hooks without a
-// partner filter get it). It has the shape of bans.Guard's OnBan.
-func (o *Outbox) OnBan(ctx context.Context, b *store.Ban, protocol, username string) error {
-	return o.EventNow(ctx, EventLoginFailedBan, "", BanPayload{IP: b.IP, Failures: b.Failures, Reason: b.Reason,
-		Protocol: protocol, Username: username, BannedUntil: b.BannedUntil.UTC()})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/expect"
+	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -135,6 +136,21 @@ func (s *Server) expectationDelete(w http.ResponseWriter, r *http.Request, p *pr
 	return nil
 }
 
+// expectationEnabled pauses or resumes an expectation.
+func (s *Server) expectationEnabled(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	pt, err := s.Partners.Partner(ctx, r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	on := r.PostForm.Get("enabled") == "true"
+	if _, err := (&expect.Service{Store: s.Store}).Update(ctx, pt.ID, r.PathValue("id"), expect.Input{Enabled: &on}); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/partners/"+urlPath(pt.Slug)+"?done=expectation-saved#expectations", http.StatusSeeOther)
+	return nil
+}
+
 // expectForm keeps the new-expectation form's values across a refusal.
 type expectForm struct {
 	Folder, Pattern, Count, Schedule, TimeZone, Grace, Emails string
@@ -148,14 +164,31 @@ type webhookRow struct {
 	Recent  []store.WebhookDelivery
 }
 
+// webhooksData is the webhooks page: the hooks, the events a new one may
+// take, and after a creation its secret, shown this once.
+type webhooksData struct {
+	Hooks     []webhookRow
+	Events    []string
+	NewSecret string
+	NewURL    string
+}
+
 func (s *Server) webhooks(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if s.Outbox == nil {
 		return &httpError{status: http.StatusNotFound, msg: "Webhooks are not configured on this server."}
 	}
-	ctx := r.Context()
-	hooks, err := s.Store.ListWebhooks(ctx)
+	d, err := s.webhooksData(r.Context())
 	if err != nil {
 		return err
+	}
+	s.renderPage(w, r, http.StatusOK, "webhooks", &page{Title: "Webhooks", User: p, Data: d})
+	return nil
+}
+
+func (s *Server) webhooksData(ctx context.Context) (*webhooksData, error) {
+	hooks, err := s.Store.ListWebhooks(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var rows []webhookRow
 	for _, h := range hooks {
@@ -166,14 +199,75 @@ func (s *Server) webhooks(w http.ResponseWriter, r *http.Request, p *principal) 
 			}
 		}
 		if row.Dead, _, err = s.Outbox.Deliveries(ctx, store.WebhookDeliveryFilter{WebhookID: h.ID, Status: store.NotifyDead, Limit: 50}); err != nil {
-			return err
+			return nil, err
 		}
 		if row.Recent, _, err = s.Outbox.Deliveries(ctx, store.WebhookDeliveryFilter{WebhookID: h.ID, Limit: 5}); err != nil {
-			return err
+			return nil, err
 		}
 		rows = append(rows, row)
 	}
-	s.renderPage(w, r, http.StatusOK, "webhooks", &page{Title: "Webhooks", User: p, Data: rows})
+	return &webhooksData{Hooks: rows, Events: notify.Events()}, nil
+}
+
+// webhookCreate makes a webhook with the rules the API applies and shows
+// its made-up secret once, on the page this POST answers (not after a
+// redirect, so that no URL or reload brings it back).
+func (s *Server) webhookCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if s.Outbox == nil {
+		return &httpError{status: http.StatusNotFound, msg: "Webhooks are not configured on this server."}
+	}
+	ctx := r.Context()
+	f := r.PostForm
+	url := strings.TrimSpace(f.Get("url"))
+	in := notify.WebhookInput{URL: &url, Events: f["event"]}
+	if in.Events == nil {
+		in.Events = []string{}
+	}
+	var fields map[string]string
+	if slug := strings.TrimSpace(f.Get("partner")); slug != "" {
+		pt, err := s.Partners.Partner(ctx, slug)
+		if err != nil {
+			fields = map[string]string{"partner": "no partner " + slug}
+		} else {
+			in.PartnerID = &pt.ID
+		}
+	}
+	var hook *store.Webhook
+	var err error
+	if fields == nil {
+		hook, err = s.Outbox.CreateWebhook(ctx, in)
+		if err != nil {
+			if fields = fieldErrors(err); fields == nil {
+				return err
+			}
+		}
+	}
+	d, derr := s.webhooksData(ctx)
+	if derr != nil {
+		return derr
+	}
+	if fields != nil {
+		var msgs []string
+		for k, v := range fields {
+			msgs = append(msgs, k+": "+v)
+		}
+		s.renderPage(w, r, http.StatusUnprocessableEntity, "webhooks", &page{Title: "Webhooks", User: p, Fields: fields,
+			Error: "The webhook was not created: " + strings.Join(msgs, "; "), Data: d})
+		return nil
+	}
+	d.NewSecret, d.NewURL = hook.Secret, hook.URL
+	s.renderPage(w, r, http.StatusOK, "webhooks", &page{Title: "Webhooks", User: p, Data: d})
+	return nil
+}
+
+func (s *Server) webhookDelete(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if s.Outbox == nil {
+		return &httpError{status: http.StatusNotFound, msg: "Webhooks are not configured on this server."}
+	}
+	if err := s.Outbox.DeleteWebhook(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/webhooks?done=webhook-deleted", http.StatusSeeOther)
 	return nil
 }
 

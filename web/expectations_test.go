@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,45 @@ func TestExpectationsAndWebhooksPages(t *testing.T) {
 	a.signIn(e.auditor)
 	if body := a.get("/webhooks").body; strings.Contains(body, "/retry") {
 		t.Error("an auditor gets a Retry button")
+	}
+
+	// A webhook made with the page's form: a loopback URL is refused; the
+	// made-up secret is shown on the answer to the POST and never again.
+	r = c.post("/webhooks", "/webhooks", url.Values{"url": {"http://127.0.0.1:8/x"}, "event": {"upload.finished"}})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "loopback") {
+		t.Fatalf("loopback webhook: %d", r.status)
+	}
+	r = c.post("/webhooks", "/webhooks", url.Values{"url": {"https://hooks.example.com/ferry"},
+		"event": {"upload.finished", "expectation.missed"}, "partner": {"acme"}})
+	if r.status != http.StatusOK {
+		t.Fatalf("create webhook: %d\n%s", r.status, r.body)
+	}
+	m := regexp.MustCompile(`id="secret">(whsec_[0-9a-f]+)<`).FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no secret shown:\n%s", r.body)
+	}
+	if body := c.get("/webhooks").body; strings.Contains(body, m[1]) || !strings.Contains(body, "https://hooks.example.com/ferry") {
+		t.Fatal("the secret is shown again, or the webhook is not listed")
+	}
+	hooks2, err := e.st.ListWebhooks(ctx)
+	if err != nil || len(hooks2) != 2 || hooks2[1].PartnerID == nil || *hooks2[1].PartnerID != pt.ID {
+		t.Fatalf("webhooks: %+v %v", hooks2, err)
+	}
+	if r := c.post("/webhooks", "/webhooks/"+hooks2[1].ID+"/delete", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("delete webhook: %d", r.status)
+	}
+
+	// Pause it, and resume it.
+	if r := c.post("/partners/acme", "/partners/acme/expectations/"+xs[0].ID+"/enabled", url.Values{"enabled": {"false"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("pause: %d", r.status)
+	}
+	mustContain(t, c.get("/partners/acme").body, `<span class="badge">paused</span>`, ">Resume</button>")
+	if x, _ := e.st.ExpectationByID(ctx, xs[0].ID); x.Enabled {
+		t.Fatal("still enabled after Pause")
+	}
+	c.post("/partners/acme", "/partners/acme/expectations/"+xs[0].ID+"/enabled", url.Values{"enabled": {"true"}})
+	if x, _ := e.st.ExpectationByID(ctx, xs[0].ID); !x.Enabled {
+		t.Fatal("not enabled after Resume")
 	}
 
 	// Delete the expectation from its page.

@@ -246,6 +246,7 @@ var flashes = map[string]string{
 	"delivery-retried":    "Webhook delivery queued again.",
 	"expectation-created": "Expectation saved.",
 	"expectation-deleted": "Expectation deleted.",
+	"expectation-saved":   "Expectation saved.",
 	"test-queued":         "Test notification queued.",
 }
 

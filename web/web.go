@@ -146,7 +146,10 @@ func (s *Server) routes() http.Handler {
 	post("/notifications/{id}/retry", "notification.retry", s.notificationRetry)
 	post("/partners/{slug}/expectations", "expectation.create", s.expectationCreate)
 	post("/partners/{slug}/expectations/{id}/delete", "expectation.delete", s.expectationDelete)
+	post("/partners/{slug}/expectations/{id}/enabled", "expectation.update", s.expectationEnabled)
 	get("/webhooks", s.webhooks)
+	post("/webhooks", "webhook.create", s.webhookCreate)
+	post("/webhooks/{id}/delete", "webhook.delete", s.webhookDelete)
 	post("/webhooks/deliveries/{id}/retry", "webhook.delivery.retry", s.webhookRetry)
 	mux.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request, p *principal) error {
 		return errNotFound

@@ -337,6 +337,10 @@ func TestAuditorReadOnly(t *testing.T) {
 		{"/partners/acme/accounts/alice/password", nil},
 		{"/notifications/" + n.ID + "/retry", nil},
 		{"/sessions/ftp-1/kick", nil},
+		{"/partners/acme/expectations", url.Values{"folder": {"/in"}, "pattern": {"*"}, "schedule": {"0 6 * * *"}, "time_zone": {"UTC"}}},
+		{"/webhooks", url.Values{"url": {"https://hooks.example.com/"}, "event": {"upload.finished"}}},
+		{"/webhooks/x/delete", nil},
+		{"/webhooks/deliveries/x/retry", nil},
 	} {
 		r := c.post("/", post.path, post.form)
 		if r.status != http.StatusForbidden || !strings.Contains(r.body, "may only read") {
