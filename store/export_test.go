@@ -18,3 +18,8 @@ func (s *Store) SetNotificationStatusForTest(ctx context.Context, id, status str
 	}
 	return s.q(ctx).Model(&Notification{}).Where("id = ?", id).Updates(up).Error
 }
+
+// MailFolderStatsCounted counts a partner's folder stats from the messages.
+func (s *Store) MailFolderStatsCounted(ctx context.Context, partnerID string) (map[string]MailFolderStat, error) {
+	return s.mailFolderStatsCounted(ctx, partnerID)
+}

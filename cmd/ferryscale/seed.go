@@ -266,10 +266,12 @@ func seed(ctx context.Context, out sink, sz sizes, passwordHash string, w *world
 			folderIDs = append(folderIDs, p)
 		}
 		if err := step("mail folders", len(folderIDs), func() error {
-			return out.write(ctx, "mail_folders", []string{"id", "partner_id", "name", "uid_validity", "uid_next", "modseq", "created_at"},
+			return out.write(ctx, "mail_folders", []string{"id", "partner_id", "name", "uid_validity", "uid_next", "modseq", "created_at",
+				"messages", "bytes"},
 				len(folderIDs), func(i int) []any {
 					p := folderIDs[i]
-					return []any{folderID(p), w.partnerIDs[p], "INBOX", int64(i + 1), folder[p] + 1, folder[p] + 1, start}
+					return []any{folderID(p), w.partnerIDs[p], "INBOX", int64(i + 1), folder[p] + 1, folder[p] + 1, start,
+						folder[p], 2048 * folder[p]}
 				})
 		}); err != nil {
 			return err

@@ -16,8 +16,21 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS transfers_path ON transfers (path text_p
 -- A partner's accounts a page at a time, by username (keyset paging).
 CREATE INDEX CONCURRENTLY IF NOT EXISTS accounts_partner_username ON accounts (partner_id, username);
 DROP INDEX CONCURRENTLY IF EXISTS accounts_partner_id;
+-- A folder's message count, bytes and \Seen count, kept with every change
+-- to its messages, so a mailbox's folder list does not count its messages.
+ALTER TABLE mail_folders ADD COLUMN messages BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mail_folders ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mail_folders ADD COLUMN seen BIGINT NOT NULL DEFAULT 0;
+UPDATE mail_folders f SET messages = c.n, bytes = c.bytes, seen = c.seen FROM (
+    SELECT folder_id, COUNT(*) AS n, SUM(size) AS bytes,
+        SUM(CASE WHEN ' ' || flags || ' ' LIKE '% \Seen %' ESCAPE '!' THEN 1 ELSE 0 END) AS seen
+    FROM mail_messages GROUP BY folder_id) c
+WHERE c.folder_id = f.id;
 
 -- +goose Down
+ALTER TABLE mail_folders DROP COLUMN seen;
+ALTER TABLE mail_folders DROP COLUMN bytes;
+ALTER TABLE mail_folders DROP COLUMN messages;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS accounts_partner_id ON accounts (partner_id);
 DROP INDEX CONCURRENTLY IF EXISTS accounts_partner_username;
 DROP INDEX CONCURRENTLY IF EXISTS transfers_path;
