@@ -162,11 +162,12 @@ func startPureFTPd(_ context.Context, o *options, dir string) (*server, error) {
 	s := &server{target: &target{name: "pure-ftpd", addr: fmt.Sprintf("127.0.0.1:%d", port), user: "bench",
 		pass: pass, root: root, uid: uid, gid: gid, mlsd: true, tree: true}}
 	// -A chroot, -E no anonymous, -H no reverse DNS, -u 1 lets the system
-	// user's uid in, -c/-C lift the session caps above -sessions, -b
-	// (broken clients) off; the listen backlog follows somaxconn.
+	// user's uid in, -c/-C lift the session caps above -sessions, -L lifts
+	// the listing cap (10,000 entries by default) above -entries.
 	s.cmd = exec.Command(filepath.Join(pkg, "usr/sbin/pure-ftpd"),
 		"-S", fmt.Sprintf("127.0.0.1,%d", port), "-l", "puredb:"+db, "-A", "-E", "-H", "-u", "1",
-		"-p", fmt.Sprintf("%d:%d", pmin, pmax), "-c", "1000", "-C", "1000", "-I", "900")
+		"-p", fmt.Sprintf("%d:%d", pmin, pmax), "-c", "1000", "-C", "1000", "-I", "900",
+		"-L", fmt.Sprintf("%d:5", max(o.entries*2, 10000)))
 	s.cmd.Env = append(os.Environ(), libPath(pkg))
 	if err := s.start(filepath.Join(dir, "stderr.log")); err != nil {
 		return nil, err
