@@ -133,3 +133,25 @@ func TestAPITokenByID(t *testing.T) {
 		}
 	})
 }
+
+// path_prefix matches the prefix exactly (case-sensitive, LIKE's
+// wildcards taken literally) on both databases; on SQLite it is also a
+// range of the path index.
+func TestListTransfersPathPrefix(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		var rows []*store.Transfer
+		for _, p := range []string{"/in/a", "/in/b/c", "/In/d", "/inbox", "/in_x/e", "/in%/f"} {
+			rows = append(rows, &store.Transfer{Operation: store.OpUpload, Status: store.StatusOK, Protocol: "ftp", Path: p})
+		}
+		if err := s.RecordTransfers(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		for prefix, want := range map[string]int{"/in/": 2, "/in": 5, "/In/": 1, "/in_": 1, "/in%": 1, "/zz": 0} {
+			got, err := s.ListTransfers(ctx, store.TransferFilter{PathPrefix: prefix})
+			if err != nil || len(got) != want {
+				t.Errorf("prefix %q: %d rows (%v), want %d", prefix, len(got), err, want)
+			}
+		}
+	})
+}

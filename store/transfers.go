@@ -132,7 +132,7 @@ type TransferFilter struct {
 }
 
 // where applies every filter of f except the paging ones.
-func (f TransferFilter) where(q *gorm.DB) *gorm.DB {
+func (s *Store) where(q *gorm.DB, f TransferFilter) *gorm.DB {
 	if f.PartnerID != "" {
 		q = q.Where("partner_id = ?", f.PartnerID)
 	}
@@ -157,6 +157,13 @@ func (f TransferFilter) where(q *gorm.DB) *gorm.DB {
 	}
 	if f.PathPrefix != "" {
 		q = q.Where("path LIKE ? ESCAPE '\\'", escapeLike(f.PathPrefix)+"%")
+		if s.dialect == migrations.SQLite {
+			// SQLite's LIKE ignores ASCII case and uses no index: the
+			// same prefix as a range of the transfers_path index (and
+			// case-sensitive, as on PostgreSQL). A path that continues
+			// with U+10FFFF after the prefix falls outside the range.
+			q = q.Where("path >= ? AND path < ?", f.PathPrefix, f.PathPrefix+"\U0010FFFF")
+		}
 	}
 	return q
 }
@@ -175,7 +182,7 @@ func IDFloor(t time.Time) string {
 
 // ListTransfers returns audit rows matching f, newest first.
 func (s *Store) ListTransfers(ctx context.Context, f TransferFilter) ([]Transfer, error) {
-	q := f.where(s.q(ctx).Order("id DESC"))
+	q := s.where(s.q(ctx).Order("id DESC"), f)
 	if f.Before != "" {
 		q = q.Where("id < ?", f.Before)
 	}
@@ -334,7 +341,7 @@ func (s *Store) SetUsage(ctx context.Context, partnerID string, bytes, files int
 // the paging fields are ignored.
 func (s *Store) CountTransfers(ctx context.Context, f TransferFilter) (int64, error) {
 	var n int64
-	if err := f.where(s.q(ctx).Model(&Transfer{})).Count(&n).Error; err != nil {
+	if err := s.where(s.q(ctx).Model(&Transfer{}), f).Count(&n).Error; err != nil {
 		return 0, translate(err)
 	}
 	return n, nil
@@ -364,7 +371,7 @@ func (s *Store) TransfersPerHour(ctx context.Context, f TransferFilter) ([]HourC
 		Bytes int64
 	}
 	f.Before, f.Limit = "", 0
-	err := f.where(s.q(ctx).Model(&Transfer{})).Select(hour + " AS hour, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes").
+	err := s.where(s.q(ctx).Model(&Transfer{}), f).Select(hour + " AS hour, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes").
 		Group("hour").Order("hour").Scan(&rows).Error
 	if err != nil {
 		return nil, translate(err)

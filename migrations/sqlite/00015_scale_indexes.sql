@@ -4,6 +4,8 @@
 CREATE INDEX transfers_operation ON transfers (operation, id);
 -- Counts by operation, status and time (the dashboard).
 CREATE INDEX transfers_op_status_started ON transfers (operation, status, started_at, bytes);
+-- The path_prefix filter, as a range (SQLite's LIKE uses no index).
+CREATE INDEX transfers_path ON transfers (path);
 -- A partner's accounts a page at a time, by username.
 CREATE INDEX accounts_partner_username ON accounts (partner_id, username);
 DROP INDEX accounts_partner_id;
@@ -24,5 +26,6 @@ ALTER TABLE mail_folders DROP COLUMN bytes;
 ALTER TABLE mail_folders DROP COLUMN messages;
 CREATE INDEX accounts_partner_id ON accounts (partner_id);
 DROP INDEX accounts_partner_username;
+DROP INDEX transfers_path;
 DROP INDEX transfers_op_status_started;
 DROP INDEX transfers_operation;
