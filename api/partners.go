@@ -41,6 +41,9 @@ type partnerJSON struct {
 	Enabled        bool      `json:"enabled"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+
+	// EncryptAlerts: optional or required (alerts wait for recipients' keys).
+	EncryptAlerts string `json:"encrypt_alerts"`
 }
 
 func partnerView(p *store.Partner) partnerJSON {
@@ -57,6 +60,7 @@ func partnerView(p *store.Partner) partnerJSON {
 		TLSRequired: p.TLSRequired, AllowedCIDRs: cidrs, Enabled: p.Enabled,
 		EBCDICCodePage: cmp.Or(p.EBCDICCodePage, "IBM-1047"),
 		CreatedAt:      p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+		EncryptAlerts: cmp.Or(p.EncryptAlerts, store.EncryptAlertsOptional),
 	}
 }
 
@@ -80,6 +84,7 @@ type partnerCreate struct {
 	TLSRequired    bool            `json:"tls_required"`
 	AllowedCIDRs   []string        `json:"allowed_cidrs"`
 	EBCDICCodePage string          `json:"ebcdic_code_page"`
+	EncryptAlerts  string          `json:"encrypt_alerts"`
 	Enabled        *bool           `json:"enabled"` // default true
 }
 
@@ -92,6 +97,7 @@ type partnerUpdate struct {
 	TLSRequired    *bool           `json:"tls_required"`
 	AllowedCIDRs   *[]string       `json:"allowed_cidrs"`
 	EBCDICCodePage *string         `json:"ebcdic_code_page"`
+	EncryptAlerts  *string         `json:"encrypt_alerts"`
 	Enabled        *bool           `json:"enabled"`
 }
 
@@ -113,6 +119,7 @@ func (s *Server) createPartner(c echo.Context) error {
 	pin := partners.PartnerInput{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled == nil || *in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
+		EncryptAlerts: in.EncryptAlerts,
 	}
 	if in.Quota != nil {
 		if in.Quota.Bytes != nil {
@@ -187,6 +194,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 	patch := partners.PartnerPatch{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
+		EncryptAlerts: in.EncryptAlerts,
 	}
 	if in.Quota != nil {
 		patch.QuotaBytes, patch.QuotaFiles = in.Quota.Bytes, in.Quota.Files

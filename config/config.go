@@ -80,6 +80,13 @@ type Config struct {
 	QuotaAlerts     []int         // FERRY_QUOTA_ALERTS: quota percentages that alert, e.g. 80,95
 	OperatorEmails  []string      // FERRY_OPERATOR_EMAILS: get every quota alert
 
+	// E-mail security (mailsec/): how alerts are signed, and Ferry's own
+	// keys; empty key files mean keys generated in <data dir>/mailsec.
+	MailSign  string // FERRY_MAIL_SIGN: openpgp, smime or none
+	PGPKey    string // FERRY_PGP_KEY: armored OpenPGP secret key file
+	SMIMECert string // FERRY_SMIME_CERT: PEM certificate of the alert sender address
+	SMIMEKey  string // FERRY_SMIME_KEY: its PEM private key
+
 	// ProxyProtocol names the listeners (ftp, ftps, smtp, imap, pop3) that
 	// sit behind a load balancer sending PROXY protocol headers:
 	// FERRY_PROXY_PROTOCOL. TrustedProxies (FERRY_TRUSTED_PROXIES) are the
@@ -158,6 +165,7 @@ func Default() Config {
 		POP3Addr:                "127.0.0.1:1110",
 		MailDomain:              "ferry.localhost",
 		QuotaAlerts:             []int{80, 95},
+		MailSign:                "smime",
 		ShutdownGrace:           30 * time.Second,
 	}
 }
@@ -298,6 +306,13 @@ func settings() []setting {
 			func(c *Config) *time.Duration { return &c.NotifyDigest }),
 		strSetting("notify-templates", "folder with alert template overrides (upload.subject.tmpl, upload.text.tmpl, upload.html.tmpl, quota.*, test.*)",
 			func(c *Config) *string { return &c.NotifyTemplates }),
+		strSetting("mail-sign", "how alert mails are signed: smime (S/MIME, RFC 8551), openpgp (PGP/MIME, RFC 3156) or none; a recipient with a registered key gets the mail encrypted to it either way",
+			func(c *Config) *string { return &c.MailSign }),
+		strSetting("pgp-key", "armored OpenPGP secret key file (no passphrase) that signs alerts; empty: one generated in <data-dir>/mailsec",
+			func(c *Config) *string { return &c.PGPKey }),
+		strSetting("smime-cert", "PEM S/MIME certificate of the alert sender address; empty: a self-signed one generated in <data-dir>/mailsec",
+			func(c *Config) *string { return &c.SMIMECert }),
+		strSetting("smime-key", "PEM private key file matching smime-cert", func(c *Config) *string { return &c.SMIMEKey }),
 		{key: "quota-alerts", help: "quota percentages whose crossing mails the partner and the operators, e.g. 80,95; empty: none",
 			get: func(c *Config) string {
 				parts := make([]string, len(c.QuotaAlerts))
@@ -642,6 +657,14 @@ func (c *Config) Validate() error {
 		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
 			return &Error{Key: "FERRY_MAIL_FROM", Source: "configuration", Err: fmt.Errorf("%q is not an address like Ferry <ferry@example.com>: %v", c.MailFrom, err)}
 		}
+	}
+	switch c.MailSign {
+	case "openpgp", "smime", "none":
+	default:
+		return &Error{Key: "FERRY_MAIL_SIGN", Source: "configuration", Err: fmt.Errorf("%q is not one of openpgp, smime, none", c.MailSign)}
+	}
+	if (c.SMIMECert == "") != (c.SMIMEKey == "") {
+		return &Error{Key: "FERRY_SMIME_CERT", Source: "configuration", Err: errors.New("FERRY_SMIME_CERT and FERRY_SMIME_KEY must be set together")}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return &Error{Key: "FERRY_TLS_CERT", Source: "configuration", Err: errors.New("FERRY_TLS_CERT and FERRY_TLS_KEY must be set together")}

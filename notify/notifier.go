@@ -41,6 +41,17 @@ type Notifier struct {
 	// Templates render the mails; nil means the built-in ones.
 	Templates *Templates
 	Logger    *slog.Logger
+	// Sealer signs every alert (Sign: mailsec.SignSMIME, SignOpenPGP or
+	// SignNone; "" means S/MIME) and encrypts it to each recipient whose
+	// key Keys finds (one mail per such recipient). nil Sealer: alerts go
+	// as composed; nil Keys: no encryption.
+	Sealer Sealer
+	Sign   string
+	Keys   KeyLookup
+	// BlockedRecheck is how often an alert blocked for want of a key is
+	// checked again (a key added through the API wakes it at once); 0
+	// means 1m.
+	BlockedRecheck time.Duration
 
 	Workers      int           // concurrent sends; 0 means 4
 	Batch        int           // rows claimed at once; 0 means 4 × Workers
@@ -172,6 +183,7 @@ type outcome struct {
 	relayed   *time.Time
 	accepted  []string
 	note      string // kept in last_error even on success (refused recipients)
+	blocked   bool   // waits for recipients' keys (err says whose)
 }
 
 // deliver makes one attempt at a claimed batch and settles it.
@@ -197,6 +209,9 @@ func (n *Notifier) deliver(ctx context.Context, head store.Notification) {
 	if out.err != nil {
 		s.LastError = out.err.Error()
 		switch {
+		case out.blocked:
+			s.Status = store.NotifyBlocked
+			s.NextAt = n.now().Add(n.blockedRecheck())
 		case out.permanent:
 			s.Status = store.NotifyDead
 		case head.Attempts >= cmp.Or(n.MaxAttempts, 25):
@@ -217,6 +232,8 @@ func (n *Notifier) deliver(ctx context.Context, head store.Notification) {
 		log.Error("notify: settle; the row returns after its lease", "err", err)
 	case s.Status == store.NotifyDead:
 		log.Error("notify: mail is dead", "err", s.LastError, "attempts", head.Attempts)
+	case s.Status == store.NotifyBlocked:
+		log.Warn("notify: alert blocked until its recipients have keys", "reason", s.LastError)
 	case s.Status == store.NotifyPending:
 		log.Warn("notify: mail failed, will retry", "err", s.LastError, "attempt", head.Attempts, "next", s.NextAt)
 	default:
@@ -264,10 +281,25 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 	if err != nil {
 		return outcome{err: err, permanent: true}
 	}
+	var sp sendPlan
+	if head.RelayedAt == nil {
+		sp, err = n.plan(ctx, p, rcpts)
+		if errors.Is(err, errBlocked) {
+			return outcome{err: err, blocked: true}
+		}
+		if err != nil {
+			return outcome{err: err}
+		}
+	}
+	// Every copy is signed: the partner mailbox's and the clear mail's.
+	signed, err := n.seal(msg, nil)
+	if err != nil {
+		return outcome{err: fmt.Errorf("sign: %w", err), permanent: true}
+	}
 
 	var out outcome
 	if n.Mailbox != nil && head.MailboxAt == nil && p.Enabled {
-		err := n.copyToMailbox(ctx, head, p, msg)
+		err := n.copyToMailbox(ctx, head, p, signed)
 		switch {
 		case errors.Is(err, mailbox.ErrOverQuota):
 			// A full mailbox must not hold up the mail: skip the copy.
@@ -282,21 +314,71 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 	case n.Relay == nil || len(rcpts) == 0:
 		// Nothing to relay: mailbox only (documented).
 	default:
-		res, err := n.Relay.Send(ctx, n.from.Address, rcpts, msg)
+		for _, w := range sp.warnings {
+			log.Warn("notify: recipient key unusable; the alert goes signed, not encrypted", "warning", w)
+		}
+		out = n.relay(ctx, sp, signed, msg)
+		if len(sp.warnings) > 0 {
+			out.note = strings.TrimPrefix(out.note+"; sent signed, not encrypted: "+strings.Join(sp.warnings, "; "), "; ")
+		}
+		if out.note != "" && out.err == nil {
+			log.Warn("notify: alert sent with a note", "note", out.note)
+		}
+	}
+	return out
+}
+
+// relay sends the signed mail to the recipients without a key in one
+// transaction, and a mail encrypted to each key to its recipient. Any
+// failure fails the attempt (a retry sends them all again, with the same
+// Message-ID).
+func (n *Notifier) relay(ctx context.Context, sp sendPlan, signed, msg []byte) outcome {
+	var out outcome
+	rejected := map[string]string{}
+	send := func(to []string, body []byte) error {
+		res, err := n.Relay.Send(ctx, n.from.Address, to, body)
+		if res != nil {
+			out.accepted = append(out.accepted, res.Accepted...)
+			for a, e := range res.Rejected {
+				rejected[a] = e
+			}
+		}
 		if err != nil {
 			se := classify(err)
-			out = outcome{err: err, permanent: !se.Temporary}
-			if res != nil && len(res.Rejected) > 0 {
-				out.err = fmt.Errorf("%w (refused: %s)", err, joinRejected(res.Rejected))
+			// Every recipient of this one mail refused for good: reported
+			// with the others' outcome, not a failure of theirs.
+			if !se.Temporary && res != nil && len(res.Rejected) == len(to) {
+				return nil
 			}
+			out.err, out.permanent = err, !se.Temporary
+			if len(rejected) > 0 {
+				out.err = fmt.Errorf("%w (refused: %s)", err, joinRejected(rejected))
+			}
+			return err
+		}
+		return nil
+	}
+	if len(sp.clear) > 0 {
+		if send(sp.clear, signed) != nil {
 			return out
 		}
-		now := n.now().UTC()
-		out.relayed, out.accepted = &now, res.Accepted
-		if len(res.Rejected) > 0 {
-			out.note = "refused recipients: " + joinRejected(res.Rejected)
-			log.Warn("notify: relay refused some recipients", "refused", out.note)
+	}
+	for _, r := range sp.encrypted {
+		body, err := n.seal(msg, r.key)
+		if err != nil {
+			return outcome{err: fmt.Errorf("encrypt to %s: %w", r.addr, err), permanent: true}
 		}
+		if send([]string{r.addr}, body) != nil {
+			return out
+		}
+	}
+	if len(out.accepted) == 0 {
+		return outcome{err: fmt.Errorf("every recipient refused: %s", joinRejected(rejected)), permanent: true}
+	}
+	now := n.now().UTC()
+	out.relayed = &now
+	if len(rejected) > 0 {
+		out.note = "refused recipients: " + joinRejected(rejected)
 	}
 	return out
 }

@@ -190,7 +190,7 @@ func level(used, quota int64, thresholds []int) int {
 // Filter selects notifications for List.
 type Filter struct {
 	PartnerID string
-	Status    string // pending, sending, sent, dead; "" for all
+	Status    string // pending, sending, sent, dead, blocked; "" for all
 	Kind      string // upload, quota, test; "" for all
 	Before    string // cursor: the last ID of the previous page
 	Limit     int    // 1-500; 0 means 50
@@ -199,8 +199,8 @@ type Filter struct {
 // List returns notifications, newest first, and the cursor of the next
 // page ("" on the last).
 func (o *Outbox) List(ctx context.Context, f Filter) ([]store.Notification, string, error) {
-	if f.Status != "" && !slices.Contains([]string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}, f.Status) {
-		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead", ErrInvalid, f.Status)
+	if f.Status != "" && !slices.Contains([]string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead, store.NotifyBlocked}, f.Status) {
+		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead, blocked", ErrInvalid, f.Status)
 	}
 	if f.Kind != "" && !slices.Contains(templateKinds, f.Kind) {
 		return nil, "", fmt.Errorf("%w: kind %q is not one of upload, quota, test", ErrInvalid, f.Kind)

@@ -92,6 +92,10 @@ type PartnerInput struct {
 	// EBCDICCodePage is the code page of FTP's TYPE E for the partner's
 	// sessions: IBM-1047 (the default, also when empty) or IBM-037.
 	EBCDICCodePage string
+	// EncryptAlerts is "optional" (the default, also when empty) or
+	// "required": the partner's alerts wait until every recipient has a
+	// registered key.
+	EncryptAlerts string
 }
 
 // normalizeCodePage accepts "IBM-1047", "1047", "ibm-037", "037" or ""
@@ -120,6 +124,13 @@ func (in *PartnerInput) validate() error {
 		in.EBCDICCodePage = cp
 	} else {
 		v.add("ebcdic_code_page", "must be IBM-1047 or IBM-037")
+	}
+	switch in.EncryptAlerts = strings.ToLower(strings.TrimSpace(in.EncryptAlerts)); in.EncryptAlerts {
+	case "":
+		in.EncryptAlerts = store.EncryptAlertsOptional
+	case store.EncryptAlertsOptional, store.EncryptAlertsRequired:
+	default:
+		v.add("encrypt_alerts", "must be optional or required")
 	}
 	if len(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n\x00") {
 		v.add("name", "must be at most 200 characters on one line")
@@ -175,7 +186,7 @@ func (s *Service) CreatePartner(ctx context.Context, in PartnerInput) (*store.Pa
 	p := &store.Partner{
 		Slug: in.Slug, Name: in.Name, Enabled: in.Enabled, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: strings.Join(in.AllowedCIDRs, ","), QuotaBytes: in.QuotaBytes, QuotaFiles: in.QuotaFiles,
-		MailQuotaBytes: in.MailQuotaBytes, EBCDICCodePage: in.EBCDICCodePage,
+		MailQuotaBytes: in.MailQuotaBytes, EBCDICCodePage: in.EBCDICCodePage, EncryptAlerts: in.EncryptAlerts,
 	}
 	for _, c := range in.Contacts {
 		p.Contacts = append(p.Contacts, store.Contact{Email: c})

@@ -28,6 +28,7 @@ type PartnerPatch struct {
 	AllowedCIDRs   *[]string
 	Enabled        *bool
 	EBCDICCodePage *string
+	EncryptAlerts  *string
 }
 
 // UpdatePartner applies patch to a partner found by ID or slug, with the
@@ -70,6 +71,7 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 		Slug: p.Slug, Name: p.Name, Contacts: p.ContactEmails(), QuotaBytes: p.QuotaBytes,
 		QuotaFiles: p.QuotaFiles, MailQuotaBytes: p.MailQuotaBytes, TLSRequired: p.TLSRequired,
 		AllowedCIDRs: splitList(p.AllowedCIDRs), Enabled: p.Enabled, EBCDICCodePage: p.EBCDICCodePage,
+		EncryptAlerts: p.EncryptAlerts,
 	}
 	var v ValidationError
 	if patch.Slug != nil && strings.TrimSpace(*patch.Slug) != p.Slug {
@@ -105,6 +107,9 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	if patch.EBCDICCodePage != nil {
 		in.EBCDICCodePage = *patch.EBCDICCodePage
 	}
+	if patch.EncryptAlerts != nil {
+		in.EncryptAlerts = *patch.EncryptAlerts
+	}
 	var invalid *ValidationError
 	if err := in.validate(); errors.As(err, &invalid) {
 		v.Fields = append(v.Fields, invalid.Fields...)
@@ -124,7 +129,7 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	}
 	p.Name, p.QuotaBytes, p.QuotaFiles, p.MailQuotaBytes = in.Name, in.QuotaBytes, in.QuotaFiles, in.MailQuotaBytes
 	p.TLSRequired, p.AllowedCIDRs, p.Enabled = in.TLSRequired, strings.Join(in.AllowedCIDRs, ","), in.Enabled
-	p.EBCDICCodePage = in.EBCDICCodePage
+	p.EBCDICCodePage, p.EncryptAlerts = in.EBCDICCodePage, in.EncryptAlerts
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -34,7 +35,18 @@ type Partner struct {
 	UpdatedAt      time.Time
 
 	Contacts []Contact `gorm:"foreignKey:PartnerID"`
+
+	// EncryptAlerts is "optional" (alerts are encrypted to the recipients
+	// that have a registered key, signed only to the others) or
+	// "required" (an alert waits, blocked, until every recipient has one).
+	EncryptAlerts string `gorm:"column:encrypt_alerts"`
 }
+
+// Values of Partner.EncryptAlerts.
+const (
+	EncryptAlertsOptional = "optional"
+	EncryptAlertsRequired = "required"
+)
 
 // Contact is an email address that gets the partner's upload alerts.
 type Contact struct {
@@ -71,6 +83,7 @@ func (s *Store) CreatePartner(ctx context.Context, p *Partner) error {
 		// zero values and let the column default (TRUE) win. A new partner
 		// has no mail.
 		p.MailUsedBytes = 0
+		p.EncryptAlerts = cmp.Or(p.EncryptAlerts, EncryptAlertsOptional)
 		if err := tx.q(ctx).Omit("Contacts").Select("*").Create(p).Error; err != nil {
 			return translate(err)
 		}
@@ -166,6 +179,7 @@ func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 			"slug": p.Slug, "name": p.Name, "enabled": p.Enabled, "tls_required": p.TLSRequired,
 			"allowed_cidrs": p.AllowedCIDRs, "quota_bytes": p.QuotaBytes, "quota_files": p.QuotaFiles,
 			"mail_quota_bytes": p.MailQuotaBytes, "ebcdic_code_page": p.EBCDICCodePage, "updated_at": p.UpdatedAt,
+			"encrypt_alerts": cmp.Or(p.EncryptAlerts, EncryptAlertsOptional),
 		})
 		if res.Error != nil {
 			return translate(res.Error)

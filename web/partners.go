@@ -134,6 +134,10 @@ type partnerData struct {
 	Sessions int
 	Mail     bool
 	Notify   bool
+	// KeyEmails are the addresses the partner's alerts go to; Keys their
+	// registered public keys.
+	KeyEmails []string
+	Keys      []store.RecipientKey
 }
 
 type accountForm struct {
@@ -153,6 +157,9 @@ func (s *Server) partnerData(ctx context.Context, slug string) (*partnerData, er
 	}
 	d := &partnerData{Partner: pt, Form: formOf(pt), Accounts: accts, Perms: partners.PermNames(),
 		NewAcct: accountForm{HomeDir: "/", Perms: partners.PermNames()}, Mail: s.Mail != nil, Notify: s.Outbox != nil}
+	if d.KeyEmails, d.Keys, err = s.partnerKeys(ctx, pt); err != nil {
+		return nil, err
+	}
 	for _, si := range s.liveSessions() {
 		if si.PartnerID == pt.ID || si.PartnerSlug == pt.Slug {
 			d.Sessions++

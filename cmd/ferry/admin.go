@@ -44,7 +44,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		name, contacts, allow             = new(string), &listFlag{}, &listFlag{}
 		quotaBytes, quotaFiles, mailQuota = new(int64), new(int64), new(int64)
 		tlsRequired, disabled, purge      = new(bool), new(bool), new(bool)
-		codePage                          = new(string)
+		codePage, encryptAlerts           = new(string), new(string)
 	)
 	switch sub {
 	case "create", "set":
@@ -54,6 +54,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		c.fs.Int64Var(mailQuota, "mail-quota-bytes", 0, "mailbox quota in bytes (0: unlimited)")
 		c.fs.BoolVar(tlsRequired, "tls-required", false, "accounts must use FTPS")
 		c.fs.StringVar(codePage, "ebcdic-code-page", "IBM-1047", "EBCDIC code page of FTP TYPE E: IBM-1047 or IBM-037")
+		c.fs.StringVar(encryptAlerts, "encrypt-alerts", "optional", "optional: alerts encrypted to recipients with a key; required: alerts wait until every recipient has one")
 		c.fs.BoolVar(disabled, "disabled", false, "create the partner disabled")
 		c.fs.Var(contacts, "contact", "email address for upload alerts (repeatable)")
 		c.fs.Var(allow, "allow", "client address range allowed to log in, e.g. 203.0.113.0/24 (repeatable; none: any)")
@@ -102,6 +103,8 @@ func (a *app) partner(ctx context.Context, args []string) error {
 				patch.TLSRequired = tlsRequired
 			case "ebcdic-code-page":
 				patch.EBCDICCodePage = codePage
+			case "encrypt-alerts":
+				patch.EncryptAlerts = encryptAlerts
 			case "disabled":
 				enabled := !*disabled
 				patch.Enabled = &enabled
@@ -121,7 +124,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		p, err := svc.CreatePartner(ctx, partners.PartnerInput{
 			Slug: slug, Name: *name, Contacts: *contacts, QuotaBytes: *quotaBytes, QuotaFiles: *quotaFiles,
 			MailQuotaBytes: *mailQuota, TLSRequired: *tlsRequired, AllowedCIDRs: *allow, Enabled: !*disabled,
-			EBCDICCodePage: *codePage,
+			EBCDICCodePage: *codePage, EncryptAlerts: *encryptAlerts,
 		})
 		if err != nil {
 			return err
@@ -153,9 +156,9 @@ func (a *app) partner(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "id: %s\nslug: %s\nname: %s\nenabled: %v\ntls required: %v\nallowed ranges: %s\n"+
-			"EBCDIC code page: %s\ncontacts: %s\nfiles used / quota: %s bytes, %s files\nmailbox used / quota: %s bytes\nfolder: %s\naccounts:",
+			"EBCDIC code page: %s\nencrypt alerts: %s\ncontacts: %s\nfiles used / quota: %s bytes, %s files\nmailbox used / quota: %s bytes\nfolder: %s\naccounts:",
 			p.ID, p.Slug, p.Name, p.Enabled, p.TLSRequired, orAny(p.AllowedCIDRs), cmp.Or(p.EBCDICCodePage, "IBM-1047"),
-			strings.Join(p.ContactEmails(), ", "), usedOf(p.UsedBytes, p.QuotaBytes), usedOf(p.UsedFiles, p.QuotaFiles),
+			cmp.Or(p.EncryptAlerts, store.EncryptAlertsOptional), strings.Join(p.ContactEmails(), ", "), usedOf(p.UsedBytes, p.QuotaBytes), usedOf(p.UsedFiles, p.QuotaFiles),
 			usedOf(p.MailUsedBytes, p.MailQuotaBytes), svc.PartnerDir(p.Slug))
 		for _, ac := range accts {
 			fmt.Fprintf(a.stdout, " %s", ac.Username)

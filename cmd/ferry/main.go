@@ -37,6 +37,7 @@ var commands = []struct{ name, summary string }{
 	{"admin", "web admin users: create, list, passwd, enable, disable, delete"},
 	{"quota", "recount partners' storage usage from disk"},
 	{"ban", "addresses banned after failed logins: list, lift"},
+	{"key", "contacts' OpenPGP keys and S/MIME certificates for encrypted alerts: add, list, delete"},
 	{"config", "print the effective settings and the TLS certificate's fingerprint"},
 	{"healthcheck", "exit 0 when the running server answers"},
 	{"version", "print the version, the source revision and the Go version"},
@@ -58,7 +59,7 @@ const synopsis = `Usage:
   ferry migrate [flags]                       apply database migrations and exit
   ferry partner create SLUG [--name N] [--contact EMAIL]... [--quota-bytes N] [--quota-files N]
                             [--mail-quota-bytes N] [--tls-required] [--allow CIDR]... [--disabled]
-                            [--ebcdic-code-page IBM-1047|IBM-037]
+                            [--ebcdic-code-page IBM-1047|IBM-037] [--encrypt-alerts optional|required]
   ferry partner set SLUG [the create flags to change; --tls-required=false, --disabled=false]
   ferry partner list | show SLUG | enable SLUG | disable SLUG | delete SLUG [--purge]
   ferry account create --partner SLUG USERNAME [--password-stdin] [--home DIR] [--perms LIST] [--tls-required]
@@ -68,6 +69,8 @@ const synopsis = `Usage:
   ferry token list | revoke ID
   ferry admin create USERNAME --role admin|auditor [--password-stdin]   a web admin user (password prompted or generated)
   ferry admin list | passwd USERNAME [--password-stdin] | enable USERNAME | disable USERNAME | delete USERNAME
+  ferry key add EMAIL [FILE]                  register a contact's OpenPGP public key or S/MIME certificate (FILE or stdin)
+  ferry key list [EMAIL] | delete ID          registered keys
   ferry quota recalc [SLUG...]                recount partners' usage from disk
   ferry ban list | lift IP                    addresses banned after failed logins
   ferry config [flags]                        print the effective settings
@@ -123,7 +126,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 		cmd, args = "help", args[1:]
 	}
 	switch cmd {
-	case "partner", "account", "token", "admin", "quota", "ban":
+	case "partner", "account", "token", "admin", "quota", "ban", "key":
 		if len(args) > 0 && isHelpFlag(args[0]) {
 			// The subcommands' synopsis, before any database is opened.
 			for _, line := range strings.Split(synopsis, "\n") {
@@ -151,6 +154,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.quota(ctx, args)
 	case "ban":
 		return a.ban(ctx, args)
+	case "key":
+		return a.key(ctx, args)
 	case "config":
 		return a.printConfig(args)
 	case "healthcheck":

@@ -17,6 +17,7 @@ import (
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/internal/tlsutil"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/metrics"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
@@ -36,11 +37,12 @@ type deps struct {
 	store    *store.Store
 	partners *partners.Service
 	tls      *tls.Config
-	ftp      []*ftpd.Server // the FTP and implicit FTPS servers that are on
-	guard    *bans.Guard    // the IP ban every protocol shares
-	outbox   *notify.Outbox // upload and quota alerts, written by every upload
-	mail     *mailbox.Store // partner mailboxes; see mailStore
-	audit    *metrics.Audit // counts the audit rows st writes, for /metrics
+	ftp      []*ftpd.Server    // the FTP and implicit FTPS servers that are on
+	guard    *bans.Guard       // the IP ban every protocol shares
+	outbox   *notify.Outbox    // upload and quota alerts, written by every upload
+	mail     *mailbox.Store    // partner mailboxes; see mailStore
+	audit    *metrics.Audit    // counts the audit rows st writes, for /metrics
+	identity *mailsec.Identity // Ferry's own OpenPGP key and S/MIME certificate
 	// The IMAP and POP3 servers that are on; housekeeping revalidates their
 	// sessions as it does d.ftp's.
 	mailSessions []sessionRevalidator
@@ -107,6 +109,9 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	guard := &bans.Guard{Store: st, MaxFailures: cfg.BanMaxFailures, Window: cfg.BanWindow, BanTime: cfg.BanTime,
 		Logger: log.With("component", "bans")}
 	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg, guard: guard, audit: audit}
+	if d.identity, err = loadIdentity(d); err != nil {
+		return err
+	}
 	d.outbox = newOutbox(d)
 	// Passive ports stay open between transfers when one FTP server has the
 	// range to itself; with implicit FTPS beside plain FTP the two share it,

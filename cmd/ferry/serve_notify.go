@@ -6,6 +6,7 @@ import (
 	"github.com/ferryhq/ferry/config"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/mailbox/smtp"
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/notify"
 )
 
@@ -37,7 +38,9 @@ func newNotifier(d *deps) (*notify.Notifier, error) {
 		return nil, &config.Error{Key: "FERRY_NOTIFY_TEMPLATES", Source: "configuration", Err: err}
 	}
 	n := &notify.Notifier{Outbox: d.outbox, Mailbox: mailStore(d), MailDomain: cfg.MailDomain, From: cfg.MailFrom,
-		Operators: cfg.OperatorEmails, Templates: tpl, Logger: log}
+		Operators: cfg.OperatorEmails, Templates: tpl, Logger: log,
+		// Signed per FERRY_MAIL_SIGN, encrypted to registered keys.
+		Sealer: d.identity, Sign: cfg.MailSign, Keys: &mailsec.Registry{Store: d.store}}
 	if cfg.SMTPRelay != "" {
 		r, err := notify.ParseRelay(cfg.SMTPRelay)
 		if err != nil {
