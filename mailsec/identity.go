@@ -317,3 +317,13 @@ func selfSignedSMIME(email, name string) (certPEM, keyPEM []byte, err error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
+
+// PublicKeys are Ferry's own keys as registered keys of its sender
+// address, so that its alerts verify like any partner's mail.
+func (id *Identity) PublicKeys() []*PublicKey {
+	t := id.cert.NotAfter.UTC()
+	return []*PublicKey{
+		{Kind: KindOpenPGP, Email: strings.ToLower(id.Email), Fingerprint: id.OpenPGPFingerprint(), Text: id.pgpPub, pgp: id.pgp},
+		{Kind: KindSMIME, Email: strings.ToLower(id.Email), Fingerprint: id.SMIMEFingerprint(), ExpiresAt: &t, Text: string(id.certPM), cert: id.cert},
+	}
+}

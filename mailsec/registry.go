@@ -1,6 +1,7 @@
 package mailsec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,9 @@ import (
 // and the notifier and mailboxes look them up.
 type Registry struct {
 	Store *store.Store
+	// Own is Ferry's identity: mail from its sender address (the alert
+	// copies in partner mailboxes) verifies against its keys. nil: none.
+	Own *Identity
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -100,4 +104,23 @@ func (r *Registry) Keyring(ctx context.Context, emails []string) ([]*PublicKey, 
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// VerifyMail checks a signed incoming message against the keys registered
+// for its sender (from, the From address).
+func (r *Registry) VerifyMail(ctx context.Context, raw []byte, from string) (Verification, error) {
+	if !bytes.Contains(bytes.ToLower(raw[:min(len(raw), 64<<10)]), []byte("multipart/signed")) {
+		return Verification{}, nil // the common case: no signature, no key lookup
+	}
+	var keys []*PublicKey
+	if from != "" {
+		var err error
+		if keys, err = r.Keyring(ctx, []string{from}); err != nil {
+			return Verification{}, err
+		}
+		if r.Own != nil && strings.EqualFold(from, r.Own.Email) {
+			keys = append(keys, r.Own.PublicKeys()...)
+		}
+	}
+	return VerifyMessage(raw, keys, r.now()), nil
 }

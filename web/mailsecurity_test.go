@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/mailsec/mailsectest"
 	"github.com/ferryhq/ferry/partners"
 )
@@ -78,4 +79,28 @@ func TestPartnerKeys(t *testing.T) {
 	if body := a.get("/partners/acme").body; strings.Contains(body, `id="key-form"`) || !strings.Contains(body, "Mail security") {
 		t.Fatal("auditor's partner page")
 	}
+}
+
+// The message view shows the signature check made on delivery.
+func TestMessageSignatureShown(t *testing.T) {
+	e := newEnv(t, sqlite())
+	ctx := context.Background()
+	if _, err := e.svc.CreatePartner(ctx, partners.PartnerInput{Slug: "acme", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	id := mustIdentity(t)
+	e.mail.Verifier = &mailsec.Registry{Store: e.st, Own: id}
+	raw := "From: ferry@ferry.test\r\nSubject: signed alert\r\nMessage-Id: <w1@ferry.test>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: text/plain\r\n\r\nhello\r\n"
+	signed, err := id.Seal([]byte(raw), mailsec.SignSMIME, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.mail.Deliver(ctx, "acme", signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.signIn(e.auditor)
+	mustContain(t, c.get("/partners/acme/mailbox/"+d.Messages[0].ID).body, `<span class="badge ok">valid</span>`, id.SMIMEFingerprint())
 }

@@ -16,7 +16,10 @@ import (
 func mailStore(d *deps) *mailbox.Store {
 	if d.mail == nil {
 		d.mail = &mailbox.Store{DB: d.store, Dir: filepath.Join(d.cfg.DataDir, "mail"),
-			MaxMessageBytes: smtp.DefaultMaxMessageBytes, Logger: d.log.With("component", "mailbox")}
+			MaxMessageBytes: smtp.DefaultMaxMessageBytes, Logger: d.log.With("component", "mailbox"),
+			// Signed mail is checked on delivery against the sender's
+			// registered keys (Ferry's own for its alert copies).
+			Verifier: &mailsec.Registry{Store: d.store, Own: d.identity}}
 	}
 	return d.mail
 }

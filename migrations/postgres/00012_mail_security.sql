@@ -24,7 +24,15 @@ ALTER TABLE partners ADD COLUMN encrypt_alerts TEXT NOT NULL DEFAULT 'optional';
 DROP INDEX notifications_due;
 CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status IN ('pending', 'sending', 'blocked');
 
+-- The signature check of a signed incoming message, made on delivery against
+-- the sender's registered keys: '' (not signed), valid, invalid, unknown_key;
+-- signer names the key.
+ALTER TABLE mail_messages ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+ALTER TABLE mail_messages ADD COLUMN signer TEXT NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE mail_messages DROP COLUMN signer;
+ALTER TABLE mail_messages DROP COLUMN signature;
 DROP INDEX notifications_due;
 CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status IN ('pending', 'sending');
 ALTER TABLE partners DROP COLUMN encrypt_alerts;
