@@ -44,6 +44,10 @@ type partnerJSON struct {
 
 	// EncryptAlerts: optional or required (alerts wait for recipients' keys).
 	EncryptAlerts string `json:"encrypt_alerts"`
+	// EncryptUploads: addresses whose OpenPGP keys uploads are encrypted
+	// to; VerifyUploads: detached signatures are checked.
+	EncryptUploads []string `json:"encrypt_uploads"`
+	VerifyUploads  bool     `json:"verify_uploads"`
 }
 
 func partnerView(p *store.Partner) partnerJSON {
@@ -60,7 +64,8 @@ func partnerView(p *store.Partner) partnerJSON {
 		TLSRequired: p.TLSRequired, AllowedCIDRs: cidrs, Enabled: p.Enabled,
 		EBCDICCodePage: cmp.Or(p.EBCDICCodePage, "IBM-1047"),
 		CreatedAt:      p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
-		EncryptAlerts: cmp.Or(p.EncryptAlerts, store.EncryptAlertsOptional),
+		EncryptAlerts:  cmp.Or(p.EncryptAlerts, store.EncryptAlertsOptional),
+		EncryptUploads: listOf(p.EncryptUploads), VerifyUploads: p.VerifyUploads,
 	}
 }
 
@@ -85,6 +90,8 @@ type partnerCreate struct {
 	AllowedCIDRs   []string        `json:"allowed_cidrs"`
 	EBCDICCodePage string          `json:"ebcdic_code_page"`
 	EncryptAlerts  string          `json:"encrypt_alerts"`
+	EncryptUploads []string        `json:"encrypt_uploads"`
+	VerifyUploads  bool            `json:"verify_uploads"`
 	Enabled        *bool           `json:"enabled"` // default true
 }
 
@@ -98,6 +105,8 @@ type partnerUpdate struct {
 	AllowedCIDRs   *[]string       `json:"allowed_cidrs"`
 	EBCDICCodePage *string         `json:"ebcdic_code_page"`
 	EncryptAlerts  *string         `json:"encrypt_alerts"`
+	EncryptUploads *[]string       `json:"encrypt_uploads"`
+	VerifyUploads  *bool           `json:"verify_uploads"`
 	Enabled        *bool           `json:"enabled"`
 }
 
@@ -119,7 +128,7 @@ func (s *Server) createPartner(c echo.Context) error {
 	pin := partners.PartnerInput{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled == nil || *in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
-		EncryptAlerts: in.EncryptAlerts,
+		EncryptAlerts: in.EncryptAlerts, EncryptUploads: in.EncryptUploads, VerifyUploads: in.VerifyUploads,
 	}
 	if in.Quota != nil {
 		if in.Quota.Bytes != nil {
@@ -194,7 +203,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 	patch := partners.PartnerPatch{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
-		EncryptAlerts: in.EncryptAlerts,
+		EncryptAlerts: in.EncryptAlerts, EncryptUploads: in.EncryptUploads, VerifyUploads: in.VerifyUploads,
 	}
 	if in.Quota != nil {
 		patch.QuotaBytes, patch.QuotaFiles = in.Quota.Bytes, in.Quota.Files
@@ -295,4 +304,15 @@ func pageLimit(q map[string][]string) (int, error) {
 		})
 	}
 	return n, nil
+}
+
+// listOf splits a comma-separated column into a list ([] when empty).
+func listOf(s string) []string {
+	out := []string{}
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

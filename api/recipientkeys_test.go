@@ -93,3 +93,29 @@ func TestRecipientKeys(t *testing.T) {
 		}
 	})
 }
+
+// The partner's mail and file security settings through the API.
+func TestPartnerSecuritySettings(t *testing.T) {
+	h := newHarness(t, storetest.Backends()[0], harnessOpts{})
+	h.createPartner("acme")
+	r := h.do(http.MethodPatch, "/api/v1/partners/acme", h.admin, map[string]any{"encrypt_alerts": "required",
+		"encrypt_uploads": []string{"erp@corp.example"}, "verify_uploads": true})
+	var p struct {
+		EncryptAlerts  string   `json:"encrypt_alerts"`
+		EncryptUploads []string `json:"encrypt_uploads"`
+		VerifyUploads  bool     `json:"verify_uploads"`
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	r.decode(t, &p)
+	if p.EncryptAlerts != "required" || len(p.EncryptUploads) != 1 || !p.VerifyUploads {
+		t.Fatalf("partner %+v", p)
+	}
+	for _, body := range []map[string]any{{"encrypt_alerts": "always"}, {"encrypt_uploads": []string{"not an address"}}} {
+		r := h.do(http.MethodPatch, "/api/v1/partners/acme", h.admin, body)
+		if r.status != http.StatusUnprocessableEntity {
+			t.Fatalf("%v: %d %s", body, r.status, r.body)
+		}
+	}
+}

@@ -74,6 +74,9 @@ type Server struct {
 	Guard Guard
 	// OnUpload runs in the transaction that completes each upload.
 	OnUpload files.UploadHook
+	// UploadKeys applies partners' encrypt_uploads and verify_uploads in
+	// the file core (files.Service.Keys); nil: off.
+	UploadKeys files.UploadKeys
 
 	MaxSessions           int // all sessions of this server; 0: no limit
 	MaxSessionsPerIP      int // per client address; 0: no limit

@@ -124,3 +124,33 @@ func (r *Registry) VerifyMail(ctx context.Context, raw []byte, from string) (Ver
 	}
 	return VerifyMessage(raw, keys, r.now()), nil
 }
+
+// OpenPGPKeys returns the newest usable OpenPGP key of each address, and
+// the addresses that have none (partner files are encrypted to such keys).
+func (r *Registry) OpenPGPKeys(ctx context.Context, emails []string) (keys []*PublicKey, missing []string, err error) {
+	rows, err := r.Store.RecipientKeys(ctx, emails)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := r.now()
+	have := map[string]bool{}
+	for _, row := range rows {
+		if row.Kind != KindOpenPGP || have[row.Email] {
+			continue
+		}
+		k, err := LoadPublicKey(row.Kind, row.Email, row.PublicKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("registered key %s of %s: %w", row.ID, row.Email, err)
+		}
+		if k.Usable(now) == nil {
+			keys = append(keys, k)
+			have[row.Email] = true
+		}
+	}
+	for _, e := range emails {
+		if !have[strings.ToLower(e)] {
+			missing = append(missing, e)
+		}
+	}
+	return keys, missing, nil
+}

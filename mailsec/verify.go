@@ -11,10 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/emersion/go-message/textproto"
 	"github.com/smallstep/pkcs7"
 )
@@ -121,36 +117,9 @@ func splitSigned(body []byte, boundary string) (signed, sig []byte, err error) {
 }
 
 func verifyPGP(signed, sig []byte, keys []*PublicKey, now time.Time) Verification {
-	v := Verification{Kind: KindOpenPGP}
-	var ring openpgp.EntityList
-	byFpr := map[string]*PublicKey{}
-	for _, k := range keys {
-		if k.pgp != nil {
-			ring = append(ring, k.pgp)
-			byFpr[k.Fingerprint] = k
-		}
-	}
-	sigData := sig
-	if blk, err := armor.Decode(bytes.NewReader(sig)); err == nil {
-		if sigData, err = io.ReadAll(blk.Body); err != nil {
-			return Verification{Status: SigInvalid, Kind: KindOpenPGP, Detail: "unreadable signature"}
-		}
-	}
-	if p, err := packet.Read(bytes.NewReader(sigData)); err == nil {
-		if s, ok := p.(*packet.Signature); ok && s.IssuerKeyId != nil {
-			v.Signer = fmt.Sprintf("key ID %016X", *s.IssuerKeyId)
-		}
-	}
-	cfg := &packet.Config{Time: func() time.Time { return now }}
-	_, signer, err := openpgp.VerifyDetachedSignature(ring, bytes.NewReader(signed), bytes.NewReader(sigData), cfg)
-	switch {
-	case err == nil:
-		k := byFpr[pgpFingerprint(signer)]
-		v.Status, v.Signer = SigValid, k.Fingerprint+" "+k.Email
-	case errors.Is(err, pgperrors.ErrUnknownIssuer):
-		v.Status, v.Detail = SigUnknownKey, "no key registered for the sender made this signature"
-	default:
-		v.Status, v.Detail = SigInvalid, err.Error()
+	v := VerifyDetached(bytes.NewReader(signed), sig, keys, now)
+	if v.Status == SigUnknownKey {
+		v.Detail = "no key registered for the sender made this signature"
 	}
 	return v
 }

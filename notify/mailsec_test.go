@@ -245,3 +245,29 @@ func TestExpiredKeyGetsSignedMail(t *testing.T) {
 		t.Fatalf("row %+v", rows[0])
 	}
 }
+
+// The upload alert carries the file's protection: the keys it is
+// encrypted to and the check of its detached signature.
+func TestUploadAlertNamesSignatureAndEncryption(t *testing.T) {
+	e := newEnv(t, storeBackend(t, "sqlite"))
+	ctx := context.Background()
+	pid := e.acme.ID
+	tr := &store.Transfer{ID: store.NewID(), PartnerID: &pid, Path: "/inv.csv.pgp", FileSize: 123, SHA256: strings.Repeat("ab", 32),
+		Username: "alice", EncryptedTo: "ABCDEF0123", Signature: mailsec.SigValid, Signer: "FPR ops@acme.example"}
+	if err := e.outbox.OnUpload(ctx, e.db, tr); err != nil {
+		t.Fatal(err)
+	}
+	n := e.notifier()
+	if k := runOnce(t, n); k != 1 {
+		t.Fatalf("claimed %d", k)
+	}
+	m := parse(t, e.relay.wait(1, 10*time.Second)[0].Data)
+	for _, want := range []string{"Encrypted to OpenPGP keys ABCDEF0123", "Signature: valid: FPR ops@acme.example"} {
+		if !strings.Contains(m.Text, want) {
+			t.Fatalf("alert text lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if !strings.Contains(m.HTML, "<code>ABCDEF0123</code>") || !strings.Contains(m.HTML, "Signature: valid: FPR ops@acme.example") {
+		t.Fatalf("alert HTML:\n%s", m.HTML)
+	}
+}

@@ -31,6 +31,12 @@ type UploadPayload struct {
 	Protocol   string    `json:"protocol,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
+	// Partner files (mailsec): the keys the stored file is encrypted to
+	// (then Size is the ciphertext's, SHA256 the plaintext's), and the
+	// check of its detached signature.
+	EncryptedTo string `json:"encrypted_to,omitempty"`
+	Signature   string `json:"signature,omitempty"`
+	Signer      string `json:"signer,omitempty"`
 }
 
 // QuotaPayload is the payload of a quota notification.
@@ -122,7 +128,8 @@ func (o *Outbox) OnUpload(ctx context.Context, tx *store.Store, t *store.Transfe
 	pid := *t.PartnerID
 	now := time.Now().UTC()
 	p := UploadPayload{TransferID: t.ID, Path: t.Path, Size: t.FileSize, SHA256: t.SHA256, Username: t.Username,
-		Protocol: t.Protocol, StartedAt: t.StartedAt.UTC(), FinishedAt: now}
+		Protocol: t.Protocol, StartedAt: t.StartedAt.UTC(), FinishedAt: now,
+		EncryptedTo: t.EncryptedTo, Signature: t.Signature, Signer: t.Signer}
 	if t.FinishedAt != nil {
 		p.FinishedAt = t.FinishedAt.UTC()
 	}

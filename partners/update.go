@@ -29,6 +29,8 @@ type PartnerPatch struct {
 	Enabled        *bool
 	EBCDICCodePage *string
 	EncryptAlerts  *string
+	EncryptUploads *[]string
+	VerifyUploads  *bool
 }
 
 // UpdatePartner applies patch to a partner found by ID or slug, with the
@@ -71,7 +73,7 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 		Slug: p.Slug, Name: p.Name, Contacts: p.ContactEmails(), QuotaBytes: p.QuotaBytes,
 		QuotaFiles: p.QuotaFiles, MailQuotaBytes: p.MailQuotaBytes, TLSRequired: p.TLSRequired,
 		AllowedCIDRs: splitList(p.AllowedCIDRs), Enabled: p.Enabled, EBCDICCodePage: p.EBCDICCodePage,
-		EncryptAlerts: p.EncryptAlerts,
+		EncryptAlerts: p.EncryptAlerts, EncryptUploads: splitList(p.EncryptUploads), VerifyUploads: p.VerifyUploads,
 	}
 	var v ValidationError
 	if patch.Slug != nil && strings.TrimSpace(*patch.Slug) != p.Slug {
@@ -110,6 +112,12 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	if patch.EncryptAlerts != nil {
 		in.EncryptAlerts = *patch.EncryptAlerts
 	}
+	if patch.EncryptUploads != nil {
+		in.EncryptUploads = slices.Clone(*patch.EncryptUploads)
+	}
+	if patch.VerifyUploads != nil {
+		in.VerifyUploads = *patch.VerifyUploads
+	}
 	var invalid *ValidationError
 	if err := in.validate(); errors.As(err, &invalid) {
 		v.Fields = append(v.Fields, invalid.Fields...)
@@ -130,6 +138,7 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	p.Name, p.QuotaBytes, p.QuotaFiles, p.MailQuotaBytes = in.Name, in.QuotaBytes, in.QuotaFiles, in.MailQuotaBytes
 	p.TLSRequired, p.AllowedCIDRs, p.Enabled = in.TLSRequired, strings.Join(in.AllowedCIDRs, ","), in.Enabled
 	p.EBCDICCodePage, p.EncryptAlerts = in.EBCDICCodePage, in.EncryptAlerts
+	p.EncryptUploads, p.VerifyUploads = strings.Join(in.EncryptUploads, ","), in.VerifyUploads
 	return nil
 }
 

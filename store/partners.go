@@ -40,6 +40,12 @@ type Partner struct {
 	// that have a registered key, signed only to the others) or
 	// "required" (an alert waits, blocked, until every recipient has one).
 	EncryptAlerts string `gorm:"column:encrypt_alerts"`
+	// EncryptUploads lists, comma-separated, the addresses whose
+	// registered OpenPGP keys each finished upload is encrypted to (empty:
+	// stored as uploaded). VerifyUploads checks a detached .sig or .asc
+	// beside a file against the keys of the partner's contacts.
+	EncryptUploads string `gorm:"column:encrypt_uploads"`
+	VerifyUploads  bool   `gorm:"column:verify_uploads"`
 }
 
 // Values of Partner.EncryptAlerts.
@@ -179,7 +185,8 @@ func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 			"slug": p.Slug, "name": p.Name, "enabled": p.Enabled, "tls_required": p.TLSRequired,
 			"allowed_cidrs": p.AllowedCIDRs, "quota_bytes": p.QuotaBytes, "quota_files": p.QuotaFiles,
 			"mail_quota_bytes": p.MailQuotaBytes, "ebcdic_code_page": p.EBCDICCodePage, "updated_at": p.UpdatedAt,
-			"encrypt_alerts": cmp.Or(p.EncryptAlerts, EncryptAlertsOptional),
+			"encrypt_alerts":  cmp.Or(p.EncryptAlerts, EncryptAlertsOptional),
+			"encrypt_uploads": p.EncryptUploads, "verify_uploads": p.VerifyUploads,
 		})
 		if res.Error != nil {
 			return translate(res.Error)

@@ -60,6 +60,7 @@ const synopsis = `Usage:
   ferry partner create SLUG [--name N] [--contact EMAIL]... [--quota-bytes N] [--quota-files N]
                             [--mail-quota-bytes N] [--tls-required] [--allow CIDR]... [--disabled]
                             [--ebcdic-code-page IBM-1047|IBM-037] [--encrypt-alerts optional|required]
+                            [--encrypt-uploads EMAIL]... [--verify-uploads]
   ferry partner set SLUG [the create flags to change; --tls-required=false, --disabled=false]
   ferry partner list | show SLUG | enable SLUG | disable SLUG | delete SLUG [--purge]
   ferry account create --partner SLUG USERNAME [--password-stdin] [--home DIR] [--perms LIST] [--tls-required]

@@ -53,7 +53,7 @@ type deps struct {
 // it, the web admin's file pages work through it.
 func (d *deps) files() *files.Service {
 	return &files.Service{Store: d.store, FilesDir: d.cfg.FilesDir(), OnUpload: d.outbox.OnUpload,
-		NoSync: !d.cfg.UploadSync, Logger: d.log.With("component", "files")}
+		NoSync: !d.cfg.UploadSync, Logger: d.log.With("component", "files"), Keys: d.keys()}
 }
 
 // sessionRevalidator is a server that closes the sessions whose account or
@@ -126,6 +126,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 			Store: st, Guard: guard, MaxSessions: cfg.FTPMaxSessions, MaxSessionsPerIP: cfg.FTPMaxSessionsPerIP,
 			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload,
 			NoSync: !cfg.UploadSync, LoginTimeout: cfg.LoginTimeout, AVBLDiskSpace: cfg.FTPAVBLDiskSpace,
+			UploadKeys: d.keys(),
 		}
 	}
 	var ls []listener

@@ -47,3 +47,9 @@ func loadIdentity(d *deps) (*mailsec.Identity, error) {
 		"sign", d.cfg.MailSign)
 	return id, nil
 }
+
+// keys is the register of contacts' keys the file core, the notifier and
+// the mailboxes share (Ferry's own keys count for its sender address).
+func (d *deps) keys() *mailsec.Registry {
+	return &mailsec.Registry{Store: d.store, Own: d.identity}
+}

@@ -6,7 +6,6 @@ import (
 	"github.com/ferryhq/ferry/config"
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/mailbox/smtp"
-	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/notify"
 )
 
@@ -19,7 +18,7 @@ func mailStore(d *deps) *mailbox.Store {
 			MaxMessageBytes: smtp.DefaultMaxMessageBytes, Logger: d.log.With("component", "mailbox"),
 			// Signed mail is checked on delivery against the sender's
 			// registered keys (Ferry's own for its alert copies).
-			Verifier: &mailsec.Registry{Store: d.store, Own: d.identity}}
+			Verifier: d.keys()}
 	}
 	return d.mail
 }
@@ -43,7 +42,7 @@ func newNotifier(d *deps) (*notify.Notifier, error) {
 	n := &notify.Notifier{Outbox: d.outbox, Mailbox: mailStore(d), MailDomain: cfg.MailDomain, From: cfg.MailFrom,
 		Operators: cfg.OperatorEmails, Templates: tpl, Logger: log,
 		// Signed per FERRY_MAIL_SIGN, encrypted to registered keys.
-		Sealer: d.identity, Sign: cfg.MailSign, Keys: &mailsec.Registry{Store: d.store}}
+		Sealer: d.identity, Sign: cfg.MailSign, Keys: d.keys()}
 	if cfg.SMTPRelay != "" {
 		r, err := notify.ParseRelay(cfg.SMTPRelay)
 		if err != nil {

@@ -30,7 +30,23 @@ CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status I
 ALTER TABLE mail_messages ADD COLUMN signature TEXT NOT NULL DEFAULT '';
 ALTER TABLE mail_messages ADD COLUMN signer TEXT NOT NULL DEFAULT '';
 
+-- Partner files: encrypt_uploads lists the addresses (the company's internal
+-- systems) whose registered OpenPGP keys each finished upload is encrypted to
+-- at publish (name.ext.pgp; empty: off); verify_uploads checks a detached
+-- .sig/.asc against the partner's contacts' keys. The audit row keeps the
+-- result (signature, signer) and the keys a file was encrypted to.
+ALTER TABLE partners ADD COLUMN encrypt_uploads TEXT NOT NULL DEFAULT '';
+ALTER TABLE partners ADD COLUMN verify_uploads BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE transfers ADD COLUMN encrypted_to TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN signer TEXT NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE transfers DROP COLUMN signer;
+ALTER TABLE transfers DROP COLUMN signature;
+ALTER TABLE transfers DROP COLUMN encrypted_to;
+ALTER TABLE partners DROP COLUMN verify_uploads;
+ALTER TABLE partners DROP COLUMN encrypt_uploads;
 ALTER TABLE mail_messages DROP COLUMN signer;
 ALTER TABLE mail_messages DROP COLUMN signature;
 DROP INDEX notifications_due;
