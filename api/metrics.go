@@ -61,7 +61,7 @@ func newStateCollector(s *Server) *stateCollector {
 		accounts: prometheus.NewDesc("ferry_accounts",
 			"Accounts by state.", []string{"state"}, nil),
 		notifications: prometheus.NewDesc("ferry_notifications",
-			"Outbox rows not yet sent, by status: the queue depth (pending, sending) and dead mails.", []string{"status"}, nil),
+			"Outbox rows not yet sent, by status: the queue depth (pending, sending), dead mails and alerts blocked for want of a recipient key.", []string{"status"}, nil),
 	}
 }
 
@@ -95,7 +95,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	// Sent rows are left out: they only grow, and counting them would scan
 	// the whole outbox at every scrape.
-	queued := []string{store.NotifyPending, store.NotifySending, store.NotifyDead}
+	queued := []string{store.NotifyPending, store.NotifySending, store.NotifyDead, store.NotifyBlocked}
 	if n, err := st.CountNotifications(ctx, queued...); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.notifications, err)
 	} else {
