@@ -271,3 +271,30 @@ func TestUploadAlertNamesSignatureAndEncryption(t *testing.T) {
 		t.Fatalf("alert HTML:\n%s", m.HTML)
 	}
 }
+
+// Without a relay nothing is sent in clear, so a partner that requires
+// encryption still gets its mailbox copy (signed) at once.
+func TestRequiredEncryptionWithoutRelay(t *testing.T) {
+	e := newEnv(t, storeBackend(t, "sqlite"))
+	ctx := context.Background()
+	e.acme.EncryptAlerts = store.EncryptAlertsRequired
+	if err := e.db.UpdatePartner(ctx, e.acme); err != nil {
+		t.Fatal(err)
+	}
+	e.uploadOne("a.csv", "x\n")
+	n := e.notifier()
+	id, _ := ferryIdentity()
+	n.Relay, n.Sealer, n.Keys = nil, id, &mailsec.Registry{Store: e.db}
+	if k := runOnce(t, n); k != 1 {
+		t.Fatalf("claimed %d", k)
+	}
+	rows := e.rows(store.NotificationFilter{PartnerID: e.acme.ID})
+	if rows[0].Status != store.NotifySent {
+		t.Fatalf("row %+v", rows[0])
+	}
+	inbox := e.inbox(e.acme.ID)
+	if len(inbox) != 1 || inbox[0].Signature != mailsec.SigNone {
+		// The test mailbox store has no Verifier: the copy is stored, unchecked.
+		t.Fatalf("inbox %+v", inbox)
+	}
+}

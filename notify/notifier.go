@@ -282,7 +282,9 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 		return outcome{err: err, permanent: true}
 	}
 	var sp sendPlan
-	if head.RelayedAt == nil {
+	// Only what goes through the relay can be sent in clear: without a
+	// relay (partner mailbox only) nothing waits for keys.
+	if head.RelayedAt == nil && n.Relay != nil && len(rcpts) > 0 {
 		sp, err = n.plan(ctx, p, rcpts)
 		if errors.Is(err, errBlocked) {
 			return outcome{err: err, blocked: true}
