@@ -339,7 +339,7 @@ func settings() []setting {
 				c.QuotaAlerts = out
 				return nil
 			}},
-		{key: "operator-emails", help: "comma-separated addresses that get every partner's quota alerts",
+		{key: "operator-emails", help: "comma-separated addresses that get every partner's quota alerts, and a warning when an alert went unencrypted because a recipient's key expired",
 			get: func(c *Config) string { return strings.Join(c.OperatorEmails, ",") },
 			set: func(c *Config, v string) error {
 				var out []string

@@ -236,9 +236,16 @@ func TestExpiredKeyGetsSignedMail(t *testing.T) {
 	if k, err := kit.n.RunOnce(ctx); err != nil || k != 1 {
 		t.Fatalf("RunOnce: %d %v", k, err)
 	}
-	msgs := e.relay.wait(1, 10*time.Second)
-	if len(msgs) != 1 || !bytes.Contains(msgs[0].Data, []byte(`protocol="application/pgp-signature"`)) || !slices.Contains(msgs[0].To, "ops@acme.example") {
-		t.Fatalf("mails %+v", msgs)
+	// The alert, signed, to the contacts; a warning to the operators.
+	msgs := byRecipient(e.relay.wait(2, 10*time.Second))
+	alert := msgs["boss@acme.example,ops@acme.example"]
+	if !bytes.Contains(alert, []byte(`protocol="application/pgp-signature"`)) || bytes.Contains(alert, []byte("multipart/encrypted")) {
+		t.Fatalf("mails to %v; the alert:\n%s", keys(msgs), alert)
+	}
+	warning := strings.ReplaceAll(string(msgs["operator@ferry.test"]), "=\r\n", "") // quoted-printable soft breaks
+	if !strings.Contains(warning, "X-Ferry-Kind: key-warning") || !strings.Contains(warning, "signed but not encrypted") || !strings.Contains(warning, ops) ||
+		!strings.Contains(warning, "ops@acme.example") {
+		t.Fatalf("operators' warning:\n%s", warning)
 	}
 	rows := e.rows(store.NotificationFilter{PartnerID: e.acme.ID})
 	if rows[0].Status != store.NotifySent || !strings.Contains(rows[0].LastError, "no longer usable") || !strings.Contains(rows[0].LastError, ops) {

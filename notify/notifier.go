@@ -36,7 +36,9 @@ type Notifier struct {
 	// From is the From header and envelope sender; "" means
 	// "Ferry <ferry@<MailDomain>>".
 	From string
-	// Operators get every quota alert (envelope only, never in a header).
+	// Operators get every quota alert (envelope only, never in a header),
+	// and a warning when an alert went unencrypted to a recipient whose
+	// key is no longer usable.
 	Operators []string
 	// Templates render the mails; nil means the built-in ones.
 	Templates *Templates
@@ -325,6 +327,9 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 		}
 		if out.note != "" && out.err == nil {
 			log.Warn("notify: alert sent with a note", "note", out.note)
+		}
+		if out.err == nil {
+			n.warnOperators(ctx, head, p, sp.warnings)
 		}
 	}
 	return out

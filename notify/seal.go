@@ -1,11 +1,15 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
 
 	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/store"
@@ -103,4 +107,47 @@ func (n *Notifier) blockedRecheck() time.Duration {
 		return n.BlockedRecheck
 	}
 	return time.Minute
+}
+
+// warnOperators mails the operators that recipients' keys are no longer
+// usable, so the alert went to them signed but not encrypted. It is best
+// effort: a failure is logged, the alert stands.
+func (n *Notifier) warnOperators(ctx context.Context, head store.Notification, p *store.Partner, warnings []string) {
+	if n.Relay == nil || len(n.Operators) == 0 || len(warnings) == 0 {
+		return
+	}
+	var h gomail.Header
+	h.SetDate(n.now())
+	h.SetMessageID("keywarning-" + head.MessageID)
+	h.SetAddressList("From", []*gomail.Address{(*gomail.Address)(n.from)})
+	h.SetSubject(oneLine("[Ferry] " + p.Name + ": an alert went unencrypted, a recipient key is no longer usable"))
+	h.Set("Auto-Submitted", "auto-generated")
+	h.Set("X-Ferry-Partner", p.Slug)
+	h.Set("X-Ferry-Kind", "key-warning")
+	h.Set("MIME-Version", "1.0")
+	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	h.Set("Content-Transfer-Encoding", "quoted-printable")
+	var buf bytes.Buffer
+	w, err := message.CreateWriter(&buf, h.Header)
+	if err == nil {
+		body := "The alert " + head.MessageID + " of partner " + safe(p.Slug) + " was sent signed but not encrypted to these recipients:\n\n"
+		for _, warn := range warnings {
+			body += "  " + safe(warn) + "\n"
+		}
+		body += "\nRegister a current key (ferry key add, the API or the partner's page in the web admin).\n"
+		_, err = w.Write([]byte(body))
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}
+	var msg []byte
+	if err == nil {
+		msg, err = n.seal(buf.Bytes(), nil)
+	}
+	if err == nil {
+		_, err = n.Relay.Send(ctx, n.from.Address, n.Operators, msg)
+	}
+	if err != nil {
+		n.log().Warn("notify: could not mail the operators about unusable keys", "notification", head.ID, "err", err)
+	}
 }
