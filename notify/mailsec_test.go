@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/mailsec/mailsectest"
+	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -43,9 +46,7 @@ func (e *env) secure(sign string) *notifyKit {
 }
 
 type notifyKit struct {
-	n interface {
-		RunOnce(context.Context) (int, error)
-	}
+	n   *notify.Notifier
 	id  *mailsec.Identity
 	reg *mailsec.Registry
 }
@@ -303,5 +304,50 @@ func TestRequiredEncryptionWithoutRelay(t *testing.T) {
 	if len(inbox) != 1 || inbox[0].Signature != mailsec.SigNone {
 		// The test mailbox store has no Verifier: the copy is stored, unchecked.
 		t.Fatalf("inbox %+v", inbox)
+	}
+}
+
+// One of the per-recipient mails fails for now: the retry mails only the
+// recipients that did not get theirs, so nobody gets the alert twice.
+func TestEncryptedRetryMailsOnlyTheMissing(t *testing.T) {
+	e := newEnv(t, storeBackend(t, "sqlite"))
+	ctx := context.Background()
+	kit := e.secure(mailsec.SignOpenPGP)
+	g := mailsectest.NewGPG(t)
+	for _, uid := range []string{"Ops <ops@acme.example>", "Boss <boss@acme.example>"} {
+		fpr := g.GenKey(uid, "1y")
+		if _, err := kit.reg.Add(ctx, mailsec.KindOpenPGP, strings.Split(strings.Split(uid, "<")[1], ">")[0], g.Export(fpr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.relay.mu.Lock()
+	e.relay.rcptErr = map[string]*smtp.SMTPError{"boss@acme.example": {Code: 451, Message: "try later"}}
+	e.relay.mu.Unlock()
+	e.uploadOne("a.csv", "x\n")
+	n := kit.n
+	n.BackoffBase = time.Millisecond
+	n.BackoffMax = time.Millisecond
+	if k := runOnce(t, n); k != 1 {
+		t.Fatalf("claimed %d", k)
+	}
+	rows := e.rows(store.NotificationFilter{PartnerID: e.acme.ID})
+	if rows[0].Status != store.NotifyPending || rows[0].Recipients != "ops@acme.example" {
+		t.Fatalf("after the first attempt: %+v", rows[0])
+	}
+	e.relay.mu.Lock()
+	e.relay.rcptErr = nil
+	e.relay.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	if k := runOnce(t, n); k != 1 {
+		t.Fatalf("retry claimed %d", k)
+	}
+	msgs := e.relay.wait(2, 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if got := byRecipient(e.relay.messages()); len(got) != 2 || len(e.relay.messages()) != 2 {
+		t.Fatalf("mails to %v (%d), want ops once and boss once", keys(got), len(msgs))
+	}
+	rows = e.rows(store.NotificationFilter{PartnerID: e.acme.ID})
+	if rows[0].Status != store.NotifySent || !strings.Contains(rows[0].Recipients, "boss@acme.example") || !strings.Contains(rows[0].Recipients, "ops@acme.example") {
+		t.Fatalf("after the retry: %+v", rows[0])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -286,8 +287,11 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 	var sp sendPlan
 	// Only what goes through the relay can be sent in clear: without a
 	// relay (partner mailbox only) nothing waits for keys.
+	// Recipients an earlier attempt got a mail to (one of several mails
+	// failed after others went out) are not mailed again.
+	done := splitRecipients(head.Recipients)
 	if head.RelayedAt == nil && n.Relay != nil && len(rcpts) > 0 {
-		sp, err = n.plan(ctx, p, rcpts)
+		sp, err = n.plan(ctx, p, slices.DeleteFunc(slices.Clone(rcpts), func(a string) bool { return slices.Contains(done, a) }))
 		if errors.Is(err, errBlocked) {
 			return outcome{err: err, blocked: true}
 		}
@@ -322,6 +326,7 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 			log.Warn("notify: recipient key unusable; the alert goes signed, not encrypted", "warning", w)
 		}
 		out = n.relay(ctx, sp, signed, msg)
+		out.accepted = append(done, out.accepted...)
 		if len(sp.warnings) > 0 {
 			out.note = strings.TrimPrefix(out.note+"; sent signed, not encrypted: "+strings.Join(sp.warnings, "; "), "; ")
 		}
@@ -341,13 +346,24 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 // Message-ID).
 func (n *Notifier) relay(ctx context.Context, sp sendPlan, signed, msg []byte) outcome {
 	var out outcome
+	var failed error
 	rejected := map[string]string{}
+	if len(sp.clear)+len(sp.encrypted) == 0 {
+		// Everyone got the mail in an earlier attempt.
+		now := n.now().UTC()
+		out.relayed = &now
+		return out
+	}
 	send := func(to []string, body []byte) error {
 		res, err := n.Relay.Send(ctx, n.from.Address, to, body)
 		if res != nil {
-			out.accepted = append(out.accepted, res.Accepted...)
 			for a, e := range res.Rejected {
 				rejected[a] = e
+			}
+			if err == nil {
+				// Only a finished transaction delivered: RCPTs accepted
+				// before a failure got nothing.
+				out.accepted = append(out.accepted, res.Accepted...)
 			}
 		}
 		if err != nil {
@@ -357,29 +373,33 @@ func (n *Notifier) relay(ctx context.Context, sp sendPlan, signed, msg []byte) o
 			if !se.Temporary && res != nil && len(res.Rejected) == len(to) {
 				return nil
 			}
-			out.err, out.permanent = err, !se.Temporary
-			if len(rejected) > 0 {
-				out.err = fmt.Errorf("%w (refused: %s)", err, joinRejected(rejected))
+			// The first failure decides; the other mails are still sent, and
+			// a retry mails only those that did not get theirs.
+			if failed == nil {
+				failed, out.permanent = err, !se.Temporary
 			}
 			return err
 		}
 		return nil
 	}
 	if len(sp.clear) > 0 {
-		if send(sp.clear, signed) != nil {
-			return out
-		}
+		_ = send(sp.clear, signed)
 	}
 	for _, r := range sp.encrypted {
 		body, err := n.seal(msg, r.key)
 		if err != nil {
 			return outcome{err: fmt.Errorf("encrypt to %s: %w", r.addr, err), permanent: true}
 		}
-		if send([]string{r.addr}, body) != nil {
-			return out
-		}
+		_ = send([]string{r.addr}, body)
 	}
-	if len(out.accepted) == 0 {
+	if failed != nil {
+		out.err = failed
+		if len(rejected) > 0 {
+			out.err = fmt.Errorf("%w (refused: %s)", failed, joinRejected(rejected))
+		}
+		return out
+	}
+	if len(out.accepted) == 0 && len(rejected) > 0 {
 		return outcome{err: fmt.Errorf("every recipient refused: %s", joinRejected(rejected)), permanent: true}
 	}
 	now := n.now().UTC()
@@ -491,4 +511,15 @@ func quotaInfo(q QuotaPayload) *QuotaInfo {
 	}
 	return &QuotaInfo{Threshold: q.Threshold, Percent: pct, UsedBytes: q.UsedBytes, QuotaBytes: q.QuotaBytes,
 		UsedFiles: q.UsedFiles, QuotaFiles: q.QuotaFiles, UsedText: SizeText(q.UsedBytes), QuotaText: SizeText(q.QuotaBytes)}
+}
+
+// splitRecipients reads the recipients column ("a, b").
+func splitRecipients(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
