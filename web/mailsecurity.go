@@ -97,3 +97,21 @@ func (s *Server) encryptAlerts(w http.ResponseWriter, r *http.Request, p *princi
 	http.Redirect(w, r, "/partners/"+urlPath(pt.Slug)+"?done=partner-saved#keys", http.StatusSeeOther)
 	return nil
 }
+
+// uploadProtection sets the partner's encrypt_uploads (comma- or
+// space-separated addresses) and verify_uploads.
+func (s *Server) uploadProtection(w http.ResponseWriter, r *http.Request, p *principal) error {
+	to := strings.FieldsFunc(r.PostForm.Get("encrypt_uploads"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' })
+	verify := r.PostForm.Get("verify_uploads") == "1"
+	pt, err := s.Partners.UpdatePartner(r.Context(), r.PathValue("slug"),
+		partners.PartnerPatch{EncryptUploads: &to, VerifyUploads: &verify}, nil)
+	var invalid *partners.ValidationError
+	if errors.As(err, &invalid) {
+		return &httpError{status: http.StatusUnprocessableEntity, msg: "Not saved: " + invalid.Fields[0].Message + "."}
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/partners/"+urlPath(pt.Slug)+"?done=partner-saved#keys", http.StatusSeeOther)
+	return nil
+}

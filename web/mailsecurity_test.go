@@ -104,3 +104,27 @@ func TestMessageSignatureShown(t *testing.T) {
 	c.signIn(e.auditor)
 	mustContain(t, c.get("/partners/acme/mailbox/"+d.Messages[0].ID).body, `<span class="badge ok">valid</span>`, id.SMIMEFingerprint())
 }
+
+// encrypt_uploads and verify_uploads from the partner page.
+func TestPartnerUploadProtection(t *testing.T) {
+	e := newEnv(t, sqlite())
+	ctx := context.Background()
+	if _, err := e.svc.CreatePartner(ctx, partners.PartnerInput{Slug: "acme", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.signIn(e.admin)
+	r := c.post("/partners/acme", "/partners/acme/upload-protection", url.Values{"encrypt_uploads": {"erp@corp.example, archive@corp.example"}, "verify_uploads": {"1"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", r.status, r.body)
+	}
+	p, _ := e.st.PartnerBySlug(ctx, "acme")
+	if p.EncryptUploads != "erp@corp.example,archive@corp.example" || !p.VerifyUploads {
+		t.Fatalf("partner %+v", p)
+	}
+	mustContain(t, c.get("/partners/acme").body, `value="erp@corp.example,archive@corp.example"`, "name.pgp")
+	r = c.post("/partners/acme", "/partners/acme/upload-protection", url.Values{"encrypt_uploads": {"not-an-address"}})
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("bad address: %d", r.status)
+	}
+}

@@ -133,6 +133,7 @@ func (s *Server) routes() http.Handler {
 	post("/partners/{slug}/keys", "recipient_key.add", s.keyAdd)
 	post("/partners/{slug}/keys/{id}/delete", "recipient_key.delete", s.keyDelete)
 	post("/partners/{slug}/encrypt-alerts", "partner.update", s.encryptAlerts)
+	post("/partners/{slug}/upload-protection", "partner.update", s.uploadProtection)
 	post("/partners/{slug}/accounts", "account.create", s.accountCreate)
 	post("/partners/{slug}/accounts/{account}", "account.update", s.accountUpdate)
 	post("/partners/{slug}/accounts/{account}/password", "account.update", s.accountRotate)
