@@ -30,6 +30,7 @@ import (
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/metrics"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
@@ -156,6 +157,7 @@ type harnessOpts struct {
 	envToken string
 	banAfter int  // failed logins that ban an address; 0 never bans
 	bare     bool // the API without Outbox, Bans and Mail (their routes answer 503)
+	identity *mailsec.Identity
 }
 
 func testLogger() *slog.Logger {
@@ -196,6 +198,7 @@ func newHarnessOn(t *testing.T, st *store.Store, o harnessOpts) *harness {
 	if !o.bare {
 		h.api.Outbox, h.api.Bans, h.api.Mail = h.outbox, h.guard, h.mail
 	}
+	h.api.Identity, h.api.MailSign = o.identity, "openpgp"
 	h.url = "http://" + testenv.Serve(t, h.api, api.ErrServerClosed)
 
 	ctx := context.Background()

@@ -48,6 +48,15 @@ type mailMessageJSON struct {
 	InternalDate time.Time  `json:"internal_date"`
 	Size         int64      `json:"size"`
 	Flags        []string   `json:"flags"`
+	// Signature is the check of a signed message made on delivery: null
+	// when it is not signed.
+	Signature *mailSignatureJSON `json:"signature"`
+}
+
+// mailSignatureJSON is the result of a signature check.
+type mailSignatureJSON struct {
+	Status string `json:"status"` // valid, invalid, unknown_key
+	Signer string `json:"signer"`
 }
 
 // mailMessageDetail is one message with its header section.
@@ -61,8 +70,12 @@ func mailMessageView(m *store.MailMessage, folder string) mailMessageJSON {
 	if flags == nil {
 		flags = []string{}
 	}
-	return mailMessageJSON{ID: m.ID, Folder: folder, UID: m.UID, Subject: m.Subject, From: m.FromAddr, To: m.ToAddr,
+	v := mailMessageJSON{ID: m.ID, Folder: folder, UID: m.UID, Subject: m.Subject, From: m.FromAddr, To: m.ToAddr,
 		MessageID: m.MessageID, Date: utcPtr(m.SentAt), InternalDate: m.InternalDate.UTC(), Size: m.Size, Flags: flags}
+	if m.Signature != "" {
+		v.Signature = &mailSignatureJSON{Status: m.Signature, Signer: m.Signer}
+	}
+	return v
 }
 
 // mailPartner is the partner (ID or slug) of a mailbox route, disabled
@@ -161,9 +174,13 @@ func (s *Server) listMailMessages(c echo.Context) error {
 			out.NextCursor = &next
 			break
 		}
-		out.Items = append(out.Items, mailMessageJSON{ID: m.ID, Folder: m.Folder, UID: m.UID, Subject: m.Subject,
+		item := mailMessageJSON{ID: m.ID, Folder: m.Folder, UID: m.UID, Subject: m.Subject,
 			From: m.From, To: m.To, MessageID: m.MessageID, Date: utcPtr(m.Date), InternalDate: m.InternalDate.UTC(),
-			Size: m.Size, Flags: m.Flags})
+			Size: m.Size, Flags: m.Flags}
+		if m.Signature != "" {
+			item.Signature = &mailSignatureJSON{Status: m.Signature, Signer: m.Signer}
+		}
+		out.Items = append(out.Items, item)
 	}
 	return writeJSON(c, http.StatusOK, out)
 }

@@ -93,7 +93,7 @@ func newStateCollector(s *Server) *stateCollector {
 		accounts: prometheus.NewDesc("ferry_accounts",
 			"Accounts by state.", []string{"state"}, nil),
 		notifications: prometheus.NewDesc("ferry_notifications",
-			"Outbox rows not yet sent, by status: the queue depth (pending, sending) and dead mails.", []string{"status"}, nil),
+			"Outbox rows not yet sent, by status: the queue depth (pending, sending), dead mails and alerts blocked for want of a recipient key.", []string{"status"}, nil),
 		webhooks: prometheus.NewDesc("ferry_webhook_deliveries",
 			"Webhook deliveries not yet made, by status: the queue depth (pending, sending) and dead ones.", []string{"status"}, nil),
 	}
@@ -129,7 +129,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	// Sent rows are left out: they only grow, and counting them would scan
 	// the whole outbox at every scrape.
-	queued := []string{store.NotifyPending, store.NotifySending, store.NotifyDead}
+	queued := []string{store.NotifyPending, store.NotifySending, store.NotifyDead, store.NotifyBlocked}
 	if n, err := st.CountNotifications(ctx, queued...); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.notifications, err)
 	} else {
@@ -137,10 +137,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.notifications, prometheus.GaugeValue, float64(n[status]), status)
 		}
 	}
-	if n, err := st.CountWebhookDeliveries(ctx, queued...); err != nil {
+	hooks := []string{store.NotifyPending, store.NotifySending, store.NotifyDead} // webhooks never wait for keys
+	if n, err := st.CountWebhookDeliveries(ctx, hooks...); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.webhooks, err)
 	} else {
-		for _, status := range queued {
+		for _, status := range hooks {
 			ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(n[status]), status)
 		}
 	}

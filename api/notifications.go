@@ -53,7 +53,7 @@ func notificationView(n *store.Notification) notificationJSON {
 	if p := strings.TrimSpace(n.Payload); strings.HasPrefix(p, "{") && json.Valid([]byte(p)) {
 		v.Payload = json.RawMessage(p)
 	}
-	if n.Status == store.NotifyPending || n.Status == store.NotifySending {
+	if n.Status == store.NotifyPending || n.Status == store.NotifySending || n.Status == store.NotifyBlocked {
 		v.NextAttemptAt = utcPtr(&n.NextAt)
 	}
 	for _, r := range strings.Split(n.Recipients, ",") {
@@ -76,7 +76,7 @@ func sendNotification(c echo.Context, status int, n *store.Notification) error {
 
 // Statuses and kinds a notifications filter accepts.
 func notifyStatuses() []string {
-	return []string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}
+	return []string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead, store.NotifyBlocked}
 }
 
 func notifyKinds() []string {

@@ -310,7 +310,7 @@ func TestOpenAPINotificationEnums(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := doc.Components.Schemas["Notification"].Properties
-	if want := []string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}; !slices.Equal(n["status"].Enum, want) {
+	if want := []string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead, store.NotifyBlocked}; !slices.Equal(n["status"].Enum, want) {
 		t.Errorf("Notification.status enum %v, want %v", n["status"].Enum, want)
 	}
 	if want := []string{store.NotifyKindUpload, store.NotifyKindQuota, store.NotifyKindTest, store.NotifyKindExpectation, store.NotifyKindMail}; !slices.Equal(n["kind"].Enum, want) {

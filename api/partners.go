@@ -42,6 +42,13 @@ type partnerJSON struct {
 	Enabled        bool      `json:"enabled"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+
+	// EncryptAlerts: optional or required (alerts wait for recipients' keys).
+	EncryptAlerts string `json:"encrypt_alerts"`
+	// EncryptUploads: addresses whose OpenPGP keys uploads are encrypted
+	// to; VerifyUploads: detached signatures are checked.
+	EncryptUploads []string `json:"encrypt_uploads"`
+	VerifyUploads  bool     `json:"verify_uploads"`
 }
 
 func partnerView(p *store.Partner) partnerJSON {
@@ -58,6 +65,8 @@ func partnerView(p *store.Partner) partnerJSON {
 		TLSRequired: p.TLSRequired, TOTPRequired: p.TOTPRequired, AllowedCIDRs: cidrs, Enabled: p.Enabled,
 		EBCDICCodePage: cmp.Or(p.EBCDICCodePage, "IBM-1047"),
 		CreatedAt:      p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+		EncryptAlerts:  cmp.Or(p.EncryptAlerts, store.EncryptAlertsOptional),
+		EncryptUploads: listOf(p.EncryptUploads), VerifyUploads: p.VerifyUploads,
 	}
 }
 
@@ -82,6 +91,9 @@ type partnerCreate struct {
 	TOTPRequired   bool            `json:"totp_required"`
 	AllowedCIDRs   []string        `json:"allowed_cidrs"`
 	EBCDICCodePage string          `json:"ebcdic_code_page"`
+	EncryptAlerts  string          `json:"encrypt_alerts"`
+	EncryptUploads []string        `json:"encrypt_uploads"`
+	VerifyUploads  bool            `json:"verify_uploads"`
 	Enabled        *bool           `json:"enabled"` // default true
 }
 
@@ -95,6 +107,9 @@ type partnerUpdate struct {
 	TOTPRequired   *bool           `json:"totp_required"`
 	AllowedCIDRs   *[]string       `json:"allowed_cidrs"`
 	EBCDICCodePage *string         `json:"ebcdic_code_page"`
+	EncryptAlerts  *string         `json:"encrypt_alerts"`
+	EncryptUploads *[]string       `json:"encrypt_uploads"`
+	VerifyUploads  *bool           `json:"verify_uploads"`
 	Enabled        *bool           `json:"enabled"`
 }
 
@@ -116,7 +131,8 @@ func (s *Server) createPartner(c echo.Context) error {
 	pin := partners.PartnerInput{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled == nil || *in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
-		TOTPRequired: in.TOTPRequired,
+		TOTPRequired:  in.TOTPRequired,
+		EncryptAlerts: in.EncryptAlerts, EncryptUploads: in.EncryptUploads, VerifyUploads: in.VerifyUploads,
 	}
 	if in.Quota != nil {
 		if in.Quota.Bytes != nil {
@@ -191,7 +207,8 @@ func (s *Server) updatePartner(c echo.Context) error {
 	patch := partners.PartnerPatch{
 		Slug: in.Slug, Name: in.Name, Contacts: in.Contacts, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: in.AllowedCIDRs, Enabled: in.Enabled, EBCDICCodePage: in.EBCDICCodePage,
-		TOTPRequired: in.TOTPRequired,
+		TOTPRequired:  in.TOTPRequired,
+		EncryptAlerts: in.EncryptAlerts, EncryptUploads: in.EncryptUploads, VerifyUploads: in.VerifyUploads,
 	}
 	if in.Quota != nil {
 		patch.QuotaBytes, patch.QuotaFiles = in.Quota.Bytes, in.Quota.Files
@@ -292,4 +309,15 @@ func pageLimit(q map[string][]string) (int, error) {
 		})
 	}
 	return n, nil
+}
+
+// listOf splits a comma-separated column into a list ([] when empty).
+func listOf(s string) []string {
+	out := []string{}
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ferryhq/ferry/internal/httpserver"
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/metrics"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
@@ -73,6 +74,11 @@ type Server struct {
 	// (ferry_transfers_total, ferry_logins_total, ...; the store must count
 	// into it: Store.CountAuditWith); nil leaves them out of /metrics.
 	Audit *metrics.Audit
+	// Identity is Ferry's own OpenPGP key and S/MIME certificate
+	// (/mail-security) and MailSign how alerts are signed
+	// (FERRY_MAIL_SIGN); nil answers 503.
+	Identity *mailsec.Identity
+	MailSign string
 
 	once    sync.Once
 	handler http.Handler
@@ -172,6 +178,8 @@ func (s *Server) routes() http.Handler {
 
 	read("/admin-audit", s.listAdminAudit)
 
+	read("/mail-security", s.getMailSecurity)
+
 	read("/notifications", s.listNotifications)
 	read("/notifications/:id", s.getNotification)
 	write(http.MethodPost, "/notifications/:id/retry", "notification.retry", s.retryNotification)
@@ -179,6 +187,11 @@ func (s *Server) routes() http.Handler {
 	read("/partners/:id/subscribers", s.listSubscribers)
 	write(http.MethodPost, "/partners/:id/subscribers", "subscriber.add", s.addSubscriber)
 	write(http.MethodDelete, "/partners/:id/subscribers/:email", "subscriber.remove", s.removeSubscriber)
+
+	read("/recipient-keys", s.listRecipientKeys)
+	write(http.MethodPost, "/recipient-keys", "recipient_key.add", s.addRecipientKey)
+	read("/recipient-keys/:id", s.getRecipientKey)
+	write(http.MethodDelete, "/recipient-keys/:id", "recipient_key.delete", s.deleteRecipientKey)
 
 	read("/bans", s.listBans)
 	write(http.MethodDelete, "/bans/:ip", "ban.lift", s.liftBan)

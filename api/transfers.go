@@ -33,6 +33,13 @@ type transferJSON struct {
 	Error      string     `json:"error"`
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
+
+	// Partner files (mailsec): the OpenPGP keys an upload was encrypted to
+	// (file_size is the ciphertext's, sha256 the plaintext's) and the check
+	// of its detached signature.
+	EncryptedTo []string `json:"encrypted_to"`
+	Signature   string   `json:"signature"`
+	Signer      string   `json:"signer"`
 }
 
 func transferView(t *store.Transfer) transferJSON {
@@ -40,7 +47,12 @@ func transferView(t *store.Transfer) transferJSON {
 		ID: t.ID, PartnerID: t.PartnerID, AccountID: t.AccountID, Username: t.Username, Protocol: t.Protocol,
 		Operation: t.Operation, Path: t.Path, TargetPath: t.TargetPath, RemoteAddr: t.RemoteAddr, Bytes: t.Bytes,
 		FileSize: t.FileSize, DurationMS: t.DurationMS, SHA256: t.SHA256, Status: t.Status, Error: t.Error,
-		StartedAt: t.StartedAt.UTC(),
+		StartedAt: t.StartedAt.UTC(), EncryptedTo: []string{}, Signature: t.Signature, Signer: t.Signer,
+	}
+	for _, f := range strings.Split(t.EncryptedTo, ",") {
+		if f != "" {
+			v.EncryptedTo = append(v.EncryptedTo, f)
+		}
 	}
 	if t.FinishedAt != nil {
 		f := t.FinishedAt.UTC()

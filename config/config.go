@@ -90,6 +90,12 @@ type Config struct {
 	// Webhooks (notify.WebhookSender).
 	WebhookAllowPrivate bool   // FERRY_WEBHOOK_ALLOW_PRIVATE: webhooks may reach loopback, link-local and private addresses
 	WebhookCACerts      string // FERRY_WEBHOOK_CA_CERTS: PEM CA certificates trusted for HTTPS webhooks besides the system's
+	// E-mail security (mailsec/): how alerts are signed, and Ferry's own
+	// keys; empty key files mean keys generated in <data dir>/mailsec.
+	MailSign  string // FERRY_MAIL_SIGN: openpgp, smime or none
+	PGPKey    string // FERRY_PGP_KEY: armored OpenPGP secret key file
+	SMIMECert string // FERRY_SMIME_CERT: PEM certificate of the alert sender address
+	SMIMEKey  string // FERRY_SMIME_KEY: its PEM private key
 
 	// ProxyProtocol names the listeners (ftp, ftps, smtp, imap, pop3) that
 	// sit behind a load balancer sending PROXY protocol headers:
@@ -173,6 +179,7 @@ func Default() Config {
 		POP3Addr:                "127.0.0.1:1110",
 		MailDomain:              "ferry.localhost",
 		QuotaAlerts:             []int{80, 95},
+		MailSign:                "smime",
 		ShutdownGrace:           30 * time.Second,
 	}
 }
@@ -335,6 +342,13 @@ func settings() []setting {
 			func(c *Config) *bool { return &c.WebhookAllowPrivate }),
 		strSetting("webhook-ca-certs", "PEM file of CA certificates trusted for HTTPS webhooks besides the system's roots",
 			func(c *Config) *string { return &c.WebhookCACerts }),
+		strSetting("mail-sign", "how alert mails are signed: smime (S/MIME, RFC 8551), openpgp (PGP/MIME, RFC 3156) or none; a recipient with a registered key gets the mail encrypted to it either way",
+			func(c *Config) *string { return &c.MailSign }),
+		strSetting("pgp-key", "armored OpenPGP secret key file (no passphrase) that signs alerts; empty: one generated in <data-dir>/mailsec",
+			func(c *Config) *string { return &c.PGPKey }),
+		strSetting("smime-cert", "PEM S/MIME certificate of the alert sender address; empty: a self-signed one generated in <data-dir>/mailsec",
+			func(c *Config) *string { return &c.SMIMECert }),
+		strSetting("smime-key", "PEM private key file matching smime-cert", func(c *Config) *string { return &c.SMIMEKey }),
 		{key: "quota-alerts", help: "quota percentages whose crossing mails the partner and the operators, e.g. 80,95; empty: none",
 			get: func(c *Config) string {
 				parts := make([]string, len(c.QuotaAlerts))
@@ -361,7 +375,7 @@ func settings() []setting {
 				c.QuotaAlerts = out
 				return nil
 			}},
-		{key: "operator-emails", help: "comma-separated addresses that get every partner's quota alerts",
+		{key: "operator-emails", help: "comma-separated addresses that get every partner's quota alerts, and a warning when an alert went unencrypted because a recipient's key expired",
 			get: func(c *Config) string { return strings.Join(c.OperatorEmails, ",") },
 			set: func(c *Config, v string) error {
 				var out []string
@@ -682,6 +696,14 @@ func (c *Config) Validate() error {
 		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
 			return &Error{Key: "FERRY_MAIL_FROM", Source: "configuration", Err: fmt.Errorf("%q is not an address like Ferry <ferry@example.com>: %v", c.MailFrom, err)}
 		}
+	}
+	switch c.MailSign {
+	case "openpgp", "smime", "none":
+	default:
+		return &Error{Key: "FERRY_MAIL_SIGN", Source: "configuration", Err: fmt.Errorf("%q is not one of openpgp, smime, none", c.MailSign)}
+	}
+	if (c.SMIMECert == "") != (c.SMIMEKey == "") {
+		return &Error{Key: "FERRY_SMIME_CERT", Source: "configuration", Err: errors.New("FERRY_SMIME_CERT and FERRY_SMIME_KEY must be set together")}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return &Error{Key: "FERRY_TLS_CERT", Source: "configuration", Err: errors.New("FERRY_TLS_CERT and FERRY_TLS_KEY must be set together")}

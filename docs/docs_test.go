@@ -148,7 +148,7 @@ var (
 	defaultPort = regexp.MustCompile(`\b(2121|8080|2525|1143|1110|990|9990)\b`)
 	// Commands that do not run here, or not in a test: fence them ```console.
 	notRunnable = regexp.MustCompile(`(?m)(^|[;&|(]\s*)(docker|docker-compose|go|sudo|apt-get|apt)\s`)
-	tools       = regexp.MustCompile(`\b(curl|lftp|swaks|openssl|python3)\b`)
+	tools       = regexp.MustCompile(`\b(curl|lftp|swaks|openssl|python3|gpg)\b`)
 	serveLine   = regexp.MustCompile(`^\./ferry( serve)?$`)
 	failedAt    = regexp.MustCompile(`docs-test: exit (\d+) at script line (\d+)`)
 )

@@ -60,6 +60,9 @@ type Service struct {
 	// Logger gets what the core cannot hand back to a caller (a publish
 	// whose last phase recovery will complete).
 	Logger *slog.Logger
+	// Keys applies each partner's encrypt_uploads and verify_uploads
+	// (mailsec.Registry); nil: files are stored as uploaded, unchecked.
+	Keys UploadKeys
 }
 
 // Principal is who works on a tree.

@@ -33,6 +33,9 @@ func (c committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish func
 		row.UsageFiles = 1
 	}
 	row.StagingPath = u.Staged
+	if err := c.protect(ctx, u, row); err != nil {
+		return err
+	}
 	st := t.svc.Store
 	if st == nil {
 		if err := publish(); err != nil {

@@ -20,7 +20,7 @@ func (s *Server) files() *files.Service {
 	rows := s.rows
 	s.mu.Unlock()
 	return &files.Service{Store: s.Store, FilesDir: s.FilesDir, OnUpload: s.OnUpload, OnFile: s.OnFile, NoSync: s.NoSync,
-		Rows: rows, Logger: s.logger()}
+		Rows: rows, Logger: s.logger(), Keys: s.UploadKeys}
 }
 
 // principal is the session logged in as l, as the file core sees it.

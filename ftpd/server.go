@@ -76,6 +76,9 @@ type Server struct {
 	OnUpload files.UploadHook
 	// OnFile is told of each successful download and delete (webhooks).
 	OnFile files.FileHook
+	// UploadKeys applies partners' encrypt_uploads and verify_uploads in
+	// the file core (files.Service.Keys); nil: off.
+	UploadKeys files.UploadKeys
 
 	MaxSessions           int // all sessions of this server; 0: no limit
 	MaxSessionsPerIP      int // per client address; 0: no limit

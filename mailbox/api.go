@@ -53,6 +53,10 @@ type MessageSummary struct {
 	InternalDate time.Time  `json:"internal_date"`
 	Size         int64      `json:"size"`
 	Flags        []string   `json:"flags"`
+	// Signature and Signer are the signature check made on delivery
+	// (mailsec: "" when not signed).
+	Signature string `json:"signature,omitempty"`
+	Signer    string `json:"signer,omitempty"`
 }
 
 // MessagePage lists up to limit messages of a folder, newest first, with
@@ -77,7 +81,8 @@ func (s *Store) MessagePage(ctx context.Context, partnerID, folder string, befor
 			flags = []string{}
 		}
 		out = append(out, MessageSummary{ID: m.ID, Folder: f.Name, UID: m.UID, Subject: m.Subject, From: m.FromAddr,
-			To: m.ToAddr, MessageID: m.MessageID, Date: m.SentAt, InternalDate: m.InternalDate, Size: m.Size, Flags: flags})
+			To: m.ToAddr, MessageID: m.MessageID, Date: m.SentAt, InternalDate: m.InternalDate, Size: m.Size, Flags: flags,
+			Signature: m.Signature, Signer: m.Signer})
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@
 package mailbox
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -20,6 +21,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -53,6 +59,10 @@ type Store struct {
 	// committed: the webhook event mail.received. Not of alert copies or
 	// IMAP APPEND. An error is logged.
 	OnReceived func(ctx context.Context, m *store.MailMessage) error
+	// Verifier checks signed mail (PGP/MIME, S/MIME) on delivery against
+	// the sender's registered keys (mailsec.Registry); the result is kept
+	// with the message. nil: not checked.
+	Verifier Verifier
 
 	mu       sync.Mutex
 	watchers map[string]map[chan struct{}]struct{}
@@ -63,6 +73,48 @@ func (s *Store) log() *slog.Logger {
 		return s.Logger
 	}
 	return slog.Default()
+}
+
+// Verifier checks the signature of a message from the sender address.
+type Verifier interface {
+	VerifyMail(ctx context.Context, raw []byte, from string) (mailsec.Verification, error)
+}
+
+var _ Verifier = (*mailsec.Registry)(nil)
+
+// verify checks a stored message's signature. A failure to check (not a
+// bad signature) is logged and leaves the message unchecked: mail is
+// never refused for it.
+func (s *Store) verify(ctx context.Context, key string, header []byte) (status, signer string) {
+	if s.Verifier == nil || !bytes.Contains(bytes.ToLower(header), []byte("multipart/signed")) {
+		return "", ""
+	}
+	f, err := s.openBlob(key)
+	if err != nil {
+		s.log().Warn("mailbox: signature not checked", "blob", key, "err", err)
+		return "", ""
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(f)
+	if err != nil {
+		s.log().Warn("mailbox: signature not checked", "blob", key, "err", err)
+		return "", ""
+	}
+	from := ""
+	if th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(header))); err == nil {
+		if list, err := (&mail.Header{Header: message.Header{Header: th}}).AddressList("From"); err == nil && len(list) > 0 {
+			from = list[0].Address
+		}
+	}
+	v, err := s.Verifier.VerifyMail(ctx, raw, from)
+	if err != nil {
+		s.log().Warn("mailbox: signature not checked", "blob", key, "err", err)
+		return "", ""
+	}
+	if v.Status != mailsec.SigNone {
+		s.log().Info("mailbox: signed message", "from", from, "kind", v.Kind, "signature", v.Status, "signer", v.Signer, "detail", v.Detail)
+	}
+	return v.Status, clean(v.Signer, 400)
 }
 
 // Recipient is where one copy of a delivered message goes.
@@ -185,6 +237,7 @@ func (s *Store) DeliverTo(ctx context.Context, rcpts []Recipient, r io.Reader, o
 		date = time.Now()
 	}
 	meta := parseHeader(header)
+	sigStatus, signer := s.verify(ctx, key, header)
 	flags := strings.Join(store.ApplyFlags(nil, store.FlagsSet, opts.Flags), " ")
 	msgs := make([]store.MailMessage, 0, len(folders))
 	seen := map[string]bool{}
@@ -196,7 +249,7 @@ func (s *Store) DeliverTo(ctx context.Context, rcpts []Recipient, r io.Reader, o
 		msgs = append(msgs, store.MailMessage{
 			PartnerID: f.PartnerID, FolderID: f.ID, Flags: flags, InternalDate: date.Truncate(time.Second),
 			Size: size, Header: header, Subject: meta.subject, FromAddr: meta.from, ToAddr: meta.to,
-			MessageID: meta.messageID, SentAt: meta.date,
+			MessageID: meta.messageID, SentAt: meta.date, Signature: sigStatus, Signer: signer,
 		})
 	}
 	// A failed transaction leaves the blob without rows: Sweep removes it.

@@ -132,6 +132,11 @@ type FileInfo struct {
 	Account  string // the uploader's user name
 	Time     time.Time
 	TimeText string // UTC, RFC 3339
+	// Encrypted names the OpenPGP keys the stored file is encrypted to
+	// ("" when stored as uploaded); Signature the check of its detached
+	// signature ("valid: <key>", "invalid", ...; "" when none).
+	Encrypted string
+	Signature string
 }
 
 // QuotaInfo is a quota crossing.
@@ -200,8 +205,15 @@ func fileInfo(p UploadPayload) FileInfo {
 		dir = strings.TrimSuffix(dir, "/")
 	}
 	t := p.FinishedAt
-	return FileInfo{Name: safe(name), Folder: safe(dir), Path: safe(clean), Size: p.Size, SizeText: SizeText(p.Size),
-		SHA256: safe(p.SHA256), Account: safe(p.Username), Time: t, TimeText: timeText(t)}
+	fi := FileInfo{Name: safe(name), Folder: safe(dir), Path: safe(clean), Size: p.Size, SizeText: SizeText(p.Size),
+		SHA256: safe(p.SHA256), Account: safe(p.Username), Time: t, TimeText: timeText(t), Encrypted: safe(p.EncryptedTo)}
+	if p.Signature != "" {
+		fi.Signature = safe(strings.ReplaceAll(p.Signature, "_", " "))
+		if p.Signer != "" {
+			fi.Signature += ": " + safe(p.Signer)
+		}
+	}
+	return fi
 }
 
 func (t *Templates) render(d *Data) (subject string, text, html []byte, err error) {

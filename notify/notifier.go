@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,11 +37,24 @@ type Notifier struct {
 	// From is the From header and envelope sender; "" means
 	// "Ferry <ferry@<MailDomain>>".
 	From string
-	// Operators get every quota alert (envelope only, never in a header).
+	// Operators get every quota alert (envelope only, never in a header),
+	// and a warning when an alert went unencrypted to a recipient whose
+	// key is no longer usable.
 	Operators []string
 	// Templates render the mails; nil means the built-in ones.
 	Templates *Templates
 	Logger    *slog.Logger
+	// Sealer signs every alert (Sign: mailsec.SignSMIME, SignOpenPGP or
+	// SignNone; "" means S/MIME) and encrypts it to each recipient whose
+	// key Keys finds (one mail per such recipient). nil Sealer: alerts go
+	// as composed; nil Keys: no encryption.
+	Sealer Sealer
+	Sign   string
+	Keys   KeyLookup
+	// BlockedRecheck is how often an alert blocked for want of a key is
+	// checked again (a key added through the API wakes it at once); 0
+	// means 1m.
+	BlockedRecheck time.Duration
 
 	Workers      int           // concurrent sends; 0 means 4
 	Batch        int           // rows claimed at once; 0 means 4 × Workers
@@ -172,6 +186,7 @@ type outcome struct {
 	relayed   *time.Time
 	accepted  []string
 	note      string // kept in last_error even on success (refused recipients)
+	blocked   bool   // waits for recipients' keys (err says whose)
 }
 
 // deliver makes one attempt at a claimed batch and settles it.
@@ -197,6 +212,9 @@ func (n *Notifier) deliver(ctx context.Context, head store.Notification) {
 	if out.err != nil {
 		s.LastError = out.err.Error()
 		switch {
+		case out.blocked:
+			s.Status = store.NotifyBlocked
+			s.NextAt = n.now().Add(n.blockedRecheck())
 		case out.permanent:
 			s.Status = store.NotifyDead
 		case head.Attempts >= cmp.Or(n.MaxAttempts, 25):
@@ -217,6 +235,8 @@ func (n *Notifier) deliver(ctx context.Context, head store.Notification) {
 		log.Error("notify: settle; the row returns after its lease", "err", err)
 	case s.Status == store.NotifyDead:
 		log.Error("notify: mail is dead", "err", s.LastError, "attempts", head.Attempts)
+	case s.Status == store.NotifyBlocked:
+		log.Warn("notify: alert blocked until its recipients have keys", "reason", s.LastError)
 	case s.Status == store.NotifyPending:
 		log.Warn("notify: mail failed, will retry", "err", s.LastError, "attempt", head.Attempts, "next", s.NextAt)
 	default:
@@ -267,10 +287,30 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 	if err != nil {
 		return outcome{err: err, permanent: true}
 	}
+	var sp sendPlan
+	// Only what goes through the relay can be sent in clear: without a
+	// relay (partner mailbox only) nothing waits for keys.
+	// Recipients an earlier attempt got a mail to (one of several mails
+	// failed after others went out) are not mailed again.
+	done := splitRecipients(head.Recipients)
+	if head.RelayedAt == nil && n.Relay != nil && len(rcpts) > 0 {
+		sp, err = n.plan(ctx, p, slices.DeleteFunc(slices.Clone(rcpts), func(a string) bool { return slices.Contains(done, a) }))
+		if errors.Is(err, errBlocked) {
+			return outcome{err: err, blocked: true}
+		}
+		if err != nil {
+			return outcome{err: err}
+		}
+	}
+	// Every copy is signed: the partner mailbox's and the clear mail's.
+	signed, err := n.seal(msg, nil)
+	if err != nil {
+		return outcome{err: fmt.Errorf("sign: %w", err), permanent: true}
+	}
 
 	var out outcome
 	if n.Mailbox != nil && head.MailboxAt == nil && p.Enabled && !data.operatorsOnly {
-		err := n.copyToMailbox(ctx, head, p, msg)
+		err := n.copyToMailbox(ctx, head, p, signed)
 		switch {
 		case errors.Is(err, mailbox.ErrOverQuota):
 			// A full mailbox must not hold up the mail: skip the copy.
@@ -285,21 +325,90 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 	case n.Relay == nil || len(rcpts) == 0:
 		// Nothing to relay: mailbox only (documented).
 	default:
-		res, err := n.Relay.Send(ctx, n.from.Address, rcpts, msg)
+		for _, w := range sp.warnings {
+			log.Warn("notify: recipient key unusable; the alert goes signed, not encrypted", "warning", w)
+		}
+		out = n.relay(ctx, sp, signed, msg)
+		out.accepted = append(done, out.accepted...)
+		if len(sp.warnings) > 0 {
+			out.note = strings.TrimPrefix(out.note+"; sent signed, not encrypted: "+strings.Join(sp.warnings, "; "), "; ")
+		}
+		if out.note != "" && out.err == nil {
+			log.Warn("notify: alert sent with a note", "note", out.note)
+		}
+		if out.err == nil {
+			n.warnOperators(ctx, head, p, sp.warnings)
+		}
+	}
+	return out
+}
+
+// relay sends the signed mail to the recipients without a key in one
+// transaction, and a mail encrypted to each key to its recipient. Any
+// failure fails the attempt (a retry sends them all again, with the same
+// Message-ID).
+func (n *Notifier) relay(ctx context.Context, sp sendPlan, signed, msg []byte) outcome {
+	var out outcome
+	var failed error
+	rejected := map[string]string{}
+	if len(sp.clear)+len(sp.encrypted) == 0 {
+		// Everyone got the mail in an earlier attempt.
+		now := n.now().UTC()
+		out.relayed = &now
+		return out
+	}
+	send := func(to []string, body []byte) error {
+		res, err := n.Relay.Send(ctx, n.from.Address, to, body)
+		if res != nil {
+			for a, e := range res.Rejected {
+				rejected[a] = e
+			}
+			if err == nil {
+				// Only a finished transaction delivered: RCPTs accepted
+				// before a failure got nothing.
+				out.accepted = append(out.accepted, res.Accepted...)
+			}
+		}
 		if err != nil {
 			se := classify(err)
-			out = outcome{err: err, permanent: !se.Temporary}
-			if res != nil && len(res.Rejected) > 0 {
-				out.err = fmt.Errorf("%w (refused: %s)", err, joinRejected(res.Rejected))
+			// Every recipient of this one mail refused for good: reported
+			// with the others' outcome, not a failure of theirs.
+			if !se.Temporary && res != nil && len(res.Rejected) == len(to) {
+				return nil
 			}
-			return out
+			// The first failure decides; the other mails are still sent, and
+			// a retry mails only those that did not get theirs.
+			if failed == nil {
+				failed, out.permanent = err, !se.Temporary
+			}
+			return err
 		}
-		now := n.now().UTC()
-		out.relayed, out.accepted = &now, res.Accepted
-		if len(res.Rejected) > 0 {
-			out.note = "refused recipients: " + joinRejected(res.Rejected)
-			log.Warn("notify: relay refused some recipients", "refused", out.note)
+		return nil
+	}
+	if len(sp.clear) > 0 {
+		_ = send(sp.clear, signed)
+	}
+	for _, r := range sp.encrypted {
+		body, err := n.seal(msg, r.key)
+		if err != nil {
+			return outcome{err: fmt.Errorf("encrypt to %s: %w", r.addr, err), permanent: true}
 		}
+		_ = send([]string{r.addr}, body)
+	}
+	if failed != nil {
+		out.err = failed
+		if len(rejected) > 0 {
+			out.err = fmt.Errorf("%w (refused: %s)", failed, joinRejected(rejected))
+		}
+		return out
+	}
+	if len(out.accepted) == 0 && len(rejected) > 0 {
+		return outcome{err: fmt.Errorf("every recipient refused: %s", joinRejected(rejected)), permanent: true}
+	}
+	now := n.now().UTC()
+	out.relayed = &now
+	if len(rejected) > 0 {
+		out.note = "refused recipients: " + joinRejected(rejected)
 	}
 	return out
 }
@@ -458,6 +567,17 @@ func (n *Notifier) relayMail(ctx context.Context, head store.Notification) outco
 	out := outcome{relayed: &now, accepted: res.Accepted}
 	if len(res.Rejected) > 0 {
 		out.note = "refused recipients: " + joinRejected(res.Rejected)
+	}
+	return out
+}
+
+// splitRecipients reads the recipients column ("a, b").
+func splitRecipients(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
 	}
 	return out
 }

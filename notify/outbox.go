@@ -38,6 +38,12 @@ type UploadPayload struct {
 	Protocol   string    `json:"protocol,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
+	// Partner files (mailsec): the keys the stored file is encrypted to
+	// (then Size is the ciphertext's, SHA256 the plaintext's), and the
+	// check of its detached signature.
+	EncryptedTo string `json:"encrypted_to,omitempty"`
+	Signature   string `json:"signature,omitempty"`
+	Signer      string `json:"signer,omitempty"`
 }
 
 // QuotaPayload is the payload of a quota notification.
@@ -135,7 +141,8 @@ func (o *Outbox) OnUpload(ctx context.Context, tx *store.Store, t *store.Transfe
 	pid := *t.PartnerID
 	now := time.Now().UTC()
 	p := UploadPayload{TransferID: t.ID, Path: t.Path, Size: t.FileSize, SHA256: t.SHA256, Username: t.Username,
-		Protocol: t.Protocol, StartedAt: t.StartedAt.UTC(), FinishedAt: now}
+		Protocol: t.Protocol, StartedAt: t.StartedAt.UTC(), FinishedAt: now,
+		EncryptedTo: t.EncryptedTo, Signature: t.Signature, Signer: t.Signer}
 	if t.FinishedAt != nil {
 		p.FinishedAt = t.FinishedAt.UTC()
 	}
@@ -206,7 +213,7 @@ func level(used, quota int64, thresholds []int) int {
 // Filter selects notifications for List.
 type Filter struct {
 	PartnerID string
-	Status    string // pending, sending, sent, dead; "" for all
+	Status    string // pending, sending, sent, dead, blocked; "" for all
 	Kind      string // upload, quota, test; "" for all
 	Before    string // cursor: the last ID of the previous page
 	Limit     int    // 1-500; 0 means 50
@@ -215,8 +222,8 @@ type Filter struct {
 // List returns notifications, newest first, and the cursor of the next
 // page ("" on the last).
 func (o *Outbox) List(ctx context.Context, f Filter) ([]store.Notification, string, error) {
-	if f.Status != "" && !slices.Contains([]string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}, f.Status) {
-		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead", ErrInvalid, f.Status)
+	if f.Status != "" && !slices.Contains([]string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead, store.NotifyBlocked}, f.Status) {
+		return nil, "", fmt.Errorf("%w: status %q is not one of pending, sending, sent, dead, blocked", ErrInvalid, f.Status)
 	}
 	if f.Kind != "" && !slices.Contains(templateKinds, f.Kind) {
 		return nil, "", fmt.Errorf("%w: kind %q is not one of upload, quota, test, expectation", ErrInvalid, f.Kind)

@@ -98,6 +98,14 @@ type PartnerInput struct {
 	// TOTPRequired makes the partner's accounts use a second factor in
 	// the portal (set up at their first sign-in there).
 	TOTPRequired bool
+	// EncryptAlerts is "optional" (the default, also when empty) or
+	// "required": the partner's alerts wait until every recipient has a
+	// registered key.
+	EncryptAlerts string
+	// EncryptUploads are the addresses whose OpenPGP keys uploads are
+	// encrypted to (none: off); VerifyUploads checks detached signatures.
+	EncryptUploads []string
+	VerifyUploads  bool
 }
 
 // normalizeCodePage accepts "IBM-1047", "1047", "ibm-037", "037" or ""
@@ -126,6 +134,21 @@ func (in *PartnerInput) validate() error {
 		in.EBCDICCodePage = cp
 	} else {
 		v.add("ebcdic_code_page", "must be IBM-1047 or IBM-037")
+	}
+	switch in.EncryptAlerts = strings.ToLower(strings.TrimSpace(in.EncryptAlerts)); in.EncryptAlerts {
+	case "":
+		in.EncryptAlerts = store.EncryptAlertsOptional
+	case store.EncryptAlertsOptional, store.EncryptAlertsRequired:
+	default:
+		v.add("encrypt_alerts", "must be optional or required")
+	}
+	for i, e := range in.EncryptUploads {
+		addr, err := ParseEmail(e)
+		if err != nil {
+			v.add(fmt.Sprintf("encrypt_uploads[%d]", i), "%v", err)
+			continue
+		}
+		in.EncryptUploads[i] = addr
 	}
 	if len(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n\x00") {
 		v.add("name", "must be at most 200 characters on one line")
@@ -181,7 +204,8 @@ func (s *Service) CreatePartner(ctx context.Context, in PartnerInput) (*store.Pa
 	p := &store.Partner{
 		Slug: in.Slug, Name: in.Name, Enabled: in.Enabled, TLSRequired: in.TLSRequired,
 		AllowedCIDRs: strings.Join(in.AllowedCIDRs, ","), QuotaBytes: in.QuotaBytes, QuotaFiles: in.QuotaFiles,
-		MailQuotaBytes: in.MailQuotaBytes, EBCDICCodePage: in.EBCDICCodePage, TOTPRequired: in.TOTPRequired,
+		MailQuotaBytes: in.MailQuotaBytes, EBCDICCodePage: in.EBCDICCodePage, TOTPRequired: in.TOTPRequired, EncryptAlerts: in.EncryptAlerts,
+		EncryptUploads: strings.Join(in.EncryptUploads, ","), VerifyUploads: in.VerifyUploads,
 	}
 	for _, c := range in.Contacts {
 		p.Contacts = append(p.Contacts, store.Contact{Email: c})

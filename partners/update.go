@@ -30,7 +30,10 @@ type PartnerPatch struct {
 	EBCDICCodePage *string
 	// TOTPRequired makes the partner's accounts use a second factor in
 	// the portal.
-	TOTPRequired *bool
+	TOTPRequired   *bool
+	EncryptAlerts  *string
+	EncryptUploads *[]string
+	VerifyUploads  *bool
 }
 
 // UpdatePartner applies patch to a partner found by ID or slug, with the
@@ -73,6 +76,7 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 		Slug: p.Slug, Name: p.Name, Contacts: p.ContactEmails(), QuotaBytes: p.QuotaBytes,
 		QuotaFiles: p.QuotaFiles, MailQuotaBytes: p.MailQuotaBytes, TLSRequired: p.TLSRequired,
 		AllowedCIDRs: splitList(p.AllowedCIDRs), Enabled: p.Enabled, EBCDICCodePage: p.EBCDICCodePage,
+		EncryptAlerts: p.EncryptAlerts, EncryptUploads: splitList(p.EncryptUploads), VerifyUploads: p.VerifyUploads,
 	}
 	var v ValidationError
 	if patch.Slug != nil && strings.TrimSpace(*patch.Slug) != p.Slug {
@@ -111,6 +115,15 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	if patch.TOTPRequired != nil {
 		p.TOTPRequired = *patch.TOTPRequired
 	}
+	if patch.EncryptAlerts != nil {
+		in.EncryptAlerts = *patch.EncryptAlerts
+	}
+	if patch.EncryptUploads != nil {
+		in.EncryptUploads = slices.Clone(*patch.EncryptUploads)
+	}
+	if patch.VerifyUploads != nil {
+		in.VerifyUploads = *patch.VerifyUploads
+	}
 	var invalid *ValidationError
 	if err := in.validate(); errors.As(err, &invalid) {
 		v.Fields = append(v.Fields, invalid.Fields...)
@@ -130,7 +143,8 @@ func (patch PartnerPatch) apply(p *store.Partner) error {
 	}
 	p.Name, p.QuotaBytes, p.QuotaFiles, p.MailQuotaBytes = in.Name, in.QuotaBytes, in.QuotaFiles, in.MailQuotaBytes
 	p.TLSRequired, p.AllowedCIDRs, p.Enabled = in.TLSRequired, strings.Join(in.AllowedCIDRs, ","), in.Enabled
-	p.EBCDICCodePage = in.EBCDICCodePage
+	p.EBCDICCodePage, p.EncryptAlerts = in.EBCDICCodePage, in.EncryptAlerts
+	p.EncryptUploads, p.VerifyUploads = strings.Join(in.EncryptUploads, ","), in.VerifyUploads
 	return nil
 }
 

@@ -31,6 +31,10 @@ type MailMessage struct {
 	ToAddr       string
 	MessageID    string
 	SentAt       *time.Time
+	// Signature is the check of a signed message on delivery (mailsec:
+	// "" not signed, valid, invalid, unknown_key) and Signer the key.
+	Signature string
+	Signer    string
 }
 
 // TableName keeps gorm on the migration's table name.
@@ -56,7 +60,7 @@ func (MailBlob) TableName() string { return "mail_blobs" }
 
 // metaColumns are the columns of a message without its header copy.
 var metaColumns = []string{"id", "partner_id", "folder_id", "uid", "modseq", "flags", "internal_date", "size",
-	"blob_key", "subject", "from_addr", "to_addr", "message_id", "sent_at"}
+	"blob_key", "subject", "from_addr", "to_addr", "message_id", "sent_at", "signature", "signer"}
 
 // InsertMailMessages records blob and, in the same transaction, one
 // message per entry of msgs (FolderID, PartnerID and the metadata set by

@@ -53,6 +53,11 @@ const (
 	NotifySending = "sending"
 	NotifySent    = "sent"
 	NotifyDead    = "dead"
+	// NotifyBlocked: the partner requires encrypted alerts and a recipient
+	// has no usable key; the notifier checks again at next_attempt_at, and
+	// at once when a key is added (UnblockNotifications). Nothing is sent
+	// meanwhile.
+	NotifyBlocked = "blocked"
 )
 
 // dbTime is the store's form of outbox times: UTC at microsecond precision,
@@ -174,7 +179,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 	}
 	leaseEnd := dbTime(now.Add(o.Lease))
 	token := NewID()
-	active := []string{NotifyPending, NotifySending}
+	active := []string{NotifyPending, NotifySending, NotifyBlocked}
 	var out []Notification
 	err := s.Tx(ctx, func(tx *Store) error {
 		q := tx.q(ctx).Model(&Notification{}).
@@ -287,8 +292,8 @@ func (s *Store) MarkNotificationMailbox(ctx context.Context, batchID, token stri
 
 // Settlement is the outcome of one attempt at a batch.
 type Settlement struct {
-	Status     string    // NotifySent, NotifyPending (retry at NextAt) or NotifyDead
-	NextAt     time.Time // for NotifyPending
+	Status     string    // NotifySent, NotifyPending (retry at NextAt), NotifyBlocked (check at NextAt) or NotifyDead
+	NextAt     time.Time // for NotifyPending and NotifyBlocked
 	LastError  string
 	Recipients []string   // accepted by the relay
 	RelayedAt  *time.Time // when the relay accepted the mail
@@ -305,6 +310,10 @@ func (s *Store) SettleNotification(ctx context.Context, batchID, token string, r
 		up["next_attempt_at"] = now
 	case NotifyPending:
 		up["next_attempt_at"] = dbTime(r.NextAt)
+	case NotifyBlocked:
+		// Waiting for a key is no failed attempt: it never turns dead.
+		up["next_attempt_at"] = dbTime(r.NextAt)
+		up["attempts"] = 0
 	case NotifyDead:
 		up["next_attempt_at"] = now
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -37,7 +38,24 @@ type Partner struct {
 	UpdatedAt      time.Time
 
 	Contacts []Contact `gorm:"foreignKey:PartnerID"`
+
+	// EncryptAlerts is "optional" (alerts are encrypted to the recipients
+	// that have a registered key, signed only to the others) or
+	// "required" (an alert waits, blocked, until every recipient has one).
+	EncryptAlerts string `gorm:"column:encrypt_alerts"`
+	// EncryptUploads lists, comma-separated, the addresses whose
+	// registered OpenPGP keys each finished upload is encrypted to (empty:
+	// stored as uploaded). VerifyUploads checks a detached .sig or .asc
+	// beside a file against the keys of the partner's contacts.
+	EncryptUploads string `gorm:"column:encrypt_uploads"`
+	VerifyUploads  bool   `gorm:"column:verify_uploads"`
 }
+
+// Values of Partner.EncryptAlerts.
+const (
+	EncryptAlertsOptional = "optional"
+	EncryptAlertsRequired = "required"
+)
 
 // Contact is an email address that gets the partner's upload alerts.
 type Contact struct {
@@ -74,6 +92,7 @@ func (s *Store) CreatePartner(ctx context.Context, p *Partner) error {
 		// zero values and let the column default (TRUE) win. A new partner
 		// has no mail.
 		p.MailUsedBytes = 0
+		p.EncryptAlerts = cmp.Or(p.EncryptAlerts, EncryptAlertsOptional)
 		if err := tx.q(ctx).Omit("Contacts").Select("*").Create(p).Error; err != nil {
 			return translate(err)
 		}
@@ -165,7 +184,9 @@ func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 			"slug": p.Slug, "name": p.Name, "enabled": p.Enabled, "tls_required": p.TLSRequired,
 			"allowed_cidrs": p.AllowedCIDRs, "quota_bytes": p.QuotaBytes, "quota_files": p.QuotaFiles,
 			"mail_quota_bytes": p.MailQuotaBytes, "ebcdic_code_page": p.EBCDICCodePage, "totp_required": p.TOTPRequired,
-			"updated_at": p.UpdatedAt,
+			"updated_at":      p.UpdatedAt,
+			"encrypt_alerts":  cmp.Or(p.EncryptAlerts, EncryptAlertsOptional),
+			"encrypt_uploads": p.EncryptUploads, "verify_uploads": p.VerifyUploads,
 		})
 		if res.Error != nil {
 			return translate(res.Error)

@@ -34,6 +34,14 @@ type Transfer struct {
 	StagingPath string // committing uploads: where the data waits
 	StartedAt   time.Time
 	FinishedAt  *time.Time
+
+	// Partner files (mailsec): the OpenPGP keys (fingerprints) an upload
+	// was encrypted to at publish (its SHA256 stays the plaintext's, its
+	// FileSize is the ciphertext's), and the check of its detached
+	// signature: "" (none), valid, invalid, unknown_key; Signer the key.
+	EncryptedTo string
+	Signature   string
+	Signer      string
 }
 
 // Operations in the audit log.

@@ -27,7 +27,10 @@ const StagingDir = ".ferry-partial"
 
 // Upload describes a finished upload about to be published.
 type Upload struct {
-	Name     string    // clean absolute path in the tree
+	// Name is the clean absolute path in the tree; a committer may change
+	// it (and Size, Replaces, PrevSize) before publish to publish the data
+	// it rewrote in Staged under another name.
+	Name     string
 	Size     int64     // size of the complete file
 	Written  int64     // bytes this transfer wrote (less than Size when resumed)
 	PrevSize int64     // size of the file it replaces
@@ -659,7 +662,9 @@ func (f *atomicFile) Close() error {
 		if published {
 			return errors.New("vfs: publish called twice")
 		}
-		if err := f.fs.base.Rename(f.unique, f.name); err != nil {
+		// The committer may publish under another name (an upload it
+		// encrypted becomes name.pgp).
+		if err := f.fs.base.Rename(f.unique, u.Name); err != nil {
 			return err
 		}
 		published = true
@@ -667,7 +672,7 @@ func (f *atomicFile) Close() error {
 			return nil
 		}
 		// The rename is durable only once the folder is synced.
-		if d, err := f.fs.base.Open(path.Dir(f.name)); err == nil {
+		if d, err := f.fs.base.Open(path.Dir(u.Name)); err == nil {
 			_ = d.Sync()
 			d.Close()
 		}

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/ferryhq/ferry/internal/httpserver"
 	"github.com/ferryhq/ferry/internal/password"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/sessions"
@@ -75,7 +78,8 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 	})
 
 	live := &ftpSessions{srv: e.ftp}
-	w := &web.Server{Store: st, Partners: svc, Sessions: live, Outbox: e.outbox, Mail: e.mail, Guard: guard}
+	w := &web.Server{Store: st, Partners: svc, Sessions: live, Outbox: e.outbox, Mail: e.mail, Guard: guard,
+		Identity: mustIdentity(t), MailSign: "smime"}
 	// The API and the web admin on one mux, as cmd/ferry mounts them.
 	a := &api.Server{Store: st, Partners: svc, Sessions: live, Outbox: e.outbox, Bans: guard, Mail: e.mail}
 	srv := &httpserver.Server{Handler: httpserver.Mux(a.Handler(), w.Handler())}
@@ -226,4 +230,25 @@ func mustContain(t *testing.T, body string, wants ...string) {
 			t.Fatalf("page lacks %q:\n%s", w, body)
 		}
 	}
+}
+
+// testIdentity is Ferry's keys for the web tests, generated once per run
+// (an RSA-3072 key takes a while).
+var testIdentity = sync.OnceValues(func() (*mailsec.Identity, error) {
+	dir, err := os.MkdirTemp("", "ferry-web-keys")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir) // loaded into memory
+	id, _, err := mailsec.LoadIdentity(mailsec.IdentityOptions{Email: "ferry@ferry.test", DataDir: dir})
+	return id, err
+})
+
+func mustIdentity(t *testing.T) *mailsec.Identity {
+	t.Helper()
+	id, err := testIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

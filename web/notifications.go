@@ -25,7 +25,7 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, p *princi
 	ctx := r.Context()
 	q := r.URL.Query()
 	d := notificationsData{Status: q.Get("status"), Partner: q.Get("partner"), Slugs: map[string]string{},
-		Statuses: []string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead}}
+		Statuses: []string{store.NotifyPending, store.NotifySending, store.NotifySent, store.NotifyDead, store.NotifyBlocked}}
 	f := notify.Filter{Status: d.Status, Before: q.Get("before"), Limit: 50}
 	if d.Partner != "" {
 		pt, err := s.Partners.Partner(ctx, d.Partner)

@@ -142,6 +142,10 @@ type partnerData struct {
 	Expects   []expectationRow
 	Week      []dayOutcomes
 	NewExpect expectForm
+	// KeyEmails are the addresses the partner's alerts go to; Keys their
+	// registered public keys.
+	KeyEmails []string
+	Keys      []store.RecipientKey
 }
 
 type accountForm struct {
@@ -171,6 +175,9 @@ func (s *Server) partnerData(ctx context.Context, slug, after string) (*partnerD
 	}
 	d := &partnerData{Partner: pt, Form: formOf(pt), Accounts: accts, AccountsAfter: after, AccountsNext: next, Perms: partners.PermNames(),
 		NewAcct: accountForm{HomeDir: "/", Perms: partners.PermNames()}, Mail: s.Mail != nil, Notify: s.Outbox != nil}
+	if d.KeyEmails, d.Keys, err = s.partnerKeys(ctx, pt); err != nil {
+		return nil, err
+	}
 	for _, si := range s.liveSessions() {
 		if si.PartnerID == pt.ID || si.PartnerSlug == pt.Slug {
 			d.Sessions++

@@ -187,7 +187,7 @@ func sizeInput(n int64) string {
 
 func mustParsePages() map[string]*template.Template {
 	names := []string{"login", "error", "dashboard", "partners", "partner_new", "partner", "files", "mailbox",
-		"message", "transfers", "sessions", "notifications", "password", "webhooks"}
+		"message", "transfers", "sessions", "notifications", "password", "webhooks", "mailsecurity"}
 	out := map[string]*template.Template{}
 	f := template.FuncMap{"sizeInput": sizeInput}
 	for k, v := range funcs {
@@ -248,6 +248,8 @@ var flashes = map[string]string{
 	"expectation-deleted": "Expectation deleted.",
 	"expectation-saved":   "Expectation saved.",
 	"test-queued":         "Test notification queued.",
+	"key-added":           "Key added.",
+	"key-deleted":         "Key deleted.",
 }
 
 // statusOf maps an error of the service layer to an HTTP status and a

@@ -35,6 +35,7 @@ import (
 	"github.com/ferryhq/ferry/files"
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/sessions"
@@ -62,6 +63,10 @@ type Server struct {
 	Outbox   *notify.Outbox // nil: no notification pages
 	Mail     *mailbox.Store // nil: no mailbox pages
 	Guard    *bans.Guard    // nil: no bans (failed sign-ins are not counted)
+	// Identity is Ferry's own keys, shown on /mail-security, and MailSign
+	// how alerts are signed; nil: no such page.
+	Identity *mailsec.Identity
+	MailSign string
 	// AdminToken, when set, is accepted as an admin token (FERRY_ADMIN_TOKEN).
 	AdminToken string
 	Logger     *slog.Logger
@@ -126,6 +131,10 @@ func (s *Server) routes() http.Handler {
 	post("/partners/{slug}", "partner.update", s.partnerUpdate)
 	post("/partners/{slug}/enabled", "partner.update", s.partnerEnabled)
 	post("/partners/{slug}/test-notification", "notification.test", s.partnerTestNotification)
+	post("/partners/{slug}/keys", "recipient_key.add", s.keyAdd)
+	post("/partners/{slug}/keys/{id}/delete", "recipient_key.delete", s.keyDelete)
+	post("/partners/{slug}/encrypt-alerts", "partner.update", s.encryptAlerts)
+	post("/partners/{slug}/upload-protection", "partner.update", s.uploadProtection)
 	post("/partners/{slug}/accounts", "account.create", s.accountCreate)
 	post("/partners/{slug}/accounts/{account}", "account.update", s.accountUpdate)
 	post("/partners/{slug}/accounts/{account}/password", "account.update", s.accountRotate)
@@ -143,6 +152,7 @@ func (s *Server) routes() http.Handler {
 	get("/sessions", s.sessionList)
 	post("/sessions/{id}/kick", "session.kick", s.sessionKick)
 	get("/notifications", s.notifications)
+	get("/mail-security", s.mailSecurity)
 	post("/notifications/{id}/retry", "notification.retry", s.notificationRetry)
 	post("/partners/{slug}/expectations", "expectation.create", s.expectationCreate)
 	post("/partners/{slug}/expectations/{id}/delete", "expectation.delete", s.expectationDelete)

@@ -45,7 +45,8 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		quotaBytes, quotaFiles, mailQuota = new(int64), new(int64), new(int64)
 		tlsRequired, disabled, purge      = new(bool), new(bool), new(bool)
 		totpRequired                      = new(bool)
-		codePage                          = new(string)
+		codePage, encryptAlerts           = new(string), new(string)
+		encryptUploads, verifyUploads     = &listFlag{}, new(bool)
 	)
 	switch sub {
 	case "create", "set":
@@ -56,6 +57,9 @@ func (a *app) partner(ctx context.Context, args []string) error {
 		c.fs.BoolVar(tlsRequired, "tls-required", false, "accounts must use FTPS")
 		c.fs.BoolVar(totpRequired, "totp-required", false, "accounts must sign in to the partner portal with a second factor (TOTP)")
 		c.fs.StringVar(codePage, "ebcdic-code-page", "IBM-1047", "EBCDIC code page of FTP TYPE E: IBM-1047 or IBM-037")
+		c.fs.StringVar(encryptAlerts, "encrypt-alerts", "optional", "optional: alerts encrypted to recipients with a key; required: alerts wait until every recipient has one")
+		c.fs.Var(encryptUploads, "encrypt-uploads", "address whose registered OpenPGP key every upload is encrypted to (repeatable; --encrypt-uploads= turns it off)")
+		c.fs.BoolVar(verifyUploads, "verify-uploads", false, "check a detached .sig/.asc beside a file against the contacts' registered keys")
 		c.fs.BoolVar(disabled, "disabled", false, "create the partner disabled")
 		c.fs.Var(contacts, "contact", "email address for upload alerts (repeatable)")
 		c.fs.Var(allow, "allow", "client address range allowed to log in, e.g. 203.0.113.0/24 (repeatable; none: any)")
@@ -106,6 +110,12 @@ func (a *app) partner(ctx context.Context, args []string) error {
 				patch.TOTPRequired = totpRequired
 			case "ebcdic-code-page":
 				patch.EBCDICCodePage = codePage
+			case "encrypt-alerts":
+				patch.EncryptAlerts = encryptAlerts
+			case "encrypt-uploads":
+				patch.EncryptUploads = (*[]string)(encryptUploads)
+			case "verify-uploads":
+				patch.VerifyUploads = verifyUploads
 			case "disabled":
 				enabled := !*disabled
 				patch.Enabled = &enabled
@@ -126,7 +136,7 @@ func (a *app) partner(ctx context.Context, args []string) error {
 			Slug: slug, Name: *name, Contacts: *contacts, QuotaBytes: *quotaBytes, QuotaFiles: *quotaFiles,
 			MailQuotaBytes: *mailQuota, TLSRequired: *tlsRequired, AllowedCIDRs: *allow, Enabled: !*disabled,
 			TOTPRequired:   *totpRequired,
-			EBCDICCodePage: *codePage,
+			EBCDICCodePage: *codePage, EncryptAlerts: *encryptAlerts, EncryptUploads: *encryptUploads, VerifyUploads: *verifyUploads,
 		})
 		if err != nil {
 			return err
@@ -158,8 +168,9 @@ func (a *app) partner(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "id: %s\nslug: %s\nname: %s\nenabled: %v\ntls required: %v\nallowed ranges: %s\n"+
-			"EBCDIC code page: %s\ncontacts: %s\nfiles used / quota: %s bytes, %s files\nmailbox used / quota: %s bytes\nfolder: %s\naccounts:",
+			"EBCDIC code page: %s\nencrypt alerts: %s\nencrypt uploads to: %s\nverify uploads: %v\ncontacts: %s\nfiles used / quota: %s bytes, %s files\nmailbox used / quota: %s bytes\nfolder: %s\naccounts:",
 			p.ID, p.Slug, p.Name, p.Enabled, p.TLSRequired, orAny(p.AllowedCIDRs), cmp.Or(p.EBCDICCodePage, "IBM-1047"),
+			cmp.Or(p.EncryptAlerts, store.EncryptAlertsOptional), cmp.Or(p.EncryptUploads, "(off)"), p.VerifyUploads,
 			strings.Join(p.ContactEmails(), ", "), usedOf(p.UsedBytes, p.QuotaBytes), usedOf(p.UsedFiles, p.QuotaFiles),
 			usedOf(p.MailUsedBytes, p.MailQuotaBytes), svc.PartnerDir(p.Slug))
 		for _, ac := range accts {

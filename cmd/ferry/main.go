@@ -39,6 +39,7 @@ var commands = []struct{ name, summary string }{
 	{"ban", "addresses banned after failed logins: list, lift"},
 	{"expectation", "expected deliveries: create, set, list, show, delete, evaluations"},
 	{"webhook", "webhooks: create, set, list, show, delete, deliveries, retry"},
+	{"key", "contacts' OpenPGP keys and S/MIME certificates for encrypted alerts: add, list, delete"},
 	{"config", "print the effective settings and the TLS certificate's fingerprint"},
 	{"healthcheck", "exit 0 when the running server answers"},
 	{"version", "print the version, the source revision and the Go version"},
@@ -60,7 +61,8 @@ const synopsis = `Usage:
   ferry migrate [flags]                       apply database migrations and exit
   ferry partner create SLUG [--name N] [--contact EMAIL]... [--quota-bytes N] [--quota-files N]
                             [--mail-quota-bytes N] [--tls-required] [--totp-required] [--allow CIDR]... [--disabled]
-                            [--ebcdic-code-page IBM-1047|IBM-037]
+                            [--ebcdic-code-page IBM-1047|IBM-037] [--encrypt-alerts optional|required]
+                            [--encrypt-uploads EMAIL]... [--verify-uploads]
   ferry partner set SLUG [the create flags to change; --tls-required=false, --disabled=false]
   ferry partner list | show SLUG | enable SLUG | disable SLUG | delete SLUG [--purge]
   ferry account create --partner SLUG USERNAME [--password-stdin] [--home DIR] [--perms LIST] [--tls-required]
@@ -79,6 +81,8 @@ const synopsis = `Usage:
   ferry webhook create --url URL --event EVENT... [--partner SLUG] [--secret-stdin] [--disabled]
   ferry webhook set ID [the create flags to change] | list | show ID | delete ID
   ferry webhook deliveries ID [--status dead] [--limit N] | retry DELIVERY-ID   re-drive a dead delivery
+  ferry key add EMAIL [FILE]                  register a contact's OpenPGP public key or S/MIME certificate (FILE or stdin)
+  ferry key list [EMAIL] | delete ID          registered keys
   ferry quota recalc [SLUG...]                recount partners' usage from disk
   ferry ban list | lift IP                    addresses banned after failed logins
   ferry config [flags]                        print the effective settings
@@ -134,7 +138,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 		cmd, args = "help", args[1:]
 	}
 	switch cmd {
-	case "partner", "account", "token", "admin", "quota", "ban", "expectation", "webhook":
+	case "partner", "account", "token", "admin", "quota", "ban", "expectation", "webhook", "key":
 		if len(args) > 0 && isHelpFlag(args[0]) {
 			// The subcommands' synopsis, before any database is opened.
 			for _, line := range strings.Split(synopsis, "\n") {
@@ -166,6 +170,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.webhook(ctx, args)
 	case "ban":
 		return a.ban(ctx, args)
+	case "key":
+		return a.key(ctx, args)
 	case "config":
 		return a.printConfig(args)
 	case "healthcheck":

@@ -18,6 +18,7 @@ import (
 	"github.com/ferryhq/ferry/internal/proxied"
 	"github.com/ferryhq/ferry/internal/tlsutil"
 	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/metrics"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
@@ -37,11 +38,12 @@ type deps struct {
 	store    *store.Store
 	partners *partners.Service
 	tls      *tls.Config
-	ftp      []*ftpd.Server // the FTP and implicit FTPS servers that are on
-	guard    *bans.Guard    // the IP ban every protocol shares
-	outbox   *notify.Outbox // upload and quota alerts, written by every upload
-	mail     *mailbox.Store // partner mailboxes; see mailStore
-	audit    *metrics.Audit // counts the audit rows st writes, for /metrics
+	ftp      []*ftpd.Server    // the FTP and implicit FTPS servers that are on
+	guard    *bans.Guard       // the IP ban every protocol shares
+	outbox   *notify.Outbox    // upload and quota alerts, written by every upload
+	mail     *mailbox.Store    // partner mailboxes; see mailStore
+	audit    *metrics.Audit    // counts the audit rows st writes, for /metrics
+	identity *mailsec.Identity // Ferry's own OpenPGP key and S/MIME certificate
 	// The IMAP and POP3 servers that are on; housekeeping revalidates their
 	// sessions as it does d.ftp's.
 	mailSessions []sessionRevalidator
@@ -52,7 +54,7 @@ type deps struct {
 // it, the web admin's file pages work through it.
 func (d *deps) files() *files.Service {
 	return &files.Service{Store: d.store, FilesDir: d.cfg.FilesDir(), OnUpload: d.outbox.OnUpload, OnFile: d.outbox.OnFile,
-		NoSync: !d.cfg.UploadSync, Logger: d.log.With("component", "files")}
+		NoSync: !d.cfg.UploadSync, Logger: d.log.With("component", "files"), Keys: d.keys()}
 }
 
 // sessionRevalidator is a server that closes the sessions whose account or
@@ -108,6 +110,9 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	guard := &bans.Guard{Store: st, MaxFailures: cfg.BanMaxFailures, Window: cfg.BanWindow, BanTime: cfg.BanTime,
 		Logger: log.With("component", "bans")}
 	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg, guard: guard, audit: audit}
+	if d.identity, err = loadIdentity(d); err != nil {
+		return err
+	}
 	d.outbox = newOutbox(d)
 	guard.OnBan = d.outbox.OnBan // webhooks: login.failed_ban
 	// Passive ports stay open between transfers when one FTP server has the
@@ -123,6 +128,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 			Store: st, Guard: guard, MaxSessions: cfg.FTPMaxSessions, MaxSessionsPerIP: cfg.FTPMaxSessionsPerIP,
 			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload, OnFile: d.outbox.OnFile,
 			NoSync: !cfg.UploadSync, LoginTimeout: cfg.LoginTimeout, AVBLDiskSpace: cfg.FTPAVBLDiskSpace,
+			UploadKeys: d.keys(),
 		}
 	}
 	var ls []listener

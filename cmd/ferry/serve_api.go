@@ -31,6 +31,7 @@ func apiListeners(d *deps) []listener {
 		// 503 "not configured". mailStore builds the mailbox store shared
 		// with the mail listeners and the notifier (they may come later).
 		Outbox: d.outbox, Bans: d.guard, Mail: mailStore(d), Audit: d.audit,
+		Identity: d.identity, MailSign: d.cfg.MailSign,
 		// Ready stays nil: runServers binds every listener before serving
 		// any, and stops them all when one fails, so while /readyz answers
 		// the other listeners are up.
@@ -42,6 +43,7 @@ func apiListeners(d *deps) []listener {
 		Store: d.store, Partners: d.partners, Files: d.files(), Sessions: live, Outbox: d.outbox, Mail: mailStore(d),
 		Guard: d.guard, AdminToken: d.cfg.AdminToken, Logger: d.log.With("component", "web"),
 		Secure: d.cfg.WebSecureCookie, TrustedProxies: d.cfg.TrustedProxies,
+		Identity: d.identity, MailSign: d.cfg.MailSign,
 	}
 	if d.cfg.AdminToken != "" {
 		d.log.Info("admin API accepts FERRY_ADMIN_TOKEN as an admin token")

@@ -18,7 +18,10 @@ import (
 func mailStore(d *deps) *mailbox.Store {
 	if d.mail == nil {
 		d.mail = &mailbox.Store{DB: d.store, Dir: filepath.Join(d.cfg.DataDir, "mail"),
-			MaxMessageBytes: smtp.DefaultMaxMessageBytes, Logger: d.log.With("component", "mailbox")}
+			MaxMessageBytes: smtp.DefaultMaxMessageBytes, Logger: d.log.With("component", "mailbox"),
+			// Signed mail is checked on delivery against the sender's
+			// registered keys (Ferry's own for its alert copies).
+			Verifier: d.keys()}
 		if d.outbox != nil {
 			d.mail.OnReceived = d.outbox.OnMailReceived // webhooks: mail.received
 		}
@@ -43,7 +46,9 @@ func newNotifier(d *deps) (*notify.Notifier, error) {
 		return nil, &config.Error{Key: "FERRY_NOTIFY_TEMPLATES", Source: "configuration", Err: err}
 	}
 	n := &notify.Notifier{Outbox: d.outbox, Mailbox: mailStore(d), MailDomain: cfg.MailDomain, From: cfg.MailFrom,
-		Operators: cfg.OperatorEmails, Templates: tpl, Logger: log}
+		Operators: cfg.OperatorEmails, Templates: tpl, Logger: log,
+		// Signed per FERRY_MAIL_SIGN, encrypted to registered keys.
+		Sealer: d.identity, Sign: cfg.MailSign, Keys: d.keys()}
 	if cfg.SMTPRelay != "" {
 		r, err := notify.ParseRelay(cfg.SMTPRelay)
 		if err != nil {
