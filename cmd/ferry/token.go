@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +16,10 @@ func (a *app) token(ctx context.Context, args []string) error {
 		return usagef("token needs a subcommand: create, list, revoke")
 	}
 	sub, args := args[0], args[1:]
+	if !slices.Contains([]string{"create", "list", "revoke"}, sub) {
+		// Before the store is opened: a mistyped subcommand touches no data dir.
+		return usagef("unknown token subcommand %q (create, list, revoke)", sub)
+	}
 	c := newCommand("token "+sub, a.stderr)
 	// Only create takes flags of its own.
 	role, name := new(string), new(string)
