@@ -535,6 +535,19 @@ func TestSessionsAndKick(t *testing.T) {
 	if n := e.srv.KickAccount(acct.ID); n != 1 {
 		t.Fatalf("KickAccount closed %d sessions", n)
 	}
+	// A kicked session is gone at once for the API, while the engine is
+	// still closing it: not listed, not kicked again.
+	if e.srv.Kick(id) {
+		t.Error("Kick of a session already kicked reported a live session")
+	}
+	if n := e.srv.KickAccount(acct.ID); n != 0 {
+		t.Errorf("KickAccount after the kick closed %d sessions, want 0", n)
+	}
+	for _, s := range e.srv.Sessions() {
+		if s.ID == id {
+			t.Errorf("kicked session still listed: %+v", s)
+		}
+	}
 	testenv.Eventually(t, 5*time.Second, func() error {
 		if g.NoOp() == nil {
 			return errors.New("kicked session still answers")

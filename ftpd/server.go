@@ -349,20 +349,20 @@ func (s *Server) Sessions() []SessionInfo {
 	defer s.mu.Unlock()
 	out := make([]SessionInfo, 0, len(s.sessions))
 	for _, sess := range s.sessions {
-		out = append(out, sess.info())
+		if !sess.kicked.Load() { // closing: no longer live
+			out = append(out, sess.info())
+		}
 	}
 	return out
 }
 
-// Kick closes a session; it reports whether the session existed.
+// Kick closes a session; it reports whether a live session had that ID (a
+// session already kicked, still closing, has not).
 func (s *Server) Kick(id uint32) bool {
 	s.mu.Lock()
 	sess, ok := s.sessions[id]
 	s.mu.Unlock()
-	if ok {
-		sess.kick()
-	}
-	return ok
+	return ok && sess.kick()
 }
 
 // KickAccount closes every session of an account (after it is disabled or
@@ -376,10 +376,13 @@ func (s *Server) KickAccount(accountID string) int {
 		}
 	}
 	s.mu.Unlock()
+	n := 0
 	for _, v := range victims {
-		v.kick()
+		if v.kick() {
+			n++
+		}
 	}
-	return len(victims)
+	return n
 }
 
 // RevalidateSessions closes the sessions whose account or partner changed

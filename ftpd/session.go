@@ -27,6 +27,8 @@ import (
 
 // session is Ferry's state for one control connection.
 type session struct {
+	kicked atomic.Bool // closed by Kick, KickAccount, revalidation or shutdown
+
 	cc   ftpserver.ClientContext
 	conn net.Conn // the control connection's socket
 	// ctl is the control layer's connection in front of the engine; nil
@@ -89,12 +91,19 @@ func (s *session) controlTLS() bool {
 }
 
 // kick ends the session from outside by closing its socket.
-func (s *session) kick() {
+// kick closes the session's connection; the engine then ends the session
+// on its own goroutine. It reports whether this call kicked it: a session
+// is kicked once, and is no longer listed from then on.
+func (s *session) kick() bool {
+	if !s.kicked.CompareAndSwap(false, true) {
+		return false
+	}
 	if s.conn != nil {
 		_ = s.conn.Close()
-		return
+		return true
 	}
 	_ = s.cc.Close()
+	return true
 }
 
 func (s *session) close() {
