@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/bans"
+	"github.com/ferryhq/ferry/internal/websession"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 )
@@ -53,10 +53,7 @@ func (u *user) Base() string { return u.base() }
 
 var errNoSession = errors.New("no session")
 
-func rowID(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
-}
+func rowID(secret string) string { return websession.RowID(secret) }
 
 // CSRF is the token every form of the session carries: derived from the
 // session's secret, so it changes with every sign-in and is worth nothing
@@ -67,9 +64,7 @@ func (u *user) CSRF() string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func (u *user) validCSRF(got string) bool {
-	return got != "" && subtle.ConstantTimeCompare([]byte(u.CSRF()), []byte(got)) == 1
-}
+func (u *user) validCSRF(got string) bool { return websession.ValidToken(u.CSRF(), got) }
 
 // session returns the user of the request's session cookie. A session
 // whose account changed since sign-in (password, permissions, home, TLS
@@ -136,14 +131,7 @@ func (s *Server) startSession(ctx context.Context, l *partners.Login, pending st
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
-	c := &http.Cookie{Name: name, Value: value, Path: cookiePath, HttpOnly: true, Secure: s.tls(r),
-		SameSite: http.SameSiteStrictMode}
-	if value == "" {
-		c.MaxAge = -1
-	} else if !expires.IsZero() {
-		c.Expires = expires
-	}
-	http.SetCookie(w, c)
+	websession.SetCookie(w, name, value, cookiePath, s.tls(r), expires)
 }
 
 type signinData struct {
@@ -184,22 +172,7 @@ func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, status int
 }
 
 // safeNext keeps the page to return to after sign-in inside the portal.
-func safeNext(next string) string {
-	const def = "/portal/files/"
-	if !strings.HasPrefix(next, Prefix) || strings.Contains(next, "\\") {
-		return def
-	}
-	for _, r := range next {
-		if r < 0x20 || r == 0x7f {
-			return def
-		}
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.Contains(u.Path, "/../") {
-		return def
-	}
-	return next
-}
+func safeNext(next string) string { return websession.SafeNext(next, Prefix, "/portal/files/") }
 
 // verifyWait bounds how long a sign-in waits for a password check slot.
 const verifyWait = 10 * time.Second

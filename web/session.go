@@ -20,6 +20,7 @@ import (
 	"github.com/ferryhq/ferry/adminauth"
 	"github.com/ferryhq/ferry/bans"
 	"github.com/ferryhq/ferry/internal/password"
+	"github.com/ferryhq/ferry/internal/websession"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -98,10 +99,7 @@ func (s *Server) token(ctx context.Context, id string) (*store.APIToken, error) 
 // signing out deletes, so a copy of the cookie ends with it on every node.
 
 // sessionRowID is the web_sessions ID of a cookie's secret.
-func sessionRowID(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
-}
+func sessionRowID(secret string) string { return websession.RowID(secret) }
 
 // session returns the principal of a request's session cookie.
 func (s *Server) session(r *http.Request) (*principal, error) {
@@ -205,21 +203,13 @@ func (s *Server) csrf(p *principal) string {
 }
 
 func (s *Server) validCSRF(p *principal, got string) bool {
-	want := s.csrf(p)
-	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+	return websession.ValidToken(s.csrf(p), got)
 }
 
 func (s *Server) secure(r *http.Request) bool { return s.Secure || r.TLS != nil }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: s.secure(r),
-		SameSite: http.SameSiteStrictMode}
-	if value == "" {
-		c.MaxAge = -1
-	} else if !expires.IsZero() {
-		c.Expires = expires
-	}
-	http.SetCookie(w, c)
+	websession.SetCookie(w, name, value, "/", s.secure(r), expires)
 }
 
 type loginData struct {
@@ -255,23 +245,7 @@ func (s *Server) renderLoginData(w http.ResponseWriter, r *http.Request, status 
 }
 
 // safeNext keeps a post-sign-in redirect on this site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
-		return "/"
-	}
-	// Browsers drop tabs and line breaks from URLs, so "/\t/evil" would
-	// become "//evil": refuse every control character.
-	for _, r := range next {
-		if r < 0x20 || r == 0x7f {
-			return "/"
-		}
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return "/"
-	}
-	return next
-}
+func safeNext(next string) string { return websession.SafeNext(next, "/", "/") }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
