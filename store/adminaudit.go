@@ -49,7 +49,7 @@ type AdminAuditFilter struct {
 
 // ListAdminAudit returns admin audit rows matching f, newest first.
 func (s *Store) ListAdminAudit(ctx context.Context, f AdminAuditFilter) ([]AdminAudit, error) {
-	q := s.q(ctx).Order("id DESC")
+	q := s.q(ctx)
 	if f.TokenID != "" {
 		q = q.Where("token_id = ?", f.TokenID)
 	}
@@ -65,15 +65,5 @@ func (s *Store) ListAdminAudit(ctx context.Context, f AdminAuditFilter) ([]Admin
 	if !f.Until.IsZero() {
 		q = q.Where("created_at < ?", f.Until.UTC())
 	}
-	if f.Before != "" {
-		q = q.Where("id < ?", f.Before)
-	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
-	var out []AdminAudit
-	if err := q.Find(&out).Error; err != nil {
-		return nil, translate(err)
-	}
-	return out, nil
+	return newestFirst[AdminAudit](q, f.Before, f.Limit)
 }

@@ -98,7 +98,7 @@ type NotificationFilter struct {
 
 // ListNotifications returns outbox rows matching f, newest first.
 func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
-	q := s.q(ctx).Order("id DESC")
+	q := s.q(ctx)
 	if f.PartnerID != "" {
 		q = q.Where("partner_id = ?", f.PartnerID)
 	}
@@ -111,17 +111,7 @@ func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]
 	if f.BatchID != "" {
 		q = q.Where("batch_id = ?", f.BatchID)
 	}
-	if f.Before != "" {
-		q = q.Where("id < ?", f.Before)
-	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
-	var out []Notification
-	if err := q.Find(&out).Error; err != nil {
-		return nil, translate(err)
-	}
-	return out, nil
+	return newestFirst[Notification](q, f.Before, f.Limit)
 }
 
 // NotificationByID returns one outbox row.

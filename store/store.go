@@ -255,3 +255,23 @@ func NewIDAt(t time.Time) string {
 	u[6] = u[6]&0x0f | 0x70 // version 7; the variant bits of a random UUID are already RFC 9562's
 	return u.String()
 }
+
+// newestFirst runs a list query q (its filters applied) as one page of a
+// keyset pagination by ID, newest first: the rows with an ID below before
+// (the last ID of the previous page; "" starts at the newest), at most
+// limit of them (0: all). IDs are time-ordered (NewID), so the page is in
+// the order the rows happened.
+func newestFirst[T any](q *gorm.DB, before string, limit int) ([]T, error) {
+	q = q.Order("id DESC")
+	if before != "" {
+		q = q.Where("id < ?", before)
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	var out []T
+	if err := q.Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}

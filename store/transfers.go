@@ -190,18 +190,8 @@ func IDFloor(t time.Time) string {
 
 // ListTransfers returns audit rows matching f, newest first.
 func (s *Store) ListTransfers(ctx context.Context, f TransferFilter) ([]Transfer, error) {
-	q := s.where(s.q(ctx).Order("id DESC"), f)
-	if f.Before != "" {
-		q = q.Where("id < ?", f.Before)
-	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
-	var out []Transfer
-	if err := q.Find(&out).Error; err != nil {
-		return nil, translate(err)
-	}
-	return out, nil
+	q := s.where(s.q(ctx), f)
+	return newestFirst[Transfer](q, f.Before, f.Limit)
 }
 
 // TransferByID returns one audit row.

@@ -150,24 +150,14 @@ type WebhookDeliveryFilter struct {
 
 // ListWebhookDeliveries returns deliveries matching f, newest first.
 func (s *Store) ListWebhookDeliveries(ctx context.Context, f WebhookDeliveryFilter) ([]WebhookDelivery, error) {
-	q := s.q(ctx).Order("id DESC")
+	q := s.q(ctx)
 	if f.WebhookID != "" {
 		q = q.Where("webhook_id = ?", f.WebhookID)
 	}
 	if f.Status != "" {
 		q = q.Where("status = ?", f.Status)
 	}
-	if f.Before != "" {
-		q = q.Where("id < ?", f.Before)
-	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
-	var out []WebhookDelivery
-	if err := q.Find(&out).Error; err != nil {
-		return nil, translate(err)
-	}
-	return out, nil
+	return newestFirst[WebhookDelivery](q, f.Before, f.Limit)
 }
 
 // WebhookDeliveryByID returns one delivery.
