@@ -106,11 +106,7 @@ func startEngine(_ context.Context, _ *options, dir string) (*server, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := benchkit.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	pmin, pmax, err := freeRange(200)
+	port, pmin, pmax, err := listenPorts()
 	if err != nil {
 		return nil, err
 	}

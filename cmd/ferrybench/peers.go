@@ -67,31 +67,59 @@ func libPath(root string) string {
 	return "LD_LIBRARY_PATH=" + strings.Join(append(dirs, filepath.Join(root, "usr/lib")), ":")
 }
 
-// benchUser returns the uid and gid of the system user the reference
-// servers' files belong to (vsftpd creates it).
-func benchUser(o *options) (int, int, error) {
+// benchHome is the home of the benchmark's system user.
+func benchHome(o *options) string { return "/var/lib/" + o.vsftpdUser }
+
+// benchUser returns the system user the reference servers' files belong
+// to (vsftpd logs in as it), creating it if it is missing.
+func benchUser(o *options) (uid, gid int, home string, err error) {
 	u, err := user.Lookup(o.vsftpdUser)
 	if err != nil {
-		if err := benchkit.Run(nil, nil, "", "useradd", "--system", "-M", "-d", "/var/lib/"+o.vsftpdUser,
+		benchkit.Logf("creating system user %s", o.vsftpdUser)
+		if err := benchkit.Run(nil, nil, "", "useradd", "--system", "-M", "-d", benchHome(o),
 			"-s", "/usr/sbin/nologin", o.vsftpdUser); err != nil {
-			return 0, 0, err
+			return 0, 0, "", err
 		}
 		if u, err = user.Lookup(o.vsftpdUser); err != nil {
-			return 0, 0, err
+			return 0, 0, "", err
 		}
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return uid, gid, nil
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid, u.HomeDir, nil
 }
 
-// peerRoot makes the account's root folder, owned by the benchmark user.
-func peerRoot(dir string, uid, gid int) (string, error) {
+// peer is what pure-ftpd and ProFTPD start from: their unpacked package,
+// the account's root folder owned by the benchmark user, and a fresh
+// password with its SHA-512 crypt(3) hash.
+type peer struct {
+	pkg, root  string
+	uid, gid   int
+	pass, hash string
+}
+
+func newPeer(o *options, dir string, pkgs ...string) (*peer, error) {
+	pkg, err := debRoot(o, pkgs...)
+	if err != nil {
+		return nil, err
+	}
+	uid, gid, _, err := benchUser(o)
+	if err != nil {
+		return nil, err
+	}
 	root := filepath.Join(dir, "root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
+		return nil, err
 	}
-	return root, os.Chown(root, uid, gid)
+	if err := os.Chown(root, uid, gid); err != nil {
+		return nil, err
+	}
+	pass := benchkit.RandomPassword("Fb-")
+	hash, err := sha512Crypt(pass)
+	if err != nil {
+		return nil, err
+	}
+	return &peer{pkg: pkg, root: root, uid: uid, gid: gid, pass: pass, hash: hash}, nil
 }
 
 // sha512Crypt hashes a password as crypt(3) SHA-512 ($6$, 5000 rounds)
@@ -109,26 +137,11 @@ func sha512Crypt(pass string) (string, error) {
 // ---- pure-ftpd ----
 
 func startPureFTPd(_ context.Context, o *options, dir string) (*server, error) {
-	pkg, err := debRoot(o, "pure-ftpd")
+	pr, err := newPeer(o, dir, "pure-ftpd")
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	uid, gid, err := benchUser(o)
-	if err != nil {
-		return nil, err
-	}
-	root, err := peerRoot(dir, uid, gid)
-	if err != nil {
-		return nil, err
-	}
-	pass := benchkit.RandomPassword("Fb-")
-	hash, err := sha512Crypt(pass)
-	if err != nil {
-		return nil, err
-	}
+	pkg, root, uid, gid, pass, hash := pr.pkg, pr.root, pr.uid, pr.gid, pr.pass, pr.hash
 	passwd, db := filepath.Join(dir, "pureftpd.passwd"), filepath.Join(dir, "pureftpd.pdb")
 	if err := benchkit.Run(strings.NewReader(pass+"\n"+pass+"\n"), nil, "", filepath.Join(pkg, "usr/bin/pure-pw"),
 		"useradd", "bench", "-u", strconv.Itoa(uid), "-g", strconv.Itoa(gid), "-d", root, "-f", passwd); err != nil {
@@ -151,11 +164,7 @@ func startPureFTPd(_ context.Context, o *options, dir string) (*server, error) {
 	if err := benchkit.Run(nil, nil, "", filepath.Join(pkg, "usr/bin/pure-pw"), "mkdb", db, "-f", passwd); err != nil {
 		return nil, err
 	}
-	port, err := benchkit.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	pmin, pmax, err := freeRange(200)
+	port, pmin, pmax, err := listenPorts()
 	if err != nil {
 		return nil, err
 	}
@@ -180,36 +189,17 @@ func startPureFTPd(_ context.Context, o *options, dir string) (*server, error) {
 
 func startProFTPd(_ context.Context, o *options, dir string) (*server, error) {
 	// proftpd-core links libraries Debian has as packages of their own.
-	pkg, err := debRoot(o, "proftpd-core", "libhiredis0.14", "libmemcached11", "libmemcachedutil2", "libhashkit2", "libpcre2-posix3")
+	pr, err := newPeer(o, dir, "proftpd-core", "libhiredis0.14", "libmemcached11", "libmemcachedutil2", "libhashkit2", "libpcre2-posix3")
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	uid, gid, err := benchUser(o)
-	if err != nil {
-		return nil, err
-	}
-	root, err := peerRoot(dir, uid, gid)
-	if err != nil {
-		return nil, err
-	}
-	pass := benchkit.RandomPassword("Fb-")
-	hash, err := sha512Crypt(pass)
-	if err != nil {
-		return nil, err
-	}
+	pkg, root, uid, gid, pass, hash := pr.pkg, pr.root, pr.uid, pr.gid, pr.pass, pr.hash
 	users := filepath.Join(dir, "ftpd.passwd")
 	entry := fmt.Sprintf("bench:%s:%d:%d::%s:/bin/sh\n", hash, uid, gid, root)
 	if err := os.WriteFile(users, []byte(entry), 0o600); err != nil {
 		return nil, err
 	}
-	port, err := benchkit.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	pmin, pmax, err := freeRange(200)
+	port, pmin, pmax, err := listenPorts()
 	if err != nil {
 		return nil, err
 	}

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -53,8 +51,15 @@ func (s *server) start(logPath string) error {
 	return proc.Ready(20*time.Second, func() error { return benchkit.Greets(s.addr, "220") })
 }
 
-// freeRange returns n consecutive free ports for passive data connections.
-func freeRange(n int) (int, int, error) { return freeport.Range(n) }
+// listenPorts returns a free control port and 200 consecutive free ports
+// for passive data connections, enough for the parallel sessions.
+func listenPorts() (port, pmin, pmax int, err error) {
+	if port, err = benchkit.FreePort(); err != nil {
+		return 0, 0, 0, err
+	}
+	pmin, pmax, err = freeport.Range(200)
+	return port, pmin, pmax, err
+}
 
 // ---- vsftpd ----
 
@@ -85,20 +90,12 @@ func startVsftpd(_ context.Context, o *options, dir string) (*server, error) {
 
 	// The system user: a home of its own, a fresh yescrypt password (Debian
 	// 12's default hash; PAM's pam_unix verifies it against /etc/shadow).
-	home := "/var/lib/" + o.vsftpdUser
-	if _, err := user.Lookup(o.vsftpdUser); err != nil {
-		benchkit.Logf("creating system user %s", o.vsftpdUser)
-		if err := benchkit.Run(nil, nil, "", "useradd", "--system", "-M", "-d", home, "-s", "/usr/sbin/nologin", o.vsftpdUser); err != nil {
-			return nil, err
-		}
-	}
-	u, err := user.Lookup(o.vsftpdUser)
+	uid, gid, cur, err := benchUser(o)
 	if err != nil {
 		return nil, err
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if u.HomeDir != home {
+	home := benchHome(o)
+	if cur != home {
 		if err := benchkit.Run(nil, nil, "", "usermod", "-d", home, o.vsftpdUser); err != nil {
 			return nil, err
 		}
@@ -130,11 +127,7 @@ func startVsftpd(_ context.Context, o *options, dir string) (*server, error) {
 	if err := os.Chown(root, uid, gid); err != nil {
 		return nil, err
 	}
-	port, err := benchkit.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	pmin, pmax, err := freeRange(200)
+	port, pmin, pmax, err := listenPorts()
 	if err != nil {
 		return nil, err
 	}
@@ -208,11 +201,7 @@ func startFerry(_ context.Context, o *options, dir, name string, extraEnv ...str
 	if err != nil {
 		return nil, err
 	}
-	port, err := benchkit.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	pmin, pmax, err := freeRange(200)
+	port, pmin, pmax, err := listenPorts()
 	if err != nil {
 		return nil, err
 	}
