@@ -129,9 +129,9 @@ func (s *Server) listAccounts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := pageLimit(q)
-	if err != nil {
-		return err
+	limit, bad := pageLimit(q)
+	if len(bad) > 0 {
+		return badRequest("invalid query parameter", bad...)
 	}
 	cursor, bad := pageCursor(q, cursorUsername)
 	if len(bad) > 0 {

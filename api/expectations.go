@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -205,11 +204,8 @@ func (s *Server) listEvaluations(c echo.Context) error {
 		return err
 	}
 	since, until, fields := timeRange(q, nil)
-	limit, err := pageLimit(q)
-	var p *problem
-	if errors.As(err, &p) {
-		fields = append(fields, p.Errors...)
-	}
+	limit, bad := pageLimit(q)
+	fields = append(fields, bad...)
 	if len(fields) > 0 {
 		return badRequest("the query string has invalid parameters", fields...)
 	}

@@ -143,13 +143,8 @@ func (s *Server) listMailMessages(c echo.Context) error {
 		return err
 	}
 	var fields []partners.FieldError
-	limit, err := pageLimit(q)
-	if err != nil {
-		var pr *problem
-		if errors.As(err, &pr) {
-			fields = append(fields, pr.Errors...)
-		}
-	}
+	limit, bad := pageLimit(q)
+	fields = append(fields, bad...)
 	cursor, bad := pageCursor(q, cursorUID)
 	fields = append(fields, bad...)
 	var before int64

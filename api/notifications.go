@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -93,19 +92,10 @@ func (s *Server) listNotifications(c echo.Context) error {
 		return notConfigured("notifications")
 	}
 	var fields []partners.FieldError
-	if v := q.Get("status"); v != "" && !slices.Contains(notifyStatuses(), v) {
-		fields = append(fields, partners.FieldError{Field: "status", Message: "must be one of " + strings.Join(notifyStatuses(), ", ")})
-	}
-	if v := q.Get("kind"); v != "" && !slices.Contains(notifyKinds(), v) {
-		fields = append(fields, partners.FieldError{Field: "kind", Message: "must be one of " + strings.Join(notifyKinds(), ", ")})
-	}
-	limit, err := pageLimit(q)
-	if err != nil {
-		var p *problem
-		if errors.As(err, &p) {
-			fields = append(fields, p.Errors...)
-		}
-	}
+	fields = append(fields, oneOf(q, "status", notifyStatuses())...)
+	fields = append(fields, oneOf(q, "kind", notifyKinds())...)
+	limit, bad := pageLimit(q)
+	fields = append(fields, bad...)
 	cursor, bad := pageCursor(q, cursorID)
 	fields = append(fields, bad...)
 	if len(fields) > 0 {

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -164,9 +166,9 @@ func (s *Server) listPartners(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := pageLimit(q)
-	if err != nil {
-		return err
+	limit, bad := pageLimit(q)
+	if len(bad) > 0 {
+		return badRequest("invalid query parameter", bad...)
 	}
 	cursor, bad := pageCursor(q, cursorSlug)
 	if len(bad) > 0 {
@@ -297,18 +299,30 @@ type page[T any] struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-func pageLimit(q map[string][]string) (int, error) {
+// pageLimit reads the limit query parameter of every list (default
+// DefaultPageSize); a bad one is a field error, as pageCursor gives, for the
+// caller to report with the query's other errors.
+func pageLimit(q map[string][]string) (int, []partners.FieldError) {
 	vals := q["limit"]
 	if len(vals) == 0 || vals[0] == "" {
 		return DefaultPageSize, nil
 	}
 	n, err := strconv.Atoi(vals[0])
 	if err != nil || n < 1 || n > MaxPageSize {
-		return 0, badRequest("invalid query parameter", partners.FieldError{
+		return 0, []partners.FieldError{{
 			Field: "limit", Message: "must be a whole number from 1 to " + strconv.Itoa(MaxPageSize),
-		})
+		}}
 	}
 	return n, nil
+}
+
+// oneOf is the field error of a query parameter whose value is not one of
+// allowed (none when it is, or is empty).
+func oneOf(q url.Values, field string, allowed []string) []partners.FieldError {
+	if v := q.Get(field); v != "" && !slices.Contains(allowed, v) {
+		return []partners.FieldError{{Field: field, Message: "must be one of " + strings.Join(allowed, ", ")}}
+	}
+	return nil
 }
 
 // listOf splits a comma-separated column into a list ([] when empty).

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -79,20 +78,12 @@ func (s *Server) listTransfers(c echo.Context) error {
 	var fields []partners.FieldError
 	f := store.TransferFilter{PathPrefix: q.Get("path_prefix")}
 	f.Before, fields = pageCursor(q, cursorID)
-	if f.Operation = q.Get("operation"); f.Operation != "" && !slices.Contains(operations(), f.Operation) {
-		fields = append(fields, partners.FieldError{Field: "operation", Message: "must be one of " + strings.Join(operations(), ", ")})
-	}
-	if f.Status = q.Get("status"); f.Status != "" && !slices.Contains(statuses(), f.Status) {
-		fields = append(fields, partners.FieldError{Field: "status", Message: "must be one of " + strings.Join(statuses(), ", ")})
-	}
+	f.Operation, f.Status = q.Get("operation"), q.Get("status")
+	fields = append(fields, oneOf(q, "operation", operations())...)
+	fields = append(fields, oneOf(q, "status", statuses())...)
 	f.Since, f.Until, fields = timeRange(q, fields)
-	limit, err := pageLimit(q)
-	if err != nil {
-		var p *problem
-		if errors.As(err, &p) {
-			fields = append(fields, p.Errors...)
-		}
-	}
+	limit, bad := pageLimit(q)
+	fields = append(fields, bad...)
 	if len(fields) > 0 {
 		return badRequest("the query string has invalid parameters", fields...)
 	}
@@ -182,13 +173,8 @@ func (s *Server) listAdminAudit(c echo.Context) error {
 	f := store.AdminAuditFilter{TokenID: q.Get("token"), Action: q.Get("action"), Target: q.Get("target")}
 	f.Before, fields = pageCursor(q, cursorID)
 	f.Since, f.Until, fields = timeRange(q, fields)
-	limit, err := pageLimit(q)
-	if err != nil {
-		var p *problem
-		if errors.As(err, &p) {
-			fields = append(fields, p.Errors...)
-		}
-	}
+	limit, bad := pageLimit(q)
+	fields = append(fields, bad...)
 	if len(fields) > 0 {
 		return badRequest("the query string has invalid parameters", fields...)
 	}

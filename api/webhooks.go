@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -222,16 +221,9 @@ func (s *Server) listDeliveries(c echo.Context) error {
 		return notConfigured("webhooks")
 	}
 	var fields []partners.FieldError
-	if v := q.Get("status"); v != "" && !slices.Contains(notifyStatuses(), v) {
-		fields = append(fields, partners.FieldError{Field: "status", Message: "must be one of " + strings.Join(notifyStatuses(), ", ")})
-	}
-	limit, err := pageLimit(q)
-	if err != nil {
-		var p *problem
-		if errors.As(err, &p) {
-			fields = append(fields, p.Errors...)
-		}
-	}
+	fields = append(fields, oneOf(q, "status", notifyStatuses())...)
+	limit, bad := pageLimit(q)
+	fields = append(fields, bad...)
 	cursor, bad := pageCursor(q, cursorID)
 	fields = append(fields, bad...)
 	if len(fields) > 0 {
