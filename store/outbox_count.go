@@ -6,11 +6,17 @@ import "context"
 // (all statuses when none is given); a status without rows is missing from
 // the map. The admin API's /metrics reads the queue depth from it.
 func (s *Store) CountNotifications(ctx context.Context, statuses ...string) (map[string]int64, error) {
+	return s.countByStatus(ctx, &Notification{}, statuses)
+}
+
+// countByStatus counts the rows of model's table with each of statuses
+// (all when none is given), the outboxes' status column.
+func (s *Store) countByStatus(ctx context.Context, model any, statuses []string) (map[string]int64, error) {
 	var rows []struct {
 		Status string
 		N      int64
 	}
-	q := s.q(ctx).Model(&Notification{}).Select("status, COUNT(*) AS n").Group("status")
+	q := s.q(ctx).Model(model).Select("status, COUNT(*) AS n").Group("status")
 	if len(statuses) > 0 {
 		q = q.Where("status IN ?", statuses)
 	}

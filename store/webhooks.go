@@ -260,20 +260,5 @@ func (s *Store) RetryWebhookDelivery(ctx context.Context, id string) (*WebhookDe
 // statuses (a status without rows is missing from the map): /metrics'
 // webhook queue depth and dead deliveries.
 func (s *Store) CountWebhookDeliveries(ctx context.Context, statuses ...string) (map[string]int64, error) {
-	var rows []struct {
-		Status string
-		N      int64
-	}
-	q := s.q(ctx).Model(&WebhookDelivery{}).Select("status, COUNT(*) AS n").Group("status")
-	if len(statuses) > 0 {
-		q = q.Where("status IN ?", statuses)
-	}
-	if err := q.Scan(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	out := make(map[string]int64, len(rows))
-	for _, r := range rows {
-		out[r.Status] = r.N
-	}
-	return out, nil
+	return s.countByStatus(ctx, &WebhookDelivery{}, statuses)
 }
