@@ -33,10 +33,12 @@ import (
 // whatever it writes (the notification outbox) commits with it or not at all.
 type UploadHook func(ctx context.Context, tx *store.Store, t *store.Transfer) error
 
-// FileHook is told of a finished download or delete (t.Operation), after
-// the operation, outside any transaction: their audit rows are written in
-// the background. Webhooks hear of them through it. An error is logged.
-type FileHook func(ctx context.Context, t *store.Transfer) error
+// FileHook runs in the transaction that writes audit rows (in the
+// background, many at a time: see store.AuditWriter), with those rows; it
+// picks the finished downloads and deletes among them. Webhooks hear of
+// them through it, so an event commits with the row it reports, and no
+// reply waits for it. An error is logged.
+type FileHook func(ctx context.Context, tx *store.Store, rows []*store.Transfer) error
 
 // Service opens partners' trees. The zero value of each optional field is
 // useful.
@@ -48,7 +50,9 @@ type Service struct {
 	FilesDir string
 	// OnUpload runs in the transaction that completes each upload.
 	OnUpload UploadHook
-	// OnFile is told of each successful download and delete; nil: nobody.
+	// OnFile is told of each successful download and delete, with their
+	// audit rows; nil: nobody. A started Rows writer must have it as its
+	// OnWrite (see Writer).
 	OnFile FileHook
 	// NoSync publishes uploads without waiting for the disk (see
 	// vfs.Atomic.NoSync).
@@ -174,16 +178,20 @@ func (s *Service) Audit(row *store.Transfer, err error) {
 	row.Finish(time.Now().UTC(), err)
 	rows := s.Rows
 	if rows == nil {
-		rows = &store.AuditWriter{Store: s.Store, Logger: s.logger()} // not started: writes at once
+		rows = s.Writer() // not started: writes at once
 	}
 	rows.Add(row)
-	if s.OnFile != nil && err == nil && (row.Operation == store.OpDownload || row.Operation == store.OpDelete) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if herr := s.OnFile(ctx, row); herr != nil {
-			s.logger().Error("file event hook", "operation", row.Operation, "path", row.Path, "err", herr)
-		}
+}
+
+// Writer is an audit writer for this service's rows, with OnFile as its
+// OnWrite: a front end starts it, and sets it as Rows, to write them in the
+// background.
+func (s *Service) Writer() *store.AuditWriter {
+	w := &store.AuditWriter{Store: s.Store, Logger: s.logger()}
+	if s.OnFile != nil {
+		w.OnWrite = s.OnFile
 	}
+	return w
 }
 
 // Finished records the end of a transfer whose row Record started: a

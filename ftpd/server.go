@@ -205,9 +205,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	if err := engine.Listen(); err != nil {
 		return fmt.Errorf("ftpd: %w", err)
 	}
+	rows := s.files().Writer()
 	s.mu.Lock()
 	if s.Store != nil && !s.closing {
-		s.rows = &store.AuditWriter{Store: s.Store, Logger: s.logger()}
+		s.rows = rows
 		s.rows.Start()
 	}
 	s.mu.Unlock()

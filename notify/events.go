@@ -55,7 +55,14 @@ func (o *Outbox) Event(ctx context.Context, tx *store.Store, event, partnerID st
 	if err != nil {
 		return fmt.Errorf("notify: webhooks for %s: %w", event, err)
 	}
-	hooks = slices.DeleteFunc(hooks, func(w store.Webhook) bool { return !w.Wants(event, partnerID) })
+	return o.queueEvent(ctx, tx, hooks, nil, event, partnerID, data)
+}
+
+// queueEvent queues event for those of hooks that want it. partners caches
+// the partners named by the events of one transaction; nil: none.
+func (o *Outbox) queueEvent(ctx context.Context, tx *store.Store, hooks []store.Webhook, partners map[string]*EventPartner,
+	event, partnerID string, data any) error {
+	hooks = slices.DeleteFunc(slices.Clone(hooks), func(w store.Webhook) bool { return !w.Wants(event, partnerID) })
 	if len(hooks) == 0 {
 		return nil
 	}
@@ -65,11 +72,18 @@ func (o *Outbox) Event(ctx context.Context, tx *store.Store, event, partnerID st
 	}
 	ev := WebhookEvent{ID: store.NewID(), Event: event, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), Data: raw}
 	if partnerID != "" {
-		p, err := tx.PartnerByID(ctx, partnerID)
-		if err != nil {
-			return fmt.Errorf("notify: partner of %s event: %w", event, err)
+		ep := partners[partnerID]
+		if ep == nil {
+			p, err := tx.PartnerByID(ctx, partnerID)
+			if err != nil {
+				return fmt.Errorf("notify: partner of %s event: %w", event, err)
+			}
+			ep = &EventPartner{ID: p.ID, Slug: p.Slug, Name: p.Name}
+			if partners != nil {
+				partners[partnerID] = ep
+			}
 		}
-		ev.Partner = &EventPartner{ID: p.ID, Slug: p.Slug, Name: p.Name}
+		ev.Partner = ep
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -118,25 +132,46 @@ type FilePayload struct {
 	FinishedAt time.Time `json:"finished_at"`
 }
 
-// OnFile queues download.finished or file.deleted for a finished download
-// or delete (it has the shape of files.FileHook).
-func (o *Outbox) OnFile(ctx context.Context, t *store.Transfer) error {
-	if t.PartnerID == nil {
-		return nil
+// OnFiles queues download.finished or file.deleted for each successful
+// download or delete among rows, in tx: the transaction that writes their
+// audit rows (it has the shape of files.FileHook). The webhooks are read
+// once for all of them.
+func (o *Outbox) OnFiles(ctx context.Context, tx *store.Store, rows []*store.Transfer) error {
+	var hooks []store.Webhook
+	listed := false
+	partners := map[string]*EventPartner{}
+	for _, t := range rows {
+		if t.PartnerID == nil || t.Status != store.StatusOK ||
+			(t.Operation != store.OpDownload && t.Operation != store.OpDelete) {
+			continue
+		}
+		if !listed {
+			var err error
+			if hooks, err = tx.ListWebhooks(ctx); err != nil {
+				return fmt.Errorf("notify: webhooks for file events: %w", err)
+			}
+			listed = true
+		}
+		if len(hooks) == 0 {
+			return nil
+		}
+		event := EventDownloadFinished
+		if t.Operation == store.OpDelete {
+			event = EventFileDeleted
+		}
+		p := FilePayload{TransferID: t.ID, Path: t.Path, Size: t.Bytes, Username: t.Username, Protocol: t.Protocol,
+			RemoteAddr: t.RemoteAddr, StartedAt: t.StartedAt.UTC()}
+		if t.FinishedAt != nil {
+			p.FinishedAt = t.FinishedAt.UTC()
+		}
+		if t.AccountID != nil {
+			p.AccountID = *t.AccountID
+		}
+		if err := o.queueEvent(ctx, tx, hooks, partners, event, *t.PartnerID, p); err != nil {
+			return err
+		}
 	}
-	event := EventDownloadFinished
-	if t.Operation == store.OpDelete {
-		event = EventFileDeleted
-	}
-	p := FilePayload{TransferID: t.ID, Path: t.Path, Size: t.Bytes, Username: t.Username, Protocol: t.Protocol,
-		RemoteAddr: t.RemoteAddr, StartedAt: t.StartedAt.UTC()}
-	if t.FinishedAt != nil {
-		p.FinishedAt = t.FinishedAt.UTC()
-	}
-	if t.AccountID != nil {
-		p.AccountID = *t.AccountID
-	}
-	return o.EventNow(ctx, event, *t.PartnerID, p)
+	return nil
 }
 
 // MailPayload is the data of mail.received.

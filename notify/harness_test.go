@@ -321,7 +321,7 @@ func (e *env) startFTP() *ftp.ServerConn {
 		t.Fatal(err)
 	}
 	srv := &ftpd.Server{Auth: e.svc, FilesDir: e.files, TLSConfig: tlsConf, IdleTimeout: time.Minute,
-		Store: e.db, OnUpload: e.outbox.OnUpload, OnFile: e.outbox.OnFile}
+		Store: e.db, OnUpload: e.outbox.OnUpload, OnFile: e.outbox.OnFiles}
 	addr := testenv.Serve(t, srv, ftpd.ErrServerClosed)
 	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
 	if err != nil {

@@ -43,7 +43,7 @@ func TestAuditCounting(t *testing.T) {
 			{Operation: store.OpLogin, Status: store.StatusFailed, Protocol: "ftp"},
 			{Operation: store.OpDownload, Status: store.StatusOK, Bytes: 100, Protocol: "ftp"},
 			{Operation: store.OpDownload, Status: store.StatusFailed, Bytes: 7, Protocol: "ftp"},
-		}); err != nil {
+		}, nil); err != nil {
 			t.Fatal(err)
 		}
 		// A row the database refuses (its ID is taken) is not counted.
@@ -123,7 +123,7 @@ func TestDeleteTransfersBefore(t *testing.T) {
 			rows = append(rows, &store.Transfer{Operation: store.OpLogin, Status: store.StatusOK, Protocol: "ftp",
 				StartedAt: now.Add(-time.Duration(i) * time.Minute)})
 		}
-		if err := s.RecordTransfers(ctx, rows); err != nil {
+		if err := s.RecordTransfers(ctx, rows, nil); err != nil {
 			t.Fatal(err)
 		}
 		old := &store.Transfer{Operation: store.OpUpload, Protocol: "ftp", Path: "/x", StartedAt: now.Add(-72 * time.Hour)}

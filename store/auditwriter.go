@@ -17,9 +17,10 @@ import (
 // transaction); a full queue makes Add wait, so rows are never dropped
 // under load (rows the database refuses, or cannot take within 30 s, are
 // logged and dropped). Close
-// writes what is queued. Rows still queued when the process dies are lost,
-// so rows that must commit with something else (a finished upload and its
-// notification) do not go through an AuditWriter.
+// writes what is queued. Rows still queued when the process dies are lost
+// (with the events OnWrite would have queued for them), so rows that must
+// commit with something else (a finished upload and its notification) do
+// not go through an AuditWriter.
 //
 // The zero value is not usable; set Store, then call Start.
 type AuditWriter struct {
@@ -32,6 +33,12 @@ type AuditWriter struct {
 	// transaction cost a session doing one small download after another
 	// nearly as much CPU as the download itself.
 	Linger time.Duration
+	// OnWrite, if set, runs in the transaction that writes each batch,
+	// after its rows, so that what it writes (the webhook deliveries of
+	// the rows' events) commits with them or not at all. A batch it fails
+	// is written row by row, and a row it fails alone is written without
+	// it (the error is logged).
+	OnWrite func(ctx context.Context, tx *Store, rows []*Transfer) error
 
 	mu      sync.Mutex
 	running bool
@@ -138,7 +145,7 @@ func (w *AuditWriter) run(queue <-chan *Transfer, done chan<- struct{}) {
 func (w *AuditWriter) write(rows []*Transfer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := w.Store.RecordTransfers(ctx, rows)
+	err := w.Store.RecordTransfers(ctx, rows, w.then(ctx, rows))
 	if err == nil {
 		return
 	}
@@ -148,9 +155,27 @@ func (w *AuditWriter) write(rows []*Transfer) {
 		}
 		return
 	}
+	if w.OnWrite != nil && ctx.Err() == nil {
+		// The row alone, without what OnWrite adds: the audit row matters
+		// more than its event.
+		if err2 := w.Store.RecordTransfers(ctx, rows, nil); err2 == nil {
+			w.log("write the events of an audit row", rows, err)
+			return
+		}
+	}
+	w.log("write audit rows", rows, err)
+}
+
+func (w *AuditWriter) then(ctx context.Context, rows []*Transfer) func(tx *Store) error {
+	if w.OnWrite == nil {
+		return nil
+	}
+	return func(tx *Store) error { return w.OnWrite(ctx, tx, rows) }
+}
+
+func (w *AuditWriter) log(msg string, rows []*Transfer, err error) {
 	if w.Logger != nil {
 		t := rows[0]
-		w.Logger.Error("write audit rows", "rows", len(rows), "operation", t.Operation, "path", t.Path,
-			"user", t.Username, "err", err)
+		w.Logger.Error(msg, "rows", len(rows), "operation", t.Operation, "path", t.Path, "user", t.Username, "err", err)
 	}
 }

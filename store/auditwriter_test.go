@@ -57,3 +57,54 @@ func TestAuditWriter(t *testing.T) {
 		}
 	})
 }
+
+// OnWrite runs in the transaction of each batch, after its rows: what it
+// writes commits with them. A batch it fails is written row by row, and a
+// row it fails alone is still written, without what OnWrite added.
+func TestAuditWriterOnWrite(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		var mu sync.Mutex
+		seen := map[string]int{}
+		w := &store.AuditWriter{Store: s}
+		w.OnWrite = func(ctx context.Context, tx *store.Store, rows []*store.Transfer) error {
+			for _, r := range rows {
+				// The rows are already in the transaction.
+				if _, err := tx.TransferByID(ctx, r.ID); err != nil {
+					return fmt.Errorf("row %s not in the transaction: %w", r.Path, err)
+				}
+				if r.Path == "/bad" {
+					return fmt.Errorf("refused %s", r.Path)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range rows {
+				seen[r.Path]++
+			}
+			return nil
+		}
+		w.Start()
+		for i := range 50 {
+			w.Add(&store.Transfer{Protocol: "ftp", Operation: store.OpDelete, Status: store.StatusOK, Path: fmt.Sprintf("/f%d", i)})
+		}
+		w.Add(&store.Transfer{Protocol: "ftp", Operation: store.OpDelete, Status: store.StatusOK, Path: "/bad"})
+		if err := w.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.CountTransfers(ctx, store.TransferFilter{Operation: store.OpDelete})
+		if err != nil || n != 51 {
+			t.Fatalf("%d rows written (%v), want 51: a row OnWrite refuses is still written", n, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range 50 {
+			if p := fmt.Sprintf("/f%d", i); seen[p] != 1 {
+				t.Fatalf("OnWrite saw %s %d times, want once", p, seen[p])
+			}
+		}
+		if seen["/bad"] != 0 {
+			t.Fatalf("the refused row counted as handled")
+		}
+	})
+}

@@ -86,7 +86,7 @@ func TestDeleteTransfersBeforeInBatches(t *testing.T) {
 			rows = append(rows, &store.Transfer{Operation: store.OpDownload, Status: store.StatusOK, Protocol: "ftp",
 				StartedAt: time.Now().Add(-48*time.Hour + time.Duration(i)*time.Minute)})
 		}
-		if err := s.RecordTransfers(ctx, rows); err != nil {
+		if err := s.RecordTransfers(ctx, rows, nil); err != nil {
 			t.Fatal(err)
 		}
 		var batches []int64

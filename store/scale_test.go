@@ -41,7 +41,7 @@ func TestTransfersPerHour(t *testing.T) {
 		add(h0.Add(2*time.Hour+2*time.Minute), store.OpUpload, store.StatusFailed, 7)
 		add(h0.Add(2*time.Hour+3*time.Minute), store.OpDownload, store.StatusOK, 9)
 		add(h0.Add(-2*time.Hour), store.OpUpload, store.StatusOK, 100) // before since
-		if err := s.RecordTransfers(ctx, rows); err != nil {
+		if err := s.RecordTransfers(ctx, rows, nil); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.TransfersPerHour(ctx, store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK, Since: h0})
@@ -73,7 +73,7 @@ func TestListTransfersSince(t *testing.T) {
 			{ID: store.NewIDAt(since.Add(-time.Minute)), Operation: store.OpLogin, Status: store.StatusOK, Protocol: "ftp", StartedAt: since.Add(-time.Minute)},
 			{ID: store.NewIDAt(since.Add(-2 * time.Hour)), Operation: store.OpLogin, Status: store.StatusOK, Protocol: "ftp", StartedAt: since.Add(-2 * time.Hour)},
 		}
-		if err := s.RecordTransfers(ctx, rows); err != nil {
+		if err := s.RecordTransfers(ctx, rows, nil); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.ListTransfers(ctx, store.TransferFilter{Since: since})
@@ -144,7 +144,7 @@ func TestListTransfersPathPrefix(t *testing.T) {
 		for _, p := range []string{"/in/a", "/in/b/c", "/In/d", "/inbox", "/in_x/e", "/in%/f"} {
 			rows = append(rows, &store.Transfer{Operation: store.OpUpload, Status: store.StatusOK, Protocol: "ftp", Path: p})
 		}
-		if err := s.RecordTransfers(ctx, rows); err != nil {
+		if err := s.RecordTransfers(ctx, rows, nil); err != nil {
 			t.Fatal(err)
 		}
 		for prefix, want := range map[string]int{"/in/": 2, "/in": 5, "/In/": 1, "/in_": 1, "/in%": 1, "/zz": 0} {

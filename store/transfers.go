@@ -108,7 +108,7 @@ func (t *Transfer) fillDefaults(now time.Time) {
 
 // RecordTransfers appends finished operations to the audit log in one
 // transaction (one statement per 100 rows).
-func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer) error {
+func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func(tx *Store) error) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -117,7 +117,13 @@ func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer) error {
 		t.fillDefaults(now)
 	}
 	err := s.Tx(ctx, func(tx *Store) error {
-		return translate(tx.q(ctx).CreateInBatches(rows, 100).Error)
+		if err := tx.q(ctx).CreateInBatches(rows, 100).Error; err != nil {
+			return translate(err)
+		}
+		if then != nil {
+			return then(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return err

@@ -54,7 +54,7 @@ func (s *Server) fileCore() *files.Service {
 	}
 	fc := &files.Service{Store: s.Store, FilesDir: s.Partners.FilesDir, Logger: s.logger()}
 	if s.Outbox != nil {
-		fc.OnUpload, fc.OnFile = s.Outbox.OnUpload, s.Outbox.OnFile
+		fc.OnUpload, fc.OnFile = s.Outbox.OnUpload, s.Outbox.OnFiles
 	}
 	return fc
 }

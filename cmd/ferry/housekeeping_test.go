@@ -306,7 +306,7 @@ func TestMaintenanceAppliesAuditRetention(t *testing.T) {
 		{Operation: store.OpDownload, Status: store.StatusOK, Protocol: "ftp", StartedAt: now.Add(-89 * 24 * time.Hour)},
 		{Operation: store.OpLogin, Status: store.StatusOK, Protocol: "ftp", StartedAt: now},
 	}
-	if err := st.RecordTransfers(ctx, rows); err != nil {
+	if err := st.RecordTransfers(ctx, rows, nil); err != nil {
 		t.Fatal(err)
 	}
 	p := &store.Partner{Slug: "acme", Name: "Acme"}

@@ -53,7 +53,7 @@ type deps struct {
 // every front end shares: recovery and the partial-upload sweep run through
 // it, the web admin's file pages work through it.
 func (d *deps) files() *files.Service {
-	return &files.Service{Store: d.store, FilesDir: d.cfg.FilesDir(), OnUpload: d.outbox.OnUpload, OnFile: d.outbox.OnFile,
+	return &files.Service{Store: d.store, FilesDir: d.cfg.FilesDir(), OnUpload: d.outbox.OnUpload, OnFile: d.outbox.OnFiles,
 		NoSync: !d.cfg.UploadSync, Logger: d.log.With("component", "files"), Keys: d.keys()}
 }
 
@@ -126,7 +126,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 			PublicHost: cfg.FTPPublicHost, Banner: cfg.FTPBanner, IdleTimeout: cfg.FTPIdleTimeout,
 			DeflateLevel: cfg.FTPDeflateLevel, Logger: log.With("component", "ftpd"),
 			Store: st, Guard: guard, MaxSessions: cfg.FTPMaxSessions, MaxSessionsPerIP: cfg.FTPMaxSessionsPerIP,
-			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload, OnFile: d.outbox.OnFile,
+			MaxSessionsPerAccount: cfg.FTPMaxSessionsPerAccount, OnUpload: d.outbox.OnUpload, OnFile: d.outbox.OnFiles,
 			NoSync: !cfg.UploadSync, LoginTimeout: cfg.LoginTimeout, AVBLDiskSpace: cfg.FTPAVBLDiskSpace,
 			UploadKeys: d.keys(),
 		}
