@@ -107,6 +107,7 @@ type Tree struct {
 	ctx  context.Context
 	root *vfs.Root
 	fs   afero.Fs
+	lim  *partnerLimits // nil without a store
 
 	// Published, if set, is called when an upload has become visible, before
 	// its row is marked done (the front end's log line).
@@ -130,7 +131,8 @@ func (s *Service) Open(ctx context.Context, who Principal) (*Tree, error) {
 	atomic.NoSync = s.NoSync
 	var fs afero.Fs = atomic
 	if s.Store != nil {
-		fs = vfs.NewQuota(ctx, fs, &partnerLimits{store: s.Store, partnerID: who.PartnerID})
+		t.lim = &partnerLimits{store: s.Store, rows: s.Rows, partnerID: who.PartnerID}
+		fs = vfs.NewQuota(ctx, fs, t.lim)
 	}
 	t.fs = vfs.NewPerms(vfs.NewJail(fs, home), who.Perms)
 	return t, nil
@@ -205,16 +207,13 @@ func (t *Tree) Finished(row *store.Transfer, n int64, err error) {
 	t.Audit(row, err)
 }
 
-// addUsage changes the partner's usage counters. It is not in the
-// transaction of the operation's row, which the background writer commits
-// later: a failure is logged for `ferry quota recalc`.
-func (t *Tree) addUsage(dBytes, dFiles int64) {
-	if t.svc.Store == nil {
-		return
+// waitUsage waits until the usage changes of the partner's deletes still
+// queued in the background writer are in the database, before the
+// counters are read to decide (see store.AuditWriter.WaitUsage). A partner
+// without a quota has nothing to decide.
+func (t *Tree) waitUsage(ctx context.Context) error {
+	if t.lim == nil || t.lim.none() {
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
-	defer cancel()
-	if err := t.svc.Store.AddUsage(ctx, t.who.PartnerID, dBytes, dFiles); err != nil {
-		t.svc.logger().Error("update quota usage; run `ferry quota recalc`", "partner", t.who.PartnerSlug, "err", err)
-	}
+	return t.lim.wait(ctx)
 }

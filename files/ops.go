@@ -28,7 +28,7 @@ func (t *Tree) Remove(name string) error {
 	err := t.fs.Remove(name)
 	if err == nil && statErr == nil && !vfs.IsPartial(fi) {
 		row.Bytes, row.UsageBytes, row.UsageFiles = fi.Size(), -fi.Size(), -1
-		t.addUsage(-fi.Size(), -1)
+		row.ApplyUsage = true // with the row, in the background: see store.AuditWriter
 	}
 	t.Audit(row, err)
 	return err
@@ -58,7 +58,7 @@ func (t *Tree) Rename(from, to string) error {
 	err := t.fs.Rename(from, to)
 	if err == nil && statErr == nil && !replaced.IsDir() && !vfs.IsPartial(replaced) {
 		row.UsageBytes, row.UsageFiles = -replaced.Size(), -1
-		t.addUsage(-replaced.Size(), -1)
+		row.ApplyUsage = true
 	}
 	t.Audit(row, err)
 	return err
@@ -93,6 +93,9 @@ func (t *Tree) Upload(name string, r io.Reader) (int64, error) {
 func (t *Tree) Free() (free int64, limited bool, err error) {
 	if t.svc.Store == nil {
 		return 0, false, nil
+	}
+	if err := t.lim.wait(t.ctx); err != nil {
+		return 0, false, err
 	}
 	p, err := t.svc.Store.PartnerUsage(t.ctx, t.who.PartnerID)
 	if err != nil || p.QuotaBytes <= 0 {

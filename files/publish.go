@@ -44,6 +44,9 @@ func (c committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish func
 		t.published(row)
 		return nil
 	}
+	if err := t.waitUsage(ctx); err != nil {
+		return fmt.Errorf("record upload: %w", err)
+	}
 	if err := st.BeginUpload(ctx, row); err != nil {
 		if errors.Is(err, store.ErrQuotaExceeded) {
 			return fmt.Errorf("%w: partner %s", vfs.ErrQuotaExceeded, t.who.PartnerSlug)
@@ -152,6 +155,7 @@ func (s *Service) Sweep(ctx context.Context, slug string, maxAge time.Duration) 
 // (The check that counts happens when an upload is published.)
 type partnerLimits struct {
 	store     *store.Store
+	rows      *store.AuditWriter // nil: usage changes are written at once
 	partnerID string
 	mu        sync.Mutex
 	noneUntil time.Time
@@ -163,11 +167,11 @@ type partnerLimits struct {
 const noQuotaRecheck = 2 * time.Second
 
 func (l *partnerLimits) Limits(ctx context.Context) (vfs.Limits, error) {
-	l.mu.Lock()
-	none := time.Now().Before(l.noneUntil)
-	l.mu.Unlock()
-	if none {
+	if l.none() {
 		return vfs.Limits{}, nil
+	}
+	if err := l.wait(ctx); err != nil {
+		return vfs.Limits{}, err
 	}
 	p, err := l.store.PartnerUsage(ctx, l.partnerID)
 	if err != nil {
@@ -180,4 +184,23 @@ func (l *partnerLimits) Limits(ctx context.Context) (vfs.Limits, error) {
 		l.mu.Unlock()
 	}
 	return lim, nil
+}
+
+// none reports whether the partner was seen without a quota a moment ago.
+func (l *partnerLimits) none() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Now().Before(l.noneUntil)
+}
+
+// wait waits for the partner's usage changes still queued (see
+// store.AuditWriter.WaitUsage).
+func (l *partnerLimits) wait(ctx context.Context) error {
+	if l.rows == nil {
+		return nil
+	}
+	if err := l.rows.WaitUsage(ctx, l.partnerID); err != nil {
+		return fmt.Errorf("wait for usage: %w", err)
+	}
+	return nil
 }

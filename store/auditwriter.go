@@ -22,6 +22,14 @@ import (
 // commit with something else (a finished upload and its notification) do
 // not go through an AuditWriter.
 //
+// A row marked ApplyUsage (a delete's refund) changes its partner's usage
+// counters when it is written, in its transaction. Anything that reads
+// the counters to decide (a quota check) calls WaitUsage first, so that
+// what this process gave back is counted: a DELE then a STOR finds its
+// space free. Readers of other processes see the change within Linger; a
+// change still queued when the process dies is lost with its row, which
+// leaves usage too high (never too low) until `ferry quota recalc`.
+//
 // The zero value is not usable; set Store, then call Start.
 type AuditWriter struct {
 	Store  *Store
@@ -44,6 +52,13 @@ type AuditWriter struct {
 	running bool
 	queue   chan *Transfer
 	done    chan struct{}
+	flush   chan struct{} // ends a batch's wait for more rows
+
+	// pmu guards the two below. It is never held across a send to queue
+	// (Add holds mu then), so the writer can always take it.
+	pmu     sync.Mutex
+	pending map[string]int // partner ID: queued rows with ApplyUsage
+	written chan struct{}  // closed (and replaced) after each batch
 }
 
 // auditBatch is the most rows written in one transaction.
@@ -63,6 +78,7 @@ func (w *AuditWriter) Start() {
 	}
 	w.queue = make(chan *Transfer, n)
 	w.done = make(chan struct{})
+	w.flush = make(chan struct{}, 1)
 	w.running = true
 	go w.run(w.queue, w.done)
 }
@@ -74,6 +90,7 @@ func (w *AuditWriter) Add(t *Transfer) {
 	}
 	w.mu.Lock()
 	if w.running {
+		w.track(t, 1)
 		// A full queue blocks here, under mu: Close then waits for this
 		// send, which the writer's goroutine is about to take.
 		w.queue <- t
@@ -129,13 +146,74 @@ func (w *AuditWriter) run(queue <-chan *Transfer, done chan<- struct{}) {
 					batch = append(batch, t)
 				case <-timer.C:
 					break fill
+				case <-w.flush:
+					break fill
 				}
 			}
 			timer.Stop()
 		}
 		w.write(batch)
+		w.pmu.Lock()
+		for _, t := range batch {
+			w.trackLocked(t, -1)
+		}
+		if w.written != nil {
+			close(w.written)
+			w.written = nil
+		}
+		w.pmu.Unlock()
 		if !open {
 			return
+		}
+	}
+}
+
+// track counts a queued row's usage change (d = 1) or its end (d = -1).
+func (w *AuditWriter) track(t *Transfer, d int) {
+	if !t.ApplyUsage || t.PartnerID == nil {
+		return
+	}
+	w.pmu.Lock()
+	w.trackLocked(t, d)
+	w.pmu.Unlock()
+}
+
+func (w *AuditWriter) trackLocked(t *Transfer, d int) {
+	if !t.ApplyUsage || t.PartnerID == nil {
+		return
+	}
+	if w.pending == nil {
+		w.pending = map[string]int{}
+	}
+	if w.pending[*t.PartnerID] += d; w.pending[*t.PartnerID] <= 0 {
+		delete(w.pending, *t.PartnerID)
+	}
+}
+
+// WaitUsage returns once no usage change of the partner is queued: the
+// ones queued before the call are written (or failed), and the partner's
+// counters in the database count them. It asks the writer not to wait for
+// more rows. It returns at once when there are none, or before Start.
+func (w *AuditWriter) WaitUsage(ctx context.Context, partnerID string) error {
+	for {
+		w.pmu.Lock()
+		if w.pending[partnerID] == 0 {
+			w.pmu.Unlock()
+			return nil
+		}
+		if w.written == nil {
+			w.written = make(chan struct{})
+		}
+		written := w.written
+		w.pmu.Unlock()
+		select {
+		case w.flush <- struct{}{}:
+		default:
+		}
+		select {
+		case <-written:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

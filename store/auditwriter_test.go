@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
@@ -105,6 +106,54 @@ func TestAuditWriterOnWrite(t *testing.T) {
 		}
 		if seen["/bad"] != 0 {
 			t.Fatalf("the refused row counted as handled")
+		}
+	})
+}
+
+// A row marked ApplyUsage changes its partner's usage with it; WaitUsage
+// returns once the changes queued for the partner are written, without
+// waiting out the writer's linger, and at once when none are queued.
+func TestAuditWriterWaitUsage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := &store.Partner{Slug: "acme", Name: "Acme", Enabled: true}
+		other := &store.Partner{Slug: "other", Name: "Other", Enabled: true}
+		for _, x := range []*store.Partner{p, other} {
+			if err := s.CreatePartner(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddUsage(ctx, x.ID, 1000, 10); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := &store.AuditWriter{Store: s, Linger: time.Hour}
+		w.Start()
+		defer w.Close(ctx)
+		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := w.WaitUsage(waitCtx, p.ID); err != nil {
+			t.Fatalf("nothing queued: %v", err)
+		}
+		for range 3 {
+			w.Add(&store.Transfer{Protocol: "ftp", Operation: store.OpDelete, Status: store.StatusOK, Path: "/f",
+				PartnerID: store.StrPtr(p.ID), UsageBytes: -100, UsageFiles: -1, ApplyUsage: true})
+		}
+		start := time.Now()
+		if err := w.WaitUsage(waitCtx, p.ID); err != nil {
+			t.Fatalf("WaitUsage: %v", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("WaitUsage took %v: it waited for the linger", d)
+		}
+		u, err := s.PartnerUsage(ctx, p.ID)
+		if err != nil || u.UsedBytes != 700 || u.UsedFiles != 7 {
+			t.Fatalf("usage %d/%d (%v), want 700/7", u.UsedBytes, u.UsedFiles, err)
+		}
+		if u, err := s.PartnerUsage(ctx, other.ID); err != nil || u.UsedBytes != 1000 || u.UsedFiles != 10 {
+			t.Fatalf("another partner's usage changed: %d/%d (%v)", u.UsedBytes, u.UsedFiles, err)
+		}
+		if n, err := s.CountTransfers(ctx, store.TransferFilter{Operation: store.OpDelete}); err != nil || n != 3 {
+			t.Fatalf("%d rows (%v), want 3", n, err)
 		}
 	})
 }

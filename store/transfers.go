@@ -42,6 +42,11 @@ type Transfer struct {
 	EncryptedTo string
 	Signature   string
 	Signer      string
+
+	// ApplyUsage makes RecordTransfers apply UsageBytes and UsageFiles to
+	// the partner's counters in the transaction that writes the row (a
+	// delete's refund), instead of the caller before it. Not stored.
+	ApplyUsage bool `gorm:"-"`
 }
 
 // Operations in the audit log.
@@ -107,7 +112,8 @@ func (t *Transfer) fillDefaults(now time.Time) {
 }
 
 // RecordTransfers appends finished operations to the audit log in one
-// transaction (one statement per 100 rows).
+// transaction (one statement per 100 rows), with the usage changes of the
+// rows marked ApplyUsage, and then runs then (if not nil) in it.
 func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func(tx *Store) error) error {
 	if len(rows) == 0 {
 		return nil
@@ -120,6 +126,9 @@ func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func
 		if err := tx.q(ctx).CreateInBatches(rows, 100).Error; err != nil {
 			return translate(err)
 		}
+		if err := tx.applyUsage(ctx, rows); err != nil {
+			return err
+		}
 		if then != nil {
 			return then(tx)
 		}
@@ -129,6 +138,33 @@ func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func
 		return err
 	}
 	s.countAudit(rows...)
+	return nil
+}
+
+// applyUsage adds up the usage changes of the rows marked ApplyUsage and
+// applies them, one update per partner.
+func (s *Store) applyUsage(ctx context.Context, rows []*Transfer) error {
+	type delta struct{ bytes, files int64 }
+	var order []string
+	sum := map[string]*delta{}
+	for _, t := range rows {
+		if !t.ApplyUsage || t.PartnerID == nil || (t.UsageBytes == 0 && t.UsageFiles == 0) {
+			continue
+		}
+		d := sum[*t.PartnerID]
+		if d == nil {
+			d = &delta{}
+			sum[*t.PartnerID] = d
+			order = append(order, *t.PartnerID)
+		}
+		d.bytes += t.UsageBytes
+		d.files += t.UsageFiles
+	}
+	for _, id := range order {
+		if err := s.addUsage(ctx, id, sum[id].bytes, sum[id].files, false); err != nil {
+			return fmt.Errorf("store: usage of partner %s: %w", id, err)
+		}
+	}
 	return nil
 }
 
