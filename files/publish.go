@@ -15,8 +15,9 @@ import (
 
 // committer publishes a tree's uploads in two phases: reserve quota and
 // record "committing" (one transaction), rename into place, mark done with
-// the upload hook (one transaction). A crash between the phases is
-// repaired by Recover.
+// the upload hook (one transaction; with a started Rows writer, in its next
+// batch, after the reply). A crash between the phases is repaired by
+// Recover.
 type committer struct{ t *Tree }
 
 var _ vfs.Committer = committer{}
@@ -60,6 +61,12 @@ func (c committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish func
 		return fmt.Errorf("publish upload: %w", err)
 	}
 	t.published(row)
+	if rows := t.svc.Rows; rows != nil {
+		// Marked done, with its alert, in the background writer's next
+		// batch: the client's 226 does not wait for a second transaction.
+		rows.Finish(row, time.Now(), uploadHook(t.svc.OnUpload, row))
+		return nil
+	}
 	err := st.FinishUpload(context.WithoutCancel(ctx), row.ID, time.Now(), uploadHook(t.svc.OnUpload, row))
 	if err != nil {
 		// The file is visible and its quota reserved; Recover finishes

@@ -83,6 +83,17 @@ func (w *AuditWriter) Start() {
 	go w.run(w.queue, w.done)
 }
 
+// Finish queues the end of an upload BeginUpload recorded and the caller
+// then made visible: in the background, FinishUpload's work (the row marked
+// done, extra run) is done in the transaction of the next batch, many
+// uploads in one. A crash before leaves the row committing, for
+// RecoverUploads to finish, as a failed FinishUpload does.
+func (w *AuditWriter) Finish(t *Transfer, finished time.Time, extra func(tx *Store) error) {
+	at := finished.UTC()
+	t.finish, t.FinishedAt, t.Status = &finishing{extra: extra}, &at, StatusOK
+	w.Add(t)
+}
+
 // Add queues a finished row.
 func (w *AuditWriter) Add(t *Transfer) {
 	if t.ID == "" {

@@ -47,7 +47,14 @@ type Transfer struct {
 	// the partner's counters in the transaction that writes the row (a
 	// delete's refund), instead of the caller before it. Not stored.
 	ApplyUsage bool `gorm:"-"`
+
+	// finish marks a row AuditWriter.Finish queued: a committing upload
+	// to mark done (FinishUpload, with its extra), not a row to insert.
+	// A pointer keeps Transfer comparable.
+	finish *finishing
 }
+
+type finishing struct{ extra func(tx *Store) error }
 
 // Operations in the audit log.
 const (
@@ -113,20 +120,35 @@ func (t *Transfer) fillDefaults(now time.Time) {
 
 // RecordTransfers appends finished operations to the audit log in one
 // transaction (one statement per 100 rows), with the usage changes of the
-// rows marked ApplyUsage, and then runs then (if not nil) in it.
+// rows marked ApplyUsage, and then runs then (if not nil) in it. Rows an
+// AuditWriter queued with Finish are committing uploads marked done in the
+// same transaction, as FinishUpload does.
 func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func(tx *Store) error) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
+	inserts := make([]*Transfer, 0, len(rows))
 	for _, t := range rows {
-		t.fillDefaults(now)
+		if t.finish == nil {
+			t.fillDefaults(now)
+			inserts = append(inserts, t)
+		}
 	}
 	err := s.Tx(ctx, func(tx *Store) error {
-		if err := tx.q(ctx).CreateInBatches(rows, 100).Error; err != nil {
-			return translate(err)
+		if len(inserts) > 0 {
+			if err := tx.q(ctx).CreateInBatches(inserts, 100).Error; err != nil {
+				return translate(err)
+			}
 		}
-		if err := tx.applyUsage(ctx, rows); err != nil {
+		for _, t := range rows {
+			if t.finish != nil {
+				if _, err := tx.finishUpload(ctx, t.ID, *t.FinishedAt, t.finish.extra); err != nil {
+					return fmt.Errorf("store: finish upload %s: %w", t.ID, err)
+				}
+			}
+		}
+		if err := tx.applyUsage(ctx, inserts); err != nil {
 			return err
 		}
 		if then != nil {
@@ -269,29 +291,40 @@ func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 // FinishUpload marks a committing upload done. extra runs in the same
 // transaction (the notification outbox hooks in here).
 func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, extra func(tx *Store) error) error {
-	var t Transfer
+	var t *Transfer
 	err := s.Tx(ctx, func(tx *Store) error {
-		res := tx.q(ctx).Model(&Transfer{}).Where("id = ? AND status = ?", id, StatusCommitting).
-			Updates(map[string]any{"status": StatusOK, "finished_at": finished.UTC(), "staging_path": ""})
-		if res.Error != nil {
-			return translate(res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
-		}
-		if err := tx.q(ctx).Select("operation", "status", "bytes").Where("id = ?", id).Take(&t).Error; err != nil {
-			return translate(err)
-		}
-		if extra != nil {
-			return extra(tx)
-		}
-		return nil
+		var err error
+		t, err = tx.finishUpload(ctx, id, finished, extra)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	s.countAudit(&t)
+	s.countAudit(t)
 	return nil
+}
+
+// finishUpload is FinishUpload in tx; it returns what countAudit needs of
+// the row.
+func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time, extra func(tx *Store) error) (*Transfer, error) {
+	res := s.q(ctx).Model(&Transfer{}).Where("id = ? AND status = ?", id, StatusCommitting).
+		Updates(map[string]any{"status": StatusOK, "finished_at": finished.UTC(), "staging_path": ""})
+	if res.Error != nil {
+		return nil, translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	var t Transfer
+	if err := s.q(ctx).Select("operation", "status", "bytes").Where("id = ?", id).Take(&t).Error; err != nil {
+		return nil, translate(err)
+	}
+	if extra != nil {
+		if err := extra(s); err != nil {
+			return nil, err
+		}
+	}
+	return &t, nil
 }
 
 // AbortUpload gives back the usage a committing upload reserved and marks
