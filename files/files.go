@@ -108,6 +108,10 @@ type Tree struct {
 	root *vfs.Root
 	fs   afero.Fs
 	lim  *partnerLimits // nil without a store
+	// plain is the partner seen without file protection (encrypt_uploads,
+	// verify_uploads) a moment ago: a burst of uploads reads the partner
+	// row once, not before every publish.
+	plain recently
 
 	// Published, if set, is called when an upload has become visible, before
 	// its row is marked done (the front end's log line).

@@ -52,12 +52,16 @@ func isSignature(name string) bool {
 func (c committer) protect(ctx context.Context, u *vfs.Upload, row *store.Transfer) error {
 	t := c.t
 	svc := t.svc
-	if svc.Keys == nil || svc.Store == nil || t.who.PartnerID == "" {
+	if svc.Keys == nil || svc.Store == nil || t.who.PartnerID == "" || t.plain.seen() {
 		return nil
 	}
 	p, err := svc.Store.PartnerByID(ctx, t.who.PartnerID)
 	if err != nil {
 		return fmt.Errorf("read the partner's file settings: %w", err)
+	}
+	if !p.VerifyUploads && p.EncryptUploads == "" {
+		t.plain.see()
+		return nil
 	}
 	if p.VerifyUploads {
 		if err := c.verify(ctx, p, u, row); err != nil {

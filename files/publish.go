@@ -164,14 +164,32 @@ type partnerLimits struct {
 	store     *store.Store
 	rows      *store.AuditWriter // nil: usage changes are written at once
 	partnerID string
-	mu        sync.Mutex
-	noneUntil time.Time
+	noQuota   recently
 }
 
-// noQuotaRecheck is how long a partner seen without a quota is taken to
-// have none: a quota an administrator sets reaches the early check of
-// running sessions within this.
+// noQuotaRecheck is how long a partner seen without a quota (or without
+// file protection) is taken to have none: a quota an administrator sets
+// reaches the early check of running sessions within this, and
+// encrypt_uploads or verify_uploads their next publish.
 const noQuotaRecheck = 2 * time.Second
+
+// recently remembers that something was seen, for noQuotaRecheck.
+type recently struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (r *recently) see() {
+	r.mu.Lock()
+	r.until = time.Now().Add(noQuotaRecheck)
+	r.mu.Unlock()
+}
+
+func (r *recently) seen() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Now().Before(r.until)
+}
 
 func (l *partnerLimits) Limits(ctx context.Context) (vfs.Limits, error) {
 	if l.none() {
@@ -186,19 +204,13 @@ func (l *partnerLimits) Limits(ctx context.Context) (vfs.Limits, error) {
 	}
 	lim := vfs.Limits{MaxBytes: p.QuotaBytes, MaxFiles: p.QuotaFiles, UsedBytes: p.UsedBytes, UsedFiles: p.UsedFiles}
 	if lim.MaxBytes <= 0 && lim.MaxFiles <= 0 {
-		l.mu.Lock()
-		l.noneUntil = time.Now().Add(noQuotaRecheck)
-		l.mu.Unlock()
+		l.noQuota.see()
 	}
 	return lim, nil
 }
 
 // none reports whether the partner was seen without a quota a moment ago.
-func (l *partnerLimits) none() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return time.Now().Before(l.noneUntil)
-}
+func (l *partnerLimits) none() bool { return l.noQuota.seen() }
 
 // wait waits for the partner's usage changes still queued (see
 // store.AuditWriter.WaitUsage).
