@@ -63,6 +63,10 @@ func (c committer) protect(ctx context.Context, u *vfs.Upload, row *store.Transf
 		t.plain.see()
 		return nil
 	}
+	// The plaintext's hash, before the data is checked or rewritten.
+	if err := hashLate(u, row); err != nil {
+		return err
+	}
 	if p.VerifyUploads {
 		if err := c.verify(ctx, p, u, row); err != nil {
 			return err

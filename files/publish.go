@@ -2,8 +2,11 @@ package files
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -42,6 +45,7 @@ func (c committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish func
 		if err := publish(); err != nil {
 			return err
 		}
+		hashLateLog(u, row, t.svc.logger())
 		t.published(row)
 		return nil
 	}
@@ -62,18 +66,63 @@ func (c committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish func
 	}
 	t.published(row)
 	if rows := t.svc.Rows; rows != nil {
-		// Marked done, with its alert, in the background writer's next
-		// batch: the client's 226 does not wait for a second transaction.
-		rows.Finish(row, time.Now(), uploadHook(t.svc.OnUpload, row))
+		// Hashed if it is big, then marked done with its alert, in the
+		// background writer's next batch: the client's 226 waits for
+		// neither.
+		if u.Hash != nil {
+			log := t.svc.logger()
+			rows.FinishAfter(row, time.Now(), func() { hashLateLog(u, row, log) }, uploadHook(t.svc.OnUpload, row))
+		} else {
+			rows.Finish(row, time.Now(), uploadHook(t.svc.OnUpload, row))
+		}
 		return nil
 	}
-	err := st.FinishUpload(context.WithoutCancel(ctx), row.ID, time.Now(), uploadHook(t.svc.OnUpload, row))
+	finished := time.Now()
+	hashLateLog(u, row, t.svc.logger())
+	err := st.FinishUpload(context.WithoutCancel(ctx), row.ID, finished, row.SHA256, uploadHook(t.svc.OnUpload, row))
 	if err != nil {
 		// The file is visible and its quota reserved; Recover finishes
 		// the record later. The client still gets success.
 		t.svc.logger().Error("finish upload record; recovery will complete it", "id", row.ID, "err", err)
 	}
 	return nil
+}
+
+// fileSHA256 is the hex SHA-256 of a file in root, "" if it cannot be
+// read.
+func fileSHA256(root *vfs.Root, name string) string {
+	f, err := root.Open(name)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// hashLate fills row.SHA256 of an upload hashed after its publish
+// (vfs.Upload.Hash), and releases its handle; it reports a failure.
+func hashLate(u *vfs.Upload, row *store.Transfer) error {
+	if u.Hash == nil {
+		return nil
+	}
+	sum, err := u.Hash()
+	if err != nil {
+		return fmt.Errorf("hash upload %s: %w", row.Path, err)
+	}
+	u.SHA256, row.SHA256 = sum, fmt.Sprintf("%x", sum)
+	return nil
+}
+
+// hashLateLog is hashLate for a published upload: a failure leaves the
+// row without its SHA-256 (logged); the file is published all the same.
+func hashLateLog(u *vfs.Upload, row *store.Transfer, log *slog.Logger) {
+	if err := hashLate(u, row); err != nil {
+		log.Error("upload published without its SHA-256", "id", row.ID, "err", err)
+	}
 }
 
 func (t *Tree) published(row *store.Transfer) {
@@ -119,6 +168,10 @@ func (s *Service) Recover(ctx context.Context, minAge time.Duration) (finished, 
 					fi, serr := root.Stat(t.Path)
 					_, stagedErr := root.Stat(t.StagingPath)
 					published = serr == nil && fi.Size() == t.FileSize && stagedErr != nil
+					if published && t.SHA256 == "" {
+						// Hashed after publish, and the crash came first.
+						t.SHA256 = fileSHA256(root, t.Path)
+					}
 					if !published && stagedErr == nil {
 						// Keep the data for a resume, as a failed commit does.
 						if err := root.Rename(t.StagingPath, vfs.PartialPath(t.Path)); err != nil {
@@ -130,7 +183,7 @@ func (s *Service) Recover(ctx context.Context, minAge time.Duration) (finished, 
 			}
 		}
 		if published {
-			if err := st.FinishUpload(ctx, t.ID, time.Now(), uploadHook(s.OnUpload, t)); err != nil {
+			if err := st.FinishUpload(ctx, t.ID, time.Now(), t.SHA256, uploadHook(s.OnUpload, t)); err != nil {
 				return finished, aborted, err
 			}
 			finished++

@@ -532,7 +532,7 @@ func TestQuotaAlertsOncePerCrossing(t *testing.T) {
 			if err := e.db.BeginUpload(ctx, tr); err != nil {
 				t.Fatal(err)
 			}
-			if err := e.db.FinishUpload(ctx, tr.ID, time.Now(), func(tx *store.Store) error {
+			if err := e.db.FinishUpload(ctx, tr.ID, time.Now(), "", func(tx *store.Store) error {
 				return e.outbox.OnUpload(ctx, tx, tr)
 			}); err != nil {
 				t.Fatal(err)

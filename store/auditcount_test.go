@@ -63,7 +63,7 @@ func TestAuditCounting(t *testing.T) {
 			return tr
 		}
 		done, failed, _ := up(12), up(5), up(3) // the third stays committing
-		if err := s.FinishUpload(ctx, done.ID, time.Now(), nil); err != nil {
+		if err := s.FinishUpload(ctx, done.ID, time.Now(), "", nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AbortUpload(ctx, failed.ID, "test"); err != nil {
@@ -71,7 +71,7 @@ func TestAuditCounting(t *testing.T) {
 		}
 		// A hook that fails rolls the finish back: nothing counted.
 		hookErr := errors.New("hook")
-		if err := s.FinishUpload(ctx, failed.ID, time.Now(), func(*store.Store) error { return hookErr }); err == nil {
+		if err := s.FinishUpload(ctx, failed.ID, time.Now(), "", func(*store.Store) error { return hookErr }); err == nil {
 			t.Fatal("finished an aborted upload")
 		}
 		for status, want := range map[string]float64{store.StatusOK: 1, store.StatusFailed: 1} {

@@ -52,7 +52,8 @@ type AuditWriter struct {
 	running bool
 	queue   chan *Transfer
 	done    chan struct{}
-	flush   chan struct{} // ends a batch's wait for more rows
+	flush   chan struct{}  // ends a batch's wait for more rows
+	preps   sync.WaitGroup // FinishAfter's goroutines
 
 	// pmu guards the two below. It is never held across a send to queue
 	// (Add holds mu then), so the writer can always take it.
@@ -94,6 +95,18 @@ func (w *AuditWriter) Finish(t *Transfer, finished time.Time, extra func(tx *Sto
 	w.Add(t)
 }
 
+// FinishAfter is Finish once prep has run, on a goroutine of its own that
+// Close waits for: prep is what the finish needs and the reply must not
+// wait for (hashing a big upload, which fills t.SHA256).
+func (w *AuditWriter) FinishAfter(t *Transfer, finished time.Time, prep func(), extra func(tx *Store) error) {
+	w.preps.Add(1)
+	go func() {
+		defer w.preps.Done()
+		prep()
+		w.Finish(t, finished, extra)
+	}()
+}
+
 // Add queues a finished row.
 func (w *AuditWriter) Add(t *Transfer) {
 	if t.ID == "" {
@@ -112,9 +125,20 @@ func (w *AuditWriter) Add(t *Transfer) {
 	w.write([]*Transfer{t})
 }
 
-// Close writes the queued rows and stops the goroutine; it returns early
-// (leaving the rest to the goroutine) when ctx is done.
+// Close waits for FinishAfter's work, writes the queued rows and stops the
+// goroutine; it returns early (leaving the rest to the goroutines) when ctx
+// is done.
 func (w *AuditWriter) Close(ctx context.Context) error {
+	prepped := make(chan struct{})
+	go func() {
+		w.preps.Wait()
+		close(prepped)
+	}()
+	select {
+	case <-prepped:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	w.mu.Lock()
 	if !w.running {
 		w.mu.Unlock()

@@ -143,7 +143,7 @@ func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func
 		}
 		for _, t := range rows {
 			if t.finish != nil {
-				if _, err := tx.finishUpload(ctx, t.ID, *t.FinishedAt, t.finish.extra); err != nil {
+				if _, err := tx.finishUpload(ctx, t.ID, *t.FinishedAt, t.SHA256, t.finish.extra); err != nil {
 					return fmt.Errorf("store: finish upload %s: %w", t.ID, err)
 				}
 			}
@@ -288,13 +288,14 @@ func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 	})
 }
 
-// FinishUpload marks a committing upload done. extra runs in the same
+// FinishUpload marks a committing upload done, with its SHA-256 when it
+// was hashed after BeginUpload (sha256 not ""). extra runs in the same
 // transaction (the notification outbox hooks in here).
-func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, extra func(tx *Store) error) error {
+func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) error {
 	var t *Transfer
 	err := s.Tx(ctx, func(tx *Store) error {
 		var err error
-		t, err = tx.finishUpload(ctx, id, finished, extra)
+		t, err = tx.finishUpload(ctx, id, finished, sha256, extra)
 		return err
 	})
 	if err != nil {
@@ -306,9 +307,12 @@ func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time,
 
 // finishUpload is FinishUpload in tx; it returns what countAudit needs of
 // the row.
-func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time, extra func(tx *Store) error) (*Transfer, error) {
-	res := s.q(ctx).Model(&Transfer{}).Where("id = ? AND status = ?", id, StatusCommitting).
-		Updates(map[string]any{"status": StatusOK, "finished_at": finished.UTC(), "staging_path": ""})
+func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) (*Transfer, error) {
+	set := map[string]any{"status": StatusOK, "finished_at": finished.UTC(), "staging_path": ""}
+	if sha256 != "" {
+		set["sha256"] = sha256
+	}
+	res := s.q(ctx).Model(&Transfer{}).Where("id = ? AND status = ?", id, StatusCommitting).Updates(set)
 	if res.Error != nil {
 		return nil, translate(res.Error)
 	}

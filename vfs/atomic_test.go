@@ -25,8 +25,67 @@ func (c *recordingCommitter) CommitUpload(_ context.Context, u *Upload, publish 
 	if err := publish(); err != nil {
 		return err
 	}
+	if u.Hash != nil {
+		sum, err := u.Hash()
+		if err != nil {
+			return err
+		}
+		u.SHA256 = sum
+	}
 	c.uploads = append(c.uploads, *u)
 	return nil
+}
+
+// lateCommitter publishes and keeps the upload, to hash it later.
+type lateCommitter struct{ uploads []*Upload }
+
+func (c *lateCommitter) CommitUpload(_ context.Context, u *Upload, publish func() error) error {
+	if err := publish(); err != nil {
+		return err
+	}
+	c.uploads = append(c.uploads, u)
+	return nil
+}
+
+// An upload over InlineHashMax is hashed after publish, through a handle of
+// its own: what happens to the name meanwhile (another upload replaces it,
+// a delete) does not change the hash, which covers the whole file, resumed
+// part included. A small upload is hashed before publish.
+func TestAtomicLateHash(t *testing.T) {
+	for bname, base := range backends(t) {
+		t.Run(bname, func(t *testing.T) {
+			c := &lateCommitter{}
+			a := NewAtomic(context.Background(), base, c)
+			data := strings.Repeat("0123456789abcdef", (InlineHashMax+100_000)/16)
+			if err := upload(t, a, "/big.bin", os.O_TRUNC, 0, data[:300_000], errors.New("connection reset")); err == nil {
+				t.Fatal("interrupted upload closed without error")
+			}
+			if err := upload(t, a, "/big.bin", 0, 300_000, data[300_000:], nil); err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			if len(c.uploads) != 1 || c.uploads[0].SHA256 != nil || c.uploads[0].Hash == nil {
+				t.Fatalf("a big upload was hashed before publish: %+v", c.uploads)
+			}
+			// The name changes before the hash is taken.
+			if err := upload(t, a, "/big.bin", os.O_TRUNC, 0, "replaced", nil); err != nil {
+				t.Fatal(err)
+			}
+			small := c.uploads[1]
+			if want := sha256.Sum256([]byte("replaced")); small.Hash != nil || string(small.SHA256) != string(want[:]) {
+				t.Fatalf("small upload: hash %x, late %v", small.SHA256, small.Hash != nil)
+			}
+			if err := a.Remove("/big.bin"); err != nil {
+				t.Fatal(err)
+			}
+			want := sha256.Sum256([]byte(data))
+			for range 2 { // a second call returns the same
+				got, err := c.uploads[0].Hash()
+				if err != nil || string(got) != string(want[:]) {
+					t.Fatalf("late hash %x (%v), want %x", got, err, want)
+				}
+			}
+		})
+	}
 }
 
 func upload(t *testing.T, f afero.Fs, name string, flag int, offset int64, data string, fail error) error {
