@@ -100,6 +100,7 @@ type Server struct {
 	closing    bool
 	served     chan struct{} // closed when Serve returns
 	rows       *store.AuditWriter
+	bufs       sync.Pool // *[]byte of copyBuffer bytes, for transfers (see copy)
 }
 
 // quietClosed is the engine's log handler. When Ferry closes a session's
