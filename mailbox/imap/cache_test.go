@@ -1,0 +1,131 @@
+package imap_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/internal/testenv"
+	"github.com/ferryhq/ferry/mailbox"
+	"github.com/ferryhq/ferry/mailbox/imap"
+	"github.com/ferryhq/ferry/mailbox/internal/mailtest"
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/store/storetest"
+)
+
+// fetchLines returns the solicited FETCH responses of a FETCH command by
+// message (the text after "* n FETCH "): the first one of each message,
+// before any EXPUNGE. Updates queued meanwhile come after the answer, and
+// the answer alone must be right.
+func fetchLines(t *testing.T, c *conn, cmd string) map[string]string {
+	t.Helper()
+	u, done := c.cmd("%s", cmd)
+	if !strings.HasPrefix(done, "OK") {
+		t.Fatalf("%s: %s", cmd, done)
+	}
+	out := map[string]string{}
+	for _, l := range u {
+		if strings.HasSuffix(l, " EXPUNGE") {
+			break
+		}
+		seq, rest, ok := strings.Cut(strings.TrimPrefix(l, "* "), " FETCH ")
+		if !ok || !strings.HasPrefix(l, "* ") {
+			continue
+		}
+		if _, dup := out[seq]; !dup {
+			out[seq] = rest
+		}
+	}
+	return out
+}
+
+// A node keeps a copy of a selected folder's rows and headers; a FETCH
+// must still answer what the database holds when another node, or another
+// session, changed the folder since the last command: flags, expunges,
+// new messages. The FETCH itself must be right, not the update after it.
+func TestFetchSeesOtherNodesChanges(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := start(t, b)
+			for i := 1; i <= 4; i++ {
+				e.deliver(t, e.Mail, fmt.Sprintf("message %d", i), "body")
+			}
+			a := e.dial(t) // on node 1
+			a.login("alice")
+			if u, _ := a.cmd("SELECT INBOX"); !has(u, "* 4 EXISTS") {
+				t.Fatalf("select: %q", u)
+			}
+			// Fill node 1's copy: rows and headers.
+			if got := fetchLines(t, a, "FETCH 1:* (FLAGS BODY.PEEK[HEADER])"); len(got) != 4 {
+				t.Fatalf("first fetch: %q", got)
+			}
+
+			other := &mailbox.Store{DB: e.DB, Dir: e.Mail.Dir} // node 2
+			e.serve(t, other)
+			c2 := e.dial(t)
+			c2.login("alice")
+			c2.cmd("SELECT INBOX")
+
+			// A session on node 2 flags message 2.
+			if _, done := c2.cmd(`STORE 2 +FLAGS.SILENT (\Flagged)`); !strings.HasPrefix(done, "OK") {
+				t.Fatal(done)
+			}
+			got := fetchLines(t, a, "FETCH 1:4 (UID FLAGS)")
+			if !strings.Contains(got["2"], `\Flagged`) || strings.Contains(got["1"], `\Flagged`) {
+				t.Fatalf("after STORE on node 2: %q", got)
+			}
+
+			// Node 2 (no IMAP session at all) expunges message 3 and sets
+			// \Seen on message 4.
+			inbox, err := other.Folder(context.Background(), e.Acme.ID, "INBOX")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.Expunge(context.Background(), inbox.ID, []int64{3}, false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.SetFlags(context.Background(), inbox.ID, []int64{4}, store.FlagsAdd, []string{`\Seen`}); err != nil {
+				t.Fatal(err)
+			}
+			got = fetchLines(t, a, "UID FETCH 1:* (UID FLAGS)")
+			if _, ok := got["3"]; ok || len(got) != 3 {
+				t.Fatalf("after expunge on node 2, message 3 still answered: %q", got)
+			}
+			if !strings.Contains(got["4"], `\Seen`) {
+				t.Fatalf("after \\Seen on node 2: %q", got)
+			}
+
+			// A new message through node 2: its header is read on demand.
+			e.deliver(t, other, "message 5", "body")
+			a.cmd("NOOP") // the client learns of message 4 (now 3) and 5
+			got = fetchLines(t, a, "UID FETCH 5 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+			if len(got) != 1 {
+				t.Fatalf("new message: %q", got)
+			}
+			u, _ := a.cmd("UID FETCH 5 (BODY.PEEK[HEADER])")
+			if !has(u, "Subject: message 5") {
+				t.Fatalf("header of the new message: %q", u)
+			}
+		})
+	}
+}
+
+// With no room for headers in memory, FETCH reads them for each command
+// and answers the same.
+func TestFetchWithoutHeaderCache(t *testing.T) {
+	e := &env{Env: mailtest.New(t, storetest.Backend{})}
+	srv := &imap.Server{Store: e.Mail, Logins: e.Logins, Guard: e.Guard, TLSConfig: e.TLS, HeaderCache: -1}
+	e.addr = testenv.Serve(t, srv, imap.ErrServerClosed)
+	e.deliver(t, e.Mail, "one", "body")
+	e.deliver(t, e.Mail, "two", "body")
+	c := e.dial(t)
+	c.login("alice")
+	c.cmd("EXAMINE INBOX")
+	for range 2 {
+		u, done := c.cmd("FETCH 1:2 (BODY.PEEK[HEADER] ENVELOPE)")
+		if !strings.HasPrefix(done, "OK") || !has(u, "Subject: one") || !has(u, "Subject: two") || !has(u, `"two"`) {
+			t.Fatalf("fetch: %q %s", u, done)
+		}
+	}
+}
