@@ -68,6 +68,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 		}
 	}
+	if len(msgs) > 1 {
+		defer cork(s.conn.NetConn())()
+	}
 	for i := range msgs {
 		s.fetching = w.CreateMessage(msgs[i].seq)
 		err := s.fetchOne(s.fetching, &msgs[i].message, options)
@@ -208,8 +211,14 @@ func (s *session) streamBody(w *imapserver.FetchResponseWriter, bs *imap.FetchIt
 			return fmt.Errorf("imap: read message %d: %w", m.uid, err)
 		}
 	}
+	if s.copyBuf == nil {
+		s.copyBuf = make([]byte, 32<<10)
+	}
 	wc := w.WriteBodySection(bs, size)
-	n, err := io.CopyN(wc, rc, size)
+	n, err := io.CopyBuffer(wc, io.LimitReader(rc, size), s.copyBuf)
+	if err == nil && n < size {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		// The literal's size is already on the wire: the connection cannot
 		// continue.

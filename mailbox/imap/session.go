@@ -33,6 +33,8 @@ type session struct {
 	// if any: a panic then must close it before anything else can be sent
 	// (see guarded).
 	fetching *imapserver.FetchResponseWriter
+	// copyBuf carries message bodies from their blobs to the connection.
+	copyBuf []byte
 
 	loginTimer *time.Timer // nil without Server.LoginTimeout
 	loggedIn   atomic.Bool // read by loginTimer
