@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/mailbox"
@@ -111,21 +112,46 @@ func TestFetchSeesOtherNodesChanges(t *testing.T) {
 	}
 }
 
-// With no room for headers in memory, FETCH reads them for each command
-// and answers the same.
-func TestFetchWithoutHeaderCache(t *testing.T) {
-	e := &env{Env: mailtest.New(t, storetest.Backend{})}
-	srv := &imap.Server{Store: e.Mail, Logins: e.Logins, Guard: e.Guard, TLSConfig: e.TLS, HeaderCache: -1}
-	e.addr = testenv.Serve(t, srv, imap.ErrServerClosed)
-	e.deliver(t, e.Mail, "one", "body")
-	e.deliver(t, e.Mail, "two", "body")
-	c := e.dial(t)
-	c.login("alice")
-	c.cmd("EXAMINE INBOX")
-	for range 2 {
-		u, done := c.cmd("FETCH 1:2 (BODY.PEEK[HEADER] ENVELOPE)")
-		if !strings.HasPrefix(done, "OK") || !has(u, "Subject: one") || !has(u, "Subject: two") || !has(u, `"two"`) {
-			t.Fatalf("fetch: %q %s", u, done)
-		}
+// Headers past Server.HeaderCache are read for each FETCH and answered
+// the same; what the folders hold stays within it and is given back when
+// messages are expunged and when the last session leaves the folder.
+func TestFetchHeaderCacheBound(t *testing.T) {
+	for _, limit := range []int64{-1, 400} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			e := &env{Env: mailtest.New(t, storetest.Backend{})}
+			srv := &imap.Server{Store: e.Mail, Logins: e.Logins, Guard: e.Guard, TLSConfig: e.TLS, HeaderCache: limit}
+			e.addr = testenv.Serve(t, srv, imap.ErrServerClosed)
+			for i := 1; i <= 4; i++ {
+				e.deliver(t, e.Mail, fmt.Sprintf("message %d", i), "body")
+			}
+			c := e.dial(t)
+			c.login("alice")
+			c.cmd("SELECT INBOX")
+			for range 2 {
+				u, done := c.cmd("FETCH 1:4 (BODY.PEEK[HEADER] ENVELOPE)")
+				for i := 1; i <= 4; i++ {
+					if !strings.HasPrefix(done, "OK") || !has(u, fmt.Sprintf("Subject: message %d", i)) || !has(u, fmt.Sprintf(`"message %d"`, i)) {
+						t.Fatalf("fetch: %q %s", u, done)
+					}
+				}
+				if used := srv.HeaderCacheUsed(); used > max(limit, 0) || (limit > 0 && used == 0) {
+					t.Fatalf("header cache holds %d bytes, bound %d", used, limit)
+				}
+			}
+			before := srv.HeaderCacheUsed()
+			c.cmd(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+			c.cmd("EXPUNGE")
+			if after := srv.HeaderCacheUsed(); limit > 0 && after >= before {
+				t.Fatalf("expunge of a cached message: %d bytes held, %d before", after, before)
+			}
+			c.cmd("LOGOUT")
+			deadline := time.Now().Add(5 * time.Second)
+			for srv.HeaderCacheUsed() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("after the last session left: %d bytes held", srv.HeaderCacheUsed())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
