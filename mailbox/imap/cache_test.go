@@ -155,3 +155,41 @@ func TestFetchHeaderCacheBound(t *testing.T) {
 		})
 	}
 }
+
+// Messages that arrived since the client's last command are announced
+// (EXISTS) after the FETCH that found them; the FETCH answers only the
+// messages the client knows, however many arrived at once.
+func TestFetchBeforeExistsOfNewMessages(t *testing.T) {
+	e := start(t, storetest.Backend{})
+	e.deliver(t, e.Mail, "one", "body")
+	c := e.dial(t)
+	c.login("alice")
+	if u, _ := c.cmd("SELECT INBOX"); !has(u, "* 1 EXISTS") {
+		t.Fatalf("select: %q", u)
+	}
+	other := &mailbox.Store{DB: e.DB, Dir: e.Mail.Dir} // another node
+	for _, s := range []string{"two", "three", "four"} {
+		e.deliver(t, other, s, "body")
+	}
+	u, done := c.cmd("FETCH 1:* (UID)")
+	if !strings.HasPrefix(done, "OK") {
+		t.Fatal(done)
+	}
+	known := 1
+	for _, l := range u {
+		var n int
+		switch {
+		case strings.HasSuffix(l, " EXISTS"):
+			fmt.Sscanf(l, "* %d EXISTS", &n)
+			known = max(known, n)
+		case strings.Contains(l, " FETCH "):
+			fmt.Sscanf(l, "* %d FETCH", &n)
+			if n > known {
+				t.Fatalf("FETCH of message %d before its EXISTS: %q", n, u)
+			}
+		}
+	}
+	if known != 4 {
+		t.Fatalf("after the FETCH the client knows %d messages: %q", known, u)
+	}
+}

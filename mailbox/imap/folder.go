@@ -105,8 +105,19 @@ func (st *folderState) sync(ctx context.Context) error {
 		st.uids = append(st.uids, u)
 		st.msgs[u] = newMessage(&c)
 	}
-	if len(st.uids) > n {
+	// One count per new message: SessionTracker.EncodeSeqNum (go-imap
+	// v2.0.0-beta.9) hides from a session only the last message of each
+	// count it has not been sent yet, and a FETCH must not answer a
+	// message before its EXISTS. Before the first session (the first
+	// sync), one count does.
+	switch {
+	case len(st.uids) == n:
+	case !st.synced:
 		st.tracker.QueueNumMessages(uint32(len(st.uids)))
+	default:
+		for k := n + 1; k <= len(st.uids); k++ {
+			st.tracker.QueueNumMessages(uint32(k))
+		}
 	}
 	// Flag changes of messages the sessions already know.
 	for _, c := range changes {
