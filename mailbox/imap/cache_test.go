@@ -1,8 +1,10 @@
 package imap_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +193,41 @@ func TestFetchBeforeExistsOfNewMessages(t *testing.T) {
 	}
 	if known != 4 {
 		t.Fatalf("after the FETCH the client knows %d messages: %q", known, u)
+	}
+}
+
+// BODY[] and its partial forms are streamed from the blob: the octets
+// asked for, from anywhere in the message.
+func TestFetchBodyStreamed(t *testing.T) {
+	e := start(t, storetest.Backend{})
+	raw := e.deliver(t, e.Mail, "big", strings.Repeat("0123456789abcdef\r\n", 4000))
+	c := e.dial(t)
+	c.login("alice")
+	c.cmd("EXAMINE INBOX")
+	for _, p := range []struct{ offset, size int }{{0, len(raw)}, {0, 100}, {50000, 300}, {len(raw) - 10, 100}, {len(raw) + 5, 10}} {
+		item := fmt.Sprintf("BODY.PEEK[]<%d.%d>", p.offset, p.size)
+		if p.size == len(raw) {
+			item = "BODY.PEEK[]"
+		}
+		want := raw[min(p.offset, len(raw)):min(p.offset+p.size, len(raw))]
+		c.tag++
+		tag := fmt.Sprintf("t%d", c.tag)
+		fmt.Fprintf(c.c, "%s FETCH 1 (%s)\r\n", tag, item)
+		l := c.line()
+		if !strings.HasSuffix(l, fmt.Sprintf("{%d}", len(want))) {
+			t.Fatalf("%s: %q, want a literal of %d octets", item, l, len(want))
+		}
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c.br, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: %d octets differ from the message's", item, len(got))
+		}
+		for l = c.line(); !strings.HasPrefix(l, tag+" "); l = c.line() {
+		}
+		if !strings.HasPrefix(l, tag+" OK") {
+			t.Fatalf("%s: %s", item, l)
+		}
 	}
 }

@@ -207,7 +207,13 @@ func (s *session) streamBody(w *imapserver.FetchResponseWriter, bs *imap.FetchIt
 		size = min(p.Size, m.size-offset)
 	}
 	if offset > 0 {
-		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+		var err error
+		if sk, ok := rc.(io.Seeker); ok {
+			_, err = sk.Seek(offset, io.SeekStart)
+		} else {
+			_, err = io.CopyN(io.Discard, rc, offset)
+		}
+		if err != nil {
 			return fmt.Errorf("imap: read message %d: %w", m.uid, err)
 		}
 	}
