@@ -112,7 +112,8 @@ type fetched struct {
 }
 
 // messages returns copies of the rows of refs that are still in the folder
-// (a message expunged meanwhile is left out), with their headers if
+// (a message expunged meanwhile, or whose header row is gone, is left
+// out), with their headers if
 // withHeader (read in one statement for those not in memory yet, and kept
 // within the server's header cache) and their BODY[HEADER] if
 // withSection. The caller has just synced st, so the copies are the
@@ -157,6 +158,9 @@ func (st *folderState) messages(ctx context.Context, refs []ref, withHeader, wit
 		f := fetched{seq: r.seq, message: *m}
 		if h, ok := passing[m.uid]; ok {
 			f.header, f.hasHeader = h, true
+		}
+		if withHeader && !f.hasHeader {
+			continue // expunged since the sync: its row is gone
 		}
 		if withSection && f.section == nil && len(f.header) > 0 {
 			f.section = headerSection(f.header)
