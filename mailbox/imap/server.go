@@ -5,9 +5,11 @@
 // Every session reads and writes mailbox.Store; nothing in a node's memory
 // is the only copy of anything. Within a node, the sessions that selected
 // a folder share one imapserver.MailboxTracker (sequence numbers stay
-// right); changes made on other nodes (or by SMTP, POP3 and the notifier)
-// are found by comparing the folder's MODSEQ in the database after every
-// command and, while a client IDLEs, every IdlePoll.
+// right) and a copy of its message rows and headers (folderState);
+// changes made on other nodes (or by SMTP, POP3 and the notifier) are
+// found by comparing the folder's MODSEQ in the database after every
+// command, before every FETCH answers from the copy, and, while a client
+// IDLEs, every IdlePoll.
 package imap
 
 import (
