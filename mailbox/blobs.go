@@ -31,10 +31,17 @@ func (s *Store) writeBlob(ctx context.Context, key string, r io.Reader) (int64, 
 		return 0, nil, err
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return 0, nil, fmt.Errorf("mailbox: create blob folder: %w", err)
+	if err := s.blobDir(dir); err != nil {
+		return 0, nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The folder went away since blobDir saw it (removed by hand).
+		s.forgetBlobDir(dir)
+		if err = s.blobDir(dir); err == nil {
+			f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		}
+	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("mailbox: create blob: %w", err)
 	}
@@ -68,6 +75,36 @@ func (s *Store) writeBlob(ctx context.Context, key string, r io.Reader) (int64, 
 		return 0, nil, err
 	}
 	return cw.n, cw.header(), nil
+}
+
+// blobDir makes sure one of the blob folders exists, its own entry synced
+// to disk, once per Store and folder.
+func (s *Store) blobDir(dir string) error {
+	s.mu.Lock()
+	known := s.dirs[dir]
+	s.mu.Unlock()
+	if known {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("mailbox: create blob folder: %w", err)
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.dirs == nil {
+		s.dirs = map[string]bool{}
+	}
+	s.dirs[dir] = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) forgetBlobDir(dir string) {
+	s.mu.Lock()
+	delete(s.dirs, dir)
+	s.mu.Unlock()
 }
 
 func syncDir(dir string) error {

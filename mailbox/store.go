@@ -66,6 +66,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	watchers map[string]map[chan struct{}]struct{}
+	dirs     map[string]bool // blob folders known to exist (blobDir)
 }
 
 func (s *Store) log() *slog.Logger {
@@ -121,6 +122,10 @@ func (s *Store) verify(ctx context.Context, key string, header []byte) (status, 
 type Recipient struct {
 	PartnerID string
 	Folder    string // "" means INBOX
+	// Resolved is the folder when the caller has just looked it up (IMAP
+	// APPEND): DeliverTo then does not look it up again. Its ID and
+	// PartnerID are used.
+	Resolved *store.MailFolder
 }
 
 // DeliverOptions adds to a delivery.
@@ -204,6 +209,10 @@ func (s *Store) DeliverTo(ctx context.Context, rcpts []Recipient, r io.Reader, o
 	}
 	folders := make([]*store.MailFolder, len(rcpts))
 	for i, rc := range rcpts {
+		if rc.Resolved != nil {
+			folders[i] = rc.Resolved
+			continue
+		}
 		name := rc.Folder
 		if name == "" {
 			name = store.MailInbox
@@ -256,6 +265,13 @@ func (s *Store) DeliverTo(ctx context.Context, rcpts []Recipient, r io.Reader, o
 	// It is not removed here, because a commit that reported an error may
 	// still have happened.
 	if err := s.DB.InsertMailMessages(ctx, store.MailBlob{Key: key, Size: size}, msgs); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			// A resolved folder deleted meanwhile; nothing committed.
+			if rerr := s.removeBlob(key); rerr != nil {
+				s.log().Warn("mailbox: remove blob", "blob", key, "err", rerr)
+			}
+			return nil, fmt.Errorf("%w: %w", ErrNoSuchFolder, err)
+		}
 		if errors.Is(err, ErrOverQuota) {
 			// Refused inside the transaction, so surely not committed.
 			if rerr := s.removeBlob(key); rerr != nil {

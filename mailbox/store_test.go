@@ -202,3 +202,41 @@ func TestFoldersAndAPI(t *testing.T) {
 		}
 	})
 }
+
+// A folder the caller resolved (IMAP APPEND) and another session deleted
+// before the delivery committed: no such folder, and no blob left behind.
+func TestDeliverToResolvedFolderGone(t *testing.T) {
+	each(t, func(t *testing.T, e *mailtest.Env) {
+		ctx := context.Background()
+		if err := e.Mail.CreateFolder(ctx, e.Acme.ID, "Drafts"); err != nil {
+			t.Fatal(err)
+		}
+		f, err := e.Mail.Folder(ctx, e.Acme.ID, "Drafts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.Mail.DeliverTo(ctx, []mailbox.Recipient{{PartnerID: e.Acme.ID, Folder: f.Name, Resolved: f}},
+			strings.NewReader("Subject: one\r\n\r\nx\r\n"), mailbox.DeliverOptions{})
+		if err != nil || d.Messages[0].FolderID != f.ID || d.Messages[0].UID != 1 {
+			t.Fatalf("deliver to a resolved folder: %+v %v", d, err)
+		}
+		if err := e.Mail.DeleteFolder(ctx, e.Acme.ID, "Drafts"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Mail.DeliverTo(ctx, []mailbox.Recipient{{PartnerID: e.Acme.ID, Folder: f.Name, Resolved: f}},
+			strings.NewReader("Subject: two\r\n\r\nx\r\n"), mailbox.DeliverOptions{})
+		if !errors.Is(err, mailbox.ErrNoSuchFolder) {
+			t.Fatalf("deliver to a deleted folder: %v", err)
+		}
+		var files []string
+		_ = filepath.WalkDir(filepath.Join(e.Dir, "mail"), func(p string, de os.DirEntry, err error) error {
+			if err == nil && !de.IsDir() {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if len(files) != 0 {
+			t.Fatalf("blobs left: %v", files)
+		}
+	})
+}

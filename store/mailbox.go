@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"time"
@@ -62,17 +63,25 @@ func (s *Store) CreateMailFolder(ctx context.Context, partnerID, name string, su
 
 // MailFolder returns a partner's folder by name.
 func (s *Store) MailFolder(ctx context.Context, partnerID, name string) (*MailFolder, error) {
-	var f MailFolder
-	if err := s.q(ctx).Where("partner_id = ? AND name = ?", partnerID, name).Take(&f).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &f, nil
+	return s.mailFolder(ctx, "partner_id = ? AND name = ?", partnerID, name)
 }
 
 // MailFolderByID returns a folder.
 func (s *Store) MailFolderByID(ctx context.Context, id string) (*MailFolder, error) {
+	return s.mailFolder(ctx, "id = ?", id)
+}
+
+// mailFolder reads one folder row, scanned by hand: every SMTP delivery,
+// APPEND and SELECT looks a folder up.
+func (s *Store) mailFolder(ctx context.Context, where string, args ...any) (*MailFolder, error) {
 	var f MailFolder
-	if err := s.q(ctx).Where("id = ?", id).Take(&f).Error; err != nil {
+	err := s.q(ctx).Raw(`SELECT id, partner_id, name, uid_validity, uid_next, modseq, subscribed, created_at
+		FROM mail_folders WHERE `+where, args...).Row().
+		Scan(&f.ID, &f.PartnerID, &f.Name, &f.UIDValidity, &f.UIDNext, &f.Modseq, &f.Subscribed, &f.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
 		return nil, translate(err)
 	}
 	return &f, nil

@@ -14,66 +14,66 @@ import (
 	"github.com/ferryhq/ferry/store"
 )
 
-// Fetch is called by FETCH and UID FETCH. Header-only items are answered
-// from the header copy in the database; the blob is read only for body
+// Fetch is called by FETCH and UID FETCH. It first brings the folder's
+// copy up to date (one statement when nothing changed), then answers
+// flags, dates, sizes and header-only items from it, reading the headers
+// it does not hold yet in one statement; the blob is read only for body
 // parts, and a whole or partial BODY[] is streamed from it. A non-PEEK
 // body section sets \Seen (unless the folder was EXAMINEd).
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	refs := s.sel.st.resolve(s.sel.tracker, numSet)
+	st := s.sel.st
+	if err := st.sync(s.ctx); err != nil {
+		return err
+	}
+	refs := st.resolve(s.sel.tracker, numSet)
 	if len(refs) == 0 {
 		return nil
 	}
-	needHeader, markSeen := options.Envelope, false
+	needHeader, needSection, markSeen := options.Envelope, false, false
 	for _, bs := range options.BodySection {
 		if !bs.Peek {
 			markSeen = true
 		}
 		if headerOnly(bs) {
 			needHeader = true
+			needSection = needSection || isPlainHeader(bs)
 		}
 	}
-	uids := make([]int64, len(refs))
-	for i, r := range refs {
-		uids[i] = int64(r.uid)
-	}
-	msgs, err := s.srv.Store.DB.MailMessagesByUID(s.ctx, s.sel.st.id, uids, needHeader)
+	msgs, err := st.messages(s.ctx, refs, needHeader, needSection)
 	if err != nil {
 		return err
 	}
 	if markSeen && !s.sel.readOnly {
 		var unseen []int64
 		for _, m := range msgs {
-			if !m.HasFlag(string(imap.FlagSeen)) {
-				unseen = append(unseen, m.UID)
+			if !m.hasFlag(imap.FlagSeen) {
+				unseen = append(unseen, int64(m.uid))
 			}
 		}
 		if len(unseen) > 0 {
-			changed, err := s.srv.Store.SetFlags(s.ctx, s.sel.st.id, unseen, store.FlagsAdd, []string{string(imap.FlagSeen)})
+			changed, err := s.srv.Store.SetFlags(s.ctx, st.id, unseen, store.FlagsAdd, []string{string(imap.FlagSeen)})
 			if err != nil {
 				return err
 			}
 			// Every session, this one included, gets FETCH (FLAGS).
-			s.sel.st.flagsChanged(changed, nil)
+			st.flagsChanged(changed, nil)
+			byUID := make(map[imap.UID]*fetched, len(msgs))
+			for i := range msgs {
+				byUID[msgs[i].uid] = &msgs[i]
+			}
 			for _, c := range changed {
-				for i := range msgs {
-					if msgs[i].UID == c.UID {
-						msgs[i].Flags = c.Flags
-					}
+				if m := byUID[imap.UID(c.UID)]; m != nil {
+					m.flags = c.Flags
 				}
 			}
 		}
 	}
-	byUID := make(map[imap.UID]*store.MailMessage, len(msgs))
-	for i := range msgs {
-		byUID[imap.UID(msgs[i].UID)] = &msgs[i]
+	if len(msgs) > 1 {
+		defer cork(s.conn.NetConn())()
 	}
-	for _, r := range refs {
-		m := byUID[r.uid]
-		if m == nil {
-			continue // expunged meanwhile
-		}
-		s.fetching = w.CreateMessage(r.seq)
-		err := s.fetchOne(s.fetching, m, options)
+	for i := range msgs {
+		s.fetching = w.CreateMessage(msgs[i].seq)
+		err := s.fetchOne(s.fetching, &msgs[i].message, options)
 		s.fetching = nil
 		if err != nil {
 			return err
@@ -94,23 +94,23 @@ func headerOnly(bs *imap.FetchItemBodySection) bool {
 	return len(bs.HeaderFields) > 0 || len(bs.HeaderFieldsNot) > 0
 }
 
-func (s *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.MailMessage, options *imap.FetchOptions) error {
-	w.WriteUID(imap.UID(m.UID))
+func (s *session) fetchOne(w *imapserver.FetchResponseWriter, m *message, options *imap.FetchOptions) error {
+	w.WriteUID(m.uid)
 	if options.Flags {
-		w.WriteFlags(toFlags(m.FlagList()))
+		w.WriteFlags(toFlags(m.flagList()))
 	}
 	if options.InternalDate {
-		w.WriteInternalDate(m.InternalDate.In(time.UTC))
+		w.WriteInternalDate(m.date.In(time.UTC))
 	}
 	if options.RFC822Size {
-		w.WriteRFC822Size(m.Size)
+		w.WriteRFC822Size(m.size)
 	}
 	var raw []byte // the whole message, read once if needed
 	load := func() ([]byte, error) {
 		if raw != nil {
 			return raw, nil
 		}
-		rc, err := s.srv.Store.Open(m)
+		rc, err := s.srv.Store.Open(m.row())
 		if err != nil {
 			return nil, err
 		}
@@ -119,8 +119,8 @@ func (s *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.MailMessa
 		return raw, err
 	}
 	header := func() ([]byte, error) {
-		if len(m.Header) > 0 || m.Size == 0 {
-			return m.Header, nil
+		if len(m.header) > 0 || m.size == 0 {
+			return m.header, nil
 		}
 		return load() // header too big to cache: parse the blob
 	}
@@ -142,6 +142,8 @@ func (s *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.MailMessa
 	for _, bs := range options.BodySection {
 		var err error
 		switch {
+		case m.section != nil && isPlainHeader(bs):
+			err = writeSection(w, bs, m.section)
 		case headerOnly(bs):
 			var h []byte
 			if h, err = header(); err == nil {
@@ -193,29 +195,41 @@ func writeSection(w *imapserver.FetchResponseWriter, bs *imap.FetchItemBodySecti
 }
 
 // streamBody sends BODY[] or BODY[]<offset.size> straight from the blob.
-func (s *session) streamBody(w *imapserver.FetchResponseWriter, bs *imap.FetchItemBodySection, m *store.MailMessage) error {
-	rc, err := s.srv.Store.Open(m)
+func (s *session) streamBody(w *imapserver.FetchResponseWriter, bs *imap.FetchItemBodySection, m *message) error {
+	rc, err := s.srv.Store.Open(m.row())
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	offset, size := int64(0), m.Size
+	offset, size := int64(0), m.size
 	if p := bs.Partial; p != nil {
-		offset = min(p.Offset, m.Size)
-		size = min(p.Size, m.Size-offset)
+		offset = min(p.Offset, m.size)
+		size = min(p.Size, m.size-offset)
 	}
 	if offset > 0 {
-		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
-			return fmt.Errorf("imap: read message %d: %w", m.UID, err)
+		var err error
+		if sk, ok := rc.(io.Seeker); ok {
+			_, err = sk.Seek(offset, io.SeekStart)
+		} else {
+			_, err = io.CopyN(io.Discard, rc, offset)
+		}
+		if err != nil {
+			return fmt.Errorf("imap: read message %d: %w", m.uid, err)
 		}
 	}
+	if s.copyBuf == nil {
+		s.copyBuf = make([]byte, 32<<10)
+	}
 	wc := w.WriteBodySection(bs, size)
-	n, err := io.CopyN(wc, rc, size)
+	n, err := io.CopyBuffer(wc, io.LimitReader(rc, size), s.copyBuf)
+	if err == nil && n < size {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		// The literal's size is already on the wire: the connection cannot
 		// continue.
 		wc.Close()
-		return fmt.Errorf("imap: stream message %d (%d of %d octets): %w", m.UID, n, size, err)
+		return fmt.Errorf("imap: stream message %d (%d of %d octets): %w", m.uid, n, size, err)
 	}
 	return wc.Close()
 }

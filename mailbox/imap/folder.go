@@ -16,9 +16,13 @@ import (
 
 // folderState is this node's view of a selected folder, shared by every
 // session that selected it: the UIDs in order (message sequence number n
-// is uids[n-1]) and the modseq of each message as last announced. It is a
-// cache of the database, rebuilt by sync; the tracker turns its changes
-// into each session's EXPUNGE/EXISTS/FETCH responses.
+// is uids[n-1]) and a copy of each message's row (flags and modseq as
+// last announced, size, date, blob, and the header once a FETCH needed
+// it). It is a cache of the database, brought up to date by sync, which
+// every command runs (FETCH before it reads the copy, every command in
+// Poll after it): one statement tells whether the folder changed, on any
+// node, and returns what did. The tracker turns the changes into each
+// session's EXPUNGE/EXISTS/FETCH responses.
 type folderState struct {
 	srv     *Server
 	id      string
@@ -27,89 +31,110 @@ type folderState struct {
 
 	mu          sync.Mutex
 	uids        []imap.UID
-	known       map[imap.UID]int64 // modseq of each message as announced
-	modseq      int64              // folder modseq at the last sync
+	msgs        map[imap.UID]*message
+	version     store.MailFolderVersion // at the last sync
 	uidValidity uint32
 	uidNext     imap.UID
 	synced      bool
+	cached      int64 // header bytes held, charged to srv.headerCache
 }
 
-// sync reads the folder from the database and queues what changed since
-// the last sync (expunges, new messages, flag changes) to every session.
+// sync reads what changed in the folder since the last sync and queues it
+// (expunges, new messages, flag changes) to every session.
 func (st *folderState) sync(ctx context.Context) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	db := st.srv.Store.DB
-	f, err := db.MailFolderByID(ctx, st.id)
-	var uids []int64
-	var changes []store.MailMessage
+	since := st.version.Modseq
+	if !st.synced {
+		since = 0
+	}
+	v, changes, err := db.MailFolderChanges(ctx, st.id, since)
+	deleted := errors.Is(err, store.ErrNotFound) // by another session: every message is gone
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		// Deleted by another session: every message is gone.
+	case deleted:
 	case err != nil:
 		return fmt.Errorf("imap: sync folder: %w", err)
-	case st.synced && f.Modseq == st.modseq:
+	case st.synced && v == st.version:
 		return nil
-	default:
-		// The folder row is read first: whatever commits after it is
-		// seen now or at the next sync, never lost.
-		if uids, err = db.MailUIDs(ctx, st.id); err != nil {
-			return fmt.Errorf("imap: sync folder: %w", err)
-		}
-		since := st.modseq
-		if !st.synced {
-			since = 0
-		}
-		if changes, err = db.MailChanges(ctx, st.id, since); err != nil {
-			return fmt.Errorf("imap: sync folder: %w", err)
-		}
 	}
 
-	present := make(map[imap.UID]bool, len(uids))
-	for _, u := range uids {
-		present[imap.UID(u)] = true
-	}
-	// Expunges, from the highest sequence number down so that each number
-	// is right when queued.
-	for i := len(st.uids) - 1; i >= 0; i-- {
-		if u := st.uids[i]; !present[u] {
-			st.tracker.QueueExpunge(uint32(i + 1))
-			st.uids = slices.Delete(st.uids, i, i+1)
-			delete(st.known, u)
-		}
-	}
-	// New messages: UIDs commit in order, so they come after the known ones.
 	var last imap.UID
 	if n := len(st.uids); n > 0 {
 		last = st.uids[n-1]
 	}
-	added := false
-	for _, u := range uids {
-		if imap.UID(u) > last {
-			st.uids = append(st.uids, imap.UID(u))
-			added = true
+	var added []store.MailMessage // UIDs commit in order: new ones come after the known ones
+	for _, c := range changes {
+		if imap.UID(c.UID) > last {
+			added = append(added, c)
 		}
 	}
-	if added {
+	// An expunge leaves no row: it shows as fewer messages than known
+	// plus added, read in the same statement. Then the UIDs tell which.
+	var present map[imap.UID]bool
+	switch {
+	case deleted:
+		present = map[imap.UID]bool{}
+	case v.Messages != int64(len(st.uids)+len(added)):
+		uids, err := db.MailFolderUIDs(ctx, st.id)
+		if err != nil {
+			return fmt.Errorf("imap: sync folder: %w", err)
+		}
+		present = make(map[imap.UID]bool, len(uids))
+		for _, u := range uids {
+			present[imap.UID(u)] = true
+		}
+	}
+	if present != nil {
+		// From the highest sequence number down, so that each number is
+		// right when queued.
+		for i := len(st.uids) - 1; i >= 0; i-- {
+			if u := st.uids[i]; !present[u] {
+				st.tracker.QueueExpunge(uint32(i + 1))
+				st.uids = slices.Delete(st.uids, i, i+1)
+				st.forget(u)
+			}
+		}
+	}
+	n := len(st.uids)
+	for _, c := range added {
+		u := imap.UID(c.UID)
+		if present != nil && !present[u] {
+			continue // added and expunged since the first statement
+		}
+		st.uids = append(st.uids, u)
+		st.msgs[u] = newMessage(&c)
+	}
+	// One count per new message: SessionTracker.EncodeSeqNum (go-imap
+	// v2.0.0-beta.9) hides from a session only the last message of each
+	// count it has not been sent yet, and a FETCH must not answer a
+	// message before its EXISTS. Before the first session (the first
+	// sync), one count does.
+	switch {
+	case len(st.uids) == n:
+	case !st.synced:
 		st.tracker.QueueNumMessages(uint32(len(st.uids)))
+	default:
+		for k := n + 1; k <= len(st.uids); k++ {
+			st.tracker.QueueNumMessages(uint32(k))
+		}
 	}
 	// Flag changes of messages the sessions already know.
 	for _, c := range changes {
 		u := imap.UID(c.UID)
-		seq, ok := slices.BinarySearch(st.uids, u)
-		if !ok {
+		m := st.msgs[u]
+		if u > last || m == nil || c.Modseq <= m.modseq {
 			continue
 		}
-		prev, known := st.known[u]
-		st.known[u] = c.Modseq
-		if known && c.Modseq > prev && st.synced {
+		m.flags, m.modseq = c.Flags, c.Modseq
+		if seq, ok := slices.BinarySearch(st.uids, u); ok {
 			st.tracker.QueueMessageFlags(uint32(seq+1), u, toFlags(c.FlagList()), nil)
 		}
 	}
-	if f != nil {
-		st.modseq = f.Modseq
-		st.uidValidity = uint32(f.UIDValidity)
-		st.uidNext = max(imap.UID(f.UIDNext), last+1)
+	if !deleted {
+		st.version = v
+		st.uidValidity = uint32(v.UIDValidity)
+		st.uidNext = imap.UID(v.UIDNext)
 		if n := len(st.uids); n > 0 {
 			st.uidNext = max(st.uidNext, st.uids[n-1]+1)
 		}
@@ -118,19 +143,20 @@ func (st *folderState) sync(ctx context.Context) error {
 	return nil
 }
 
-// flagsChanged announces flag changes this node made: every session but
-// source gets a FETCH (FLAGS); source answers for itself.
+// flagsChanged records and announces flag changes this node made: every
+// session but source gets a FETCH (FLAGS); source answers for itself.
 func (st *folderState) flagsChanged(msgs []store.MailMessage, source *imapserver.SessionTracker) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for _, m := range msgs {
-		u := imap.UID(m.UID)
+	for _, c := range msgs {
+		u := imap.UID(c.UID)
 		seq, ok := slices.BinarySearch(st.uids, u)
-		if !ok || st.known[u] >= m.Modseq {
+		m := st.msgs[u]
+		if !ok || m == nil || m.modseq >= c.Modseq {
 			continue
 		}
-		st.known[u] = m.Modseq
-		st.tracker.QueueMessageFlags(uint32(seq+1), u, toFlags(m.FlagList()), source)
+		m.flags, m.modseq = c.Flags, c.Modseq
+		st.tracker.QueueMessageFlags(uint32(seq+1), u, toFlags(c.FlagList()), source)
 	}
 }
 

@@ -5,9 +5,11 @@
 // Every session reads and writes mailbox.Store; nothing in a node's memory
 // is the only copy of anything. Within a node, the sessions that selected
 // a folder share one imapserver.MailboxTracker (sequence numbers stay
-// right); changes made on other nodes (or by SMTP, POP3 and the notifier)
-// are found by comparing the folder's MODSEQ in the database after every
-// command and, while a client IDLEs, every IdlePoll.
+// right) and a copy of its message rows and headers (folderState);
+// changes made on other nodes (or by SMTP, POP3 and the notifier) are
+// found by comparing the folder's MODSEQ in the database after every
+// command, before every FETCH answers from the copy, and, while a client
+// IDLEs, every IdlePoll.
 package imap
 
 import (
@@ -18,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -46,6 +49,10 @@ type Server struct {
 	IdlePoll time.Duration
 	// MaxMessageBytes bounds APPEND (default 25 MiB).
 	MaxMessageBytes int64
+	// HeaderCache bounds the bytes of message headers kept in memory for
+	// the folders sessions have selected (default DefaultHeaderCache;
+	// negative: none). Headers past it are read for each FETCH.
+	HeaderCache int64
 
 	MaxConns        int // open connections; over it a client gets "* BYE"; 0: no limit
 	MaxConnsPerAddr int // open connections per client address; 0: no limit
@@ -67,6 +74,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	serving   sync.WaitGroup
 	folders   map[string]*folderState // selected folders, by ID
+	// headerCache counts the header bytes the folders hold (HeaderCache).
+	headerCache atomic.Int64
 }
 
 func (s *Server) log() *slog.Logger {
@@ -233,7 +242,7 @@ func (s *Server) acquire(ctx context.Context, folderID string) (*folderState, er
 	}
 	st := s.folders[folderID]
 	if st == nil {
-		st = &folderState{srv: s, id: folderID, tracker: imapserver.NewMailboxTracker(0), known: map[imap.UID]int64{}}
+		st = &folderState{srv: s, id: folderID, tracker: imapserver.NewMailboxTracker(0), msgs: map[imap.UID]*message{}}
 		s.folders[folderID] = st
 	}
 	st.refs++
@@ -251,6 +260,7 @@ func (s *Server) release(st *folderState) {
 	st.refs--
 	if st.refs == 0 {
 		delete(s.folders, st.id)
+		st.dropCache()
 	}
 }
 

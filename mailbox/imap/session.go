@@ -33,6 +33,8 @@ type session struct {
 	// if any: a panic then must close it before anything else can be sent
 	// (see guarded).
 	fetching *imapserver.FetchResponseWriter
+	// copyBuf carries message bodies from their blobs to the connection.
+	copyBuf []byte
 
 	loginTimer *time.Timer // nil without Server.LoginTimeout
 	loggedIn   atomic.Bool // read by loginTimer
@@ -267,7 +269,7 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if err := s.srv.Store.CheckQuota(s.ctx, s.partner(), r.Size()); err != nil {
 		return nil, imapError(err)
 	}
-	d, err := s.srv.Store.DeliverTo(s.ctx, []mailbox.Recipient{{PartnerID: s.partner(), Folder: f.Name}}, io.LimitReader(r, r.Size()),
+	d, err := s.srv.Store.DeliverTo(s.ctx, []mailbox.Recipient{{PartnerID: s.partner(), Folder: f.Name, Resolved: f}}, io.LimitReader(r, r.Size()),
 		mailbox.DeliverOptions{Flags: fromFlags(options.Flags), Date: options.Time})
 	if err != nil {
 		return nil, imapError(err)
