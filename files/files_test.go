@@ -3,6 +3,8 @@ package files_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -185,6 +187,10 @@ func TestRecoverAndSweep(t *testing.T) {
 			UsageBytes: 5, UsageFiles: 1, StagingPath: "/" + vfs.StagingDir + "/gone", StartedAt: time.Now()},
 		{PartnerID: &e.partner.ID, Protocol: "ftp", Operation: store.OpUpload, Path: "/never.bin", FileSize: 3,
 			UsageBytes: 3, UsageFiles: 1, StagingPath: "/" + vfs.StagingDir + "/waiting", StartedAt: time.Now()},
+		// Published, then renamed by the client after its 226, before the
+		// finish was written (FTP finishes in the background).
+		{PartnerID: &e.partner.ID, Protocol: "ftp", Operation: store.OpUpload, Path: "/moved.tmp", FileSize: 4,
+			UsageBytes: 4, UsageFiles: 1, StagingPath: "/" + vfs.StagingDir + "/renamed", StartedAt: time.Now()},
 	}
 	for _, r := range rows {
 		if err := e.st.BeginUpload(ctx, r); err != nil {
@@ -194,14 +200,19 @@ func TestRecoverAndSweep(t *testing.T) {
 	if f, a, err := e.svc.Recover(ctx, time.Hour); err != nil || f+a != 0 {
 		t.Fatalf("young rows were touched: %d %d %v", f, a, err)
 	}
-	if f, a, err := e.svc.Recover(ctx, 0); err != nil || f != 1 || a != 1 {
+	if f, a, err := e.svc.Recover(ctx, 0); err != nil || f != 2 || a != 1 {
 		t.Fatalf("recover: finished %d aborted %d err %v", f, a, err)
 	}
-	if len(hooked) != 1 || hooked[0] != "/done.bin" {
+	if strings.Join(hooked, " ") != "/done.bin /moved.tmp" {
 		t.Errorf("hook ran for %v", hooked)
 	}
-	if u := e.usage(t); u != [2]int64{5, 1} {
-		t.Errorf("usage after recovery %v, want 5 bytes in 1 file", u)
+	if u := e.usage(t); u != [2]int64{9, 2} {
+		t.Errorf("usage after recovery %v, want 9 bytes in 2 files", u)
+	}
+	// A row hashed after publish gets its hash from the file in place.
+	done, err := e.st.TransferByID(ctx, rows[0].ID)
+	if sum := sha256.Sum256([]byte("12345")); err != nil || done.SHA256 != hex.EncodeToString(sum[:]) || done.Status != store.StatusOK {
+		t.Errorf("recovered row %+v (%v): want status ok and the file's SHA-256", done, err)
 	}
 	partial := filepath.Join(dir, filepath.FromSlash(vfs.PartialPath("/never.bin")))
 	if _, err := os.Stat(partial); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -165,10 +166,15 @@ func (s *Service) Recover(ctx context.Context, minAge time.Duration) (finished, 
 		if t.PartnerID != nil {
 			if p, perr := st.PartnerByID(ctx, *t.PartnerID); perr == nil {
 				if root, rerr := vfs.OpenRoot(s.PartnerDir(p.Slug)); rerr == nil {
-					fi, serr := root.Stat(t.Path)
+					// The staged data leaves its place only by the publish's
+					// rename: a failed publish is marked failed before its
+					// data moves to the resume slot. Whatever happened to the
+					// name since (FTP answers 226 before the finish is
+					// written, so a client may already have renamed or
+					// deleted it) does not undo the publish.
 					_, stagedErr := root.Stat(t.StagingPath)
-					published = serr == nil && fi.Size() == t.FileSize && stagedErr != nil
-					if published && t.SHA256 == "" {
+					published = errors.Is(stagedErr, fs.ErrNotExist)
+					if fi, err := root.Stat(t.Path); published && t.SHA256 == "" && err == nil && fi.Size() == t.FileSize {
 						// Hashed after publish, and the crash came first.
 						t.SHA256 = fileSHA256(root, t.Path)
 					}
