@@ -94,7 +94,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		dialector = sqlite.Open(dsn)
 		dialect = migrations.SQLite
-		gcfg.PrepareStmt, gcfg.PrepareStmtMaxSize = true, 512
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q", Redact(url))
 	}
