@@ -36,6 +36,8 @@ func TestEndToEndUploadInTransfers(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = c.Quit()
+			// The row is marked done after the 226, in the background.
+			storetest.WaitUploadsFinished(t, h.st)
 
 			sum := sha256.Sum256([]byte(content))
 			var found *transferDoc

@@ -67,11 +67,15 @@ func TestSessions(t *testing.T) {
 			}
 
 			// Metrics see the session, the upload and the partners. The login's
-			// audit row is written in the background, within moments.
+			// audit row is written in the background, within moments, and so
+			// is the upload marked done (after its 226).
 			r := h.do("GET", "/metrics", h.auditor, nil).want(t, http.StatusOK)
 			testenv.Eventually(t, 5*time.Second, func() error {
 				if r = h.do("GET", "/metrics", h.auditor, nil).want(t, http.StatusOK); !bytes.Contains(r.body, []byte("ferry_logins_total{status=\"ok\"} 1\n")) {
 					return errors.New("metrics do not count the login yet")
+				}
+				if !bytes.Contains(r.body, []byte("ferry_transfers_total{operation=\"upload\",status=\"ok\"} 1\n")) {
+					return errors.New("metrics do not count the upload yet")
 				}
 				return nil
 			})

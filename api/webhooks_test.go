@@ -102,6 +102,9 @@ func TestWebhooksAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = c.Quit()
+		// Its delivery is queued when the upload is marked done, after the
+		// 226, in the FTP server's background writer.
+		storetest.WaitUploadsFinished(t, h.st)
 		s := &notify.WebhookSender{Outbox: h.outbox, MaxAttempts: 1, Timeout: 5 * time.Second}
 		if _, err := s.RunOnce(context.Background()); err != nil {
 			t.Fatal(err)

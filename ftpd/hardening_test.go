@@ -237,6 +237,9 @@ func TestRefusedRestartPublishesNothing(t *testing.T) {
 			if n, files := staged(t, e, "acme"); n != 0 || files != 0 {
 				t.Fatalf("a refused restart left %d bytes in %d staged files", n, files)
 			}
+			// An upload is marked done, and alerted, after its 226: had a
+			// refused restart published anything, it would show below.
+			storetest.WaitUploadsFinished(t, e.svc.Store)
 			if rows := transfers(t, e, store.TransferFilter{Status: store.StatusOK, Operation: store.OpUpload}); len(rows) != 0 {
 				t.Fatalf("finished upload rows for refused restarts: %+v", rows)
 			}
@@ -255,6 +258,7 @@ func TestRefusedRestartPublishesNothing(t *testing.T) {
 			if got, _ := os.ReadFile(e.partnerFile("acme", "exists.txt")); string(got) != "hello world" {
 				t.Fatalf("restarted upload: %q", got)
 			}
+			storetest.WaitUploadsFinished(t, e.svc.Store)
 			if n, err := e.svc.Store.ListNotifications(context.Background(), store.NotificationFilter{}); err != nil || len(n) != 1 {
 				t.Fatalf("alerts after one upload: %d %v", len(n), err)
 			}

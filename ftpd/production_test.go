@@ -106,6 +106,9 @@ func TestInterruptedUploadIsInvisibleAndResumable(t *testing.T) {
 					t.Fatalf("listing shows %s", en.Name)
 				}
 			}
+			// A published upload is marked done after its 226: wait, so
+			// that one published by mistake would show here.
+			storetest.WaitUploadsFinished(t, e.svc.Store)
 			if rows := transfers(t, e, store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK}); len(rows) != 0 {
 				t.Fatalf("finished audit row for a broken upload: %+v", rows)
 			}
@@ -127,6 +130,7 @@ func TestInterruptedUploadIsInvisibleAndResumable(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("resumed file differs (%d bytes, err %v)", len(got), err)
 			}
+			storetest.WaitUploadsFinished(t, e.svc.Store)
 			rows := transfers(t, e, store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK})
 			sum := sha256.Sum256(data)
 			if len(rows) != 1 || rows[0].SHA256 != fmt.Sprintf("%x", sum) || rows[0].FileSize != int64(len(data)) ||
@@ -332,6 +336,9 @@ func TestAuditLog(t *testing.T) {
 	if err := iv.Stor("x.txt", strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
+	// The uploads' rows are marked done after their 226s, the others
+	// written, in the background.
+	storetest.WaitUploadsFinished(t, e.svc.Store)
 	rows := settledTransfers(t, e, store.TransferFilter{}, 9)
 	byOp := map[string][]store.Transfer{}
 	for _, r := range rows {

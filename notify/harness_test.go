@@ -334,6 +334,14 @@ func (e *env) startFTP() *ftp.ServerConn {
 	return c
 }
 
+// uploadsFinished waits until the FTP uploads are marked done: the FTP
+// server's audit writer does it, and queues their alerts and webhook
+// deliveries in the same transaction, in its next batch after the 226.
+func (e *env) uploadsFinished() {
+	e.t.Helper()
+	storetest.WaitUploadsFinished(e.t, e.db)
+}
+
 // parsed is a received message, read back with go-message.
 type parsed struct {
 	Header mail.Header

@@ -51,7 +51,8 @@ type notifyKit struct {
 	reg *mailsec.Registry
 }
 
-// uploadOne puts a file through FTP, so that one upload alert is queued.
+// uploadOne puts a file through FTP, and waits until its one upload alert
+// (and its webhook deliveries) are queued: see uploadsFinished.
 func (e *env) uploadOne(name, content string) {
 	e.t.Helper()
 	c := e.startFTP()
@@ -59,6 +60,7 @@ func (e *env) uploadOne(name, content string) {
 		e.t.Fatal(err)
 	}
 	_ = c.Quit()
+	e.uploadsFinished()
 }
 
 // byRecipient returns the relay's messages keyed by their only recipient

@@ -37,6 +37,7 @@ func TestUploadOverFTPSendsOneMail(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum := fmt.Sprintf("%x", sha256.Sum256(content))
+		e.uploadsFinished()
 
 		rows := e.rows(store.NotificationFilter{PartnerID: e.acme.ID})
 		if len(rows) != 1 || rows[0].Kind != store.NotifyKindUpload || rows[0].Status != store.NotifyPending {
@@ -343,6 +344,13 @@ func TestDigestFoldsBurst(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// All 50 alerts queued (in the FTP server's audit writer's
+		// batches, after each 226) before the notifier looks: none is
+		// sent inside the window, and the digest then holds them all.
+		e.uploadsFinished()
+		if rows := e.rows(store.NotificationFilter{PartnerID: e.acme.ID}); len(rows) != 50 {
+			t.Fatalf("%d alerts queued for the burst, want 50", len(rows))
+		}
 		n := e.notifier()
 		if k := runOnce(t, n); k != 0 {
 			t.Fatalf("claimed %d inside the digest window", k)
@@ -396,6 +404,7 @@ func TestHeaderInjectionThroughFileName(t *testing.T) {
 		if err := c.Stor("x Bcc: thief@evil.example.txt", strings.NewReader("a")); err != nil {
 			t.Fatal(err)
 		}
+		e.uploadsFinished()
 		// Sent now: queued together, the two would fold into one mail.
 		runOnce(t, e.notifier())
 		e.relay.wait(1, 5*time.Second)

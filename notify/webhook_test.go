@@ -212,7 +212,7 @@ func TestWebhookRetriesUntilAccepted(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		rcv := newReceiver(t, "k", false, 503, 500, 502)
 		e.hook(rcv.srv.URL, "k", notify.EventUploadFinished)
-		e.startFTP().Stor("x.txt", strings.NewReader("x"))
+		e.uploadOne("x.txt", "x")
 		drain(t, e, e.sender(true))
 		hits := rcv.all()
 		if len(hits) != 4 {
@@ -244,7 +244,7 @@ func TestWebhookDeadAndRedrive(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		rcv := newReceiver(t, "k", false, 500, 500, 500)
 		e.hook(rcv.srv.URL, "k", notify.EventUploadFinished)
-		e.startFTP().Stor("x.txt", strings.NewReader("x"))
+		e.uploadOne("x.txt", "x")
 		s := e.sender(true)
 		s.MaxAttempts = 3
 		drain(t, e, s)
@@ -291,7 +291,7 @@ func TestWebhookLoopbackRefusedByDefault(t *testing.T) {
 	port := rcv.srv.URL[strings.LastIndex(rcv.srv.URL, ":")+1:]
 	e.hook(rcv.srv.URL, "k", notify.EventUploadFinished)
 	e.hook("http://localhost:"+port+"/", "k", notify.EventUploadFinished)
-	e.startFTP().Stor("x.txt", strings.NewReader("x"))
+	e.uploadOne("x.txt", "x")
 	drain(t, e, e.sender(false))
 	if n := len(rcv.all()); n != 0 {
 		t.Fatalf("the loopback receiver got %d requests", n)
@@ -309,7 +309,7 @@ func TestWebhookHTTPSCustomCA(t *testing.T) {
 	e := newEnv(t, storeBackend(t, "sqlite"))
 	rcv := newReceiver(t, "k", true)
 	e.hook(rcv.srv.URL, "k", notify.EventUploadFinished)
-	e.startFTP().Stor("x.txt", strings.NewReader("x"))
+	e.uploadOne("x.txt", "x")
 	s := e.sender(true)
 	s.MaxAttempts = 1
 	drain(t, e, s)

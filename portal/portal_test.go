@@ -505,6 +505,9 @@ func TestSameUploadAsFTP(t *testing.T) {
 			if err := fc.Stor("ftp.csv", bytes.NewReader(data)); err != nil {
 				t.Fatal(err)
 			}
+			// The FTP server marks its upload done, and queues the alert,
+			// after the 226, in the background; the portal at once.
+			storetest.WaitUploadsFinished(t, e.st)
 			c := e.client()
 			c.mustSignIn("alice")
 			token := csrfOf(t, c.get("/portal/files/").body)

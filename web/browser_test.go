@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/store/storetest"
 )
 
 // artifacts is where the browser test leaves its screenshots (gitignored).
@@ -162,6 +163,7 @@ func TestBrowser(t *testing.T) {
 	if err := fc.Stor("invoice-2026-11.csv", bytes.NewReader(bytes.Repeat([]byte("a,b,c\n"), 5000))); err != nil {
 		t.Fatal(err)
 	}
+	storetest.WaitUploadsFinished(t, e.st) // marked done after the 226, in the background
 
 	run(t, ctx, chromedp.Navigate(base+"/partners/acme"), chromedp.WaitVisible(chromedp.CSS("#partner-form")))
 	shot(t, ctx, "03-partner")

@@ -12,6 +12,7 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/ferryhq/ferry/partners"
+	"github.com/ferryhq/ferry/store/storetest"
 )
 
 // splitWords lists the words (runs of non-space) of the elements matching
@@ -83,6 +84,7 @@ func TestBrowserCountsAndWrapping(t *testing.T) {
 	if err := fc.Stor("one.csv", bytes.NewReader([]byte("a,b\n"))); err != nil {
 		t.Fatal(err)
 	}
+	storetest.WaitUploadsFinished(t, e.st) // marked done after the 226, in the background
 	run(t, ctx, chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), e.admin), chromedp.Submit(chromedp.CSS("#token")),
 		chromedp.WaitVisible(chromedp.CSS("#stat-uploads")))

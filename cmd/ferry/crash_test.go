@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/store/storetest"
 	"github.com/ferryhq/ferry/vfs"
 )
 
@@ -126,6 +127,8 @@ func TestKillDuringUploadThenResume(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("resumed upload differs (%d bytes, %v)", len(got), err)
 	}
+	// The node marks the upload done after its 226, in the background.
+	storetest.WaitUploadsFinished(t, st)
 	rows, err = st.ListTransfers(context.Background(), store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK})
 	if err != nil || len(rows) != 1 || rows[0].FileSize != int64(len(data)) {
 		t.Fatalf("upload rows after the resume: %+v %v", rows, err)
