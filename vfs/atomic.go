@@ -742,5 +742,3 @@ func (d *hidingDir) Readdirnames(n int) ([]string, error) {
 	}
 	return out, err
 }
-
-type onlyReader struct{ io.Reader }
