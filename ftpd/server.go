@@ -206,7 +206,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	if err := engine.Listen(); err != nil {
 		return fmt.Errorf("ftpd: %w", err)
 	}
-	rows := s.files().Writer()
+	// Only what the writer needs is read here: the rest of the settings
+	// are read per session.
+	rows := (&files.Service{Store: s.Store, OnFile: s.OnFile, Logger: s.logger()}).Writer()
 	s.mu.Lock()
 	if s.Store != nil && !s.closing {
 		s.rows = rows
