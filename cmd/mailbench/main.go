@@ -5,9 +5,10 @@
 // and follows its style (one process per server, interleaved rounds).
 //
 // It must run as root on Debian: it installs dovecot-imapd, dovecot-pop3d
-// and postfix if they are missing (apt-get, with debconf preselecting
-// "Local only" for Postfix and a policy-rc.d that keeps the packages'
-// services from starting: the system MTA on port 25 is never started),
+// and postfix (those -peers names) if they are missing (apt-get, with
+// debconf preselecting "Local only" for Postfix and a policy-rc.d that
+// keeps the packages' services from starting: the system MTA on port 25 is
+// never started),
 // creates a system user (-user, default mailbench) that owns the reference
 // Maildirs, and runs
 //
@@ -21,19 +22,29 @@
 //   - Ferry: the ferry binary built from this module (or -ferry-bin) running
 //     `ferry serve` on SQLite in the working folder with SMTP, IMAP and POP3
 //     on free loopback ports, a partner "sink" (the SMTP target), a partner
-//     "bench" with an account "bench" (mail permission, argon2id password).
+//     "bench" with an account "bench" (mail permission, argon2id password);
+//   - maddy (github.com/foxcpp/maddy, a Go mail server: SMTP and IMAP in
+//     one process on SQLite) when it can be built from the Go module proxy:
+//     mailbench builds v0.8.1 in a temporary module of its own (`go get
+//     -tool`, with the replace directives of maddy's go.mod) and keeps the
+//     binary in -maddy-cache; its own config file and state folder in the
+//     working folder, SMTP and IMAP on free loopback ports, accounts made
+//     with its CLI (`maddy creds create`, `maddy imap-acct create`). It has
+//     no POP3. When it cannot be built, the report says so in one line.
 //
-// Both sides use the same self-signed ECDSA P-256 certificate; IMAP and
-// POP3 log in after STARTTLS on both (neither allows plaintext logins).
+// All use the same self-signed ECDSA P-256 certificate; IMAP and POP3 log
+// in after STARTTLS everywhere (none allows plaintext logins).
 //
-// Workloads (each in interleaved rounds Ferry, reference, Ferry, ...; the
-// table shows the median of the rounds):
+// Workloads (each in interleaved rounds Ferry, reference, maddy, Ferry,
+// ...; the table shows the median of the rounds and Ferry's ratio to the
+// best reference of the row):
 //
 //   - smtp: -messages messages of -msg-size (10 KiB) sent by -senders (8)
 //     parallel clients, one connection each, many messages per connection,
 //     to sink@bench.test. Accepted = 250 after DATA. For Postfix, the row
 //     "delivered" also waits until every message of the round is in the
-//     Maildir (Ferry delivers before its 250, so its two rows are the same).
+//     Maildir (Ferry and maddy deliver before their 250, so their two rows
+//     are the same).
 //
 //   - imap: FETCH 1:N (BODY.PEEK[HEADER]) on an INBOX of -fetch (1,000)
 //     messages that were APPENDed (one session, before the rounds; that
@@ -43,6 +54,7 @@
 //
 //     go run ./cmd/mailbench                                          # the whole benchmark
 //     go run ./cmd/mailbench -messages 400 -fetch 200 -rounds 1      # a quick smoke run
+//     go run ./cmd/mailbench -peers postfix,dovecot                   # without maddy
 package main
 
 import (
@@ -52,6 +64,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -71,6 +84,9 @@ type options struct {
 	ferryBin    string
 	ferryLog    string
 	sysUser     string
+	peers       map[string]bool // reference servers to run
+	maddyBin    string
+	maddyCache  string
 	noInstall   bool
 	syncBetween bool
 	verbose     bool
@@ -78,10 +94,20 @@ type options struct {
 
 var workloads = []string{"smtp", "imap", "pop3"}
 
+const (
+	nameFerry   = "Ferry"
+	namePostfix = "Postfix"
+	nameDovecot = "Dovecot"
+	nameMaddy   = "maddy"
+)
+
+var peerNames = []string{"postfix", "dovecot", "maddy"}
+
 func main() {
 	var (
 		o             options
 		msgSize, only string
+		peers         string
 	)
 	flag.IntVar(&o.messages, "messages", 4000, "SMTP messages per round (split among the senders)")
 	flag.StringVar(&msgSize, "msg-size", "10KiB", "size of each SMTP message")
@@ -95,6 +121,9 @@ func main() {
 	flag.StringVar(&o.ferryBin, "ferry-bin", "", "ferry binary to run (default: go build ./cmd/ferry of this module)")
 	flag.StringVar(&o.ferryLog, "ferry-log-level", "info", "FERRY_LOG_LEVEL of the Ferry process (its log goes to a file in the working folder)")
 	flag.StringVar(&o.sysUser, "user", "mailbench", "system user owning the Postfix and Dovecot Maildirs (created if missing; never root)")
+	flag.StringVar(&peers, "peers", strings.Join(peerNames, ","), "reference servers to run: "+strings.Join(peerNames, ","))
+	flag.StringVar(&o.maddyBin, "maddy-bin", "", "maddy binary to run (default: the one in -maddy-cache, built from the Go module proxy if missing)")
+	flag.StringVar(&o.maddyCache, "maddy-cache", "/var/cache/mailbench", "folder where the maddy binary built by mailbench is kept between runs")
 	flag.BoolVar(&o.noInstall, "no-install", false, "do not apt-get install dovecot/postfix when missing (fail instead)")
 	flag.BoolVar(&o.syncBetween, "sync", true, "sync(2) before each timed step so that one server's dirty pages are not written back during the other's")
 	flag.BoolVar(&o.verbose, "v", false, "print every round's figures as they come")
@@ -106,6 +135,9 @@ func main() {
 	}
 	if o.only, err = benchkit.ParseOnly(only, workloads); err != nil {
 		fatalf("%v", err)
+	}
+	if o.peers, err = benchkit.ParseOnly(peers, peerNames); err != nil {
+		fatalf("-peers: %v", err)
 	}
 	if o.rounds < 1 || o.messages < 1 || o.senders < 1 || o.fetch < 1 || o.fetchRepeat < 1 {
 		fatalf("-rounds, -messages, -senders, -fetch and -fetch-repeat must be at least 1")
@@ -140,12 +172,17 @@ func run(ctx context.Context, o *options) error {
 	defer cleanup()
 	benchkit.Logf("working folder %s", dir)
 
-	if err := install(o); err != nil {
+	runPostfix := o.only["smtp"] && o.peers["postfix"]
+	runDovecot := (o.only["imap"] || o.only["pop3"]) && o.peers["dovecot"]
+	runMaddy := (o.only["smtp"] || o.only["imap"]) && o.peers["maddy"]
+	if err := install(o, runPostfix, runDovecot); err != nil {
 		return err
 	}
-	su, err := systemUser(o.sysUser)
-	if err != nil {
-		return err
+	var su sysUser
+	if runPostfix || runDovecot {
+		if su, err = systemUser(o.sysUser); err != nil {
+			return err
+		}
 	}
 	certFile, keyFile, err := writeCert(dir)
 	if err != nil {
@@ -157,25 +194,65 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("ferry: %w", err)
 	}
 	defer fe.stop()
-	var pf, dc *server
-	if o.only["smtp"] {
-		if pf, err = startPostfix(o, filepath.Join(dir, "postfix"), su); err != nil {
+	// refs[w] are the reference servers of workload w, in the order they
+	// run after Ferry in each round.
+	refs := map[string][]*target{}
+	if runPostfix {
+		pf, err := startPostfix(o, filepath.Join(dir, "postfix"), su)
+		if err != nil {
 			return fmt.Errorf("postfix: %w", err)
 		}
 		defer pf.stop()
+		refs["smtp"] = append(refs["smtp"], pf.target)
 	}
-	if o.only["imap"] || o.only["pop3"] {
-		if dc, err = startDovecot(o, filepath.Join(dir, "dovecot"), su, certFile, keyFile); err != nil {
+	if runDovecot {
+		dc, err := startDovecot(o, filepath.Join(dir, "dovecot"), su, certFile, keyFile)
+		if err != nil {
 			return fmt.Errorf("dovecot: %w", err)
 		}
 		defer dc.stop()
+		refs["imap"] = append(refs["imap"], dc.target)
+		refs["pop3"] = append(refs["pop3"], dc.target)
+	}
+	res := newResults()
+	if runMaddy {
+		bin, err := maddyBinary(ctx, o)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// Not being able to build it is a fact of the run, not a failure.
+			res.absent = append(res.absent, fmt.Sprintf("maddy absent: %s@%s could not be built from the Go module proxy: %v",
+				maddyPkg, maddyVersion, err))
+			benchkit.Logf("%s", res.absent[len(res.absent)-1])
+		} else {
+			md, err := startMaddy(ctx, bin, filepath.Join(dir, "maddy"), certFile, keyFile)
+			if err != nil {
+				return fmt.Errorf("maddy: %w", err)
+			}
+			defer md.stop()
+			for _, w := range []string{"smtp", "imap"} {
+				refs[w] = append(refs[w], md.target)
+			}
+		}
 	}
 
-	res := newResults()
 	b := &bench{o: o, res: res}
 	if o.only["imap"] || o.only["pop3"] {
-		// The same messages go into both INBOXes (APPEND, one session).
-		for _, t := range []*target{fe.target, dc.target} {
+		// The same messages go into every INBOX that FETCH or RETR reads
+		// (APPEND, one session).
+		loaded := []*target{fe.target}
+		for _, w := range []string{"imap", "pop3"} {
+			if !o.only[w] {
+				continue
+			}
+			for _, t := range refs[w] {
+				if !slices.Contains(loaded, t) {
+					loaded = append(loaded, t)
+				}
+			}
+		}
+		for _, t := range loaded {
 			if err := b.load(t); err != nil {
 				return fmt.Errorf("%s: load: %w", t.name, err)
 			}
@@ -185,12 +262,8 @@ func run(ctx context.Context, o *options) error {
 		if !o.only[w] {
 			continue
 		}
-		ref := dc
-		if w == "smtp" {
-			ref = pf
-		}
 		for r := 1; r <= o.rounds; r++ {
-			for _, t := range []*target{fe.target, ref.target} {
+			for _, t := range append([]*target{fe.target}, refs[w]...) {
 				if err := ctx.Err(); err != nil {
 					return err
 				}

@@ -92,14 +92,14 @@ const (
 // (unless one exists) keeps the packages' init scripts from starting the
 // system's Postfix on port 25 and Dovecot on 143/110; Postfix's debconf
 // answer is "Local only".
-func install(o *options) error {
+func install(o *options, postfix, dovecot bool) error {
 	var pkgs []string
-	if o.only["smtp"] {
+	if postfix {
 		if _, err := os.Stat(postfixBin); err != nil {
 			pkgs = append(pkgs, "postfix")
 		}
 	}
-	if o.only["imap"] || o.only["pop3"] {
+	if dovecot {
 		if _, err := os.Stat("/usr/lib/dovecot/imap"); err != nil {
 			pkgs = append(pkgs, "dovecot-imapd")
 		}
@@ -236,7 +236,7 @@ func startFerry(_ context.Context, o *options, dir, certFile, keyFile string) (*
 		benchUser, "--password-stdin"); err != nil {
 		return nil, err
 	}
-	s := &server{target: &target{name: "Ferry", smtpAddr: addrs[1], imapAddr: addrs[2], pop3Addr: addrs[3],
+	s := &server{target: &target{name: nameFerry, smtpAddr: addrs[1], imapAddr: addrs[2], pop3Addr: addrs[3],
 		user: benchUser, pass: pass}}
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env, s.cmd.Dir = env, dir
@@ -359,7 +359,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 	if err := benchkit.Run(nil, nil, "", postfixBin, "-c", dir, "check"); err != nil {
 		return nil, err
 	}
-	s := &server{target: &target{name: "Postfix", smtpAddr: addr, sinkDir: filepath.Join(vmail, sinkBox, "new")}}
+	s := &server{target: &target{name: namePostfix, smtpAddr: addr, sinkDir: filepath.Join(vmail, sinkBox, "new")}}
 	s.cmd = exec.Command(postfixBin, "-c", dir, "start-fg")
 	s.onStop = func() {
 		if err := benchkit.Run(nil, nil, "", postfixBin, "-c", dir, "stop"); err != nil {
@@ -468,7 +468,7 @@ service pop3-login {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	s := &server{target: &target{name: "Dovecot", imapAddr: imapAddr, pop3Addr: pop3Addr, user: benchUser, pass: pass}}
+	s := &server{target: &target{name: nameDovecot, imapAddr: imapAddr, pop3Addr: pop3Addr, user: benchUser, pass: pass}}
 	s.cmd = exec.Command(dovecotBin, "-F", "-c", confPath)
 	if err := s.start(filepath.Join(dir, "stderr.log"), map[string]string{imapAddr: "* OK", pop3Addr: "+OK"}); err != nil {
 		return nil, err
