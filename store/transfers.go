@@ -143,7 +143,7 @@ func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func
 		}
 		for _, t := range rows {
 			if t.finish != nil {
-				if _, err := tx.finishUpload(ctx, t.ID, *t.FinishedAt, t.SHA256, t.finish.extra); err != nil {
+				if err := tx.finishUpload(ctx, t.ID, *t.FinishedAt, t.SHA256, t.finish.extra); err != nil {
 					return fmt.Errorf("store: finish upload %s: %w", t.ID, err)
 				}
 			}
@@ -284,51 +284,58 @@ func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 				return err
 			}
 		}
-		return translate(tx.q(ctx).Create(t).Error)
+		return tx.insertTransfer(ctx, t)
 	})
+}
+
+// insertTransfer writes one row with a plain INSERT, not gorm's reflection
+// over the struct: this is the path to every upload's reply.
+func (s *Store) insertTransfer(ctx context.Context, t *Transfer) error {
+	err := s.q(ctx).Exec(`INSERT INTO transfers (id, partner_id, account_id, username, protocol, operation, path,
+			target_path, remote_addr, bytes, file_size, duration_ms, sha256, status, error, usage_bytes, usage_files,
+			staging_path, started_at, finished_at, encrypted_to, signature, signer)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.PartnerID, t.AccountID, t.Username, t.Protocol, t.Operation, t.Path,
+		t.TargetPath, t.RemoteAddr, t.Bytes, t.FileSize, t.DurationMS, t.SHA256, t.Status, t.Error, t.UsageBytes, t.UsageFiles,
+		t.StagingPath, t.StartedAt, t.FinishedAt, t.EncryptedTo, t.Signature, t.Signer).Error
+	return translate(err)
 }
 
 // FinishUpload marks a committing upload done, with its SHA-256 when it
 // was hashed after BeginUpload (sha256 not ""). extra runs in the same
 // transaction (the notification outbox hooks in here).
 func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) error {
-	var t *Transfer
+	var t Transfer
 	err := s.Tx(ctx, func(tx *Store) error {
-		var err error
-		t, err = tx.finishUpload(ctx, id, finished, sha256, extra)
-		return err
+		if err := tx.finishUpload(ctx, id, finished, sha256, extra); err != nil {
+			return err
+		}
+		return translate(tx.q(ctx).Select("operation", "status", "bytes").Where("id = ?", id).Take(&t).Error)
 	})
 	if err != nil {
 		return err
 	}
-	s.countAudit(t)
+	s.countAudit(&t)
 	return nil
 }
 
-// finishUpload is FinishUpload in tx; it returns what countAudit needs of
-// the row.
-func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) (*Transfer, error) {
-	set := map[string]any{"status": StatusOK, "finished_at": finished.UTC(), "staging_path": ""}
-	if sha256 != "" {
-		set["sha256"] = sha256
-	}
-	res := s.q(ctx).Model(&Transfer{}).Where("id = ? AND status = ?", id, StatusCommitting).Updates(set)
+// finishUpload is FinishUpload's work in tx.
+func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) error {
+	// A plain UPDATE: every upload runs one. An empty sha256 keeps the
+	// row's (hashed before publish).
+	res := s.q(ctx).Exec(`UPDATE transfers SET status = ?, finished_at = ?, staging_path = '',
+		sha256 = CASE WHEN ? = '' THEN sha256 ELSE ? END WHERE id = ? AND status = ?`,
+		StatusOK, finished.UTC(), sha256, sha256, id, StatusCommitting)
 	if res.Error != nil {
-		return nil, translate(res.Error)
+		return translate(res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return nil, ErrNotFound
-	}
-	var t Transfer
-	if err := s.q(ctx).Select("operation", "status", "bytes").Where("id = ?", id).Take(&t).Error; err != nil {
-		return nil, translate(err)
+		return ErrNotFound
 	}
 	if extra != nil {
-		if err := extra(s); err != nil {
-			return nil, err
-		}
+		return extra(s)
 	}
-	return &t, nil
+	return nil
 }
 
 // AbortUpload gives back the usage a committing upload reserved and marks
@@ -372,20 +379,24 @@ func (s *Store) AddUsage(ctx context.Context, partnerID string, dBytes, dFiles i
 }
 
 func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles int64, enforce bool) error {
-	q := s.q(ctx).Model(&Partner{}).Where("id = ?", partnerID)
+	// A plain UPDATE (every upload and delete runs one); updated_at moves
+	// as it did when gorm's Updates wrote it.
+	q := `UPDATE partners SET used_bytes = CASE WHEN used_bytes + ? < 0 THEN 0 ELSE used_bytes + ? END,
+		used_files = CASE WHEN used_files + ? < 0 THEN 0 ELSE used_files + ? END, updated_at = ?
+		WHERE id = ?`
+	args := []any{dBytes, dBytes, dFiles, dFiles, time.Now().UTC(), partnerID}
 	if enforce {
 		// Only growth is checked: an upload that shrinks a file is always fine.
 		if dBytes > 0 {
-			q = q.Where("(quota_bytes = 0 OR used_bytes + ? <= quota_bytes)", dBytes)
+			q += " AND (quota_bytes = 0 OR used_bytes + ? <= quota_bytes)"
+			args = append(args, dBytes)
 		}
 		if dFiles > 0 {
-			q = q.Where("(quota_files = 0 OR used_files + ? <= quota_files)", dFiles)
+			q += " AND (quota_files = 0 OR used_files + ? <= quota_files)"
+			args = append(args, dFiles)
 		}
 	}
-	res := q.Updates(map[string]any{
-		"used_bytes": gorm.Expr("CASE WHEN used_bytes + ? < 0 THEN 0 ELSE used_bytes + ? END", dBytes, dBytes),
-		"used_files": gorm.Expr("CASE WHEN used_files + ? < 0 THEN 0 ELSE used_files + ? END", dFiles, dFiles),
-	})
+	res := s.q(ctx).Exec(q, args...)
 	if res.Error != nil {
 		return translate(res.Error)
 	}
