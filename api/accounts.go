@@ -145,15 +145,7 @@ func (s *Server) listAccounts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := page[accountJSON]{Items: []accountJSON{}}
-	for i := range list {
-		if i == limit {
-			next := list[i-1].Username
-			out.NextCursor = &next
-			break
-		}
-		out.Items = append(out.Items, accountView(&list[i]))
-	}
+	out := pageOf(list, limit, func(a *store.Account) string { return a.Username }, accountView)
 	return writeJSON(c, http.StatusOK, out)
 }
 

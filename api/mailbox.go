@@ -162,22 +162,19 @@ func (s *Server) listMailMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := page[mailMessageJSON]{Items: []mailMessageJSON{}}
-	for i, m := range list {
-		if i == limit {
-			next := strconv.FormatInt(list[i-1].UID, 10)
-			out.NextCursor = &next
-			break
-		}
-		item := mailMessageJSON{ID: m.ID, Folder: m.Folder, UID: m.UID, Subject: m.Subject,
-			From: m.From, To: m.To, MessageID: m.MessageID, Date: utcPtr(m.Date), InternalDate: m.InternalDate.UTC(),
-			Size: m.Size, Flags: m.Flags}
-		if m.Signature != "" {
-			item.Signature = &mailSignatureJSON{Status: m.Signature, Signer: m.Signer}
-		}
-		out.Items = append(out.Items, item)
-	}
+	out := pageOf(list, limit, func(m *mailbox.MessageSummary) string { return strconv.FormatInt(m.UID, 10) },
+		messageSummaryView)
 	return writeJSON(c, http.StatusOK, out)
+}
+
+func messageSummaryView(m *mailbox.MessageSummary) mailMessageJSON {
+	item := mailMessageJSON{ID: m.ID, Folder: m.Folder, UID: m.UID, Subject: m.Subject,
+		From: m.From, To: m.To, MessageID: m.MessageID, Date: utcPtr(m.Date), InternalDate: m.InternalDate.UTC(),
+		Size: m.Size, Flags: m.Flags}
+	if m.Signature != "" {
+		item.Signature = &mailSignatureJSON{Status: m.Signature, Signer: m.Signer}
+	}
+	return item
 }
 
 // mailRef is the message a route names: a UID in the folder parameter's

@@ -180,15 +180,7 @@ func (s *Server) listPartners(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := page[partnerJSON]{Items: []partnerJSON{}}
-	for i := range list {
-		if i == limit {
-			next := list[i-1].Slug
-			out.NextCursor = &next
-			break
-		}
-		out.Items = append(out.Items, partnerView(&list[i]))
-	}
+	out := pageOf(list, limit, func(p *store.Partner) string { return p.Slug }, partnerView)
 	return writeJSON(c, http.StatusOK, out)
 }
 
@@ -297,6 +289,22 @@ func (s *Server) kickAccount(accountID string) {
 type page[T any] struct {
 	Items      []T     `json:"items"`
 	NextCursor *string `json:"next_cursor"`
+}
+
+// pageOf is the page of a keyset list read with limit+1 rows: the first
+// limit rows as view makes them, and when there was one more, the cursor
+// of the last row shown (as cursor makes it) to ask for the next page.
+func pageOf[R, T any](list []R, limit int, cursor func(*R) string, view func(*R) T) page[T] {
+	out := page[T]{Items: []T{}}
+	for i := range list {
+		if i == limit {
+			next := cursor(&list[i-1])
+			out.NextCursor = &next
+			break
+		}
+		out.Items = append(out.Items, view(&list[i]))
+	}
+	return out
 }
 
 // pageLimit reads the limit query parameter of every list (default

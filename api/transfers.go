@@ -109,15 +109,7 @@ func (s *Server) listTransfers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := page[transferJSON]{Items: []transferJSON{}}
-	for i := range list {
-		if i == limit {
-			next := list[i-1].ID
-			out.NextCursor = &next
-			break
-		}
-		out.Items = append(out.Items, transferView(&list[i]))
-	}
+	out := pageOf(list, limit, func(t *store.Transfer) string { return t.ID }, transferView)
 	return writeJSON(c, http.StatusOK, out)
 }
 
@@ -183,22 +175,18 @@ func (s *Server) listAdminAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := page[adminAuditJSON]{Items: []adminAuditJSON{}}
-	for i, a := range list {
-		if i == limit {
-			next := list[i-1].ID
-			out.NextCursor = &next
-			break
-		}
-		detail := json.RawMessage("null")
-		if a.Detail != "" && json.Valid([]byte(a.Detail)) {
-			detail = json.RawMessage(a.Detail)
-		}
-		out.Items = append(out.Items, adminAuditJSON{
-			ID: a.ID, TokenID: a.TokenID, TokenName: a.TokenName, Role: a.Role, Method: a.Method, Path: a.Path,
-			Action: a.Action, Target: a.Target, Status: a.Status, RemoteAddr: a.RemoteAddr, Detail: detail,
-			CreatedAt: a.CreatedAt.UTC(),
-		})
-	}
+	out := pageOf(list, limit, func(a *store.AdminAudit) string { return a.ID }, adminAuditView)
 	return writeJSON(c, http.StatusOK, out)
+}
+
+func adminAuditView(a *store.AdminAudit) adminAuditJSON {
+	detail := json.RawMessage("null")
+	if a.Detail != "" && json.Valid([]byte(a.Detail)) {
+		detail = json.RawMessage(a.Detail)
+	}
+	return adminAuditJSON{
+		ID: a.ID, TokenID: a.TokenID, TokenName: a.TokenName, Role: a.Role, Method: a.Method, Path: a.Path,
+		Action: a.Action, Target: a.Target, Status: a.Status, RemoteAddr: a.RemoteAddr, Detail: detail,
+		CreatedAt: a.CreatedAt.UTC(),
+	}
 }
