@@ -183,13 +183,8 @@ func (o *Outbox) Deliveries(ctx context.Context, f store.WebhookDeliveryFilter) 
 // ID, due now. ErrNotDead for any other status.
 func (o *Outbox) RetryDelivery(ctx context.Context, id string) (*store.WebhookDelivery, error) {
 	d, err := o.Store.RetryWebhookDelivery(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	case errors.Is(err, store.ErrConflict):
-		return nil, fmt.Errorf("%w: %s", ErrNotDead, id)
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, retryError(err, id)
 	}
 	o.pokeHooks()
 	return d, nil

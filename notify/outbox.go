@@ -261,16 +261,24 @@ func (o *Outbox) Get(ctx context.Context, id string) (*store.Notification, error
 // status.
 func (o *Outbox) Retry(ctx context.Context, id string) (*store.Notification, error) {
 	n, err := o.Store.RetryNotification(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	case errors.Is(err, store.ErrConflict):
-		return nil, fmt.Errorf("%w: %s", ErrNotDead, id)
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, retryError(err, id)
 	}
 	o.poke()
 	return n, nil
+}
+
+// retryError is the error of a re-drive of id (a notification or a
+// webhook delivery) the store refused: ErrNotFound, ErrNotDead for a row
+// that is not dead, or the store's own error.
+func retryError(err error, id string) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	case errors.Is(err, store.ErrConflict):
+		return fmt.Errorf("%w: %s", ErrNotDead, id)
+	}
+	return err
 }
 
 // SendTest queues a test mail to the partner's recipients, due now. It
