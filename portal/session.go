@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -110,11 +109,10 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (*user, error) 
 // session is only ever created here, after the password was checked, with
 // a fresh secret: a cookie planted before sign-in is never promoted.
 func (s *Server) startSession(ctx context.Context, l *partners.Login, pending string) (string, time.Time, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", time.Time{}, fmt.Errorf("session secret: %w", err)
+	secret, err := websession.NewSecret()
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	secret := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
 	exp := now.Add(SessionLifetime)
 	if pending != "" {
@@ -158,13 +156,8 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, status int, d signinData) {
-	tok := ""
-	if c, err := r.Cookie(signinCookie); err == nil && len(c.Value) == 24 {
-		tok = c.Value
-	} else {
-		var b [18]byte
-		_, _ = rand.Read(b[:])
-		tok = base64.RawURLEncoding.EncodeToString(b[:])
+	tok, fresh := websession.FormToken(r, signinCookie)
+	if fresh {
 		s.setCookie(w, r, signinCookie, tok, time.Time{})
 	}
 	d.Token, d.Next = tok, safeNext(r.FormValue("next"))

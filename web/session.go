@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -173,11 +172,10 @@ func (s *Server) Admin(r *http.Request) (name string, ok bool) {
 
 // startSession stores a new session of p and returns its cookie value.
 func (s *Server) startSession(ctx context.Context, p *principal, key []byte) (value string, exp time.Time, err error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", time.Time{}, fmt.Errorf("session secret: %w", err)
+	secret, err := websession.NewSecret()
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	secret := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
 	exp = time.Unix(now.Add(SessionLifetime).Unix(), 0)
 	if err := s.Store.CreateWebSession(ctx, &store.WebSession{ID: sessionRowID(secret), Principal: p.TokenID,
@@ -229,15 +227,8 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (s *Server) renderLoginData(w http.ResponseWriter, r *http.Request, status int, d loginData) {
-	// Keep the value a browser already has: another request (a second
-	// tab, the favicon) must not invalidate the form on screen.
-	tok := ""
-	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) == 24 {
-		tok = c.Value
-	} else {
-		var b [18]byte
-		_, _ = rand.Read(b[:])
-		tok = base64.RawURLEncoding.EncodeToString(b[:])
+	tok, fresh := websession.FormToken(r, loginCookie)
+	if fresh {
 		s.setCookie(w, r, loginCookie, tok, time.Time{})
 	}
 	d.Next, d.Token = safeNext(r.FormValue("next")), tok

@@ -65,3 +65,26 @@ func TestValidTokenAndRowID(t *testing.T) {
 		t.Errorf("RowID: %q %q", a, b)
 	}
 }
+
+func TestFormTokenAndNewSecret(t *testing.T) {
+	r := httptest.NewRequest("GET", "/login", nil)
+	tok, fresh := websession.FormToken(r, "form")
+	if !fresh || len(tok) != 24 {
+		t.Fatalf("no cookie: %q fresh %v", tok, fresh)
+	}
+	// The browser's token is kept while it is well-formed.
+	r.AddCookie(&http.Cookie{Name: "form", Value: tok})
+	if got, fresh := websession.FormToken(r, "form"); got != tok || fresh {
+		t.Fatalf("with the cookie: %q fresh %v, want %q", got, fresh, tok)
+	}
+	bad := httptest.NewRequest("GET", "/login", nil)
+	bad.AddCookie(&http.Cookie{Name: "form", Value: "short"})
+	if got, fresh := websession.FormToken(bad, "form"); !fresh || got == "short" || len(got) != 24 {
+		t.Fatalf("a malformed cookie was kept: %q fresh %v", got, fresh)
+	}
+	a, err := websession.NewSecret()
+	b, err2 := websession.NewSecret()
+	if err != nil || err2 != nil || a == b || len(a) != 43 {
+		t.Fatalf("NewSecret: %q %q %v %v", a, b, err, err2)
+	}
+}
