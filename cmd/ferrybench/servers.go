@@ -186,21 +186,12 @@ func startFerry(_ context.Context, o *options, dir, name string, extraEnv ...str
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	if o.ferryBin == "" {
-		root, err := benchkit.ModuleRoot()
-		if err != nil {
-			return nil, err
-		}
-		o.ferryBin = filepath.Join(filepath.Dir(dir), "ferry-bin")
-		benchkit.Logf("building ferry (go build ./cmd/ferry in %s)", root)
-		if err := benchkit.Run(nil, nil, root, "go", "build", "-o", o.ferryBin, "./cmd/ferry"); err != nil {
-			return nil, err
-		}
-	}
-	bin, err := filepath.Abs(o.ferryBin)
+	// Built once, for both Ferry columns.
+	bin, err := benchkit.FerryBinary(o.ferryBin, filepath.Join(filepath.Dir(dir), "ferry-bin"))
 	if err != nil {
 		return nil, err
 	}
+	o.ferryBin = bin
 	port, pmin, pmax, err := listenPorts()
 	if err != nil {
 		return nil, err

@@ -35,19 +35,9 @@ func (f *ferryProc) stop() { f.proc.Stop(10 * time.Second) }
 // with HTTP, FTP and IMAP (STARTTLS, a self-signed certificate) on free
 // 127.0.0.1 ports.
 func startFerry(o *options, dir, dbURL string) (*ferryProc, error) {
-	bin := o.ferryBin
-	if bin == "" {
-		root, err := benchkit.ModuleRoot()
-		if err != nil {
-			return nil, err
-		}
-		bin = filepath.Join(dir, "ferry")
-		benchkit.Logf("building ferry (go build ./cmd/ferry in %s)", root)
-		if err := benchkit.Run(nil, nil, root, "go", "build", "-o", bin, "./cmd/ferry"); err != nil {
-			return nil, err
-		}
-	} else if abs, err := filepath.Abs(bin); err == nil {
-		bin = abs
+	bin, err := benchkit.FerryBinary(o.ferryBin, filepath.Join(dir, "ferry"))
+	if err != nil {
+		return nil, err
 	}
 	cert, key, err := selfSigned(dir)
 	if err != nil {

@@ -186,19 +186,9 @@ func startFerry(_ context.Context, o *options, dir, certFile, keyFile string) (*
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	bin := o.ferryBin
-	if bin == "" {
-		root, err := benchkit.ModuleRoot()
-		if err != nil {
-			return nil, err
-		}
-		bin = filepath.Join(dir, "ferry")
-		benchkit.Logf("building ferry (go build ./cmd/ferry in %s)", root)
-		if err := benchkit.Run(nil, nil, root, "go", "build", "-o", bin, "./cmd/ferry"); err != nil {
-			return nil, err
-		}
-	} else if abs, err := filepath.Abs(bin); err == nil {
-		bin = abs
+	bin, err := benchkit.FerryBinary(o.ferryBin, filepath.Join(dir, "ferry"))
+	if err != nil {
+		return nil, err
 	}
 	var addrs [4]string
 	for i := range addrs {

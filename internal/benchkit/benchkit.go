@@ -139,6 +139,23 @@ func ModuleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
+// FerryBinary returns the ferry binary a bench runs: bin made absolute,
+// or when bin is "", ./cmd/ferry of this module built as out.
+func FerryBinary(bin, out string) (string, error) {
+	if bin != "" {
+		return filepath.Abs(bin)
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	Logf("building ferry (go build ./cmd/ferry in %s)", root)
+	if err := Run(nil, nil, root, "go", "build", "-o", out, "./cmd/ferry"); err != nil {
+		return "", err
+	}
+	return filepath.Abs(out)
+}
+
 // Logf writes a time-stamped progress line to standard error.
 func Logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
