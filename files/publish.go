@@ -2,10 +2,8 @@ package files
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"sync"
@@ -97,11 +95,11 @@ func fileSHA256(root *vfs.Root, name string) string {
 		return ""
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	sum, err := vfs.SHA256(f)
+	if err != nil {
 		return ""
 	}
-	return fmt.Sprintf("%x", h.Sum(nil))
+	return fmt.Sprintf("%x", sum)
 }
 
 // hashLate fills row.SHA256 of an upload hashed after its publish

@@ -207,7 +207,7 @@ func (w *AuditWriter) run(queue <-chan *Transfer, done chan<- struct{}) {
 // track counts a queued row's usage change (d = 1) or its end (d = -1).
 func (w *AuditWriter) track(t *Transfer, d int) {
 	if !t.ApplyUsage || t.PartnerID == nil {
-		return
+		return // most rows: no lock
 	}
 	w.pmu.Lock()
 	w.trackLocked(t, d)

@@ -685,8 +685,14 @@ func (f *atomicFile) Close() error {
 // sha256 hashes the staged data through f's handle (with pread: the
 // handle's offset is not used).
 func (f *atomicFile) sha256() ([]byte, error) {
+	return SHA256(io.NewSectionReader(f.File, 0, f.size))
+}
+
+// SHA256 is the SHA-256 of what r reads: the hash an upload's audit row
+// and alert carry.
+func SHA256(r io.Reader) ([]byte, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f.File, 0, f.size)); err != nil {
+	if _, err := io.Copy(h, r); err != nil {
 		return nil, err
 	}
 	return h.Sum(nil), nil
