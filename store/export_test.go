@@ -23,3 +23,11 @@ func (s *Store) SetNotificationStatusForTest(ctx context.Context, id, status str
 func (s *Store) MailFolderStatsCounted(ctx context.Context, partnerID string) (map[string]MailFolderStat, error) {
 	return s.mailFolderStatsCounted(ctx, partnerID)
 }
+
+// RecordTransfersWithGorm writes rows as RecordTransfers did before its
+// plain INSERTs (gorm's CreateInBatches of 100): the benchmark's reference.
+func (s *Store) RecordTransfersWithGorm(ctx context.Context, rows []*Transfer) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		return translate(tx.q(ctx).CreateInBatches(rows, 100).Error)
+	})
+}
