@@ -56,6 +56,10 @@ func Fingerprint(a *store.Account) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
+// LastLoginResolution is how old an account's recorded last login may be
+// before a new login records itself: it is exact to within this.
+const LastLoginResolution = time.Minute
+
 // Authenticate checks a username and password from remote. Verified
 // credentials are cached for a short while so that a burst of sessions pays
 // the argon2id cost once; the cache is keyed by the stored hash, so a
@@ -95,8 +99,12 @@ func (s *Service) Authenticate(ctx context.Context, username, pw string, remote 
 	if err != nil {
 		return nil, fmt.Errorf("account %q has bad permissions: %w", username, err)
 	}
-	if err := s.Store.TouchLogin(ctx, a.ID, time.Now()); err != nil {
-		return nil, err
+	// The last login is kept to the minute: a burst of sessions does not
+	// queue a write each behind the database's one writer.
+	if now := time.Now(); a.LastLoginAt == nil || now.Sub(*a.LastLoginAt) >= LastLoginResolution {
+		if err := s.Store.TouchLogin(ctx, a.ID, now); err != nil {
+			return nil, err
+		}
 	}
 	return &Login{
 		AccountID: a.ID, Username: a.Username, PartnerID: a.PartnerID, PartnerSlug: a.Partner.Slug,
@@ -188,14 +196,11 @@ func (s *Service) release() { <-s.slots() }
 // password. Unknown users report false so the answer reveals nothing more
 // than the policy of existing accounts.
 func (s *Service) TLSRequired(ctx context.Context, username string) (bool, error) {
-	a, err := s.Store.AccountByUsername(ctx, username)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
+	required, err := s.Store.AccountTLSRequired(ctx, username)
 	if err != nil {
 		return false, fmt.Errorf("look up %q: %w", username, err)
 	}
-	return a.TLSRequired || (a.Partner != nil && a.Partner.TLSRequired), nil
+	return required, nil
 }
 
 // ParseCIDR accepts an address range ("203.0.113.0/24") or one address.

@@ -41,10 +41,25 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
 // AccountByUsername returns the account with its partner, for logins.
 func (s *Store) AccountByUsername(ctx context.Context, username string) (*Account, error) {
 	var a Account
-	if err := s.q(ctx).Preload("Partner").Where("username = ?", username).Take(&a).Error; err != nil {
+	// One query with the partner joined, not Preload's two: every login
+	// runs this.
+	if err := s.q(ctx).Joins("Partner").Where("accounts.username = ?", username).Take(&a).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &a, nil
+}
+
+// AccountTLSRequired reports whether the account username, or its partner,
+// requires TLS (false when there is no such account). The FTP server asks
+// at USER, before the password, with one plain query.
+func (s *Store) AccountTLSRequired(ctx context.Context, username string) (bool, error) {
+	var rows []struct{ Required bool }
+	err := s.q(ctx).Raw(`SELECT (a.tls_required OR p.tls_required) AS required
+		FROM accounts a JOIN partners p ON p.id = a.partner_id WHERE a.username = ?`, username).Scan(&rows).Error
+	if err != nil {
+		return false, translate(err)
+	}
+	return len(rows) > 0 && rows[0].Required, nil
 }
 
 // AccountByID returns the account with its partner.

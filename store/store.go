@@ -111,8 +111,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	} else {
 		// Keep connections open: a new SQLite connection re-reads the
-		// schema and runs the pragmas.
-		sqlDB.SetMaxIdleConns(16)
+		// schema and runs the pragmas, which cost 8% of the FTP server's
+		// CPU under 64 parallel logins while only 16 could stay idle.
+		// Those a burst opened are closed once idle for a minute.
+		sqlDB.SetMaxIdleConns(64)
+		sqlDB.SetConnMaxIdleTime(time.Minute)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()

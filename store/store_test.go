@@ -118,8 +118,26 @@ func TestAccountLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Partner == nil || got.Partner.Slug != "acme" || got.LastLoginAt != nil {
+		if got.Partner == nil || got.Partner.Slug != "acme" || got.Partner.ID != p.ID || got.LastLoginAt != nil ||
+			got.Username != "alice" || got.HomeDir != "/" || !got.Enabled {
 			t.Fatalf("read back %+v", got)
+		}
+		tlsRequired := func(want bool, username string) {
+			t.Helper()
+			if got, err := s.AccountTLSRequired(ctx, username); err != nil || got != want {
+				t.Fatalf("AccountTLSRequired(%q) = %v, %v; want %v", username, got, err, want)
+			}
+		}
+		tlsRequired(false, "alice")
+		tlsRequired(false, "nobody")
+		p.TLSRequired = true
+		if err := s.UpdatePartner(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		tlsRequired(true, "alice")
+		p.TLSRequired = false
+		if err := s.UpdatePartner(ctx, p); err != nil {
+			t.Fatal(err)
 		}
 		now := time.Now()
 		if err := s.TouchLogin(ctx, got.ID, now); err != nil {
@@ -134,6 +152,7 @@ func TestAccountLifecycle(t *testing.T) {
 		if again.Enabled || !again.TLSRequired || again.LastLoginAt == nil {
 			t.Fatalf("after update: %+v", again)
 		}
+		tlsRequired(true, "alice")
 		list, err := s.AccountsByPartner(ctx, p.ID)
 		if err != nil || len(list) != 1 {
 			t.Fatalf("list: %v %v", err, list)
