@@ -51,6 +51,10 @@ type controlConn struct {
 	// held across a network write, so nothing else waits on it but
 	// writers.
 	writeMu sync.Mutex
+	// pending is what the engine wrote of a multi-line reply that is not
+	// finished yet (guarded by writeMu): the engine flushes every line of
+	// it on its own, and a FEAT went out in fifteen writes and segments.
+	pending []byte
 	mu      sync.Mutex // the two below; never held across network I/O
 	replies replyStream
 	state   reprState
@@ -170,6 +174,7 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	out := c.replies.feed(p, c.state.statLines) // reuses a buffer only writers touch
 	ending := c.replies.ending
+	unfinished := c.replies.multi != 0
 	c.mu.Unlock()
 	if ending {
 		// The session ends with this reply: its place is free before the
@@ -178,12 +183,36 @@ func (c *controlConn) Write(p []byte) (int, error) {
 			lc.Release()
 		}
 	}
-	if len(out) > 0 {
-		if _, err := c.current().Write(out); err != nil {
-			return 0, err
-		}
+	if unfinished && len(c.pending)+len(out) <= maxPendingReply {
+		// The rest of the reply follows at once: it goes out in one write.
+		c.pending = append(c.pending, out...)
+		return len(p), nil
+	}
+	if err := c.writePending(out); err != nil {
+		return 0, err
 	}
 	return len(p), nil
+}
+
+// maxPendingReply bounds what a multi-line reply holds back (a STAT of a
+// big folder is sent in parts).
+const maxPendingReply = 64 << 10
+
+// writePending writes what a multi-line reply held back, then out; the
+// caller holds writeMu.
+func (c *controlConn) writePending(out []byte) error {
+	if len(c.pending) > 0 {
+		out = append(c.pending, out...)
+		c.pending = c.pending[:0]
+		if cap(c.pending) > maxPendingReply {
+			c.pending = nil
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	_, err := c.current().Write(out)
+	return err
 }
 
 // current is the connection to the client: raw, or TLS once negotiated.
@@ -209,6 +238,9 @@ func (c *controlConn) reply(code int, lines ...string) error {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if err := c.writePending(nil); err != nil {
+		return err
+	}
 	_, err := io.WriteString(c.current(), b.String())
 	return err
 }
