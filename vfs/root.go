@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/spf13/afero"
@@ -18,6 +19,9 @@ import (
 // can still use sendfile and splice.
 type Root struct {
 	root *os.Root
+
+	stagingMu sync.Mutex
+	staging   *os.File // StagingDir, opened by the first removeStaged
 }
 
 var _ afero.Fs = (*Root)(nil)
@@ -35,7 +39,31 @@ func OpenRoot(dir string) (*Root, error) {
 }
 
 // Close releases the folder handle.
-func (r *Root) Close() error { return r.root.Close() }
+func (r *Root) Close() error {
+	r.stagingMu.Lock()
+	if r.staging != nil {
+		r.staging.Close()
+		r.staging = nil
+	}
+	r.stagingMu.Unlock()
+	return r.root.Close()
+}
+
+// stagingDir is a handle of the staging folder, kept open once it exists.
+// The folder is Ferry's own (no client can name, replace or remove it),
+// so the handle stays the folder the tree's names lead to.
+func (r *Root) stagingDir() (*os.File, error) {
+	r.stagingMu.Lock()
+	defer r.stagingMu.Unlock()
+	if r.staging == nil {
+		d, err := r.root.Open(StagingDir)
+		if err != nil {
+			return nil, err
+		}
+		r.staging = d
+	}
+	return r.staging, nil
+}
 
 // rel turns any name into a clean name relative to the root.
 func rel(name string) string {

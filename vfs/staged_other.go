@@ -1,0 +1,5 @@
+//go:build !unix
+
+package vfs
+
+func (r *Root) removeStaged(base string) error { return r.root.Remove(StagingDir + "/" + base) }
