@@ -150,11 +150,11 @@ type Delivered struct {
 // Deliver stores raw (an RFC 5322 message) in the INBOX of one partner,
 // named by slug or ID: the notifier's entry point.
 func (s *Store) Deliver(ctx context.Context, partner string, raw []byte) (*Delivered, error) {
-	p, err := s.Partner(ctx, partner)
+	id, err := s.PartnerID(ctx, partner)
 	if err != nil {
 		return nil, err
 	}
-	return s.DeliverTo(ctx, []Recipient{{PartnerID: p.ID}}, bytes.NewReader(raw), DeliverOptions{})
+	return s.DeliverTo(ctx, []Recipient{{PartnerID: id}}, bytes.NewReader(raw), DeliverOptions{})
 }
 
 // CheckQuota reports ErrOverQuota if a message of size bytes (0: unknown,
@@ -181,19 +181,20 @@ func (s *Store) Quota(ctx context.Context, partnerID string) (quota, used int64,
 	return quota, used, nil
 }
 
-// Partner finds an enabled partner by slug (case-insensitive) or ID.
-func (s *Store) Partner(ctx context.Context, slugOrID string) (*store.Partner, error) {
-	p, err := s.DB.PartnerBySlug(ctx, strings.ToLower(slugOrID))
-	if errors.Is(err, store.ErrNotFound) {
-		p, err = s.DB.PartnerByID(ctx, slugOrID)
+// PartnerID returns the ID of the enabled partner named by slug
+// (case-insensitive) or ID.
+func (s *Store) PartnerID(ctx context.Context, slugOrID string) (string, error) {
+	id, err := s.DB.EnabledPartnerID(ctx, strings.ToLower(slugOrID))
+	if errors.Is(err, store.ErrNotFound) && strings.ToLower(slugOrID) != slugOrID {
+		id, err = s.DB.EnabledPartnerID(ctx, slugOrID) // an ID as given
 	}
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.Enabled) {
-		return nil, fmt.Errorf("%w: %q", ErrNoSuchMailbox, slugOrID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("%w: %q", ErrNoSuchMailbox, slugOrID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mailbox: look up partner %q: %w", slugOrID, err)
+		return "", fmt.Errorf("mailbox: look up partner %q: %w", slugOrID, err)
 	}
-	return p, nil
+	return id, nil
 }
 
 // DeliverTo stores the message read from r once, as a durable blob, and

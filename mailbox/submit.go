@@ -70,11 +70,11 @@ func (s *Submission) Route(ctx context.Context, addr string) (Route, error) {
 	}
 	local, domain := addr[:at], addr[at+1:]
 	if s.IsLocal(domain) {
-		p, err := s.Store.Partner(ctx, local)
+		id, err := s.Store.PartnerID(ctx, local)
 		if err != nil {
 			return Route{}, err
 		}
-		return Route{Addr: addr, PartnerID: p.ID}, nil
+		return Route{Addr: addr, PartnerID: id}, nil
 	}
 	if s.Outbound == nil || !domainIn(domain, s.OutboundDomains) {
 		return Route{}, fmt.Errorf("%w: %s", ErrOutsideRefused, domain)

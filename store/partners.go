@@ -140,6 +140,25 @@ func (s *Store) PartnerBySlug(ctx context.Context, slug string) (*Partner, error
 	return &p, nil
 }
 
+// EnabledPartnerID returns the ID of the enabled partner whose slug (or,
+// failing that, ID) is slugOrID, with one plain query; ErrNotFound if none.
+// The mail servers route every recipient through it.
+func (s *Store) EnabledPartnerID(ctx context.Context, slugOrID string) (string, error) {
+	var rows []struct {
+		ID      string
+		Enabled bool
+	}
+	err := s.q(ctx).Raw(`SELECT id, enabled FROM partners WHERE slug = ? OR id = ?
+		ORDER BY CASE WHEN slug = ? THEN 0 ELSE 1 END LIMIT 1`, slugOrID, slugOrID, slugOrID).Scan(&rows).Error
+	if err != nil {
+		return "", translate(err)
+	}
+	if len(rows) == 0 || !rows[0].Enabled {
+		return "", ErrNotFound
+	}
+	return rows[0].ID, nil
+}
+
 func orderContacts(db *gorm.DB) *gorm.DB { return db.Order("created_at, email") }
 
 // PartnerFilter selects partners for ListPartners.

@@ -188,3 +188,28 @@ func TestOpenRefusesOldSchemaWithoutMigrate(t *testing.T) {
 		})
 	}
 }
+
+// The mail servers route a recipient by slug, or by ID, to an enabled
+// partner only.
+func TestEnabledPartnerID(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		on := &store.Partner{Slug: "acme", Name: "ACME", Enabled: true}
+		off := &store.Partner{Slug: "globex", Name: "Globex"}
+		for _, p := range []*store.Partner{on, off} {
+			if err := s.CreatePartner(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, name := range []string{"acme", on.ID} {
+			if id, err := s.EnabledPartnerID(ctx, name); err != nil || id != on.ID {
+				t.Errorf("EnabledPartnerID(%q) = %q, %v; want %q", name, id, err, on.ID)
+			}
+		}
+		for _, name := range []string{"globex", off.ID, "nobody", ""} {
+			if id, err := s.EnabledPartnerID(ctx, name); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("EnabledPartnerID(%q) = %q, %v; want ErrNotFound", name, id, err)
+			}
+		}
+	})
+}

@@ -171,7 +171,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		}
 		return errRelayDenied
 	}
-	p, err := s.s.Store.Partner(s.ctx, local)
+	partnerID, err := s.s.Store.PartnerID(s.ctx, local)
 	if errors.Is(err, mailbox.ErrNoSuchMailbox) {
 		return errNoSuchUser
 	}
@@ -180,20 +180,20 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		return errTempFailure
 	}
 	for _, r := range s.rcpts {
-		if r.partnerID == p.ID {
+		if r.partnerID == partnerID {
 			return nil
 		}
 	}
 	// A mailbox that is full, or too full for the size the sender
 	// announced, is refused for this recipient only.
-	if err := s.s.Store.CheckQuota(s.ctx, p.ID, s.size); errors.Is(err, mailbox.ErrOverQuota) {
+	if err := s.s.Store.CheckQuota(s.ctx, partnerID, s.size); errors.Is(err, mailbox.ErrOverQuota) {
 		s.s.log().Info("smtp mailbox full", "remote", s.remote().String(), "from", s.from, "to", to, "size", s.size)
 		return errMailboxFull
 	} else if err != nil {
 		s.s.log().Error("smtp rcpt", "to", to, "err", err)
 		return errTempFailure
 	}
-	s.rcpts = append(s.rcpts, rcpt{addr: to, partnerID: p.ID})
+	s.rcpts = append(s.rcpts, rcpt{addr: to, partnerID: partnerID})
 	return nil
 }
 
