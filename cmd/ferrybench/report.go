@@ -34,6 +34,11 @@ const (
 	mMLSD      = "mlsd"
 	mMLSDRaw   = "mlsd-raw"
 	mPeakRSS   = "peak-rss"
+
+	mSmallUpCPU   = "small-up-cpu"
+	mSmallDownCPU = "small-down-cpu"
+	mDeleteCPU    = "delete-cpu"
+	mSessCPU      = "sess-cpu"
 )
 
 // nameDisk is the column of the disk's own write+fsync, the floor under a
@@ -55,10 +60,18 @@ var metrics = []metric{
 		}},
 	{id: mDelete, unit: "files/s", higher: true, judged: true,
 		label: func(o *options) string { return fmt.Sprintf("delete %d files (DELE)", o.files) }},
+	{id: mSmallUpCPU, unit: "µs/file",
+		label: func(o *options) string { return "  server CPU per small upload" }},
+	{id: mSmallDownCPU, unit: "µs/file",
+		label: func(o *options) string { return "  server CPU per small download" }},
+	{id: mDeleteCPU, unit: "µs/file",
+		label: func(o *options) string { return "  server CPU per delete" }},
 	{id: mSessRate, unit: "sessions/s", higher: true, judged: true,
 		label: func(o *options) string {
 			return fmt.Sprintf("%d parallel sessions x %d (login+PWD+LIST+RETR %s+QUIT)", o.sessions, o.sessionRuns, benchkit.FormatSize(o.retrSize))
 		}},
+	{id: mSessCPU, unit: "µs/session",
+		label: func(o *options) string { return "  server CPU per session" }},
 	{id: mSessErr, unit: "sessions",
 		label: func(o *options) string { return "  failed sessions (per round)" }},
 	{id: mSessP50, unit: "ms",
@@ -239,6 +252,8 @@ func (r *results) print(w io.Writer, o *options) {
 			"Debian's packages unpacked with dpkg -x, puredb and AuthUserFile users, chroot, no reverse DNS; none of the three syncs an upload.",
 		nameDisk + ": the disk's own cost in the same folder, not a server: the big file written and fsynced (dd conv=fsync), and as many small " +
 			"files as the small test, each created, written and fsynced; the floor under a server that syncs every upload.",
+		"server CPU: user and system time of the server's processes (its whole tree for those that fork, with the children that ended) " +
+			"over the step and the settle after it, divided by its operations; less noisy than the rates on a shared machine, and without the client's CPU.",
 		"memory: a single process's peak (VmHWM reset at the start of the test); for servers that fork per session, the peak of the " +
 			"sum of VmRSS over the process tree (shared pages count once per process).",
 	}, r.notes...)

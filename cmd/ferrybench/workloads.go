@@ -112,6 +112,14 @@ func (b *bench) settle() {
 	time.Sleep(100 * time.Millisecond)
 }
 
+// addCPU records the server's CPU per operation of the step that just
+// ended (n operations), if it could be read.
+func (b *bench) addCPU(metric string, t *target, m *cpuMeter, n int) {
+	if v, ok := m.per(n); ok {
+		b.res.add(metric, t.name, v)
+	}
+}
+
 func (b *bench) runOne(ctx context.Context, w string, t *target, round int) error {
 	switch w {
 	case "big":
@@ -206,6 +214,7 @@ func (b *bench) small(t *target, round int) error {
 		names[i] = fmt.Sprintf("%s/f-%05d.dat", dir, i)
 	}
 	b.settle()
+	cpu := newCPUMeter(t)
 	start := time.Now()
 	for _, n := range names {
 		if err := c.Stor(n, bytes.NewReader(data)); err != nil {
@@ -214,7 +223,10 @@ func (b *bench) small(t *target, round int) error {
 	}
 	up := time.Since(start)
 
+	// The settle after each step lets the server end what it does in the
+	// background (audit rows, alerts) before its CPU is read.
 	b.settle()
+	b.addCPU(mSmallUpCPU, t, cpu, len(names))
 	buf := make([]byte, 64<<10)
 	start = time.Now()
 	for _, n := range names {
@@ -236,6 +248,7 @@ func (b *bench) small(t *target, round int) error {
 	down := time.Since(start)
 
 	b.settle()
+	b.addCPU(mSmallDownCPU, t, cpu, len(names))
 	start = time.Now()
 	for _, n := range names {
 		if err := c.Delete(n); err != nil {
@@ -243,6 +256,8 @@ func (b *bench) small(t *target, round int) error {
 		}
 	}
 	del := time.Since(start)
+	b.settle()
+	b.addCPU(mDeleteCPU, t, cpu, len(names))
 	upRate, downRate, delRate := float64(b.o.files)/up.Seconds(), float64(b.o.files)/down.Seconds(), float64(b.o.files)/del.Seconds()
 	b.res.add(mSmallUp, t.name, upRate)
 	b.res.add(mSmallDown, t.name, downRate)
@@ -351,6 +366,7 @@ func (b *bench) sessions(ctx context.Context, t *target, round int) error {
 		_ = c.Quit()
 	}
 	b.settle()
+	cpu := newCPUMeter(t)
 	sampler := startSampler(t, b.o.sampleEvery)
 	total := b.o.sessions * b.o.sessionRuns
 	lat := make([]time.Duration, 0, total)
@@ -389,6 +405,8 @@ func (b *bench) sessions(ctx context.Context, t *target, round int) error {
 	wg.Wait()
 	elapsed := time.Since(start)
 	peak := sampler.stop()
+	b.settle()
+	b.addCPU(mSessCPU, t, cpu, total)
 	if failed == total {
 		return firstErr
 	}
