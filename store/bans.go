@@ -51,7 +51,14 @@ func (s *Store) ClearAuthFailures(ctx context.Context, ip string) error {
 // address (after that account logged in from it); the failures of other
 // usernames from the address still count toward its ban.
 func (s *Store) ClearAccountAuthFailures(ctx context.Context, ip, username string) error {
-	return translate(s.q(ctx).Where("ip = ? AND username = ?", ip, username).Delete(&AuthFailure{}).Error)
+	// A read first: nearly every login has nothing to clear, and a DELETE
+	// takes the database's write lock even when it matches no row.
+	var found []int
+	err := s.q(ctx).Raw(`SELECT 1 FROM auth_failures WHERE ip = ? AND username = ? LIMIT 1`, ip, username).Scan(&found).Error
+	if err != nil || len(found) == 0 {
+		return translate(err)
+	}
+	return translate(s.q(ctx).Exec(`DELETE FROM auth_failures WHERE ip = ? AND username = ?`, ip, username).Error)
 }
 
 // PruneAuthFailures deletes failures older than before.
