@@ -101,7 +101,7 @@ func (s *Service) Authenticate(ctx context.Context, username, pw string, remote 
 	}
 	// The last login is kept to the minute: a burst of sessions does not
 	// queue a write each behind the database's one writer.
-	if now := time.Now(); a.LastLoginAt == nil || now.Sub(*a.LastLoginAt) >= LastLoginResolution {
+	if now := time.Now(); a.LastLoginAt == nil || now.Sub(*a.LastLoginAt).Abs() >= LastLoginResolution {
 		if err := s.Store.TouchLogin(ctx, a.ID, now); err != nil {
 			return nil, err
 		}

@@ -76,8 +76,7 @@ func (w *AuditWriter) Start() {
 	if w.running {
 		return
 	}
-	w.rows = nil
-	w.room = sync.NewCond(&w.mu)
+	w.room = sync.NewCond(&w.mu) // rows a writer stopped early left are taken along
 	w.wake = make(chan struct{}, 1)
 	w.flush = make(chan struct{}, 1)
 	w.done = make(chan struct{})
@@ -173,6 +172,7 @@ func (w *AuditWriter) Close(ctx context.Context) error {
 	done := w.done
 	w.mu.Unlock()
 	signal(w.wake)
+	signal(w.flush) // no lingering for more
 	select {
 	case <-done:
 		return nil
@@ -193,9 +193,12 @@ func (w *AuditWriter) run(wake, flush <-chan struct{}, done chan<- struct{}) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	batch := make([]*Transfer, 0, auditBatch)
+	// current reports whether this goroutine is the running writer's (a
+	// Start after a Close that returned early makes another).
+	current := func() bool { return w.running && (<-chan struct{})(w.wake) == wake }
 	for range wake {
 		w.mu.Lock()
-		open := w.running
+		open := current()
 		w.mu.Unlock()
 		if open && linger > 0 {
 			timer.Reset(linger)
@@ -212,7 +215,7 @@ func (w *AuditWriter) run(wake, flush <-chan struct{}, done chan<- struct{}) {
 			rest := copy(w.rows, w.rows[n:])
 			clear(w.rows[rest:])
 			w.rows = w.rows[:rest]
-			closing := !w.running
+			closing := !current()
 			w.room.Broadcast()
 			w.mu.Unlock()
 			if n == 0 {
