@@ -48,6 +48,16 @@ type Store struct {
 	// onBatch, if set, is told of each batch a retention delete committed
 	// (tests).
 	onBatch func(deleted int64)
+	// memo is what the transaction this Store runs (nil outside one) has
+	// read and may read again.
+	memo *txMemo
+}
+
+// txMemo keeps reads a transaction repeats: the audit writer's batch asks
+// for the webhooks once per upload it finishes.
+type txMemo struct {
+	hooks     []Webhook
+	hooksRead bool
 }
 
 // Options tune Open.
@@ -217,7 +227,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		}
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter})
+		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}})
 	})
 	return translate(err)
 }

@@ -213,3 +213,36 @@ func TestEnabledPartnerID(t *testing.T) {
 		}
 	})
 }
+
+// A transaction reads the webhooks once, and again after it changed one:
+// the audit writer's batch asks for them once per upload it finishes.
+func TestListWebhooksInTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if err := s.CreateWebhook(ctx, &store.Webhook{URL: "https://hooks.example/a", Secret: "s1", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Tx(ctx, func(tx *store.Store) error {
+			first, err := tx.ListWebhooks(ctx)
+			if err != nil || len(first) != 1 {
+				t.Fatalf("first read: %v %v", first, err)
+			}
+			first[0].URL = "changed by the caller" // the memo is not the caller's slice
+			again, err := tx.ListWebhooks(ctx)
+			if err != nil || len(again) != 1 || again[0].URL != "https://hooks.example/a" {
+				t.Fatalf("second read: %v %v", again, err)
+			}
+			if err := tx.CreateWebhook(ctx, &store.Webhook{URL: "https://hooks.example/b", Secret: "s2", Enabled: true}); err != nil {
+				return err
+			}
+			after, err := tx.ListWebhooks(ctx)
+			if err != nil || len(after) != 2 {
+				t.Fatalf("after a change in the transaction: %v %v", after, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,12 +75,14 @@ func (s *Store) CreateWebhook(ctx context.Context, w *Webhook) error {
 		w.ID = NewID()
 	}
 	w.CreatedAt, w.UpdatedAt = now, now
+	s.hooksChanged()
 	return translate(s.q(ctx).Select("*").Create(w).Error)
 }
 
 // UpdateWebhook saves every field of w.
 func (s *Store) UpdateWebhook(ctx context.Context, w *Webhook) error {
 	w.UpdatedAt = dbTime(time.Now())
+	s.hooksChanged()
 	res := s.q(ctx).Model(&Webhook{}).Where("id = ?", w.ID).Select("*").Omit("id", "created_at").Updates(w)
 	if res.Error != nil {
 		return translate(res.Error)
@@ -92,6 +95,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *Webhook) error {
 
 // DeleteWebhook deletes a hook and its deliveries.
 func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
+	s.hooksChanged()
 	return s.Tx(ctx, func(tx *Store) error {
 		if err := tx.q(ctx).Where("webhook_id = ?", id).Delete(&WebhookDelivery{}).Error; err != nil {
 			return translate(err)
@@ -116,13 +120,27 @@ func (s *Store) WebhookByID(ctx context.Context, id string) (*Webhook, error) {
 	return &w, nil
 }
 
-// ListWebhooks returns every hook, oldest first.
+// ListWebhooks returns every hook, oldest first. In a transaction the
+// hooks are read once (until the transaction changes one).
 func (s *Store) ListWebhooks(ctx context.Context) ([]Webhook, error) {
+	if s.memo != nil && s.memo.hooksRead {
+		return slices.Clone(s.memo.hooks), nil
+	}
 	var out []Webhook
 	if err := s.q(ctx).Order("id").Find(&out).Error; err != nil {
 		return nil, translate(err)
 	}
+	if s.memo != nil {
+		s.memo.hooks, s.memo.hooksRead = slices.Clone(out), true
+	}
 	return out, nil
+}
+
+// hooksChanged drops what the transaction read of the hooks.
+func (s *Store) hooksChanged() {
+	if s.memo != nil {
+		s.memo.hooks, s.memo.hooksRead = nil, false
+	}
 }
 
 // InsertWebhookDelivery adds d to the webhook outbox as pending, due now.
