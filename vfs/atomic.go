@@ -280,19 +280,11 @@ func (a *Atomic) Remove(name string) error {
 		return refuse("remove", name)
 	}
 	err := a.base.Remove(name)
-	perr := a.removePartial(name)
+	perr := a.base.Remove(partialName(name))
 	if errors.Is(err, fs.ErrNotExist) && perr == nil {
 		return nil
 	}
 	return err
-}
-
-// removePartial removes the interrupted upload of name, if any.
-func (a *Atomic) removePartial(name string) error {
-	if r, ok := a.base.(*Root); ok {
-		return r.removeStaged(path.Base(partialName(name)))
-	}
-	return a.base.Remove(partialName(name))
 }
 
 // RemoveAll implements afero.Fs.
@@ -677,7 +669,7 @@ func (f *atomicFile) Close() error {
 	if published {
 		// An interrupted upload of this name left by an earlier transfer
 		// is obsolete now, and would hold quota until it is swept.
-		_ = f.fs.removePartial(f.name)
+		_ = f.fs.base.Remove(partialName(f.name))
 	}
 	if err == nil && !published {
 		err = errors.New("vfs: the committer did not publish the upload")

@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -117,6 +118,16 @@ func (r *Root) Remove(name string) error {
 	n := rel(name)
 	if n == "." {
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
+	}
+	if dir, base := path.Split(n); dir == StagingDir+"/" {
+		// A staged file: one unlinkat on the folder's kept handle. It is
+		// most often absent (every delete and every publish removes the
+		// name's interrupted upload).
+		err := r.removeStaged(base)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		// Anything else (a folder, say) as os.Root would answer it.
 	}
 	return r.root.Remove(n)
 }

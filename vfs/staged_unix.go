@@ -9,10 +9,8 @@ import (
 )
 
 // removeStaged removes the file base (one name) of the staging folder
-// with one unlinkat on the folder's kept handle. Every delete and every
-// publish removes the name's interrupted upload, which is nearly always
-// absent; Remove opened the folder, tried unlink, then rmdir, and closed
-// it: four system calls each time.
+// with one unlinkat on the folder's kept handle, where os.Root opens the
+// folder, tries unlink, then rmdir, and closes it: four system calls.
 func (r *Root) removeStaged(base string) error {
 	d, err := r.stagingDir()
 	if err != nil {
