@@ -184,8 +184,9 @@ func (s *Store) Quota(ctx context.Context, partnerID string) (quota, used int64,
 // PartnerID returns the ID of the enabled partner named by slug
 // (case-insensitive) or ID.
 func (s *Store) PartnerID(ctx context.Context, slugOrID string) (string, error) {
-	id, err := s.DB.EnabledPartnerID(ctx, strings.ToLower(slugOrID))
-	if errors.Is(err, store.ErrNotFound) && strings.ToLower(slugOrID) != slugOrID {
+	lower := strings.ToLower(slugOrID)
+	id, err := s.DB.EnabledPartnerID(ctx, lower)
+	if errors.Is(err, store.ErrNotFound) && lower != slugOrID {
 		id, err = s.DB.EnabledPartnerID(ctx, slugOrID) // an ID as given
 	}
 	if errors.Is(err, store.ErrNotFound) {

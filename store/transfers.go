@@ -120,8 +120,8 @@ func (t *Transfer) fillDefaults(now time.Time) {
 }
 
 // RecordTransfers appends finished operations to the audit log in one
-// transaction (one statement per insertChunk rows), with the usage changes of the
-// rows marked ApplyUsage, and then runs then (if not nil) in it. Rows an
+// transaction (one statement per insertChunk rows), with the usage changes
+// of the rows marked ApplyUsage, and then runs then (if not nil) in it. Rows an
 // AuditWriter queued with Finish are committing uploads marked done in the
 // same transaction, as FinishUpload does.
 func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func(tx *Store) error) error {
