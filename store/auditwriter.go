@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -30,6 +32,12 @@ import (
 // space free. Readers of other processes see the change within Linger; a
 // change still queued when the process dies is lost with its row, which
 // leaves usage too high (never too low) until `ferry quota recalc`.
+//
+// On SQLite, whose one writer every transaction queues for, a batch of
+// upload finishes ends its transaction early when another transaction
+// waits (an upload's reservation, which the client's 226 waits for), and
+// goes on in the next: the reservation waits for one finish, not for the
+// batch.
 //
 // The zero value is not usable; set Store, then call Start.
 type AuditWriter struct {
@@ -286,37 +294,62 @@ func (w *AuditWriter) WaitUsage(ctx context.Context, partnerID string) error {
 	}
 }
 
-// write stores rows in one transaction, or one by one if that fails, so
-// that one bad row (say, of a partner deleted meanwhile) costs only itself.
+// write stores rows in one transaction (in more when a transaction that
+// a client waits for comes meanwhile, see recordTransfers), or one by one
+// if that fails, so that one bad row (say, of a partner deleted meanwhile)
+// costs only itself.
 func (w *AuditWriter) write(rows []*Transfer) {
+	for len(rows) > 0 {
+		rest, err := w.writeSome(rows)
+		if err != nil {
+			w.failed(rows, err)
+			return
+		}
+		rows = rest
+	}
+}
+
+// writeSome writes rows, or some of them when it yields; it returns the
+// rest.
+func (w *AuditWriter) writeSome(rows []*Transfer) ([]*Transfer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := w.Store.RecordTransfers(ctx, rows, w.then(ctx, rows))
-	if err == nil {
+	var then func(tx *Store, written []*Transfer) error
+	if w.OnWrite != nil {
+		then = func(tx *Store, written []*Transfer) error { return w.OnWrite(ctx, tx, written) }
+	}
+	rest, err := w.Store.recordTransfers(ctx, rows, then, true)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return rest, err
+}
+
+// failed writes rows that failed together one by one; a row that fails
+// alone is written without what OnWrite adds, or logged.
+func (w *AuditWriter) failed(rows []*Transfer, err error) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The database did not take them within 30 s: no retry.
+		w.log("write audit rows", rows, err)
 		return
 	}
-	if len(rows) > 1 && ctx.Err() == nil {
+	if len(rows) > 1 {
 		for _, t := range rows {
 			w.write([]*Transfer{t})
 		}
 		return
 	}
-	if w.OnWrite != nil && ctx.Err() == nil {
+	if w.OnWrite != nil {
 		// The row alone, without what OnWrite adds: the audit row matters
 		// more than its event.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		if err2 := w.Store.RecordTransfers(ctx, rows, nil); err2 == nil {
 			w.log("write the events of an audit row", rows, err)
 			return
 		}
 	}
 	w.log("write audit rows", rows, err)
-}
-
-func (w *AuditWriter) then(ctx context.Context, rows []*Transfer) func(tx *Store) error {
-	if w.OnWrite == nil {
-		return nil
-	}
-	return func(tx *Store) error { return w.OnWrite(ctx, tx, rows) }
 }
 
 func (w *AuditWriter) log(msg string, rows []*Transfer, err error) {

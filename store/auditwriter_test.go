@@ -157,3 +157,91 @@ func TestAuditWriterWaitUsage(t *testing.T) {
 		}
 	})
 }
+
+// A batch of upload finishes yields SQLite's single writer to a
+// transaction that comes while it runs (an upload's reservation, which
+// its client waits for): that transaction runs after the finish in
+// progress, not after the whole batch; every finish is still written, once,
+// with OnWrite told of each row once.
+func TestAuditWriterYields(t *testing.T) {
+	be := storetest.Backends()[0] // the writer queue is SQLite's
+	s := storetest.Open(t, be)
+	ctx := context.Background()
+	p := &store.Partner{Slug: "acme", Name: "Acme", Enabled: true}
+	if err := s.CreatePartner(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		events []string
+		told   = map[string]int{}
+	)
+	note := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	w := &store.AuditWriter{Store: s, Linger: time.Hour}
+	w.OnWrite = func(_ context.Context, _ *store.Store, rows []*store.Transfer) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range rows {
+			told[r.ID]++
+		}
+		return nil
+	}
+	w.Start()
+	const n = 20
+	fg := make(chan error, 1)
+	var rows []*store.Transfer
+	for i := range n {
+		row := &store.Transfer{PartnerID: &p.ID, Protocol: "ftp", Operation: store.OpUpload, Path: fmt.Sprintf("/up%d", i),
+			Bytes: 1, FileSize: 1, UsageBytes: 1, UsageFiles: 1, StartedAt: time.Now()}
+		if err := s.BeginUpload(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row)
+	}
+	for i, row := range rows {
+		w.Finish(row, time.Now(), func(tx *store.Store) error {
+			note(fmt.Sprintf("finish %d", i))
+			if i != 0 {
+				return nil
+			}
+			// While the batch holds the writer, a transaction asks for it.
+			go func() {
+				fg <- s.Tx(ctx, func(*store.Store) error { note("foreground"); return nil })
+			}()
+			for deadline := time.Now().Add(10 * time.Second); !s.WritersWaiting(); {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("the foreground transaction never waited")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		})
+	}
+	if err := w.Close(ctx); err != nil { // writes the batch
+		t.Fatal(err)
+	}
+	if err := <-fg; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != n+1 || events[0] != "finish 0" || events[1] != "foreground" {
+		t.Fatalf("order: %v, want the foreground transaction right after the first finish", events)
+	}
+	for _, row := range rows {
+		got, err := s.TransferByID(ctx, row.ID)
+		if err != nil || got.Status != store.StatusOK {
+			t.Fatalf("%s: %+v (%v), want finished", row.Path, got, err)
+		}
+		if told[row.ID] != 1 {
+			t.Fatalf("OnWrite told of %s %d times, want once", row.Path, told[row.ID])
+		}
+	}
+	if left, err := s.CommittingUploads(ctx); err != nil || len(left) != 0 {
+		t.Fatalf("%d uploads still committing (%v)", len(left), err)
+	}
+}

@@ -31,3 +31,7 @@ func (s *Store) RecordTransfersWithGorm(ctx context.Context, rows []*Transfer) e
 		return translate(tx.q(ctx).CreateInBatches(rows, 100).Error)
 	})
 }
+
+// WritersWaiting reports whether a transaction waits for its turn on
+// SQLite's single writer.
+func (s *Store) WritersWaiting() bool { return s.writer != nil && s.writer.waiting.Load() > 0 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -40,7 +41,11 @@ type Store struct {
 	// more between tries, so transactions of the FTP server and the
 	// notifier running at once cost each other milliseconds. Queued here,
 	// the next one starts as soon as the last commits.
-	writer chan struct{}
+	writer *writeQueue
+	// held is the queue whose turn the transaction this Store runs holds
+	// (nil outside one, and on PostgreSQL): a long transaction asks it
+	// whether others wait (Store.othersWait).
+	held *writeQueue
 	// applied lists the migration versions Open applied.
 	applied []int64
 	// counter is told of the audit rows written (CountAuditWith).
@@ -133,7 +138,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, dialect: dialect}
 	if dialect == migrations.SQLite {
-		s.writer = make(chan struct{}, 1)
+		s.writer = &writeQueue{turn: make(chan struct{}, 1)}
 	}
 	if opts.Migrate {
 		applied, err := migrations.Up(ctx, sqlDB, dialect, opts.Logger)
@@ -219,18 +224,45 @@ func (s *Store) Close() error {
 // Tx runs fn in one transaction; the Store passed to fn uses it.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.writer != nil {
-		select {
-		case s.writer <- struct{}{}:
-			defer func() { <-s.writer }()
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := s.writer.acquire(ctx); err != nil {
+			return err
 		}
+		defer s.writer.release()
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}})
+		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: s.writer})
 	})
 	return translate(err)
 }
+
+// writeQueue admits one transaction at a time, in the order they came,
+// and counts those waiting for their turn.
+type writeQueue struct {
+	turn    chan struct{}
+	waiting atomic.Int32
+}
+
+func (q *writeQueue) acquire(ctx context.Context) error {
+	select {
+	case q.turn <- struct{}{}:
+		return nil
+	default:
+	}
+	q.waiting.Add(1)
+	defer q.waiting.Add(-1)
+	select {
+	case q.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (q *writeQueue) release() { <-q.turn }
+
+// othersWait reports whether, in a transaction on SQLite, another
+// transaction waits for this one to end.
+func (s *Store) othersWait() bool { return s.held != nil && s.held.waiting.Load() > 0 }
 
 func (s *Store) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 

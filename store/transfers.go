@@ -125,8 +125,25 @@ func (t *Transfer) fillDefaults(now time.Time) {
 // AuditWriter queued with Finish are committing uploads marked done in the
 // same transaction, as FinishUpload does.
 func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func(tx *Store) error) error {
+	var all func(tx *Store, written []*Transfer) error
+	if then != nil {
+		all = func(tx *Store, _ []*Transfer) error { return then(tx) }
+	}
+	_, err := s.recordTransfers(ctx, rows, all, false)
+	return err
+}
+
+// recordTransfers is RecordTransfers; then is given the rows written. With
+// yield, the transaction ends early when another one waits for SQLite's
+// single writer (an upload's reservation, whose 226 waits for it): once a
+// row is written, it stops before the next upload finish (about a quarter
+// of a millisecond each), and returns the finishes it left for another
+// transaction. A batch of finishes made an upload that came while it ran
+// wait for all of them.
+func (s *Store) recordTransfers(ctx context.Context, rows []*Transfer, then func(tx *Store, written []*Transfer) error,
+	yield bool) (rest []*Transfer, err error) {
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	now := time.Now().UTC()
 	inserts := make([]*Transfer, 0, len(rows))
@@ -136,32 +153,44 @@ func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func
 			inserts = append(inserts, t)
 		}
 	}
-	err := s.Tx(ctx, func(tx *Store) error {
+	var written []*Transfer
+	err = s.Tx(ctx, func(tx *Store) error {
+		written, rest = append(written[:0], inserts...), nil
 		if len(inserts) > 0 {
 			if err := tx.insertTransfers(ctx, inserts); err != nil {
 				return err
 			}
 		}
-		for _, t := range rows {
-			if t.finish != nil {
-				if err := tx.finishUpload(ctx, t.ID, *t.FinishedAt, t.SHA256, t.finish.extra); err != nil {
-					return fmt.Errorf("store: finish upload %s: %w", t.ID, err)
-				}
+		for i, t := range rows {
+			if t.finish == nil {
+				continue
 			}
+			if yield && len(written) > 0 && tx.othersWait() {
+				for _, r := range rows[i:] {
+					if r.finish != nil {
+						rest = append(rest, r)
+					}
+				}
+				break
+			}
+			if err := tx.finishUpload(ctx, t.ID, *t.FinishedAt, t.SHA256, t.finish.extra); err != nil {
+				return fmt.Errorf("store: finish upload %s: %w", t.ID, err)
+			}
+			written = append(written, t)
 		}
 		if err := tx.applyUsage(ctx, inserts); err != nil {
 			return err
 		}
 		if then != nil {
-			return then(tx)
+			return then(tx, written)
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.countAudit(rows...)
-	return nil
+	s.countAudit(written...)
+	return rest, nil
 }
 
 // applyUsage adds up the usage changes of the rows marked ApplyUsage and
