@@ -155,20 +155,26 @@ func (o *Outbox) OnUpload(ctx context.Context, tx *store.Store, t *store.Transfe
 	if err := o.Event(ctx, tx, EventUploadFinished, pid, p); err != nil {
 		return err
 	}
-	return o.checkQuota(ctx, tx, pid, t.UsageBytes, t.UsageFiles)
+	return o.checkQuota(ctx, tx, pid, t.UsageBytes, t.UsageFiles, t.Reserved)
 }
 
 // checkQuota compares the partner's usage before and after a change of
 // (dBytes, dFiles), already counted in the partner row, against the
-// thresholds.
-func (o *Outbox) checkQuota(ctx context.Context, tx *store.Store, partnerID string, dBytes, dFiles int64) error {
+// thresholds. after is the quota and usage the change left, when the
+// change's own statement returned them (an upload's reservation); nil
+// reads them now.
+func (o *Outbox) checkQuota(ctx context.Context, tx *store.Store, partnerID string, dBytes, dFiles int64, after *store.Usage) error {
 	if len(o.QuotaThresholds) == 0 {
 		return nil
 	}
-	p, err := tx.PartnerUsage(ctx, partnerID)
-	if err != nil {
-		return fmt.Errorf("notify: quota check: %w", err)
+	if after == nil {
+		u, err := tx.PartnerUsage(ctx, partnerID)
+		if err != nil {
+			return fmt.Errorf("notify: quota check: %w", err)
+		}
+		after = &u
 	}
+	p := *after
 	if p.QuotaBytes <= 0 && p.QuotaFiles <= 0 {
 		return nil
 	}

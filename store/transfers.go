@@ -48,6 +48,11 @@ type Transfer struct {
 	// the partner's counters in the transaction that writes the row (a
 	// delete's refund), instead of the caller before it. Not stored.
 	ApplyUsage bool `gorm:"-"`
+	// Reserved is the partner's quota and usage right after BeginUpload
+	// reserved this upload's, for the quota alerts' check when it is
+	// finished (nil when not known: a row read back for recovery). Not
+	// stored.
+	Reserved *Usage `gorm:"-"`
 
 	// finish marks a row AuditWriter.Finish queued: a committing upload
 	// to mark done (FinishUpload, with its extra), not a row to insert.
@@ -213,7 +218,7 @@ func (s *Store) applyUsage(ctx context.Context, rows []*Transfer) error {
 		d.files += t.UsageFiles
 	}
 	for _, id := range order {
-		if err := s.addUsage(ctx, id, sum[id].bytes, sum[id].files, false); err != nil {
+		if err := s.addUsage(ctx, id, sum[id].bytes, sum[id].files, false, nil); err != nil {
 			return fmt.Errorf("store: usage of partner %s: %w", id, err)
 		}
 	}
@@ -308,14 +313,21 @@ func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 		t.ID = NewID()
 	}
 	t.Status = StatusCommitting
-	return s.Tx(ctx, func(tx *Store) error {
+	var after *Usage
+	err := s.Tx(ctx, func(tx *Store) error {
 		if t.PartnerID != nil {
-			if err := tx.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true); err != nil {
+			after = &Usage{}
+			if err := tx.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true, after); err != nil {
 				return err
 			}
 		}
 		return tx.insertTransfers(ctx, []*Transfer{t})
 	})
+	if err != nil {
+		return err
+	}
+	t.Reserved = after
+	return nil
 }
 
 // transferColumns are Transfer's stored columns, in the order of
@@ -413,7 +425,7 @@ func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 			return translate(err)
 		}
 		if t.PartnerID != nil {
-			if err := tx.addUsage(ctx, *t.PartnerID, -t.UsageBytes, -t.UsageFiles, false); err != nil {
+			if err := tx.addUsage(ctx, *t.PartnerID, -t.UsageBytes, -t.UsageFiles, false, nil); err != nil {
 				return err
 			}
 		}
@@ -441,10 +453,14 @@ func (s *Store) CommittingUploads(ctx context.Context) ([]Transfer, error) {
 // AddUsage changes a partner's usage counters (deletes give space back).
 // Counters never go below zero.
 func (s *Store) AddUsage(ctx context.Context, partnerID string, dBytes, dFiles int64) error {
-	return s.addUsage(ctx, partnerID, dBytes, dFiles, false)
+	return s.addUsage(ctx, partnerID, dBytes, dFiles, false, nil)
 }
 
-func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles int64, enforce bool) error {
+// addUsage changes the partner's counters by (dBytes, dFiles); with
+// enforce, growth past a quota is refused (ErrQuotaExceeded). after, if
+// not nil, gets the quota and usage the change left, from the same
+// statement.
+func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles int64, enforce bool, after *Usage) error {
 	// A plain UPDATE (every upload and delete runs one); updated_at moves
 	// as it did when gorm's Updates wrote it.
 	q := `UPDATE partners SET used_bytes = CASE WHEN used_bytes + ? < 0 THEN 0 ELSE used_bytes + ? END,
@@ -462,7 +478,12 @@ func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles i
 			args = append(args, dFiles)
 		}
 	}
-	res := s.q(ctx).Exec(q, args...)
+	var res *gorm.DB
+	if after != nil {
+		res = s.q(ctx).Raw(q+" RETURNING quota_bytes, quota_files, used_bytes, used_files", args...).Scan(after)
+	} else {
+		res = s.q(ctx).Exec(q, args...)
+	}
 	if res.Error != nil {
 		return translate(res.Error)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -93,4 +94,35 @@ func checkStored(t *testing.T, s *store.Store, in *store.Transfer) {
 			t.Errorf("%s %s: stored %v, want %v", in.ID, sf.Name, got, want)
 		}
 	}
+}
+
+// BeginUpload reports the quota and usage its reservation left (what the
+// quota alerts compare when the upload is finished), from the reserving
+// statement itself; a refused reservation reports none.
+func TestBeginUploadReportsUsage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := &store.Partner{Slug: "acme", Name: "Acme", Enabled: true, QuotaBytes: 1000, QuotaFiles: 10}
+		if err := s.CreatePartner(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		up := func(bytes int64) *store.Transfer {
+			return &store.Transfer{PartnerID: &p.ID, Protocol: "ftp", Operation: store.OpUpload, Path: "/f",
+				Bytes: bytes, FileSize: bytes, UsageBytes: bytes, UsageFiles: 1, StartedAt: time.Now()}
+		}
+		for _, c := range []struct{ bytes, used, files int64 }{{300, 300, 1}, {500, 800, 2}} {
+			row := up(c.bytes)
+			if err := s.BeginUpload(ctx, row); err != nil {
+				t.Fatal(err)
+			}
+			want := store.Usage{QuotaBytes: 1000, QuotaFiles: 10, UsedBytes: c.used, UsedFiles: c.files}
+			if row.Reserved == nil || *row.Reserved != want {
+				t.Fatalf("after reserving %d bytes: %+v, want %+v", c.bytes, row.Reserved, want)
+			}
+		}
+		row := up(300)
+		if err := s.BeginUpload(ctx, row); !errors.Is(err, store.ErrQuotaExceeded) || row.Reserved != nil {
+			t.Fatalf("over the quota: %v, reserved %+v; want ErrQuotaExceeded and none", err, row.Reserved)
+		}
+	})
 }
