@@ -106,7 +106,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		// WAL lets readers run beside the writer; immediate transactions and
 		// a busy timeout make concurrent writers queue instead of failing.
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate" +
+			// Checkpoints run in the background (walCheckpointer).
+			"&_pragma=wal_autocheckpoint(0)"
 		dialector = sqlite.Open(dsn)
 		dialect = migrations.SQLite
 	default:
@@ -139,22 +141,28 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s := &Store{db: db, dialect: dialect}
 	if dialect == migrations.SQLite {
 		s.writer = &writeQueue{turn: make(chan struct{}, 1)}
+		ck, err := startCheckpointer(ctx, sqlDB, s.writer, opts.Logger)
+		if err != nil {
+			sqlDB.Close()
+			return nil, err
+		}
+		s.writer.checkpointer = ck
 	}
 	if opts.Migrate {
 		applied, err := migrations.Up(ctx, sqlDB, dialect, opts.Logger)
 		if err != nil {
-			sqlDB.Close()
+			s.Close()
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		s.applied = applied
 	} else {
 		cur, latest, err := migrations.Version(ctx, sqlDB, dialect)
 		if err != nil {
-			sqlDB.Close()
+			s.Close()
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		if cur < latest {
-			sqlDB.Close()
+			s.Close()
 			return nil, fmt.Errorf("store: schema version %d is behind %d: run `ferry migrate`", cur, latest)
 		}
 	}
@@ -214,6 +222,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close releases the connections.
 func (s *Store) Close() error {
+	if s.writer != nil && s.writer.checkpointer != nil {
+		s.writer.checkpointer.close()
+	}
 	db, err := s.SQL()
 	if err != nil {
 		return err
@@ -240,6 +251,8 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 type writeQueue struct {
 	turn    chan struct{}
 	waiting atomic.Int32
+	// checkpointer is told of every write transaction.
+	checkpointer *walCheckpointer
 }
 
 func (q *writeQueue) acquire(ctx context.Context) error {
@@ -258,7 +271,12 @@ func (q *writeQueue) acquire(ctx context.Context) error {
 	}
 }
 
-func (q *writeQueue) release() { <-q.turn }
+func (q *writeQueue) release() {
+	<-q.turn
+	if q.checkpointer != nil {
+		q.checkpointer.wrote()
+	}
+}
 
 // othersWait reports whether, in a transaction on SQLite, another
 // transaction waits for this one to end.

@@ -1,0 +1,60 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/store"
+)
+
+// On SQLite, commits do not checkpoint the write-ahead log themselves
+// (wal_autocheckpoint is 0 on every connection): the store's own
+// checkpointer does, in the background, so the log stays small under a
+// long run of write transactions, and Close stops it.
+func TestWALCheckpointsInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ferry.db")
+	s, err := store.Open(ctx, "", store.Options{SQLitePath: path, Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := s.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auto int
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("wal_autocheckpoint = %d (%v), want 0", auto, err)
+	}
+	// 3,000 transactions write some 120 MB of log: without a checkpoint the
+	// file would hold all of it.
+	biggest := int64(0)
+	for i := range 3000 {
+		row := &store.Transfer{Protocol: "ftp", Operation: store.OpDownload, Status: store.StatusOK,
+			Path: "/report.csv", Bytes: int64(i), StartedAt: time.Now()}
+		if err := s.RecordTransfers(ctx, []*store.Transfer{row}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path + "-wal"); err == nil {
+			biggest = max(biggest, fi.Size())
+		}
+	}
+	t.Logf("the log reached %d bytes at most", biggest)
+	if biggest == 0 || biggest > 32<<20 {
+		t.Fatalf("the log reached %d bytes, want some and at most 32 MiB", biggest)
+	}
+	n, err := s.CountTransfers(ctx, store.TransferFilter{})
+	if err != nil || n != 3000 {
+		t.Fatalf("%d rows (%v), want 3000", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err == nil {
+		t.Log("a second Close is harmless")
+	}
+}
