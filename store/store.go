@@ -220,7 +220,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the connections.
+// Close stops the SQLite checkpointer and releases the connections.
 func (s *Store) Close() error {
 	if s.writer != nil && s.writer.checkpointer != nil {
 		s.writer.checkpointer.close()
