@@ -40,6 +40,9 @@ type controlConn struct {
 
 	tls     atomic.Bool // the control connection is TLS (AUTH TLS or implicit)
 	session atomic.Pointer[session]
+	// working: a command line has been read and the reader has not come
+	// back for the next one yet (see answering).
+	working atomic.Bool
 
 	// Read side, used only by the engine's reader goroutine.
 	in   *bufio.Reader
@@ -96,7 +99,9 @@ func (c *controlConn) Read(p []byte) (int, error) {
 			c.extendIdle()
 			continue
 		}
+		c.working.Store(false)
 		line, err := c.readLine()
+		c.working.Store(err == nil || errors.Is(err, errLineTooLong))
 		var h answer
 		switch {
 		case errors.Is(err, errLineTooLong):
@@ -148,6 +153,25 @@ func (c *controlConn) readLine() ([]byte, error) {
 		return line, nil
 	}
 	return line, err
+}
+
+// answering reports whether a command is still being answered: the layer
+// is handling a line it read, the engine owes a final reply (a transfer's
+// 226 is owed until written, after the transfer itself has ended), or a
+// reply is being written. Shutdown does not close such a session.
+func (c *controlConn) answering() bool {
+	if c.working.Load() {
+		return true
+	}
+	// A Write holds writeMu from counting a final reply until the client
+	// has it: when writeMu is free, every counted reply has been written.
+	if !c.writeMu.TryLock() {
+		return true
+	}
+	defer c.writeMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.replies.balanced() || len(c.pending) > 0
 }
 
 // forward hands a line to the engine, which answers it.

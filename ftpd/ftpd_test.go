@@ -14,11 +14,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/ferryhq/ferry/ftpd"
 	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store/storetest"
@@ -592,5 +594,52 @@ func TestShutdownWaitsForTransfer(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
 		t.Error("listener still accepts after Shutdown")
+	}
+}
+
+// A transfer that ends while Shutdown waits still gets its final reply:
+// the session counts as busy from the transfer's end until its 226 is
+// written, however Shutdown's checks fall in between.
+func TestShutdownKeepsTheFinalReply(t *testing.T) {
+	ended, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e := newEnv(t, envOpts{configure: func(s *ftpd.Server) {
+		ftpd.OnTransferClosed(s, func() {
+			once.Do(func() { close(ended); <-release })
+		})
+	}})
+	c := e.raw(e.addr)
+	c.login("alice")
+	c.must(200, "TYPE I")
+	d := c.pasv()
+	c.must(150, "STOR last.bin")
+	if _, err := d.Write([]byte("all of it")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if conn, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
+			conn.Close()
+			return errors.New("listener still accepts")
+		}
+		return nil
+	})
+	d.Close()
+	<-ended
+	// The transfer is counted out and its 226 not yet written: Shutdown's
+	// checks, every 50 ms, see the session now.
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	c.expect(226)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if data, _ := os.ReadFile(e.partnerFile("acme", "last.bin")); string(data) != "all of it" {
+		t.Fatalf("stored %q", data)
 	}
 }

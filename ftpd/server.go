@@ -97,10 +97,14 @@ type Server struct {
 	// control layer: the reference of the benchmarks only (see
 	// export_test.go).
 	bareEngine bool
-	closing    bool
-	served     chan struct{} // closed when Serve returns
-	rows       *store.AuditWriter
-	bufs       sync.Pool // *[]byte of copyBuffer bytes, for transfers (see copy)
+	// transferClosed, when set, runs after a transfer is counted out and
+	// before the engine writes its final reply: tests hold it there to
+	// check that nothing ends the session in between (see export_test.go).
+	transferClosed func()
+	closing        bool
+	served         chan struct{} // closed when Serve returns
+	rows           *store.AuditWriter
+	bufs           sync.Pool // *[]byte of copyBuffer bytes, for transfers (see copy)
 }
 
 // quietClosed is the engine's log handler. When Ferry closes a session's
@@ -268,13 +272,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// closeIdle closes sessions without a running transfer and returns how many
-// sessions remain.
+// closeIdle closes sessions that are waiting for their next command and
+// returns how many sessions remain.
 func (s *Server) closeIdle() int {
 	s.mu.Lock()
 	var idle []*session
 	for _, sess := range s.sessions {
-		if sess.transfers.Load() == 0 {
+		if !sess.busy() {
 			idle = append(idle, sess)
 		}
 	}

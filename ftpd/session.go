@@ -90,6 +90,16 @@ func (s *session) controlTLS() bool {
 	return s.cc.HasTLSForControl()
 }
 
+// busy reports whether the session is in the middle of something Shutdown
+// lets it finish: a transfer, or a command (a finished transfer's included)
+// whose final reply has not reached the client yet.
+func (s *session) busy() bool {
+	if s.transfers.Load() > 0 {
+		return true
+	}
+	return s.ctl != nil && s.ctl.answering()
+}
+
 // kick ends the session from outside by closing its socket.
 // kick closes the session's connection; the engine then ends the session
 // on its own goroutine. It reports whether this call kicked it: a session
@@ -515,6 +525,9 @@ func (t *transferFile) Close() error {
 		return t.safe(err)
 	}
 	t.sess.transfers.Add(-1)
+	if h := t.srv.transferClosed; h != nil {
+		h()
+	}
 	t.sess.setCurrent("")
 	if !t.write {
 		t.row.Bytes = t.n
