@@ -182,15 +182,26 @@ func (s *Service) slots() chan struct{} {
 }
 
 func (s *Service) acquire(ctx context.Context) error {
+	s.checks.Add(1)
 	select {
 	case s.slots() <- struct{}{}:
 		return nil
 	case <-ctx.Done():
+		s.checkEnded()
 		return fmt.Errorf("wait for a password check: %w", ctx.Err())
 	}
 }
 
-func (s *Service) release() { <-s.slots() }
+func (s *Service) release() {
+	<-s.slots()
+	s.checkEnded()
+}
+
+func (s *Service) checkEnded() {
+	if s.checks.Add(-1) == 0 && s.ChecksDone != nil {
+		s.ChecksDone()
+	}
+}
 
 // TLSRequired reports whether a username must use TLS before sending its
 // password. Unknown users report false so the answer reveals nothing more

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
 
@@ -32,7 +33,13 @@ type Service struct {
 	// MaxConcurrentVerify bounds the password checks running at once (each
 	// holds Hash.Memory); 0 means max(2, GOMAXPROCS).
 	MaxConcurrentVerify int
+	// ChecksDone, if set, is called when the last password check or hash
+	// running or waiting ends: each held Hash.Memory (19 MiB by default)
+	// for its run, now garbage. `ferry serve` collects it there (see
+	// cmd/ferry/gc.go).
+	ChecksDone func()
 
+	checks    atomic.Int64 // password checks and hashes running or waiting
 	cache     credentialCache
 	flight    singleflight.Group
 	semOnce   sync.Once

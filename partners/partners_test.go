@@ -3,9 +3,12 @@ package partners_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/password"
@@ -257,5 +260,60 @@ func TestCleanHomeDir(t *testing.T) {
 		if _, err := partners.CleanHomeDir(bad); err == nil {
 			t.Errorf("CleanHomeDir(%q) accepted", bad)
 		}
+	}
+}
+
+// ChecksDone runs when the last password check running or waiting ends,
+// whichever way it ended: `ferry serve` collects the checks' memory there.
+func TestChecksDoneAfterTheLastCheck(t *testing.T) {
+	var done atomic.Int64
+	svc := &partners.Service{Hash: password.Params{Memory: 1024, Time: 1, Threads: 1}, MaxConcurrentVerify: 1,
+		ChecksDone: func() { done.Add(1) }}
+	ctx := context.Background()
+	hash, err := svc.HashPassword(ctx, "right password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := done.Load(); n != 1 {
+		t.Fatalf("ChecksDone ran %d times after hashing a password, want 1", n)
+	}
+	if err := svc.VerifyPassword(ctx, "right password", hash); err != nil {
+		t.Fatal(err)
+	}
+	if n := done.Load(); n != 2 {
+		t.Fatalf("ChecksDone ran %d times after hashing and one check, want 2", n)
+	}
+
+	// A burst: each check runs alone (one slot); ChecksDone runs at most
+	// once per check and at least once, after the last.
+	const burst = 16
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := svc.VerifyPassword(ctx, fmt.Sprintf("wrong %d", i), hash); !errors.Is(err, password.ErrMismatch) {
+				t.Errorf("wrong password: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := done.Load() - 2; n < 1 || n > burst {
+		t.Fatalf("ChecksDone ran %d times for a burst of %d checks", n, burst)
+	}
+
+	// Checks that give up while waiting for a slot are counted out too:
+	// were one left counted, ChecksDone would never run again.
+	dead, cancel := context.WithCancel(ctx)
+	cancel()
+	for range 32 {
+		_ = svc.VerifyPassword(dead, "given up", hash)
+	}
+	before := done.Load()
+	if err := svc.VerifyPassword(ctx, "right password", hash); err != nil {
+		t.Fatal(err)
+	}
+	if done.Load() == before {
+		t.Fatal("ChecksDone did not run after a check once others had given up")
 	}
 }

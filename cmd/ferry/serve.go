@@ -106,7 +106,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	log.Info("TLS certificate", "file", tlsutil.CertPath(cfg.TLSCert, cfg.DataDir),
 		"sha256", tlsutil.Fingerprint(tlsCfg.Certificates[0].Certificate[0]), "self_signed", cfg.TLSCert == "")
 
-	svc := &partners.Service{Store: st, FilesDir: cfg.FilesDir()}
+	svc := &partners.Service{Store: st, FilesDir: cfg.FilesDir(), ChecksDone: freeCheckMemory}
 	guard := &bans.Guard{Store: st, MaxFailures: cfg.BanMaxFailures, Window: cfg.BanWindow, BanTime: cfg.BanTime,
 		Logger: log.With("component", "bans")}
 	d := &deps{cfg: cfg, log: log, store: st, partners: svc, tls: tlsCfg, guard: guard, audit: audit}
