@@ -65,7 +65,7 @@ const LastLoginResolution = time.Minute
 // the argon2id cost once; the cache is keyed by the stored hash, so a
 // password change invalidates it at once on every node.
 func (s *Service) Authenticate(ctx context.Context, username, pw string, remote netip.Addr) (*Login, error) {
-	a, err := s.Store.AccountByUsername(ctx, username)
+	a, err := s.Store.LoginAccount(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend comparable time so that timing does not reveal which
 		// usernames exist.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -47,6 +49,32 @@ func (s *Store) AccountByUsername(ctx context.Context, username string) (*Accoun
 		return nil, translate(err)
 	}
 	return &a, nil
+}
+
+// LoginAccount returns what a login checks of the account username and its
+// partner, in one plain query: the account without its TOTP columns and
+// timestamps other than LastLoginAt, and of the partner its ID, Slug,
+// Enabled, TLSRequired, AllowedCIDRs and EBCDICCodePage. Every login runs
+// it; AccountByUsername's join of every column costs three times as much
+// on SQLite, most of it in parsing the statement, which the driver does on
+// every run. ErrNotFound: no such account.
+func (s *Store) LoginAccount(ctx context.Context, username string) (*Account, error) {
+	a := &Account{Partner: &Partner{}}
+	p := a.Partner
+	err := s.q(ctx).Raw(`SELECT a.id, a.partner_id, a.username, a.password_hash, a.home_dir, a.permissions,
+		a.tls_required, a.enabled, a.last_login_at,
+		p.id, p.slug, p.enabled, p.tls_required, p.allowed_cidrs, p.ebcdic_code_page
+		FROM accounts a JOIN partners p ON p.id = a.partner_id WHERE a.username = ?`, username).Row().
+		Scan(&a.ID, &a.PartnerID, &a.Username, &a.PasswordHash, &a.HomeDir, &a.Permissions,
+			&a.TLSRequired, &a.Enabled, &a.LastLoginAt,
+			&p.ID, &p.Slug, &p.Enabled, &p.TLSRequired, &p.AllowedCIDRs, &p.EBCDICCodePage)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	return a, nil
 }
 
 // AccountTLSRequired reports whether the account username, or its partner,

@@ -167,6 +167,66 @@ func TestAccountLifecycle(t *testing.T) {
 	})
 }
 
+// LoginAccount reads every field a login checks as AccountByUsername does,
+// with and without a recorded last login.
+func TestLoginAccount(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := &store.Partner{Slug: "acme", Name: "ACME", Enabled: true, TLSRequired: true,
+			AllowedCIDRs: "192.0.2.0/24", EBCDICCodePage: "IBM-1047"}
+		if err := s.CreatePartner(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		a := &store.Account{PartnerID: p.ID, Username: "alice", PasswordHash: "$argon2id$h", HomeDir: "/in",
+			Permissions: "list,download", Enabled: true}
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		same := func() {
+			t.Helper()
+			want, err := s.AccountByUsername(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.LoginAccount(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			type login struct {
+				ID, PartnerID, Username, PasswordHash, HomeDir, Permissions string
+				TLSRequired, Enabled                                        bool
+				LastLogin                                                   string
+				PID, Slug, CIDRs, CodePage                                  string
+				PEnabled, PTLS                                              bool
+			}
+			pick := func(a *store.Account) login {
+				l := login{ID: a.ID, PartnerID: a.PartnerID, Username: a.Username, PasswordHash: a.PasswordHash,
+					HomeDir: a.HomeDir, Permissions: a.Permissions, TLSRequired: a.TLSRequired, Enabled: a.Enabled,
+					PID: a.Partner.ID, Slug: a.Partner.Slug, CIDRs: a.Partner.AllowedCIDRs,
+					CodePage: a.Partner.EBCDICCodePage, PEnabled: a.Partner.Enabled, PTLS: a.Partner.TLSRequired}
+				if a.LastLoginAt != nil {
+					l.LastLogin = a.LastLoginAt.UTC().Format(time.RFC3339Nano)
+				}
+				return l
+			}
+			if pick(got) != pick(want) {
+				t.Fatalf("LoginAccount read\n%+v\nAccountByUsername\n%+v", pick(got), pick(want))
+			}
+		}
+		same()
+		if err := s.TouchLogin(ctx, a.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		same()
+		if got, _ := s.LoginAccount(ctx, "alice"); got.LastLoginAt == nil {
+			t.Fatal("LoginAccount lost the last login")
+		}
+		if _, err := s.LoginAccount(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown user: %v, want ErrNotFound", err)
+		}
+	})
+}
+
 func TestOpenRefusesOldSchemaWithoutMigrate(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
