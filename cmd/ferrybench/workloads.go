@@ -105,11 +105,29 @@ func writeRandomFile(path string, size int64) error {
 	return f.Close()
 }
 
-func (b *bench) settle() {
+// settle lets the server end what it does in the background (a big
+// upload's SHA-256 after its 226, audit rows, alerts) before the next step
+// starts or its CPU is read: at least 100 ms, and until its CPU time moved
+// by at most one tick (10 ms) over the last 100 ms, for at most 5 s. A
+// fixed 100 ms had Ferry's download of a 512 MiB file race the hash of its
+// upload on the machine's two cores. t nil: the disk reference, no server.
+func (b *bench) settle(t *target) {
 	if b.o.syncBetween {
 		syscall.Sync()
 	}
 	time.Sleep(100 * time.Millisecond)
+	if t == nil || t.pid == 0 {
+		return
+	}
+	last, err := cpuTime(t)
+	for deadline := time.Now().Add(5 * time.Second); err == nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		var now time.Duration
+		if now, err = cpuTime(t); err == nil && now-last <= time.Second/userHZ {
+			return
+		}
+		last = now
+	}
 }
 
 // addCPU records the server's CPU per operation of the step that just
@@ -162,14 +180,14 @@ func (b *bench) big(t *target, round int) error {
 		return err
 	}
 	defer src.Close()
-	b.settle()
+	b.settle(t)
 	start := time.Now()
 	if err := c.Stor(name, src); err != nil {
 		return fmt.Errorf("STOR: %w", err)
 	}
 	up := time.Since(start)
 
-	b.settle()
+	b.settle(t)
 	buf := make([]byte, 1<<20)
 	start = time.Now()
 	resp, err := c.Retr(name)
@@ -213,7 +231,7 @@ func (b *bench) small(t *target, round int) error {
 	for i := range names {
 		names[i] = fmt.Sprintf("%s/f-%05d.dat", dir, i)
 	}
-	b.settle()
+	b.settle(t)
 	cpu := newCPUMeter(t)
 	start := time.Now()
 	for _, n := range names {
@@ -225,7 +243,7 @@ func (b *bench) small(t *target, round int) error {
 
 	// The settle after each step lets the server end what it does in the
 	// background (audit rows, alerts) before its CPU is read.
-	b.settle()
+	b.settle(t)
 	b.addCPU(mSmallUpCPU, t, cpu, len(names))
 	buf := make([]byte, 64<<10)
 	start = time.Now()
@@ -247,7 +265,7 @@ func (b *bench) small(t *target, round int) error {
 	}
 	down := time.Since(start)
 
-	b.settle()
+	b.settle(t)
 	b.addCPU(mSmallDownCPU, t, cpu, len(names))
 	start = time.Now()
 	for _, n := range names {
@@ -256,7 +274,7 @@ func (b *bench) small(t *target, round int) error {
 		}
 	}
 	del := time.Since(start)
-	b.settle()
+	b.settle(t)
 	b.addCPU(mDeleteCPU, t, cpu, len(names))
 	upRate, downRate, delRate := float64(b.o.files)/up.Seconds(), float64(b.o.files)/down.Seconds(), float64(b.o.files)/del.Seconds()
 	b.res.add(mSmallUp, t.name, upRate)
@@ -271,7 +289,7 @@ func (b *bench) small(t *target, round int) error {
 // small files as the small test, each created, written and fsynced. It is
 // the floor under a server that syncs every upload before 226.
 func (b *bench) disk(dir, workload string) error {
-	b.settle()
+	b.settle(nil)
 	switch workload {
 	case "big":
 		src, err := os.Open(b.src)
@@ -365,7 +383,7 @@ func (b *bench) sessions(ctx context.Context, t *target, round int) error {
 		}
 		_ = c.Quit()
 	}
-	b.settle()
+	b.settle(t)
 	cpu := newCPUMeter(t)
 	sampler := startSampler(t, b.o.sampleEvery)
 	total := b.o.sessions * b.o.sessionRuns
@@ -405,7 +423,7 @@ func (b *bench) sessions(ctx context.Context, t *target, round int) error {
 	wg.Wait()
 	elapsed := time.Since(start)
 	peak := sampler.stop()
-	b.settle()
+	b.settle(t)
 	b.addCPU(mSessCPU, t, cpu, total)
 	if failed == total {
 		return firstErr
@@ -457,7 +475,7 @@ func (b *bench) list(t *target, round int) error {
 		}
 		return benchkit.Median(times), nil
 	}
-	b.settle()
+	b.settle(t)
 	list, err := measure(nil, countEntries)
 	if err != nil {
 		return fmt.Errorf("LIST: %w", err)
