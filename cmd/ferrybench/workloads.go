@@ -286,44 +286,69 @@ func (b *bench) small(t *target, round int) error {
 
 // disk measures what the disk's own sync costs, in the folder the servers
 // write to: the big file written and fsynced (dd conv=fsync), and as many
-// small files as the small test, each created, written and fsynced. It is
-// the floor under a server that syncs every upload before 226.
+// small files as the small test, each created, written and fsynced, the
+// floor under a server that syncs every upload before 226; then the same
+// published whole (written in a staging folder, fsynced, renamed into
+// place, its folder fsynced), the floor under Ferry's default.
 func (b *bench) disk(dir, workload string) error {
-	b.settle(nil)
-	switch workload {
-	case "big":
-		src, err := os.Open(b.src)
-		if err != nil {
-			return err
+	stage := filepath.Join(dir, "disk-staging")
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	for _, publish := range []bool{false, true} {
+		name := nameDisk
+		if publish {
+			name = nameDiskPublish
 		}
-		defer src.Close()
-		name := filepath.Join(dir, "disk-big.bin")
-		defer os.Remove(name)
-		start := time.Now()
-		if err := writeSynced(name, src); err != nil {
-			return err
-		}
-		b.res.add(mBigUp, nameDisk, float64(b.o.big)/time.Since(start).Seconds()/1e6)
-	case "small":
-		data := make([]byte, b.o.fileSize)
-		sub := filepath.Join(dir, "disk-small")
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return err
-		}
-		defer os.RemoveAll(sub)
-		start := time.Now()
-		for i := range b.o.files {
-			if err := writeSynced(filepath.Join(sub, fmt.Sprintf("f-%05d.dat", i)), bytes.NewReader(data)); err != nil {
+		b.settle(nil)
+		switch workload {
+		case "big":
+			src, err := os.Open(b.src)
+			if err != nil {
 				return err
 			}
+			dst := filepath.Join(dir, "disk-big.bin")
+			start := time.Now()
+			err = writeSynced(stage, dst, src, publish)
+			elapsed := time.Since(start)
+			src.Close()
+			os.Remove(dst)
+			if err != nil {
+				return err
+			}
+			b.res.add(mBigUp, name, float64(b.o.big)/elapsed.Seconds()/1e6)
+		case "small":
+			data := make([]byte, b.o.fileSize)
+			sub := filepath.Join(dir, "disk-small")
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				return err
+			}
+			start := time.Now()
+			for i := range b.o.files {
+				if err := writeSynced(stage, filepath.Join(sub, fmt.Sprintf("f-%05d.dat", i)), bytes.NewReader(data), publish); err != nil {
+					os.RemoveAll(sub)
+					return err
+				}
+			}
+			elapsed := time.Since(start)
+			if err := os.RemoveAll(sub); err != nil {
+				return err
+			}
+			b.res.add(mSmallUp, name, float64(b.o.files)/elapsed.Seconds())
 		}
-		b.res.add(mSmallUp, nameDisk, float64(b.o.files)/time.Since(start).Seconds())
 	}
 	return nil
 }
 
-func writeSynced(name string, r io.Reader) error {
-	f, err := os.Create(name)
+// writeSynced writes r to name and fsyncs it; with publish, it writes in
+// stage first, then renames the file to name and fsyncs name's folder.
+func writeSynced(stage, name string, r io.Reader, publish bool) error {
+	tmp := name
+	if publish {
+		tmp = filepath.Join(stage, filepath.Base(name))
+	}
+	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
@@ -335,7 +360,18 @@ func writeSynced(name string, r io.Reader) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil || !publish {
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // oneSession is what each of the parallel sessions does.
