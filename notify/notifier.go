@@ -136,8 +136,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 			n.log().Warn("notify: claim outbox rows", "err", err)
 		}
 		next := poll
-		if err == nil && k >= n.batch() {
-			next = 0 // more may be due: go on at once
+		if err == nil && k > 0 {
+			// More may be due: a round claims at most a batch, and fewer
+			// when the claim gave SQLite's writer to a waiting upload.
+			next = 0
 		}
 		if !timer.Stop() {
 			select {

@@ -35,3 +35,10 @@ func (s *Store) RecordTransfersWithGorm(ctx context.Context, rows []*Transfer) e
 // WritersWaiting reports whether a transaction waits for its turn on
 // SQLite's single writer.
 func (s *Store) WritersWaiting() bool { return s.writer != nil && s.writer.waiting.Load() > 0 }
+
+// WithBetweenHeads makes a claim with o call f after each batch it claimed
+// and before it looks at the next.
+func WithBetweenHeads(o ClaimOptions, f func()) ClaimOptions {
+	o.betweenHeads = f
+	return o
+}

@@ -144,6 +144,8 @@ type ClaimOptions struct {
 	// earlier mail was being sent) are folded in.
 	Digest    time.Duration
 	DigestMax int // uploads per digest mail; 0: 1000
+
+	betweenHeads func() // tests: runs after a batch is claimed, before the next (see export_test.go)
 }
 
 // ClaimNotifications hands out due batches to one worker: rows pending
@@ -194,6 +196,17 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 		// of this round is no head of its own any more (after an outage, or
 		// in a burst, every upload is due at once).
 		for _, id := range ids {
+			if len(out) > 0 {
+				if o.betweenHeads != nil {
+					o.betweenHeads()
+				}
+				if tx.othersWait() {
+					// On SQLite every transaction waits for this one, an
+					// upload's reservation before its 226 among them: the
+					// rest is claimed in the next round.
+					break
+				}
+			}
 			res := tx.q(ctx).Model(&Notification{}).
 				Where("id = ? AND status IN ? AND next_attempt_at <= ? AND batch_id = id", id, active, now).
 				Updates(claim)

@@ -110,3 +110,59 @@ func TestRetriedDigestKeepsItsContent(t *testing.T) {
 		}
 	})
 }
+
+// A claim ends its transaction after the batch in progress when another
+// transaction waits for SQLite's writer (an upload's reservation waits
+// before its 226), and the next claim takes the rest.
+func TestClaimYieldsTheWriter(t *testing.T) {
+	s := storetest.Open(t, storetest.Backends()[0]) // the writer queue is SQLite's
+	ctx := context.Background()
+	due := time.Now().Add(-time.Minute)
+	for _, slug := range []string{"p1", "p2", "p3", "p4"} {
+		p := mailPartner(t, s, slug)
+		n := &store.Notification{PartnerID: p.ID, Kind: store.NotifyKindUpload, MessageID: slug + "@test",
+			Payload: `{}`, CreatedAt: due, NextAt: due}
+		if err := s.InsertNotification(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fg := make(chan error, 1)
+	started := false
+	o := store.WithBetweenHeads(store.ClaimOptions{Now: time.Now(), Lease: time.Minute}, func() {
+		if started {
+			return
+		}
+		started = true
+		// While the claim holds the writer, a transaction asks for it.
+		go func() { fg <- s.Tx(ctx, func(*store.Store) error { return nil }) }()
+		for deadline := time.Now().Add(10 * time.Second); !s.WritersWaiting(); {
+			if time.Now().After(deadline) {
+				t.Error("the other transaction never waited")
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	got, err := s.ClaimNotifications(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("claimed %d batches with a transaction waiting, want 1 (then yield)", len(got))
+	}
+	if err := <-fg; err != nil {
+		t.Fatal(err)
+	}
+	rest, err := s.ClaimNotifications(ctx, store.ClaimOptions{Now: time.Now(), Lease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 3 {
+		t.Fatalf("the next claim took %d batches, want the other 3", len(rest))
+	}
+	for _, n := range rest {
+		if n.ID == got[0].ID {
+			t.Fatalf("batch %s claimed twice", n.ID)
+		}
+	}
+}
