@@ -46,8 +46,8 @@
 //     Maildir (Ferry and maddy deliver before their 250, so their two rows
 //     are the same).
 //
-//   - imap: FETCH 1:N (BODY.PEEK[HEADER]) on an INBOX of -fetch (1,000)
-//     messages that were APPENDed (one session, before the rounds; that
+//   - imap: FETCH 1:N (BODY.PEEK[HEADER]) and FETCH 1:N (BODY.PEEK[]) on an
+//     INBOX of -fetch (1,000) messages that were APPENDed (one session, before the rounds; that
 //     load is timed once and shown too).
 //
 //   - pop3: RETR of every message of the same INBOX, one session, keep mode.

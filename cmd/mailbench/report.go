@@ -24,6 +24,7 @@ const (
 	mSMTPDeliver = "smtp-deliver"
 	mAppend      = "append"
 	mFetch       = "fetch"
+	mFetchBodies = "fetch-bodies"
 	mRetr        = "retr"
 )
 
@@ -40,6 +41,10 @@ var metrics = []metric{
 		}},
 	{id: mFetch, refs: []string{nameDovecot, nameMaddy}, unit: "ms",
 		label: func(o *options) string { return fmt.Sprintf("IMAP FETCH 1:%d (BODY.PEEK[HEADER])", o.fetch) }},
+	{id: mFetchBodies, refs: []string{nameDovecot, nameMaddy}, unit: "ms",
+		label: func(o *options) string {
+			return fmt.Sprintf("IMAP FETCH 1:%d (BODY.PEEK[]), %s each", o.fetch, benchkit.FormatSize(o.msgSize))
+		}},
 	{id: mRetr, refs: []string{nameDovecot}, unit: "ms",
 		label: func(o *options) string { return fmt.Sprintf("POP3 RETR of %d messages, one session", o.fetch) }},
 }
