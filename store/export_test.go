@@ -42,3 +42,17 @@ func WithBetweenHeads(o ClaimOptions, f func()) ClaimOptions {
 	o.betweenHeads = f
 	return o
 }
+
+// TransferIndexes lists the indexes of transfers (SQLite), but the
+// primary key's.
+func (s *Store) TransferIndexes(ctx context.Context) ([]string, error) {
+	var names []string
+	err := s.q(ctx).Raw(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transfers'
+		AND name NOT LIKE 'sqlite_autoindex_%' ORDER BY name`).Scan(&names).Error
+	return names, err
+}
+
+// DropIndex drops an index (a benchmark's variant of the schema).
+func (s *Store) DropIndex(ctx context.Context, name string) error {
+	return s.q(ctx).Exec(`DROP INDEX "` + name + `"`).Error
+}

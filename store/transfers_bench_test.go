@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
@@ -48,5 +50,58 @@ func BenchmarkRecordTransfers(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/row")
 			})
 		}
+	}
+}
+
+// BenchmarkTransferIndexCost writes audit batches (128 rows, as the audit
+// writer does under load) on SQLite with every index of transfers, and
+// then with each index dropped in turn: what each index costs a row, the
+// figure behind a decision to drop one (each serves a query of the
+// ten-million-row listings; see docs/performance.md). ns/row is per row.
+func BenchmarkTransferIndexCost(b *testing.B) {
+	be := storetest.Backends()[0]
+	probe := storetest.Open(b, be)
+	names, err := probe.TransferIndexes(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(names) == 0 {
+		b.Fatal("transfers has no index")
+	}
+	const batch = 128
+	for _, drop := range append([]string{""}, names...) {
+		name := "all"
+		if drop != "" {
+			name = "without-" + drop
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			s := storetest.Open(b, be)
+			if drop != "" {
+				if err := s.DropIndex(ctx, drop); err != nil {
+					b.Fatal(err)
+				}
+			}
+			p := &store.Partner{Slug: "acme", Name: "Acme", Enabled: true}
+			if err := s.CreatePartner(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+			rows := make([]*store.Transfer, batch)
+			n := 0
+			for b.Loop() {
+				for i := range rows {
+					n++
+					now := time.Now()
+					rows[i] = &store.Transfer{ID: store.NewID(), PartnerID: &p.ID, Username: "alice", Protocol: "ftp",
+						Operation: store.OpUpload, Path: fmt.Sprintf("/in/batch-%d/report-%07d.csv", n%97, n),
+						RemoteAddr: "192.0.2.7:50000", Bytes: 4096, FileSize: 4096, Status: store.StatusOK,
+						StartedAt: now, FinishedAt: &now}
+				}
+				if err := s.RecordTransfers(ctx, rows, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/row")
+		})
 	}
 }
