@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,4 +57,43 @@ func TestWALCheckpointsInTheBackground(t *testing.T) {
 	}
 	// A second Close (the deferred one) must not stop the checkpointer
 	// again: that would panic.
+}
+
+// Every SQLite connection of the pool gets the store's pragmas (they are in
+// the DSN: a PRAGMA run through the pool would reach one connection).
+func TestSQLiteConnectionPragmas(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, "", store.Options{SQLitePath: filepath.Join(t.TempDir(), "ferry.db"), Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := s.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1",
+		"busy_timeout": "10000", "wal_autocheckpoint": "0", "temp_store": "2"}
+	var conns []*sql.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 4 { // held at once: four distinct connections
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		for name, w := range want {
+			var got string
+			if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
+				t.Fatalf("PRAGMA %s: %v", name, err)
+			}
+			if got != w {
+				t.Errorf("connection %d: %s = %s, want %s", len(conns), name, got, w)
+			}
+		}
+	}
 }
