@@ -40,11 +40,11 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
 	return translate(s.q(ctx).Omit("Partner").Select("*").Create(a).Error)
 }
 
-// AccountByUsername returns the account with its partner, for logins.
+// AccountByUsername returns the account with its partner, every column of
+// both (logins read theirs with LoginAccount).
 func (s *Store) AccountByUsername(ctx context.Context, username string) (*Account, error) {
 	var a Account
-	// One query with the partner joined, not Preload's two: every login
-	// runs this.
+	// One query with the partner joined, not Preload's two.
 	if err := s.q(ctx).Joins("Partner").Where("accounts.username = ?", username).Take(&a).Error; err != nil {
 		return nil, translate(err)
 	}
