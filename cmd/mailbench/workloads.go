@@ -262,19 +262,26 @@ func (c *imapConn) cmd(command string) ([]string, error) {
 
 func (c *imapConn) wait(tag, command string) ([]string, error) {
 	var untagged []string
+	err := c.each(tag, command, func(line string, _ int) { untagged = append(untagged, line) })
+	return untagged, err
+}
+
+// each reads the responses up to the completion of the command tagged
+// tag, handing f every untagged one with the bytes of its literals.
+func (c *imapConn) each(tag, command string, f func(line string, literal int)) error {
 	for {
-		line, _, err := c.readResponse()
+		line, lit, err := c.readResponse()
 		if err != nil {
-			return untagged, err
+			return err
 		}
 		if strings.HasPrefix(line, tag+" ") {
 			if !strings.HasPrefix(line[len(tag)+1:], "OK") {
 				name, _, _ := strings.Cut(command, " ")
-				return untagged, fmt.Errorf("%s: %s", name, line)
+				return fmt.Errorf("%s: %s", name, line)
 			}
-			return untagged, nil
+			return nil
 		}
-		untagged = append(untagged, line)
+		f(line, lit)
 	}
 }
 
@@ -378,20 +385,12 @@ func (c *imapConn) timeFetch(cmd string, n, repeat int) ([]float64, error) {
 			return nil, err
 		}
 		got := 0
-		for {
-			line, lit, err := c.readResponse()
-			if err != nil {
-				return nil, err
-			}
-			if strings.HasPrefix(line, tag+" ") {
-				if !strings.HasPrefix(line[len(tag)+1:], "OK") {
-					return nil, fmt.Errorf("FETCH: %s", line)
-				}
-				break
-			}
+		if err := c.each(tag, cmd, func(line string, lit int) {
 			if strings.Contains(line, " FETCH ") && lit > 0 {
 				got++
 			}
+		}); err != nil {
+			return nil, err
 		}
 		d := time.Since(start)
 		if got != n {
