@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -478,16 +479,23 @@ func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles i
 			args = append(args, dFiles)
 		}
 	}
-	var res *gorm.DB
+	var updated bool
 	if after != nil {
-		res = s.q(ctx).Raw(q+" RETURNING quota_bytes, quota_files, used_bytes, used_files", args...).Scan(after)
+		// A plain scan, not gorm's reflection over the struct.
+		err := s.q(ctx).Raw(q+" RETURNING quota_bytes, quota_files, used_bytes, used_files", args...).Row().
+			Scan(&after.QuotaBytes, &after.QuotaFiles, &after.UsedBytes, &after.UsedFiles)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return translate(err)
+		}
+		updated = err == nil
 	} else {
-		res = s.q(ctx).Exec(q, args...)
+		res := s.q(ctx).Exec(q, args...)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		updated = res.RowsAffected > 0
 	}
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
+	if !updated {
 		if enforce {
 			var n int64
 			if err := s.q(ctx).Model(&Partner{}).Where("id = ?", partnerID).Count(&n).Error; err == nil && n > 0 {
