@@ -14,7 +14,7 @@ import (
 	"github.com/ferryhq/ferry/store/storetest"
 )
 
-func mailPartner(t *testing.T, s *store.Store, slug string) *store.Partner {
+func mailPartner(t testing.TB, s *store.Store, slug string) *store.Partner {
 	t.Helper()
 	p := &store.Partner{Slug: slug, Name: slug, Enabled: true}
 	if err := s.CreatePartner(context.Background(), p); err != nil {
