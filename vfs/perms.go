@@ -144,12 +144,16 @@ func (p *Perms) OpenFile(name string, flag int, perm os.FileMode) (afero.File, e
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) == 0 {
 		return p.Open(name)
 	}
-	need := ActUpload
-	if p.exists(name) {
-		need = ActOverwrite
-	}
-	if !p.has(need) {
-		return nil, deny("open", name, need)
+	// Whether the name exists decides only for an account that may do
+	// one of the two: most have both, and save a stat on every upload.
+	if !p.has(ActUpload) || !p.has(ActOverwrite) {
+		need := ActUpload
+		if p.exists(name) {
+			need = ActOverwrite
+		}
+		if !p.has(need) {
+			return nil, deny("open", name, need)
+		}
 	}
 	return p.base.OpenFile(name, flag, perm)
 }
@@ -175,7 +179,7 @@ func (p *Perms) Rename(oldname, newname string) error {
 	if !p.has(ActRename) {
 		return deny("rename", oldname, ActRename)
 	}
-	if p.exists(newname) && !p.has(ActOverwrite) {
+	if !p.has(ActOverwrite) && p.exists(newname) {
 		return deny("rename", newname, ActOverwrite)
 	}
 	return p.base.Rename(oldname, newname)
