@@ -586,11 +586,12 @@ func (f *atomicFile) Close() error {
 		return nil
 	}
 	f.done = true
-	if !f.fs.NoSync {
-		if err := f.File.Sync(); err != nil && f.failed == nil {
-			f.failed = err
-		}
-	}
+	// The data's fsync runs while the upload is hashed, its target looked
+	// at and its quota reserved by the committer: publish waits for it, so
+	// nothing is published before its data is on disk, and the reply waits
+	// for the longer of the two instead of both.
+	synced := f.startSync()
+	defer synced() // joined on every path
 	var sum []byte
 	if f.failed == nil && f.size <= InlineHashMax {
 		var err error
@@ -598,15 +599,9 @@ func (f *atomicFile) Close() error {
 			f.failed = fmt.Errorf("vfs: hash upload: %w", err)
 		}
 	}
-	// A big upload keeps its handle open for Upload.Hash.
-	handle := f.File
-	if f.failed != nil || sum != nil {
-		if err := f.File.Close(); err != nil && f.failed == nil {
-			f.failed = err
-		}
-		handle = nil
-	}
 	if f.failed != nil {
+		_ = synced()
+		_ = f.File.Close()
 		f.keep()
 		return f.failed
 	}
@@ -621,9 +616,15 @@ func (f *atomicFile) Close() error {
 	}
 	u := &Upload{Name: f.name, Size: f.size, Written: f.written, PrevSize: f.prevSize, Replaces: f.replaces,
 		SHA256: sum, Started: f.started, Staged: f.unique}
+	// A small upload's handle is closed once its data is synced; a big
+	// one keeps it open for Upload.Hash.
+	closeSmall := func() error { return nil }
 	var hashOnce sync.Once
 	release := func() {}
-	if handle != nil {
+	if sum != nil {
+		closeSmall = sync.OnceValue(f.File.Close)
+	} else {
+		handle := f.File
 		var hsum []byte
 		var herr error
 		hash := func() {
@@ -642,6 +643,12 @@ func (f *atomicFile) Close() error {
 	publish := func() error {
 		if published {
 			return errors.New("vfs: publish called twice")
+		}
+		if err := synced(); err != nil {
+			return err
+		}
+		if err := closeSmall(); err != nil {
+			return err
 		}
 		// The committer may publish under another name (an upload it
 		// encrypted becomes name.pgp).
@@ -675,11 +682,24 @@ func (f *atomicFile) Close() error {
 		err = errors.New("vfs: the committer did not publish the upload")
 	}
 	if err != nil && !published {
+		_ = synced()
+		_ = closeSmall()
 		release() // nobody will hash it
 		f.failed = err
 		f.keep()
 	}
 	return err
+}
+
+// startSync starts the fsync of the staged data (none with NoSync) and
+// returns the wait for its result, which may be called any number of times.
+func (f *atomicFile) startSync() func() error {
+	if f.fs.NoSync {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.File.Sync() }()
+	return sync.OnceValue(func() error { return <-done })
 }
 
 // sha256 hashes the staged data through f's handle (with pread: the

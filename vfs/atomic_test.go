@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 )
@@ -329,5 +332,91 @@ func TestAtomicOrphanedUpload(t *testing.T) {
 	}
 	if got, _ := afero.ReadFile(a, "/x.bin"); string(got) != "live data resumed" {
 		t.Fatalf("resumed orphan: %q", got)
+	}
+}
+
+// syncGate is a file system whose files' Sync waits for release and then
+// returns err: a disk whose fsync takes as long as the test wants.
+type syncGate struct {
+	afero.Fs
+	started chan struct{} // a Sync began (buffered)
+	release chan struct{}
+	err     error
+}
+
+func (g *syncGate) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	f, err := g.Fs.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return gatedFile{File: f, g: g}, nil
+}
+
+type gatedFile struct {
+	afero.File
+	g *syncGate
+}
+
+func (f gatedFile) Sync() error {
+	f.g.started <- struct{}{}
+	<-f.g.release
+	return f.g.err
+}
+
+// gateCommitter reserves (notes that it ran) and then publishes.
+type gateCommitter struct {
+	reserved chan struct{}
+	err      error // what publish returned
+}
+
+func (c *gateCommitter) CommitUpload(_ context.Context, _ *Upload, publish func() error) error {
+	close(c.reserved)
+	c.err = publish()
+	return c.err
+}
+
+// The committer's reservation runs while the data's fsync is in flight, and
+// nothing is published before the fsync has returned; a failed fsync
+// publishes nothing and keeps the data for a resume.
+func TestAtomicPublishWaitsForSync(t *testing.T) {
+	for _, fail := range []error{nil, errors.New("input/output error")} {
+		t.Run(fmt.Sprintf("sync error %v", fail), func(t *testing.T) {
+			g := &syncGate{Fs: afero.NewMemMapFs(), started: make(chan struct{}, 1), release: make(chan struct{}), err: fail}
+			c := &gateCommitter{reserved: make(chan struct{})}
+			a := NewAtomic(context.Background(), g, c)
+			done := make(chan error, 1)
+			go func() { done <- upload(t, a, "/a.txt", os.O_TRUNC, 0, "all of it", nil) }()
+			var once sync.Once
+			release := func() { once.Do(func() { close(g.release) }) }
+			defer func() { release(); <-done }()
+			<-g.started
+			select {
+			case <-c.reserved: // the reservation ran beside the fsync
+			case <-time.After(10 * time.Second):
+				t.Fatal("the committer was not called while the fsync was held")
+			}
+			if _, err := g.Fs.Stat("/a.txt"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("published before its fsync returned: %v", err)
+			}
+			release()
+			err := <-done
+			done <- err // for the deferred wait
+			_, statErr := g.Fs.Stat("/a.txt")
+			if fail == nil {
+				if err != nil || statErr != nil {
+					t.Fatalf("upload: %v; published: %v", err, statErr)
+				}
+				return
+			}
+			if !errors.Is(err, fail) || !errors.Is(c.err, fail) {
+				t.Fatalf("upload returned %v, publish %v; want the fsync's error", err, c.err)
+			}
+			if !errors.Is(statErr, fs.ErrNotExist) {
+				t.Fatalf("published after a failed fsync: %v", statErr)
+			}
+			if data, err := afero.ReadFile(g.Fs, partialName("/a.txt")); err != nil || string(data) != "all of it" {
+				t.Fatalf("kept for a resume: %q, %v", data, err)
+			}
+		})
 	}
 }
