@@ -558,6 +558,18 @@ func TestSessionsAndKick(t *testing.T) {
 	})
 }
 
+// shutdownInBackground starts the server's Shutdown (10 s to finish) and
+// returns where its result arrives.
+func (e *env) shutdownInBackground() <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	return done
+}
+
 // Shutdown lets a running transfer finish, then closes the session.
 func TestShutdownWaitsForTransfer(t *testing.T) {
 	e := newEnv(t, envOpts{})
@@ -569,12 +581,7 @@ func TestShutdownWaitsForTransfer(t *testing.T) {
 	if _, err := d.Write([]byte("first half ")); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		done <- e.srv.Shutdown(ctx)
-	}()
+	done := e.shutdownInBackground()
 	time.Sleep(200 * time.Millisecond)
 	select {
 	case err := <-done:
@@ -616,12 +623,7 @@ func TestShutdownKeepsTheFinalReply(t *testing.T) {
 	if _, err := d.Write([]byte("all of it")); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		done <- e.srv.Shutdown(ctx)
-	}()
+	done := e.shutdownInBackground()
 	testenv.Eventually(t, 5*time.Second, func() error {
 		if conn, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
 			conn.Close()

@@ -11,22 +11,30 @@ import (
 	"github.com/ferryhq/ferry/store"
 )
 
+// openSQLite opens a migrated SQLite store in a new folder, closed when
+// the test ends, with its database handle and the database file's path.
+func openSQLite(t *testing.T) (*store.Store, *sql.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ferry.db")
+	s, err := store.Open(context.Background(), "", store.Options{SQLitePath: path, Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	db, err := s.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, db, path
+}
+
 // On SQLite, commits do not checkpoint the write-ahead log themselves
 // (wal_autocheckpoint is 0 on every connection): the store's own
 // checkpointer does, in the background, so the log stays small under a
 // long run of write transactions, and Close stops it.
 func TestWALCheckpointsInTheBackground(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ferry.db")
-	s, err := store.Open(ctx, "", store.Options{SQLitePath: path, Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	db, err := s.SQL()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, db, path := openSQLite(t)
 	var auto int
 	if err := db.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
 		t.Fatalf("wal_autocheckpoint = %d (%v), want 0", auto, err)
@@ -55,23 +63,15 @@ func TestWALCheckpointsInTheBackground(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// A second Close (the deferred one) must not stop the checkpointer
-	// again: that would panic.
+	// A second Close (openSQLite's cleanup) must not stop the
+	// checkpointer again: that would panic.
 }
 
 // Every SQLite connection of the pool gets the store's pragmas (they are in
 // the DSN: a PRAGMA run through the pool would reach one connection).
 func TestSQLiteConnectionPragmas(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, "", store.Options{SQLitePath: filepath.Join(t.TempDir(), "ferry.db"), Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	db, err := s.SQL()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, db, _ := openSQLite(t)
 	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1",
 		"busy_timeout": "10000", "wal_autocheckpoint": "0", "temp_store": "2"}
 	var conns []*sql.Conn

@@ -252,12 +252,19 @@ func (c *imapConn) readResponse() (string, int, error) {
 // cmd sends a command and reads up to its tagged completion; it returns
 // the untagged responses.
 func (c *imapConn) cmd(command string) ([]string, error) {
-	c.tag++
-	tag := "a" + strconv.Itoa(c.tag)
-	if _, err := io.WriteString(c.c, tag+" "+command+"\r\n"); err != nil {
+	tag, err := c.send(command)
+	if err != nil {
 		return nil, err
 	}
 	return c.wait(tag, command)
+}
+
+// send writes command under the next tag and returns the tag.
+func (c *imapConn) send(command string) (string, error) {
+	c.tag++
+	tag := "a" + strconv.Itoa(c.tag)
+	_, err := io.WriteString(c.c, tag+" "+command+"\r\n")
+	return tag, err
 }
 
 func (c *imapConn) wait(tag, command string) ([]string, error) {
@@ -287,9 +294,8 @@ func (c *imapConn) each(tag, command string, f func(line string, literal int)) e
 
 // appendMsg APPENDs with a synchronizing literal (both servers take it).
 func (c *imapConn) appendMsg(mailbox string, msg []byte) error {
-	c.tag++
-	tag := "a" + strconv.Itoa(c.tag)
-	if _, err := fmt.Fprintf(c.c, "%s APPEND %s {%d}\r\n", tag, mailbox, len(msg)); err != nil {
+	tag, err := c.send(fmt.Sprintf("APPEND %s {%d}", mailbox, len(msg)))
+	if err != nil {
 		return err
 	}
 	line, _, err := c.readResponse()
@@ -378,10 +384,9 @@ func (b *bench) imap(t *target, round int) error {
 func (c *imapConn) timeFetch(cmd string, n, repeat int) ([]float64, error) {
 	var times []float64
 	for range repeat {
-		c.tag++
-		tag := "a" + strconv.Itoa(c.tag)
 		start := time.Now()
-		if _, err := io.WriteString(c.c, tag+" "+cmd+"\r\n"); err != nil {
+		tag, err := c.send(cmd)
+		if err != nil {
 			return nil, err
 		}
 		got := 0
