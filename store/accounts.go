@@ -61,11 +61,11 @@ func (s *Store) AccountByUsername(ctx context.Context, username string) (*Accoun
 func (s *Store) LoginAccount(ctx context.Context, username string) (*Account, error) {
 	a := &Account{Partner: &Partner{}}
 	p := a.Partner
-	err := s.q(ctx).Raw(`SELECT a.id, a.partner_id, a.username, a.password_hash, a.home_dir, a.permissions,
+	err := s.scanRow(ctx, `SELECT a.id, a.partner_id, a.username, a.password_hash, a.home_dir, a.permissions,
 		a.tls_required, a.enabled, a.last_login_at,
 		p.id, p.slug, p.enabled, p.tls_required, p.allowed_cidrs, p.ebcdic_code_page
-		FROM accounts a JOIN partners p ON p.id = a.partner_id WHERE a.username = ?`, username).Row().
-		Scan(&a.ID, &a.PartnerID, &a.Username, &a.PasswordHash, &a.HomeDir, &a.Permissions,
+		FROM accounts a JOIN partners p ON p.id = a.partner_id WHERE a.username = ?`, []any{username},
+		&a.ID, &a.PartnerID, &a.Username, &a.PasswordHash, &a.HomeDir, &a.Permissions,
 			&a.TLSRequired, &a.Enabled, &a.LastLoginAt,
 			&p.ID, &p.Slug, &p.Enabled, &p.TLSRequired, &p.AllowedCIDRs, &p.EBCDICCodePage)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -97,3 +97,40 @@ func TestSQLiteConnectionPragmas(t *testing.T) {
 		}
 	}
 }
+
+// Times on SQLite are text in one layout, the one earlier versions of
+// Ferry wrote (their driver's default), so that rows old and new compare
+// and sort alike in SQL and SQLite's own date functions read them.
+func TestSQLiteTimes(t *testing.T) {
+	ctx := context.Background()
+	s, db, _ := openSQLite(t)
+	p := &store.Partner{Slug: "times", Name: "Times"}
+	if err := s.CreatePartner(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var text, hour string
+	if err := db.QueryRowContext(ctx, "SELECT CAST(created_at AS TEXT), strftime('%Y-%m-%d %H', created_at) FROM partners WHERE id = ?", p.ID).
+		Scan(&text, &hour); err != nil {
+		t.Fatal(err)
+	}
+	const layout = "2006-01-02 15:04:05.999999999-07:00"
+	got, err := time.Parse(layout, text)
+	if err != nil {
+		t.Fatalf("created_at stored as %q, not in the layout %q: %v", text, layout, err)
+	}
+	if !got.Equal(p.CreatedAt) || hour != got.UTC().Format("2006-01-02 15") {
+		t.Errorf("created_at %q (hour %q), want %v", text, hour, p.CreatedAt)
+	}
+	// A row an earlier version wrote reads back as a time.
+	old := time.Date(2025, 3, 4, 5, 6, 7, 890000000, time.UTC)
+	if _, err := db.ExecContext(ctx, "UPDATE partners SET created_at = ? WHERE id = ?", old.Format(layout), p.ID); err != nil {
+		t.Fatal(err)
+	}
+	back, err := s.PartnerByID(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.CreatedAt.Equal(old) {
+		t.Errorf("created_at read back as %v, want %v", back.CreatedAt, old)
+	}
+}

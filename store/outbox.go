@@ -85,10 +85,11 @@ func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
 	n.Status = NotifyPending
 	// A plain INSERT, not gorm's reflection over the struct: every upload
 	// with an alert writes one, in the audit writer's batch.
-	return translate(s.q(ctx).Exec(`INSERT INTO notifications (`+notificationColumns+`)
+	_, err := s.exec(ctx, `INSERT INTO notifications (`+notificationColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.ID, n.PartnerID, n.Kind, n.Status, n.BatchID, n.MessageID, n.Payload, n.Attempts, n.NextAt, n.Token,
-		n.LastError, n.Recipients, n.MailboxAt, n.RelayedAt, n.CreatedAt, n.SentAt, n.ClaimedOnce).Error)
+		n.LastError, n.Recipients, n.MailboxAt, n.RelayedAt, n.CreatedAt, n.SentAt, n.ClaimedOnce)
+	return translate(err)
 }
 
 // notificationColumns are Notification's stored columns, in the order

@@ -15,8 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
+	"github.com/libtnb/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -56,6 +56,8 @@ type Store struct {
 	// memo is what the transaction this Store runs (nil outside one) has
 	// read and may read again.
 	memo *txMemo
+	// stmts keeps the hot statements prepared (SQLite; nil on PostgreSQL).
+	stmts *stmtCache
 }
 
 // txMemo keeps reads a transaction repeats: the audit writer's batch asks
@@ -103,22 +105,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: create database folder: %w", err)
 		}
-		// WAL lets readers run beside the writer; immediate transactions and
-		// a busy timeout make concurrent writers queue instead of failing.
-		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate" +
-			// Checkpoints run in the background (walCheckpointer).
-			"&_pragma=wal_autocheckpoint(0)" +
-			// Statement journals in memory: a statement that may fail
-			// halfway inside a transaction (an INSERT of many rows, with
-			// foreign keys) copies every page it changes to its journal,
-			// which otherwise spills to a temporary file past 64 KiB, two
-			// writes a page: a fifth of the audit writer's batches
-			// (BenchmarkRecordTransfers: 21.7 to 17.0 us a row). Temporary
-			// tables (DISTINCT, GROUP BY without an index) stay in memory
-			// too; Ferry's grow with partners, not with the audit log.
-			"&_pragma=temp_store(2)"
-		dialector = sqlite.Open(dsn)
+		dialector = sqlite.Open(SQLiteDSN(path))
 		dialect = migrations.SQLite
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q", Redact(url))
@@ -156,6 +143,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			return nil, err
 		}
 		s.writer.checkpointer = ck
+		s.stmts = newStmtCache(sqlDB)
 	}
 	if opts.Migrate {
 		applied, err := migrations.Up(ctx, sqlDB, dialect, opts.Logger)
@@ -176,6 +164,33 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// SQLiteDSN is the data source name Ferry opens an SQLite database at path
+// with (the driver registered as "sqlite"); a tool that writes to Ferry's
+// database outside the store (a bulk seeder) opens it with the same one, so
+// that it writes times as Ferry reads them.
+func SQLiteDSN(path string) string {
+	// WAL lets readers run beside the writer; immediate transactions and
+	// a busy timeout make concurrent writers queue instead of failing.
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate" +
+		// Checkpoints run in the background (walCheckpointer).
+		"&_pragma=wal_autocheckpoint(0)" +
+		// Statement journals in memory: a statement that may fail
+		// halfway inside a transaction (an INSERT of many rows, with
+		// foreign keys) copies every page it changes to its journal,
+		// which otherwise spills to a temporary file past 64 KiB, two
+		// writes a page: a fifth of the audit writer's batches
+		// (BenchmarkRecordTransfers: 21.7 to 17.0 us a row). Temporary
+		// tables (DISTINCT, GROUP BY without an index) stay in memory
+		// too; Ferry's grow with partners, not with the audit log.
+		"&_pragma=temp_store(2)" +
+		// Times are written as "2006-01-02 15:04:05.999999999-07:00"
+		// and read back as time.Time from DATE/DATETIME/TIMESTAMP
+		// columns only: a computed column (strftime, MAX) stays the
+		// text SQLite made, as Ferry's queries expect.
+		"&_time_format=sqlite&_texttotime=0"
 }
 
 // Redact hides the password in a database URL, for messages and logs.
@@ -234,6 +249,9 @@ func (s *Store) Close() error {
 	if s.writer != nil && s.writer.checkpointer != nil {
 		s.writer.checkpointer.close()
 	}
+	if s.stmts != nil {
+		s.stmts.close()
+	}
 	db, err := s.SQL()
 	if err != nil {
 		return err
@@ -250,7 +268,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		defer s.writer.release()
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: s.writer})
+		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: s.writer, stmts: s.stmts})
 	})
 	return translate(err)
 }

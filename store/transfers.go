@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -346,12 +347,14 @@ func transferValues(t *Transfer) []any {
 		t.FinishedAt, t.EncryptedTo, t.Signature, t.Signer}
 }
 
-// insertChunk is the most rows one INSERT statement writes on SQLite. Its
-// driver matches each placeholder to its argument by a scan of the
-// arguments, so a statement costs the square of its placeholders: gorm's
-// batches of 100 rows (2,300 placeholders) spent more CPU there than
-// SQLite itself (BenchmarkRecordTransfers: 57 µs a row then, 31 now).
-// PostgreSQL binds by position, and fewer round trips win: 100 rows.
+// insertChunk is the most rows one INSERT statement writes on SQLite,
+// where statements of a power of two rows are prepared once (stmtCache).
+// Statements of 16, 32, 64 and 128 rows cost the same a row within the
+// noise (BenchmarkRecordTransfers, 2026-12-07); fewer sizes keep fewer
+// statements prepared. Ferry's first driver matched each placeholder to
+// its argument by a scan of the arguments (a statement cost the square of
+// its placeholders); the one it uses now binds by position. PostgreSQL:
+// fewer round trips win, 100 rows.
 const (
 	insertChunk         = 16
 	insertChunkPostgres = 100
@@ -367,12 +370,17 @@ func (s *Store) insertTransfers(ctx context.Context, rows []*Transfer) error {
 	}
 	for len(rows) > 0 {
 		n := min(len(rows), chunk)
+		if s.stmts != nil {
+			// Statements of 16, 8, 4, 2 or 1 rows: five texts to keep
+			// prepared on each connection, not one for every size.
+			n = 1 << (bits.Len(uint(n)) - 1)
+		}
 		args := make([]any, 0, n*23)
 		for _, t := range rows[:n] {
 			args = append(args, transferValues(t)...)
 		}
 		q := "INSERT INTO transfers (" + transferColumns + ") VALUES " + transferRow + strings.Repeat(", "+transferRow, n-1)
-		if err := s.q(ctx).Exec(q, args...).Error; err != nil {
+		if _, err := s.exec(ctx, q, args...); err != nil {
 			return translate(err)
 		}
 		rows = rows[n:]
@@ -402,13 +410,13 @@ func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time,
 func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) error {
 	// A plain UPDATE: every upload runs one. An empty sha256 keeps the
 	// row's (hashed before publish).
-	res := s.q(ctx).Exec(`UPDATE transfers SET status = ?, finished_at = ?, staging_path = '',
+	n, err := s.exec(ctx, `UPDATE transfers SET status = ?, finished_at = ?, staging_path = '',
 		sha256 = CASE WHEN ? = '' THEN sha256 ELSE ? END WHERE id = ? AND status = ?`,
 		StatusOK, finished.UTC(), sha256, sha256, id, StatusCommitting)
-	if res.Error != nil {
-		return translate(res.Error)
+	if err != nil {
+		return translate(err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return ErrNotFound
 	}
 	if extra != nil {
@@ -482,18 +490,18 @@ func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles i
 	var updated bool
 	if after != nil {
 		// A plain scan, not gorm's reflection over the struct.
-		err := s.q(ctx).Raw(q+" RETURNING quota_bytes, quota_files, used_bytes, used_files", args...).Row().
-			Scan(&after.QuotaBytes, &after.QuotaFiles, &after.UsedBytes, &after.UsedFiles)
+		err := s.scanRow(ctx, q+" RETURNING quota_bytes, quota_files, used_bytes, used_files", args,
+			&after.QuotaBytes, &after.QuotaFiles, &after.UsedBytes, &after.UsedFiles)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return translate(err)
 		}
 		updated = err == nil
 	} else {
-		res := s.q(ctx).Exec(q, args...)
-		if res.Error != nil {
-			return translate(res.Error)
+		n, err := s.exec(ctx, q, args...)
+		if err != nil {
+			return translate(err)
 		}
-		updated = res.RowsAffected > 0
+		updated = n > 0
 	}
 	if !updated {
 		if enforce {

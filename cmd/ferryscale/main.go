@@ -151,7 +151,7 @@ func run(ctx context.Context, o *options, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		if sqlDB, err = sql.Open("sqlite", "file:"+filepath.Join(dir, "ferry.db")+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"); err != nil {
+		if sqlDB, err = sql.Open("sqlite", store.SQLiteDSN(filepath.Join(dir, "ferry.db"))); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// stmtCache keeps the statements Ferry runs per file, per row of the
+// audit log and per login prepared, on SQLite: the driver keeps each
+// prepared statement compiled on every connection that ran it, where a
+// statement run by its text is parsed and planned again on every run (a
+// tenth of the FTP server's CPU while it stored small files, 2026-12-07).
+// PostgreSQL's driver keeps its own cache of prepared statements.
+//
+// Only statements whose text is fixed in the code come here (a
+// multi-row INSERT's text depends on its number of rows, a power of two
+// up to insertChunk): the cache never evicts.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+}
+
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st := c.m[query]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[query]; old != nil {
+		// Prepared by another goroutine meanwhile.
+		_ = st.Close()
+		return old, nil
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.m {
+		_ = st.Close()
+		delete(c.m, q)
+	}
+}
+
+// prepared returns query prepared for this Store: within its transaction
+// when it runs one. ok is false on PostgreSQL (run it through gorm).
+func (s *Store) prepared(ctx context.Context, query string) (st *sql.Stmt, ok bool, err error) {
+	if s.stmts == nil {
+		return nil, false, nil
+	}
+	st, err = s.stmts.get(ctx, query)
+	if err != nil {
+		return nil, true, s.translateDriver(err)
+	}
+	if tx, isTx := s.db.Statement.ConnPool.(*sql.Tx); isTx {
+		st = tx.StmtContext(ctx, st)
+	}
+	return st, true, nil
+}
+
+// exec runs a statement of fixed text (see stmtCache) and reports the
+// rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	st, ok, err := s.prepared(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		res := s.q(ctx).Exec(query, args...)
+		return res.RowsAffected, res.Error
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, s.translateDriver(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("rows affected: %w", err)
+	}
+	return n, nil
+}
+
+// scanRow runs a query of fixed text (see stmtCache) and scans its first
+// row into dest; sql.ErrNoRows when there is none.
+func (s *Store) scanRow(ctx context.Context, query string, args []any, dest ...any) error {
+	st, ok, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.q(ctx).Raw(query, args...).Row().Scan(dest...)
+	}
+	return s.translateDriver(st.QueryRowContext(ctx, args...).Scan(dest...))
+}
+
+// translateDriver maps a driver error to gorm's (a duplicate key to
+// gorm.ErrDuplicatedKey) as gorm does for the statements it runs, so that
+// translate sees the same errors either way.
+func (s *Store) translateDriver(err error) error {
+	if tr, ok := s.db.Dialector.(gorm.ErrorTranslator); ok && err != nil {
+		return tr.Translate(err)
+	}
+	return err
+}
