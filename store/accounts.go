@@ -66,8 +66,8 @@ func (s *Store) LoginAccount(ctx context.Context, username string) (*Account, er
 		p.id, p.slug, p.enabled, p.tls_required, p.allowed_cidrs, p.ebcdic_code_page
 		FROM accounts a JOIN partners p ON p.id = a.partner_id WHERE a.username = ?`, []any{username},
 		&a.ID, &a.PartnerID, &a.Username, &a.PasswordHash, &a.HomeDir, &a.Permissions,
-			&a.TLSRequired, &a.Enabled, &a.LastLoginAt,
-			&p.ID, &p.Slug, &p.Enabled, &p.TLSRequired, &p.AllowedCIDRs, &p.EBCDICCodePage)
+		&a.TLSRequired, &a.Enabled, &a.LastLoginAt,
+		&p.ID, &p.Slug, &p.Enabled, &p.TLSRequired, &p.AllowedCIDRs, &p.EBCDICCodePage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -81,13 +81,16 @@ func (s *Store) LoginAccount(ctx context.Context, username string) (*Account, er
 // requires TLS (false when there is no such account). The FTP server asks
 // at USER, before the password, with one plain query.
 func (s *Store) AccountTLSRequired(ctx context.Context, username string) (bool, error) {
-	var rows []struct{ Required bool }
-	err := s.q(ctx).Raw(`SELECT (a.tls_required OR p.tls_required) AS required
-		FROM accounts a JOIN partners p ON p.id = a.partner_id WHERE a.username = ?`, username).Scan(&rows).Error
+	var required bool
+	err := s.scanRow(ctx, `SELECT (a.tls_required OR p.tls_required) AS required
+		FROM accounts a JOIN partners p ON p.id = a.partner_id WHERE a.username = ?`, []any{username}, &required)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, translate(err)
 	}
-	return len(rows) > 0 && rows[0].Required, nil
+	return required, nil
 }
 
 // AccountByID returns the account with its partner.

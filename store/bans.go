@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -53,12 +55,16 @@ func (s *Store) ClearAuthFailures(ctx context.Context, ip string) error {
 func (s *Store) ClearAccountAuthFailures(ctx context.Context, ip, username string) error {
 	// A read first: nearly every login has nothing to clear, and a DELETE
 	// takes the database's write lock even when it matches no row.
-	var found []int
-	err := s.q(ctx).Raw(`SELECT 1 FROM auth_failures WHERE ip = ? AND username = ? LIMIT 1`, ip, username).Scan(&found).Error
-	if err != nil || len(found) == 0 {
+	var found int
+	err := s.scanRow(ctx, `SELECT 1 FROM auth_failures WHERE ip = ? AND username = ? LIMIT 1`, []any{ip, username}, &found)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
 		return translate(err)
 	}
-	return translate(s.q(ctx).Exec(`DELETE FROM auth_failures WHERE ip = ? AND username = ?`, ip, username).Error)
+	_, err = s.exec(ctx, `DELETE FROM auth_failures WHERE ip = ? AND username = ?`, ip, username)
+	return translate(err)
 }
 
 // PruneAuthFailures deletes failures older than before.
@@ -76,8 +82,15 @@ func (s *Store) PutBan(ctx context.Context, b *Ban) error {
 
 // ActiveBan returns the ban on ip in force at now, or ErrNotFound.
 func (s *Store) ActiveBan(ctx context.Context, ip string, now time.Time) (*Ban, error) {
+	// A plain scan: every connection and every login asks.
 	var b Ban
-	if err := s.q(ctx).Where("ip = ? AND banned_until > ?", ip, now.UTC()).Take(&b).Error; err != nil {
+	err := s.scanRow(ctx, `SELECT ip, reason, failures, created_at, banned_until FROM bans
+		WHERE ip = ? AND banned_until > ?`, []any{ip, now.UTC()},
+		&b.IP, &b.Reason, &b.Failures, &b.CreatedAt, &b.BannedUntil)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
 		return nil, translate(err)
 	}
 	return &b, nil
