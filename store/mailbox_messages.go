@@ -81,8 +81,8 @@ func (s *Store) InsertMailMessages(ctx context.Context, blob MailBlob, msgs []Ma
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(msgs[a].FolderID, msgs[b].FolderID) })
 	return s.Tx(ctx, func(tx *Store) error {
-		if err := tx.q(ctx).Exec(`INSERT INTO mail_blobs ("key", size, created_at) VALUES (?, ?, ?)`,
-			blob.Key, blob.Size, blob.CreatedAt).Error; err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO mail_blobs ("key", size, created_at) VALUES (?, ?, ?)`,
+			blob.Key, blob.Size, blob.CreatedAt); err != nil {
 			return translate(err)
 		}
 		charge := map[string]int64{}
@@ -101,9 +101,9 @@ func (s *Store) InsertMailMessages(ctx context.Context, blob MailBlob, msgs []Ma
 // the path of every delivery and APPEND).
 func (s *Store) insertMessage(ctx context.Context, m *MailMessage, blobKey string) error {
 	var modseq, uidNext int64
-	err := s.q(ctx).Raw(`UPDATE mail_folders SET modseq = modseq + 1, uid_next = uid_next + 1,
+	err := s.scanRow(ctx, `UPDATE mail_folders SET modseq = modseq + 1, uid_next = uid_next + 1,
 			messages = messages + 1, bytes = bytes + ?, seen = seen + ?
-		WHERE id = ? RETURNING modseq, uid_next`, m.Size, seenCount(m.Flags), m.FolderID).Row().Scan(&modseq, &uidNext)
+		WHERE id = ? RETURNING modseq, uid_next`, []any{m.Size, seenCount(m.Flags), m.FolderID}, &modseq, &uidNext)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -115,11 +115,11 @@ func (s *Store) insertMessage(ctx context.Context, m *MailMessage, blobKey strin
 	if m.Header == nil {
 		m.Header = []byte{}
 	}
-	err = s.q(ctx).Exec(`INSERT INTO mail_messages (id, partner_id, folder_id, uid, modseq, flags, internal_date, size,
+	_, err = s.exec(ctx, `INSERT INTO mail_messages (id, partner_id, folder_id, uid, modseq, flags, internal_date, size,
 			blob_key, header, subject, from_addr, to_addr, message_id, sent_at, signature, signer)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.PartnerID, m.FolderID, m.UID, m.Modseq, m.Flags, m.InternalDate, m.Size,
-		m.BlobKey, m.Header, m.Subject, m.FromAddr, m.ToAddr, m.MessageID, m.SentAt, m.Signature, m.Signer).Error
+		m.BlobKey, m.Header, m.Subject, m.FromAddr, m.ToAddr, m.MessageID, m.SentAt, m.Signature, m.Signer)
 	return translate(err)
 }
 

@@ -46,17 +46,17 @@ func (s *Store) chargeMail(ctx context.Context, deltas map[string]int64) error {
 	for _, id := range ids {
 		d := deltas[id]
 		if d < 0 {
-			if err := s.q(ctx).Exec("UPDATE partners SET mail_used_bytes = mail_used_bytes + ? WHERE id = ?", d, id).Error; err != nil {
+			if _, err := s.exec(ctx, "UPDATE partners SET mail_used_bytes = mail_used_bytes + ? WHERE id = ?", d, id); err != nil {
 				return translate(err)
 			}
 			continue
 		}
-		res := s.q(ctx).Exec(`UPDATE partners SET mail_used_bytes = mail_used_bytes + ?
+		n, err := s.exec(ctx, `UPDATE partners SET mail_used_bytes = mail_used_bytes + ?
 			WHERE id = ? AND (mail_quota_bytes <= 0 OR mail_used_bytes + ? <= mail_quota_bytes)`, d, id, d)
-		if res.Error != nil {
-			return translate(res.Error)
+		if err != nil {
+			return translate(err)
 		}
-		if res.RowsAffected == 0 {
+		if n == 0 {
 			var n int64
 			if err := s.q(ctx).Model(&Partner{}).Where("id = ?", id).Count(&n).Error; err != nil {
 				return translate(err)
