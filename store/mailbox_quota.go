@@ -57,11 +57,11 @@ func (s *Store) chargeMail(ctx context.Context, deltas map[string]int64) error {
 			return translate(err)
 		}
 		if n == 0 {
-			var n int64
-			if err := s.q(ctx).Model(&Partner{}).Where("id = ?", id).Count(&n).Error; err != nil {
+			var partners int64
+			if err := s.q(ctx).Model(&Partner{}).Where("id = ?", id).Count(&partners).Error; err != nil {
 				return translate(err)
 			}
-			if n == 0 {
+			if partners == 0 {
 				return ErrNotFound
 			}
 			over = append(over, id)

@@ -18,7 +18,10 @@ import (
 //
 // Only statements whose text is fixed in the code come here (a
 // multi-row INSERT's text depends on its number of rows, a power of two
-// up to insertChunk): the cache never evicts.
+// up to insertChunk): the cache never evicts. A statement is prepared on
+// the pool, also when a transaction asks for it first (database/sql then
+// prepares it again on the transaction's connection, once): the pool must
+// be free to open another connection, as SQLite's is (no MaxOpenConns).
 type stmtCache struct {
 	db *sql.DB
 	mu sync.Mutex
