@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -264,4 +265,55 @@ func BenchmarkInsertNotification(b *testing.B) {
 			})
 		}
 	}
+}
+
+// The hot statements (prepared once on SQLite, store/stmts.go) answer as
+// gorm's path does: a duplicate key is ErrConflict, and a row written in
+// a transaction that fails is gone with it, on both backends and whether
+// the statement was first run inside a transaction or outside one.
+func TestHotStatementsInAndOutOfTransactions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := mailPartner(t, s, "acme")
+		note := func() *store.Notification {
+			return &store.Notification{PartnerID: p.ID, Kind: store.NotifyKindUpload, Payload: `{"n":1}`,
+				MessageID: "<" + store.NewID() + "@ferry.test>"}
+		}
+		boom := errors.New("boom")
+		var inTx string
+		err := s.Tx(ctx, func(tx *store.Store) error {
+			n := note()
+			if err := tx.InsertNotification(ctx, n); err != nil {
+				return err
+			}
+			inTx = n.ID
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("transaction: %v, want boom", err)
+		}
+		if _, err := s.NotificationByID(ctx, inTx); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("row of the rolled back transaction: %v, want ErrNotFound", err)
+		}
+		first := note()
+		if err := s.InsertNotification(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		again := note()
+		again.ID = first.ID
+		if err := s.InsertNotification(ctx, again); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("same ID again: %v, want ErrConflict", err)
+		}
+		err = s.Tx(ctx, func(tx *store.Store) error {
+			again := note()
+			again.ID = first.ID
+			return tx.InsertNotification(ctx, again)
+		})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Errorf("same ID again in a transaction: %v, want ErrConflict", err)
+		}
+		if _, err := s.NotificationByID(ctx, first.ID); err != nil {
+			t.Errorf("first row: %v", err)
+		}
+	})
 }
