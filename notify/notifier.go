@@ -187,8 +187,9 @@ type outcome struct {
 	permanent bool
 	relayed   *time.Time
 	accepted  []string
-	note      string // kept in last_error even on success (refused recipients)
-	blocked   bool   // waits for recipients' keys (err says whose)
+	note      string     // kept in last_error even on success (refused recipients)
+	blocked   bool       // waits for recipients' keys (err says whose)
+	mailboxAt *time.Time // when this attempt's copy reached the partner mailbox
 }
 
 // deliver makes one attempt at a claimed batch and settles it.
@@ -210,7 +211,8 @@ func (n *Notifier) deliver(ctx context.Context, head store.Notification) {
 		return
 	}
 	out := n.attempt(ctx, head, log)
-	s := store.Settlement{Status: store.NotifySent, LastError: out.note, RelayedAt: out.relayed, Recipients: out.accepted}
+	s := store.Settlement{Status: store.NotifySent, LastError: out.note, RelayedAt: out.relayed, Recipients: out.accepted,
+		MailboxAt: out.mailboxAt}
 	if out.err != nil {
 		s.LastError = out.err.Error()
 		switch {
@@ -310,9 +312,9 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 		return outcome{err: fmt.Errorf("sign: %w", err), permanent: true}
 	}
 
-	var out outcome
+	var copied *time.Time
 	if n.Mailbox != nil && head.MailboxAt == nil && p.Enabled && !data.operatorsOnly {
-		err := n.copyToMailbox(ctx, head, p, signed)
+		copied, err = n.copyToMailbox(ctx, head, p, signed)
 		switch {
 		case errors.Is(err, mailbox.ErrOverQuota):
 			// A full mailbox must not hold up the mail: skip the copy.
@@ -321,6 +323,7 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 			return outcome{err: fmt.Errorf("partner mailbox: %w", err)}
 		}
 	}
+	var out outcome
 	switch {
 	case head.RelayedAt != nil:
 		// An earlier attempt got the mail out; only the mailbox copy was missing.
@@ -342,6 +345,7 @@ func (n *Notifier) attempt(ctx context.Context, head store.Notification, log *sl
 			n.warnOperators(ctx, head, p, sp.warnings)
 		}
 	}
+	out.mailboxAt = copied
 	return out
 }
 
@@ -415,23 +419,25 @@ func (n *Notifier) relay(ctx context.Context, sp sendPlan, signed, msg []byte) o
 	return out
 }
 
-// copyToMailbox stores the alert in the partner's INBOX once: a retry after
-// a crash between the delivery and its record finds it by Message-ID.
-func (n *Notifier) copyToMailbox(ctx context.Context, head store.Notification, p *store.Partner, msg []byte) error {
-	st := n.Outbox.Store
-	has, err := st.HasMailMessageID(ctx, p.ID, head.MessageID)
+// copyToMailbox stores the alert in the partner's INBOX once, and reports
+// when it is there (nil: no copy). The attempt's settlement records that
+// time; a retry after a crash between the delivery and its record finds
+// the copy by Message-ID.
+func (n *Notifier) copyToMailbox(ctx context.Context, head store.Notification, p *store.Partner, msg []byte) (*time.Time, error) {
+	has, err := n.Outbox.Store.HasMailMessageID(ctx, p.ID, head.MessageID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !has {
 		if _, err := n.Mailbox.Deliver(ctx, p.ID, msg); err != nil {
 			if errors.Is(err, mailbox.ErrNoSuchMailbox) {
-				return nil // disabled since the claim: no copy
+				return nil, nil // disabled since the claim: no copy
 			}
-			return err
+			return nil, err
 		}
 	}
-	return st.MarkNotificationMailbox(ctx, head.BatchID, head.Token, n.now())
+	at := n.now()
+	return &at, nil
 }
 
 // recipients returns the header addresses and the envelope recipients:

@@ -145,6 +145,11 @@ func TestRelayDownThenUp(t *testing.T) {
 			if got.Status != store.NotifyPending || got.Attempts != attempt || !strings.Contains(got.LastError, "refused") {
 				t.Fatalf("attempt %d: %+v", attempt, got)
 			}
+			// The failed attempt's settlement records the copy it stored,
+			// so the next attempts do not look for it again.
+			if got.MailboxAt == nil {
+				t.Fatalf("attempt %d: the mailbox copy is not recorded", attempt)
+			}
 			// Exponential backoff with jitter: base 1s doubles per attempt,
 			// the delay lies in its upper half.
 			base := time.Second << (attempt - 1)

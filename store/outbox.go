@@ -298,12 +298,6 @@ func (s *Store) ExtendNotificationLease(ctx context.Context, batchID, token stri
 	return s.settle(ctx, batchID, token, map[string]any{"next_attempt_at": dbTime(until)})
 }
 
-// MarkNotificationMailbox records that the batch's copy reached the
-// partner mailbox, so a retry does not store it twice.
-func (s *Store) MarkNotificationMailbox(ctx context.Context, batchID, token string, at time.Time) error {
-	return s.settle(ctx, batchID, token, map[string]any{"mailbox_at": dbTime(at)})
-}
-
 // Settlement is the outcome of one attempt at a batch.
 type Settlement struct {
 	Status     string    // NotifySent, NotifyPending (retry at NextAt), NotifyBlocked (check at NextAt) or NotifyDead
@@ -311,6 +305,9 @@ type Settlement struct {
 	LastError  string
 	Recipients []string   // accepted by the relay
 	RelayedAt  *time.Time // when the relay accepted the mail
+	// MailboxAt is when the attempt's copy reached the partner mailbox,
+	// recorded so that a retry does not store it twice (nil: no copy).
+	MailboxAt *time.Time
 }
 
 // SettleNotification ends a claim. It returns ErrNotFound when the claim
@@ -336,6 +333,9 @@ func (s *Store) SettleNotification(ctx context.Context, batchID, token string, r
 	}
 	if r.RelayedAt != nil {
 		up["relayed_at"] = dbTime(*r.RelayedAt)
+	}
+	if r.MailboxAt != nil {
+		up["mailbox_at"] = dbTime(*r.MailboxAt)
 	}
 	return s.settle(ctx, batchID, token, up)
 }
