@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // OnRetentionBatch makes s tell f of every batch a retention delete
@@ -62,4 +64,27 @@ func (s *Store) DropIndex(ctx context.Context, name string) error {
 // reference).
 func (s *Store) InsertNotificationWithGorm(ctx context.Context, n *Notification) error {
 	return s.q(ctx).Create(n).Error
+}
+
+// BeginUploadInSQLTx is BeginUpload in a database/sql transaction (gorm's
+// Transaction), as Store.Tx ran every transaction before its write
+// connection: the benchmark's reference. SQLite only.
+func (s *Store) BeginUploadInSQLTx(ctx context.Context, t *Transfer) error {
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	t.Status = StatusCommitting
+	if err := s.writer.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.writer.release()
+	return translate(s.db.WithContext(ctx).Transaction(func(g *gorm.DB) error {
+		_, err := (&Store{db: g, dialect: s.dialect, stmts: s.stmts, memo: &txMemo{}}).reserveUpload(ctx, t)
+		return err
+	}))
+}
+
+// ExecForTest runs a statement on s (in its transaction, if any).
+func (s *Store) ExecForTest(ctx context.Context, q string, args ...any) error {
+	return translate(s.q(ctx).Exec(q, args...).Error)
 }

@@ -19,9 +19,10 @@ import (
 // Only statements whose text is fixed in the code come here (a
 // multi-row INSERT's text depends on its number of rows, a power of two
 // up to insertChunk): the cache never evicts. A statement is prepared on
-// the pool, also when a transaction asks for it first (database/sql then
-// prepares it again on the transaction's connection, once): the pool must
-// be free to open another connection, as SQLite's is (no MaxOpenConns).
+// the pool; a transaction's statements are prepared once on the
+// connection transactions run on (writeConn). Both run with their context's
+// deadline and cancellation checked before, not watched during: each is
+// one indexed row or a few, and a watched statement cost a goroutine.
 type stmtCache struct {
 	db *sql.DB
 	mu sync.Mutex
@@ -69,12 +70,21 @@ func (s *Store) prepared(ctx context.Context, query string) (st *sql.Stmt, ok bo
 	if s.stmts == nil {
 		return nil, false, nil
 	}
-	st, err = s.stmts.get(ctx, query)
+	switch pool := s.db.Statement.ConnPool.(type) {
+	case *txConn:
+		st, err = pool.stmt(ctx, query)
+	case *sql.Tx:
+		// A database/sql transaction (not Store.Tx's on SQLite: the
+		// benchmarks' reference): prepared again on its connection.
+		st, err = s.stmts.get(ctx, query)
+		if err == nil {
+			st = pool.StmtContext(ctx, st)
+		}
+	default:
+		st, err = s.stmts.get(ctx, query)
+	}
 	if err != nil {
 		return nil, true, s.translateDriver(err)
-	}
-	if tx, isTx := s.db.Statement.ConnPool.(*sql.Tx); isTx {
-		st = tx.StmtContext(ctx, st)
 	}
 	return st, true, nil
 }
@@ -90,7 +100,10 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 		res := s.q(ctx).Exec(query, args...)
 		return res.RowsAffected, res.Error
 	}
-	res, err := st.ExecContext(ctx, args...)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(context.WithoutCancel(ctx), args...)
 	if err != nil {
 		return 0, s.translateDriver(err)
 	}
@@ -111,7 +124,10 @@ func (s *Store) scanRow(ctx context.Context, query string, args []any, dest ...a
 	if !ok {
 		return s.q(ctx).Raw(query, args...).Row().Scan(dest...)
 	}
-	return s.translateDriver(st.QueryRowContext(ctx, args...).Scan(dest...))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.translateDriver(st.QueryRowContext(context.WithoutCancel(ctx), args...).Scan(dest...))
 }
 
 // translateDriver maps a driver error to gorm's (a duplicate key to

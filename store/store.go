@@ -136,7 +136,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, dialect: dialect}
 	if dialect == migrations.SQLite {
-		s.writer = &writeQueue{turn: make(chan struct{}, 1)}
+		s.writer = &writeQueue{turn: make(chan struct{}, 1), conn: &writeConn{db: sqlDB}}
 		ck, err := startCheckpointer(ctx, sqlDB, s.writer, opts.Logger)
 		if err != nil {
 			sqlDB.Close()
@@ -249,6 +249,13 @@ func (s *Store) Close() error {
 	if s.writer != nil && s.writer.checkpointer != nil {
 		s.writer.checkpointer.close()
 	}
+	if s.writer != nil && s.writer.conn != nil {
+		// After the transaction running now, if any.
+		if err := s.writer.acquire(context.Background()); err == nil {
+			s.writer.conn.close()
+			s.writer.release()
+		}
+	}
 	if s.stmts != nil {
 		s.stmts.close()
 	}
@@ -267,8 +274,17 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		}
 		defer s.writer.release()
 	}
+	if s.writer != nil && s.writer.conn != nil {
+		return translate(s.writer.conn.run(ctx, func(c *txConn) error {
+			// As gorm's Begin makes its transaction's handle.
+			tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
+			tx.Statement.ConnPool = c
+			return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: s.writer, stmts: s.stmts})
+		}))
+	}
+	// PostgreSQL, or a Store in a transaction already (a savepoint).
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: s.writer, stmts: s.stmts})
+		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: s.held, stmts: s.stmts})
 	})
 	return translate(err)
 }
@@ -278,6 +294,9 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 type writeQueue struct {
 	turn    chan struct{}
 	waiting atomic.Int32
+	// conn is the connection the transactions run on, used by the
+	// holder of the turn only.
+	conn *writeConn
 	// checkpointer is told of every write transaction.
 	checkpointer *walCheckpointer
 }

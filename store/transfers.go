@@ -316,20 +316,28 @@ func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 	}
 	t.Status = StatusCommitting
 	var after *Usage
-	err := s.Tx(ctx, func(tx *Store) error {
-		if t.PartnerID != nil {
-			after = &Usage{}
-			if err := tx.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true, after); err != nil {
-				return err
-			}
-		}
-		return tx.insertTransfers(ctx, []*Transfer{t})
+	err := s.Tx(ctx, func(tx *Store) (err error) {
+		after, err = tx.reserveUpload(ctx, t)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	t.Reserved = after
 	return nil
+}
+
+// reserveUpload is BeginUpload's work in tx: it returns the partner's
+// quota and usage after the reservation (nil without a partner).
+func (s *Store) reserveUpload(ctx context.Context, t *Transfer) (*Usage, error) {
+	var after *Usage
+	if t.PartnerID != nil {
+		after = &Usage{}
+		if err := s.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true, after); err != nil {
+			return nil, err
+		}
+	}
+	return after, s.insertTransfers(ctx, []*Transfer{t})
 }
 
 // transferColumns are Transfer's stored columns, in the order of

@@ -105,3 +105,43 @@ func BenchmarkTransferIndexCost(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBeginUpload runs the reservation every upload's 226 waits for
+// (the partner's usage and the committing audit row, one transaction) on
+// SQLite through Store.Tx, beside the same statements in a database/sql
+// transaction (gorm's Transaction; the reference: how Store.Tx ran them
+// before its write connection), in the same run. The context can be
+// cancelled, as an FTP session's.
+func BenchmarkBeginUpload(b *testing.B) {
+	be := storetest.Backends()[0]
+	ways := []struct {
+		name  string
+		begin func(s *store.Store, ctx context.Context, t *store.Transfer) error
+	}{
+		{"Store.Tx", func(s *store.Store, ctx context.Context, t *store.Transfer) error { return s.BeginUpload(ctx, t) }},
+		{"reference=database-sql-Tx", func(s *store.Store, ctx context.Context, t *store.Transfer) error {
+			return s.BeginUploadInSQLTx(ctx, t)
+		}},
+	}
+	for _, w := range ways {
+		b.Run(be.Name+"/"+w.name, func(b *testing.B) {
+			s := storetest.Open(b, be)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p := &store.Partner{Slug: "acme", Name: "Acme", Enabled: true}
+			if err := s.CreatePartner(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for b.Loop() {
+				n++
+				t := &store.Transfer{PartnerID: &p.ID, Username: "alice", Protocol: "ftp", Operation: store.OpUpload,
+					Path: fmt.Sprintf("/in/report-%07d.csv", n), RemoteAddr: "192.0.2.7:50000", Bytes: 4096,
+					FileSize: 4096, UsageBytes: 4096, UsageFiles: 1, StartedAt: time.Now()}
+				if err := w.begin(s, ctx, t); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

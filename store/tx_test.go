@@ -1,0 +1,140 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/migrations"
+	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/store/storetest"
+)
+
+// TestTxWholeOrNothing: a transaction commits whole or leaves nothing, and
+// whatever ended one (an error, a panic, a cancelled context, a failed
+// COMMIT) leaves the store able to run the next. On SQLite every
+// transaction runs on one connection kept for writes; a transaction left
+// open on it would block every writer after it.
+func TestTxWholeOrNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		create := func(tx *store.Store, slug string) error {
+			return tx.CreatePartner(ctx, &store.Partner{Slug: slug, Name: slug, Enabled: true})
+		}
+		exists := func(slug string) bool {
+			t.Helper()
+			_, err := s.PartnerBySlug(ctx, slug)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+			return err == nil
+		}
+		// The store still writes, in and out of a transaction.
+		works := func(slug string) {
+			t.Helper()
+			if err := s.Tx(ctx, func(tx *store.Store) error { return create(tx, slug) }); err != nil {
+				t.Fatalf("transaction after the one before: %v", err)
+			}
+			if err := create(s, slug+"-out"); err != nil {
+				t.Fatalf("write outside a transaction: %v", err)
+			}
+			if !exists(slug) {
+				t.Fatalf("%s: committed row missing", slug)
+			}
+		}
+
+		boom := errors.New("boom")
+		err := s.Tx(ctx, func(tx *store.Store) error {
+			if err := create(tx, "failed"); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) || exists("failed") {
+			t.Fatalf("failed transaction: err %v, row kept %v", err, exists("failed"))
+		}
+		works("after-error")
+
+		func() {
+			defer func() {
+				if r := recover(); r != "panic in a transaction" {
+					t.Fatalf("recovered %v", r)
+				}
+			}()
+			_ = s.Tx(ctx, func(tx *store.Store) error {
+				if err := create(tx, "panicked"); err != nil {
+					return err
+				}
+				panic("panic in a transaction")
+			})
+		}()
+		if exists("panicked") {
+			t.Fatal("row of a transaction that panicked was kept")
+		}
+		works("after-panic")
+
+		// A nested transaction is a savepoint: its failure undoes only
+		// its own rows.
+		err = s.Tx(ctx, func(tx *store.Store) error {
+			if err := create(tx, "outer"); err != nil {
+				return err
+			}
+			inner := tx.Tx(ctx, func(tx2 *store.Store) error {
+				if err := create(tx2, "inner"); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(inner, boom) {
+				t.Errorf("inner transaction: %v, want boom", inner)
+			}
+			return nil
+		})
+		if err != nil || !exists("outer") || exists("inner") {
+			t.Fatalf("nested: err %v, outer kept %v (want true), inner kept %v (want false)", err, exists("outer"), exists("inner"))
+		}
+		works("after-nested")
+
+		// A context cancelled during the transaction fails the statements
+		// after it; nothing is kept.
+		cctx, cancel := context.WithCancel(ctx)
+		err = s.Tx(cctx, func(tx *store.Store) error {
+			if err := tx.CreatePartner(cctx, &store.Partner{Slug: "cancelled", Name: "c", Enabled: true}); err != nil {
+				return err
+			}
+			cancel()
+			return tx.CreatePartner(cctx, &store.Partner{Slug: "cancelled-2", Name: "c", Enabled: true})
+		})
+		if err == nil || exists("cancelled") || exists("cancelled-2") {
+			t.Fatalf("cancelled: err %v, rows kept %v %v", err, exists("cancelled"), exists("cancelled-2"))
+		}
+		if err := s.Tx(cctx, func(*store.Store) error { return nil }); !errors.Is(err, context.Canceled) {
+			t.Errorf("transaction on a cancelled context: %v, want context.Canceled", err)
+		}
+		works("after-cancel")
+
+		if s.Dialect() != migrations.SQLite {
+			return
+		}
+		// A COMMIT that fails (a foreign key checked at COMMIT) leaves
+		// SQLite's transaction open: it is rolled back.
+		err = s.Tx(ctx, func(tx *store.Store) error {
+			if err := tx.ExecForTest(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
+				return err
+			}
+			if err := create(tx, "commit-failed"); err != nil {
+				return err
+			}
+			return tx.RecordTransfers(ctx, []*store.Transfer{{PartnerID: store.StrPtr(store.NewID()), Username: "x",
+				Protocol: "ftp", Operation: store.OpDownload, Path: "/x", Status: store.StatusOK}}, nil)
+		})
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "foreign key") {
+			t.Fatalf("commit with a broken foreign key: %v, want its error", err)
+		}
+		if exists("commit-failed") {
+			t.Fatal("row of a transaction whose COMMIT failed was kept")
+		}
+		works("after-commit-failure")
+	})
+}
