@@ -250,11 +250,14 @@ func (s *Store) Close() error {
 		s.writer.checkpointer.close()
 	}
 	if s.writer != nil && s.writer.conn != nil {
-		// After the transaction running now, if any.
-		if err := s.writer.acquire(context.Background()); err == nil {
+		// After the transaction running now, if any; one that does not
+		// end keeps its connection (the pool closes it when it is back).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.writer.acquire(ctx); err == nil {
 			s.writer.conn.close()
 			s.writer.release()
 		}
+		cancel()
 	}
 	if s.stmts != nil {
 		s.stmts.close()
