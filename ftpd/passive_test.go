@@ -223,3 +223,57 @@ func TestPassiveListenersOnControlAddress(t *testing.T) {
 		})
 	}
 }
+
+// A PASV tries a sample of the range, not every port (see passiveCandidates
+// in passive.go): with three quarters of a 200-port range held by another
+// program, every transfer still finds a free port, and only free ones are
+// announced.
+func TestPassivePortsMostlyTaken(t *testing.T) {
+	r := freeRange(t, 200)
+	held := map[int]bool{}
+	for p := r[0]; p <= r[1]; p++ {
+		if p%4 == 0 {
+			continue // free
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Fatalf("hold port %d: %v", p, err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		held[p] = true
+	}
+	e := newEnv(t, envOpts{passive: r})
+	mustWrite(t, e.partnerFile("acme", "a.txt"), []byte("a\n"))
+	c := e.raw(e.addr)
+	c.login("alice")
+	for i := range 40 {
+		port := epsvPort(t, c)
+		if held[port] || port < r[0] || port > r[1] {
+			t.Fatalf("transfer %d: EPSV announced port %d, held by another program or outside %d-%d", i, port, r[0], r[1])
+		}
+		dc, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+		if err != nil {
+			t.Fatalf("transfer %d: data connection to port %d: %v", i, port, err)
+		}
+		c.must(150, "NLST")
+		_ = dc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		list, err := io.ReadAll(dc)
+		dc.Close()
+		if err != nil || !strings.Contains(string(list), "a.txt") {
+			t.Fatalf("transfer %d: NLST: %q %v", i, list, err)
+		}
+		c.expect(226)
+	}
+}
+
+// A small range is tried whole; a large one (a NAT's thousands of ports)
+// costs a PASV no more than 64 candidates.
+func TestPassiveAttempts(t *testing.T) {
+	for _, tc := range []struct{ first, last, want int }{
+		{50000, 50009, 10}, {50000, 50063, 64}, {50000, 50199, 64}, {40000, 49999, 64},
+	} {
+		if got := ftpd.PassiveAttempts(tc.first, tc.last); got != tc.want {
+			t.Errorf("range %d-%d: %d candidates, want %d", tc.first, tc.last, got, tc.want)
+		}
+	}
+}
