@@ -8,8 +8,9 @@
 // together with the operations on it. The core decides what an upload,
 // delete, rename or mkdir does to the partner's quota and which audit row
 // it writes; it publishes uploads in two phases (quota reservation and the
-// "committing" row, the rename into place, the row marked done with the
-// upload hook that queues alerts, in one transaction), recovers publishes a
+// "committing" record, the rename into place, the record moved into the
+// audit log with the upload hook that queues alerts, in one transaction),
+// recovers publishes a
 // crash interrupted (Recover) and deletes interrupted uploads past their
 // retention (Sweep). Front ends keep only what is theirs: replies, their
 // log lines, their own checks of the protocol.

@@ -1,7 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -56,15 +59,25 @@ type OperationCount struct {
 	Bytes     int64
 }
 
-// CountOperations groups the whole audit log by operation and status.
+// CountOperations groups the whole audit log by operation and status,
+// with the uploads being published (status committing).
 func (s *Store) CountOperations(ctx context.Context) ([]OperationCount, error) {
-	var out []OperationCount
-	err := s.q(ctx).Model(&Transfer{}).
-		Select("operation, status, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes").
-		Group("operation, status").Order("operation, status").Scan(&out).Error
+	var out, pending []OperationCount
+	const cols = "operation, status, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes"
+	if err := s.q(ctx).Table(intentsTable).Select(cols).Group("operation, status").Scan(&pending).Error; err != nil {
+		return nil, translate(err)
+	}
+	err := s.q(ctx).Model(&Transfer{}).Select(cols).Group("operation, status").Order("operation, status").Scan(&out).Error
 	if err != nil {
 		return nil, translate(err)
 	}
+	if len(pending) == 0 {
+		return out, nil
+	}
+	out = append(out, pending...)
+	slices.SortStableFunc(out, func(a, b OperationCount) int {
+		return cmp.Or(strings.Compare(a.Operation, b.Operation), strings.Compare(a.Status, b.Status))
+	})
 	return out, nil
 }
 

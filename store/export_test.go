@@ -88,3 +88,21 @@ func (s *Store) BeginUploadInSQLTx(ctx context.Context, t *Transfer) error {
 func (s *Store) ExecForTest(ctx context.Context, q string, args ...any) error {
 	return translate(s.q(ctx).Exec(q, args...).Error)
 }
+
+// BeginUploadIntoTransfers is BeginUpload with its row written into the
+// audit table (status committing), as before upload_intents: the
+// benchmark's reference.
+func (s *Store) BeginUploadIntoTransfers(ctx context.Context, t *Transfer) error {
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	t.Status = StatusCommitting
+	return s.Tx(ctx, func(tx *Store) error {
+		if t.PartnerID != nil {
+			if err := tx.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true, &Usage{}); err != nil {
+				return err
+			}
+		}
+		return tx.insertTransfers(ctx, []*Transfer{t})
+	})
+}

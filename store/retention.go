@@ -53,15 +53,15 @@ func (s *Store) deleteInBatches(ctx context.Context, batch int, del func(tx *Sto
 
 // DeleteTransfersBefore deletes the audit rows of operations started before
 // cutoff, batch rows per transaction (RetentionBatch when batch <= 0),
-// until none is left or ctx ends; uploads still committing are kept for
-// recovery. It returns how many rows it deleted.
+// until none is left or ctx ends (uploads still committing are not in the
+// audit table: see BeginUpload). It returns how many rows it deleted.
 func (s *Store) DeleteTransfersBefore(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	return s.deleteInBatches(ctx, batch, func(tx *Store, batch int) (int64, error) {
 		// The started_at index finds the oldest rows; each statement
 		// touches at most batch of them.
 		res := tx.q(ctx).Exec(`DELETE FROM transfers WHERE id IN (
-			SELECT id FROM transfers WHERE started_at < ? AND status <> ? ORDER BY started_at LIMIT ?)`,
-			cutoff.UTC(), StatusCommitting, batch)
+			SELECT id FROM transfers WHERE started_at < ? ORDER BY started_at LIMIT ?)`,
+			cutoff.UTC(), batch)
 		return res.RowsAffected, translate(res.Error)
 	})
 }

@@ -129,8 +129,8 @@ func (t *Transfer) fillDefaults(now time.Time) {
 // RecordTransfers appends finished operations to the audit log in one
 // transaction (one statement per insertChunk rows), with the usage changes
 // of the rows marked ApplyUsage, and then runs then (if not nil) in it. Rows an
-// AuditWriter queued with Finish are committing uploads marked done in the
-// same transaction, as FinishUpload does.
+// AuditWriter queued with Finish are committing uploads moved into the
+// audit log, done, in the same transaction, as FinishUpload does.
 func (s *Store) RecordTransfers(ctx context.Context, rows []*Transfer, then func(tx *Store) error) error {
 	var all func(tx *Store, written []*Transfer) error
 	if then != nil {
@@ -289,16 +289,63 @@ func IDFloor(t time.Time) string {
 	return h[:8] + "-" + h[8:] + "-0000-0000-000000000000"
 }
 
-// ListTransfers returns audit rows matching f, newest first.
+// intentsTable holds the uploads between BeginUpload and their finish or
+// abort (status committing); the audit log's listings and counts include
+// them.
+const intentsTable = "upload_intents"
+
+// ListTransfers returns audit rows matching f, newest first, with the
+// uploads being published (status committing) among them.
 func (s *Store) ListTransfers(ctx context.Context, f TransferFilter) ([]Transfer, error) {
-	q := s.where(s.q(ctx), f)
-	return newestFirst[Transfer](q, f.Before, f.Limit)
+	switch f.Status {
+	case StatusCommitting:
+		return newestFirst[Transfer](s.where(s.q(ctx).Table(intentsTable), f), f.Before, f.Limit)
+	case "":
+		// The intents first: one finished meanwhile is then found in
+		// transfers (and listed once), never in neither.
+		pending, err := newestFirst[Transfer](s.where(s.q(ctx).Table(intentsTable), f), f.Before, f.Limit)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := newestFirst[Transfer](s.where(s.q(ctx), f), f.Before, f.Limit)
+		if err != nil || len(pending) == 0 {
+			return rows, err
+		}
+		return mergeNewestFirst(rows, pending, f.Limit), nil
+	default:
+		return newestFirst[Transfer](s.where(s.q(ctx), f), f.Before, f.Limit)
+	}
 }
 
-// TransferByID returns one audit row.
+// mergeNewestFirst merges two lists sorted by ID, newest first, into the
+// first limit rows (all if limit <= 0); a row in both is taken from rows.
+func mergeNewestFirst(rows, pending []Transfer, limit int) []Transfer {
+	out := make([]Transfer, 0, len(rows)+len(pending))
+	for len(rows) > 0 || len(pending) > 0 {
+		switch {
+		case len(pending) == 0 || (len(rows) > 0 && rows[0].ID >= pending[0].ID):
+			if len(pending) > 0 && pending[0].ID == rows[0].ID {
+				pending = pending[1:]
+			}
+			out, rows = append(out, rows[0]), rows[1:]
+		default:
+			out, pending = append(out, pending[0]), pending[1:]
+		}
+		if limit > 0 && len(out) == limit {
+			break
+		}
+	}
+	return out
+}
+
+// TransferByID returns one audit row (or a committing upload).
 func (s *Store) TransferByID(ctx context.Context, id string) (*Transfer, error) {
 	var t Transfer
-	if err := s.q(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
+	err := s.q(ctx).Table(intentsTable).Where("id = ?", id).Take(&t).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		err = s.q(ctx).Where("id = ?", id).Take(&t).Error
+	}
+	if err != nil {
 		return nil, translate(err)
 	}
 	return &t, nil
@@ -307,9 +354,13 @@ func (s *Store) TransferByID(ctx context.Context, id string) (*Transfer, error) 
 // BeginUpload is the first phase of publishing an upload: in one
 // transaction it reserves the quota usage the upload adds (t.UsageBytes,
 // t.UsageFiles; refused with ErrQuotaExceeded when over the partner's
-// quota) and records t as committing. The caller then makes the file
-// visible and calls FinishUpload, or AbortUpload if that failed. A crash in
-// between leaves the row committing for RecoverUploads.
+// quota) and records t as committing, in upload_intents: listed with the
+// audit log (ListTransfers, status committing) but not in its table, whose
+// nine indexes made that INSERT cost twice the rest of the reservation.
+// The caller then makes the file visible and calls FinishUpload (which
+// moves the row into the audit log), or AbortUpload if that failed. A
+// crash in between leaves the row committing (CommittingUploads) for
+// recovery.
 func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 	if t.ID == "" {
 		t.ID = NewID()
@@ -337,7 +388,7 @@ func (s *Store) reserveUpload(ctx context.Context, t *Transfer) (*Usage, error) 
 			return nil, err
 		}
 	}
-	return after, s.insertTransfers(ctx, []*Transfer{t})
+	return after, s.insertRows(ctx, intentsTable, []*Transfer{t})
 }
 
 // transferColumns are Transfer's stored columns, in the order of
@@ -368,10 +419,15 @@ const (
 	insertChunkPostgres = 100
 )
 
-// insertTransfers writes rows with plain multi-row INSERTs, not gorm's
-// reflection over the struct: every upload's reply waits for one, and the
-// audit writer's batches are many.
+// insertTransfers writes audit rows (insertRows).
 func (s *Store) insertTransfers(ctx context.Context, rows []*Transfer) error {
+	return s.insertRows(ctx, "transfers", rows)
+}
+
+// insertRows writes rows into table (transfers or upload_intents) with
+// plain multi-row INSERTs, not gorm's reflection over the struct: every
+// upload's reply waits for one, and the audit writer's batches are many.
+func (s *Store) insertRows(ctx context.Context, table string, rows []*Transfer) error {
 	chunk := insertChunk
 	if s.dialect == migrations.Postgres {
 		chunk = insertChunkPostgres
@@ -387,7 +443,7 @@ func (s *Store) insertTransfers(ctx context.Context, rows []*Transfer) error {
 		for _, t := range rows[:n] {
 			args = append(args, transferValues(t)...)
 		}
-		q := "INSERT INTO transfers (" + transferColumns + ") VALUES " + transferRow + strings.Repeat(", "+transferRow, n-1)
+		q := "INSERT INTO " + table + " (" + transferColumns + ") VALUES " + transferRow + strings.Repeat(", "+transferRow, n-1)
 		if _, err := s.exec(ctx, q, args...); err != nil {
 			return translate(err)
 		}
@@ -396,9 +452,9 @@ func (s *Store) insertTransfers(ctx context.Context, rows []*Transfer) error {
 	return nil
 }
 
-// FinishUpload marks a committing upload done, with its SHA-256 when it
-// was hashed after BeginUpload (sha256 not ""). extra runs in the same
-// transaction (the notification outbox hooks in here).
+// FinishUpload moves a committing upload into the audit log, done, with
+// its SHA-256 when it was hashed after BeginUpload (sha256 not ""). extra
+// runs in the same transaction (the notification outbox hooks in here).
 func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) error {
 	var t Transfer
 	err := s.Tx(ctx, func(tx *Store) error {
@@ -416,16 +472,8 @@ func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time,
 
 // finishUpload is FinishUpload's work in tx.
 func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) error {
-	// A plain UPDATE: every upload runs one. An empty sha256 keeps the
-	// row's (hashed before publish).
-	n, err := s.exec(ctx, `UPDATE transfers SET status = ?, finished_at = ?, staging_path = '',
-		sha256 = CASE WHEN ? = '' THEN sha256 ELSE ? END WHERE id = ? AND status = ?`,
-		StatusOK, finished.UTC(), sha256, sha256, id, StatusCommitting)
-	if err != nil {
-		return translate(err)
-	}
-	if n == 0 {
-		return ErrNotFound
+	if err := s.settleIntent(ctx, id, StatusOK, "", finished, sha256); err != nil {
+		return err
 	}
 	if extra != nil {
 		return extra(s)
@@ -433,12 +481,37 @@ func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time,
 	return nil
 }
 
-// AbortUpload gives back the usage a committing upload reserved and marks
-// it failed with reason.
+// settleIntent moves a committing upload from upload_intents into the
+// audit log with its final status, error and finish time, in tx: plain
+// statements, every upload runs them. An empty sha256 keeps the row's
+// (hashed before publish). A finished upload's staging path is cleared;
+// an aborted one keeps it. ErrNotFound if the upload is not committing
+// (finished or aborted already).
+func (s *Store) settleIntent(ctx context.Context, id, status, errText string, finished time.Time, sha256 string) error {
+	n, err := s.exec(ctx, `INSERT INTO transfers (`+transferColumns+`)
+		SELECT id, partner_id, account_id, username, protocol, operation, path, target_path, remote_addr,
+			bytes, file_size, duration_ms, CASE WHEN ? = '' THEN sha256 ELSE ? END, ?, ?, usage_bytes, usage_files,
+			CASE WHEN ? = '`+StatusOK+`' THEN '' ELSE staging_path END, started_at, ?, encrypted_to, signature, signer
+		FROM upload_intents WHERE id = ?`,
+		sha256, sha256, status, errText, status, finished.UTC(), id)
+	if err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	if _, err := s.exec(ctx, `DELETE FROM upload_intents WHERE id = ?`, id); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// AbortUpload gives back the usage a committing upload reserved and moves
+// it into the audit log, failed with reason.
 func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 	var t Transfer
 	err := s.Tx(ctx, func(tx *Store) error {
-		if err := tx.q(ctx).Where("id = ? AND status = ?", id, StatusCommitting).Take(&t).Error; err != nil {
+		if err := tx.q(ctx).Table(intentsTable).Where("id = ?", id).Take(&t).Error; err != nil {
 			return translate(err)
 		}
 		if t.PartnerID != nil {
@@ -446,10 +519,8 @@ func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 				return err
 			}
 		}
-		now := time.Now().UTC()
 		t.Status = StatusFailed
-		return translate(tx.q(ctx).Model(&Transfer{}).Where("id = ?", id).
-			Updates(map[string]any{"status": StatusFailed, "error": reason, "finished_at": now}).Error)
+		return tx.settleIntent(ctx, id, StatusFailed, reason, time.Now(), "")
 	})
 	if err != nil {
 		return err
@@ -458,10 +529,10 @@ func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 	return nil
 }
 
-// CommittingUploads lists uploads left between the two phases.
+// CommittingUploads lists uploads between the two phases, oldest first.
 func (s *Store) CommittingUploads(ctx context.Context) ([]Transfer, error) {
 	var out []Transfer
-	if err := s.q(ctx).Where("status = ?", StatusCommitting).Order("id").Find(&out).Error; err != nil {
+	if err := s.q(ctx).Table(intentsTable).Order("id").Find(&out).Error; err != nil {
 		return nil, translate(err)
 	}
 	return out, nil
@@ -539,11 +610,19 @@ func (s *Store) SetUsage(ctx context.Context, partnerID string, bytes, files int
 // CountTransfers counts audit rows matching f (paging totals, dashboards);
 // the paging fields are ignored.
 func (s *Store) CountTransfers(ctx context.Context, f TransferFilter) (int64, error) {
-	var n int64
+	var pending, n int64
+	if f.Status == "" || f.Status == StatusCommitting {
+		if err := s.where(s.q(ctx).Table(intentsTable), f).Count(&pending).Error; err != nil {
+			return 0, translate(err)
+		}
+		if f.Status != "" {
+			return pending, nil
+		}
+	}
 	if err := s.where(s.q(ctx).Model(&Transfer{}), f).Count(&n).Error; err != nil {
 		return 0, translate(err)
 	}
-	return n, nil
+	return pending + n, nil
 }
 
 // HourCount is the number and bytes of audit rows that started in one

@@ -457,7 +457,7 @@ func (m *measurer) housekeeping(ctx context.Context) error {
 	}
 	jobs := []job{
 		{"housekeeping: committing uploads (recovery)", "", func() error { _, err := st.CommittingUploads(ctx); return err },
-			"SELECT * FROM transfers WHERE status = $1 ORDER BY id", []any{"committing"}},
+			"SELECT * FROM upload_intents ORDER BY id", nil},
 		{"housekeeping: partners for the partial-upload sweep", "a page of 500", func() error {
 			_, err := st.ListPartners(ctx, store.PartnerFilter{Limit: 500})
 			return err
