@@ -148,6 +148,9 @@ func (s *Service) Recover(ctx context.Context, minAge time.Duration) (finished, 
 		return 0, 0, nil
 	}
 	st := s.Store
+	if _, err := st.AdoptCommitting(ctx, time.Now().Add(-minAge)); err != nil {
+		return 0, 0, err
+	}
 	rows, err := st.CommittingUploads(ctx)
 	if err != nil {
 		return 0, 0, err

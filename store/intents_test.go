@@ -208,3 +208,45 @@ func TestUpgradeMovesCommittingUploads(t *testing.T) {
 		})
 	}
 }
+
+// A node of the previous version, still running during an upgrade, writes
+// its committing uploads into transfers; if it crashes, recovery adopts
+// those old enough into upload_intents (younger ones may still be finished
+// by that node).
+func TestAdoptCommitting(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		legacy := func(started time.Time) string {
+			t.Helper()
+			id := store.IDFloor(started)[:24] + "000000000001"
+			q := `INSERT INTO transfers (id, protocol, operation, path, status, started_at, staging_path, usage_bytes, usage_files)
+				VALUES (?, 'ftp', 'upload', '/in/x', 'committing', ?, '.ferry-staging/x', 5, 1)`
+			if s.Dialect() == migrations.Postgres {
+				q = strings.NewReplacer("(?,", "($1,", "'committing', ?,", "'committing', $2,").Replace(q)
+			}
+			if err := s.ExecForTest(ctx, q, id, started.UTC()); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		old := legacy(time.Now().Add(-time.Hour))
+		young := legacy(time.Now())
+		n, err := s.AdoptCommitting(ctx, time.Now().Add(-10*time.Minute))
+		if err != nil || n != 1 {
+			t.Fatalf("adopted %d (%v), want 1", n, err)
+		}
+		pending, err := s.CommittingUploads(ctx)
+		if err != nil || len(pending) != 1 || pending[0].ID != old || pending[0].StagingPath != ".ferry-staging/x" || pending[0].UsageBytes != 5 {
+			t.Fatalf("committing uploads after adoption: %+v %v, want %s", pending, err, old)
+		}
+		if err := s.AbortUpload(ctx, old, "recovered"); err != nil {
+			t.Fatalf("abort the adopted upload: %v", err)
+		}
+		if got, err := s.TransferByID(ctx, young); err != nil || got.Status != store.StatusCommitting {
+			t.Errorf("the younger legacy row: %+v %v, want it left committing in transfers", got, err)
+		}
+		if n, err := s.AdoptCommitting(ctx, time.Now().Add(-10*time.Minute)); err != nil || n != 0 {
+			t.Errorf("second adoption: %d %v, want none", n, err)
+		}
+	})
+}

@@ -529,6 +529,28 @@ func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 	return nil
 }
 
+// AdoptCommitting moves into upload_intents the uploads a Ferry older than
+// upload_intents left committing in transfers and that started before
+// cutoff: a node of the previous version that crashed during an upgrade,
+// after the migration moved the others. Recovery then finds them. It
+// returns how many it moved; the partial index transfers_committing makes
+// the usual answer, none, one index lookup.
+func (s *Store) AdoptCommitting(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.Tx(ctx, func(tx *Store) error {
+		floor := IDFloor(cutoff)
+		res := tx.q(ctx).Exec(`INSERT INTO upload_intents (`+transferColumns+`)
+			SELECT `+transferColumns+` FROM transfers WHERE status = '`+StatusCommitting+`' AND id < ?`, floor)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		res = tx.q(ctx).Exec(`DELETE FROM transfers WHERE status = '`+StatusCommitting+`' AND id < ?`, floor)
+		n = res.RowsAffected
+		return res.Error
+	})
+	return n, translate(err)
+}
+
 // CommittingUploads lists uploads between the two phases, oldest first.
 func (s *Store) CommittingUploads(ctx context.Context) ([]Transfer, error) {
 	var out []Transfer

@@ -29,14 +29,14 @@ CREATE TABLE upload_intents (
     signature    TEXT NOT NULL DEFAULT '',
     signer       TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
--- Uploads a crash left committing: recovery finds them here now.
+-- Uploads a crash left committing: recovery finds them here now (and
+-- moves any a node of the previous version leaves there meanwhile, through
+-- transfers_committing, which stays: see store.AdoptCommitting).
 INSERT INTO upload_intents (id, partner_id, account_id, username, protocol, operation, path, target_path, remote_addr, bytes, file_size, duration_ms, sha256, status, error, usage_bytes, usage_files, staging_path, started_at, finished_at, encrypted_to, signature, signer)
     SELECT id, partner_id, account_id, username, protocol, operation, path, target_path, remote_addr, bytes, file_size, duration_ms, sha256, status, error, usage_bytes, usage_files, staging_path, started_at, finished_at, encrypted_to, signature, signer FROM transfers WHERE status = 'committing';
 DELETE FROM transfers WHERE status = 'committing';
-DROP INDEX transfers_committing;
 
 -- +goose Down
-CREATE INDEX transfers_committing ON transfers (status) WHERE status = 'committing';
 INSERT INTO transfers (id, partner_id, account_id, username, protocol, operation, path, target_path, remote_addr, bytes, file_size, duration_ms, sha256, status, error, usage_bytes, usage_files, staging_path, started_at, finished_at, encrypted_to, signature, signer)
     SELECT id, partner_id, account_id, username, protocol, operation, path, target_path, remote_addr, bytes, file_size, duration_ms, sha256, status, error, usage_bytes, usage_files, staging_path, started_at, finished_at, encrypted_to, signature, signer FROM upload_intents;
 DROP TABLE upload_intents;
