@@ -167,6 +167,7 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 	op := store.OpDownload
 	if write {
 		op = store.OpUpload
+		growStack()
 	}
 	if c.sess.ctl != nil {
 		if req := c.sess.ctl.takeListing(name); req != nil && !write {
@@ -607,3 +608,21 @@ func (f fileWriter) Write(p []byte) (int, error) {
 
 type onlyReader struct{ io.Reader }
 type onlyWriter struct{ io.Writer }
+
+// growStack grows the calling goroutine's stack to hold stackDepth bytes
+// more, in one step while the stack is shallow. The engine runs each
+// transfer on a new goroutine, with the runtime's smallest stack; an
+// upload's publish goes deep into SQLite's calls, and the stack grew to
+// that size by doubling, each time copying everything it held by then.
+//
+//go:noinline
+func growStack() {
+	var frame [stackDepth]byte
+	keep(frame[:])
+}
+
+// stackDepth is what an upload's publish takes of a stack, rounded up.
+const stackDepth = 64 << 10
+
+//go:noinline
+func keep([]byte) {}
