@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/netaddr"
+	"github.com/ferryhq/ferry/internal/stack"
 )
 
 // Listener wraps ln so that a connection for which check returns an error
@@ -64,6 +65,7 @@ func (l *guardListener) run() {
 }
 
 func (l *guardListener) admit(c net.Conn) {
+	stack.Grow() // a new goroutine; the ban check goes deep into the store
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	err := l.check(ctx, netaddr.Of(c.RemoteAddr()))
 	cancel()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/internal/netaddr"
+	"github.com/ferryhq/ferry/internal/stack"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 )
@@ -74,6 +75,7 @@ func (d *driver) GetTLSConfig() (*tls.Config, error) {
 }
 
 func (d *driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+	stack.Grow() // the session's goroutine is new; logging in goes deep into the store
 	ctx, cancel := context.WithCancel(context.Background())
 	sess := &session{cc: cc, started: time.Now(), ctx: ctx, cancel: cancel, conn: d.srv.connOf(cc.RemoteAddr()),
 		ctl: d.srv.controlOf(cc.RemoteAddr())}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferryhq/ferry/files"
 	"github.com/ferryhq/ferry/ftpd/repr"
+	"github.com/ferryhq/ferry/internal/stack"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/vfs"
@@ -167,7 +168,9 @@ func (c *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 	op := store.OpDownload
 	if write {
 		op = store.OpUpload
-		growStack()
+		// The engine's goroutine for this transfer is new; the publish
+		// goes deep into the store.
+		stack.Grow()
 	}
 	if c.sess.ctl != nil {
 		if req := c.sess.ctl.takeListing(name); req != nil && !write {
@@ -608,21 +611,3 @@ func (f fileWriter) Write(p []byte) (int, error) {
 
 type onlyReader struct{ io.Reader }
 type onlyWriter struct{ io.Writer }
-
-// growStack grows the calling goroutine's stack to hold stackDepth bytes
-// more, in one step while the stack is shallow. The engine runs each
-// transfer on a new goroutine, with the runtime's smallest stack; an
-// upload's publish goes deep into SQLite's calls, and the stack grew to
-// that size by doubling, each time copying everything it held by then.
-//
-//go:noinline
-func growStack() {
-	var frame [stackDepth]byte
-	keep(frame[:])
-}
-
-// stackDepth is what an upload's publish takes of a stack, rounded up.
-const stackDepth = 64 << 10
-
-//go:noinline
-func keep([]byte) {}
