@@ -1,6 +1,8 @@
 package stack_test
 
 import (
+	"math"
+	"runtime"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/stack"
@@ -40,5 +42,39 @@ func BenchmarkDeepCallOnNewGoroutine(b *testing.B) {
 				<-done
 			}
 		})
+	}
+}
+
+// Grow really grows the stack: a goroutine that called it holds at least
+// Depth bytes more of stack than one that did not (were the frame moved to
+// the heap, as the compiler does with locals over 128 KiB, or optimized
+// away, it would not).
+func TestGrowGrowsTheStack(t *testing.T) {
+	inUse := func(grow bool) uint64 {
+		ready, release := make(chan struct{}), make(chan struct{})
+		go func() {
+			if grow {
+				stack.Grow()
+			}
+			close(ready)
+			<-release
+		}()
+		<-ready
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		close(release)
+		return m.StackInuse
+	}
+	// The least of a few tries, against other goroutines' stacks.
+	least := func(grow bool) uint64 {
+		best := uint64(math.MaxUint64)
+		for range 5 {
+			best = min(best, inUse(grow))
+		}
+		return best
+	}
+	plain, grown := least(false), least(true)
+	if grown < plain+stack.Depth {
+		t.Fatalf("stack in use %d bytes after Grow, %d without: want at least %d more", grown, plain, stack.Depth)
 	}
 }
