@@ -356,7 +356,7 @@ func (s *Store) TransferByID(ctx context.Context, id string) (*Transfer, error) 
 // t.UsageFiles; refused with ErrQuotaExceeded when over the partner's
 // quota) and records t as committing, in upload_intents: listed with the
 // audit log (ListTransfers, status committing) but not in its table, whose
-// nine indexes made that INSERT cost twice the rest of the reservation.
+// nine indexes made the reservation take twice as long (BenchmarkBeginUpload).
 // The caller then makes the file visible and calls FinishUpload (which
 // moves the row into the audit log), or AbortUpload if that failed. A
 // crash in between leaves the row committing (CommittingUploads) for
@@ -530,8 +530,8 @@ func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 }
 
 // AdoptCommitting moves into upload_intents the uploads a Ferry older than
-// upload_intents left committing in transfers and that started before
-// cutoff: a node of the previous version that crashed during an upgrade,
+// upload_intents left committing in transfers and recorded before cutoff
+// (by their IDs, which are made when the row is written): a node of the previous version that crashed during an upgrade,
 // after the migration moved the others. Recovery then finds them. It
 // returns how many it moved; the partial index transfers_committing makes
 // the usual answer, none, one index lookup.
