@@ -291,7 +291,13 @@ func (c *ctl) retr(name string) []byte {
 // passive connection and returns what came on the data connection.
 func (c *ctl) list(cmd string) []byte {
 	c.t.Helper()
-	d := c.pasv()
+	return c.listOn(c.pasv(), cmd)
+}
+
+// listOn runs a listing command over d, a passive connection opened for
+// it, and closes d.
+func (c *ctl) listOn(d net.Conn, cmd string) []byte {
+	c.t.Helper()
 	defer d.Close()
 	c.must(150, "%s", cmd)
 	data, err := io.ReadAll(d)
