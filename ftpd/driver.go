@@ -24,6 +24,9 @@ type driver struct {
 	// passiveIP is the control listener's address when it is bound to
 	// one; passive listeners then bind there too (see WrapPassiveListener).
 	passiveIP net.IP
+	// kept holds the passive ports kept open on passiveIP, when the server
+	// keeps its ports (see keptPorts); nil otherwise.
+	kept *keptPorts
 }
 
 var (
@@ -54,11 +57,14 @@ func (d *driver) GetSettings() (*ftpserver.Settings, error) {
 		ActiveConnectionsCheck: ftpserver.IPMatchRequired,
 		PasvConnectionsCheck:   ftpserver.IPMatchRequired,
 	}
-	if s.PassivePorts[0] > 0 {
+	// On a control listener bound to one address with kept ports, the
+	// engine gets no range: the port it listens on for a moment is the
+	// kernel's choice, the announced one comes from d.kept.
+	if s.PassivePorts[0] > 0 && d.kept == nil {
 		st.PassiveTransferPortRange = passivePorts{start: s.PassivePorts[0], end: s.PassivePorts[1]}
 		// The engine's shared passive listeners bind all interfaces, and
-		// nothing can move them: with a control listener on one address
-		// each transfer gets a listener of its own on that address.
+		// nothing can move them: they serve a control listener on all of
+		// them only.
 		st.PassiveTransferPortMultiplexing = s.KeepPassivePorts && d.passiveIP == nil
 	}
 	if s.Implicit {

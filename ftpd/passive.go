@@ -37,8 +37,18 @@ var _ ftpserver.MainDriverExtensionPassiveWrapper = (*driver)(nil)
 //
 // With the control listener bound to one address (127.0.0.1 in a dev run)
 // the transfer's listener moves to that address: the engine binds every
-// passive listener on all interfaces.
+// passive listener on all interfaces. With kept ports that is a
+// reservation of a port kept open on that address (keptPorts), else a
+// listener of the transfer's own (rebind).
 func (d *driver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
+	if tl, ok := ln.(*net.TCPListener); ok && d.kept != nil {
+		r, err := d.kept.reserve(tl)
+		if err != nil {
+			d.srv.logger().Warn("passive port on the control address", "err", err)
+			return nil, errPassivePort
+		}
+		return &bufferedListener{Listener: r}, nil
+	}
 	if tl, ok := ln.(*net.TCPListener); ok && d.passiveIP != nil {
 		own, err := rebind(tl, d.passiveIP)
 		if err != nil {
@@ -138,7 +148,7 @@ func (l *bufferedListener) Close() error {
 	}
 	l.closed = true
 	switch l.Listener.(type) {
-	case *net.TCPListener, *boundListener: // the transfer's own
+	case *net.TCPListener, *boundListener, *keptReservation: // the transfer's own
 		return l.Listener.Close()
 	}
 	if l.accepted {

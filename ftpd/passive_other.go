@@ -10,3 +10,6 @@ import (
 // stopListening is Linux only: elsewhere passive listeners stay on all
 // interfaces.
 func stopListening(*net.TCPListener) error { return errors.ErrUnsupported }
+
+// canStopListening reports whether stopListening works here.
+const canStopListening = false

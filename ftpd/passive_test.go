@@ -2,6 +2,7 @@ package ftpd_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -28,8 +29,8 @@ func freeRange(t testing.TB, n int) [2]int {
 
 // keepPassivePorts gives the plain server the range to itself, with ports
 // kept open; the harness's implicit FTPS server opens its own per transfer.
-// Ports are kept only with the control listener on all interfaces (see
-// TestPassiveListenersOnControlAddress).
+// With the control listener on all interfaces the engine keeps them, on
+// 127.0.0.1 Ferry does (on that address only).
 func keepPassivePorts(s *ftpd.Server) { s.KeepPassivePorts = !s.Implicit }
 
 // epsvPort sends EPSV and returns the announced port.
@@ -43,14 +44,21 @@ func epsvPort(t *testing.T, c *ctl) int {
 	return port
 }
 
-// Passive ports stay open and are shared: each PASV/EPSV reserves a port of
-// the range for the client's address. Many sessions from one address on a
-// small range reuse the same ports all the time; closing a reservation,
-// used or not, must never take another session's reservation of that port
-// with it (the engine's own release would: its transfers then waited for a
-// connection that had been turned away).
+// Passive ports stay open and are reused: each PASV/EPSV reserves a port
+// of the range (on all interfaces the engine's, shared by client address;
+// on the control address Ferry's, one transfer at a time). Many sessions
+// from one address on a small range reuse the same ports all the time;
+// closing a reservation, used or not, must never take another session's
+// reservation of that port with it (the engine's own release would: its
+// transfers then waited for a connection that had been turned away).
 func TestSharedPassivePorts(t *testing.T) {
-	e := newEnv(t, envOpts{passive: freeRange(t, 10), configure: keepPassivePorts, listen: "0.0.0.0:0"})
+	for _, listen := range []string{"0.0.0.0:0", "127.0.0.1:0"} {
+		t.Run(listen, func(t *testing.T) { testSharedPassivePorts(t, listen) })
+	}
+}
+
+func testSharedPassivePorts(t *testing.T, listen string) {
+	e := newEnv(t, envOpts{passive: freeRange(t, 10), configure: keepPassivePorts, listen: listen})
 	data := bytes.Repeat([]byte("shared passive ports\n"), 200)
 	mustWrite(t, e.partnerFile("acme", "f.txt"), data)
 
@@ -135,8 +143,8 @@ func TestSharedPassivePortRefusesOtherAddresses(t *testing.T) {
 	c.expect(226)
 }
 
-// Without kept ports each transfer's own listener is closed after it: the
-// process's open files do not grow with the transfers.
+// Each transfer's own listener is closed after it: the process's open
+// files do not grow with the transfers.
 func TestPassiveListenersClosedAfterTransfers(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -144,6 +152,9 @@ func TestPassiveListenersClosedAfterTransfers(t *testing.T) {
 	}{
 		{"kernel-chosen ports", envOpts{}},
 		{"range, not kept", envOpts{passive: freeRange(t, 20)}},
+		// Kept on the control address: the engine's listener of each
+		// transfer is closed with it, the range's ports stay (3 at most).
+		{"range, kept", envOpts{passive: freeRange(t, 2), configure: keepPassivePorts}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.opts)
@@ -266,6 +277,56 @@ func TestPassiveAttempts(t *testing.T) {
 	} {
 		if got := ftpd.PassiveAttempts(tc.first, tc.last); got != tc.want {
 			t.Errorf("range %d-%d: %d candidates, want %d", tc.first, tc.last, got, tc.want)
+		}
+	}
+}
+
+// Kept ports on the control address stay open between transfers on that
+// address only, turn away connections no transfer waits for, and close
+// with the server.
+func TestKeptPortsOnControlAddress(t *testing.T) {
+	e := newEnv(t, envOpts{passive: freeRange(t, 3), configure: keepPassivePorts})
+	mustWrite(t, e.partnerFile("acme", "a.txt"), []byte("a\n"))
+	c := e.raw(e.addr)
+	c.login("alice")
+	used := map[int]bool{}
+	for range 12 {
+		dc := c.pasv()
+		used[dc.RemoteAddr().(*net.TCPAddr).Port] = true
+		if list := c.listOn(dc, "NLST"); !strings.Contains(string(list), "a.txt") {
+			t.Fatalf("NLST: %q", list)
+		}
+	}
+	for port := range used {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		stray, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("port %d was closed after its transfer: %v", port, err)
+		}
+		_ = stray.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := stray.Read(make([]byte, 1)); err == nil || n > 0 {
+			t.Fatalf("port %d: a connection no transfer waits for was kept (%d bytes, %v)", port, n, err)
+		}
+		stray.Close()
+		if other, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.2", strconv.Itoa(port)), 5*time.Second); err == nil {
+			other.Close()
+			t.Fatalf("kept port %d answers on 127.0.0.2", port)
+		}
+	}
+	// The stray connections took no reservation: transfers go on.
+	if list := c.listOn(c.pasv(), "NLST"); !strings.Contains(string(list), "a.txt") {
+		t.Fatalf("NLST after stray connections: %q", list)
+	}
+	c.must(221, "QUIT")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for port := range used {
+		if conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second); err == nil {
+			conn.Close()
+			t.Fatalf("kept port %d still open after Shutdown", port)
 		}
 	}
 }

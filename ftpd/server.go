@@ -45,13 +45,15 @@ type Server struct {
 
 	PassivePorts [2]int // inclusive range; zero lets the kernel choose
 	// KeepPassivePorts keeps the ports of PassivePorts open between
-	// transfers, shared by the sessions (each PASV/EPSV reserves one for the
-	// client's address): a transfer then costs no socket, bind, listen and
-	// close. A port once used stays open until Shutdown, so the range must
+	// transfers: a transfer then costs no socket, bind, listen and close of
+	// its own. A port once used stays open until Shutdown, so the range must
 	// not be shared with another Server (each would end up holding ports
-	// the other needs). Only with the control listener on all interfaces:
-	// the engine's kept ports listen on all of them, so on one address
-	// (127.0.0.1) each transfer listens on that address, on its own port.
+	// the other needs). With the control listener on all interfaces the
+	// engine keeps them, shared by the sessions (each PASV/EPSV reserves one
+	// for the client's address); with the control listener on one address
+	// (127.0.0.1) Ferry keeps them on that address, one transfer at a time
+	// per port (see keptPorts; Linux only, elsewhere each transfer listens
+	// on a port of its own).
 	KeepPassivePorts bool
 	PublicHost       string // IPv4 announced in PASV replies; empty: the control connection's local address
 	Banner           string
@@ -103,6 +105,7 @@ type Server struct {
 	transferClosed func()
 	closing        bool
 	served         chan struct{} // closed when Serve returns
+	kept           *keptPorts    // Serve's passive ports on the control address, closed by Shutdown
 	rows           *store.AuditWriter
 	bufs           sync.Pool // *[]byte of copyBuffer bytes, for transfers (see copy)
 }
@@ -187,6 +190,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln = tls.NewListener(ln, s.TLSConfig)
 	}
 	d := &driver{srv: s, listener: ln, passiveIP: boundIP(ln.Addr())}
+	if d.passiveIP != nil && s.KeepPassivePorts && s.PassivePorts[0] > 0 && canStopListening {
+		d.kept = newKeptPorts(d.passiveIP, s.PassivePorts[0], s.PassivePorts[1], s.logger())
+	}
 	engine := ftpserver.NewFtpServer(d)
 	engine.Logger = slog.New(quietClosed{s.logger().Handler()}).With("engine", "ftpserverlib")
 
@@ -199,7 +205,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return errors.New("ftpd: Serve called twice")
 	}
-	s.engine = engine
+	s.engine, s.kept = engine, d.kept
 	s.served = make(chan struct{})
 	if s.sessions == nil {
 		s.sessions = map[uint32]*session{}
@@ -238,10 +244,13 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	engine, served, rows := s.engine, s.served, s.rows
+	engine, served, rows, kept := s.engine, s.served, s.rows, s.kept
 	s.mu.Unlock()
 	if engine == nil {
 		return nil
+	}
+	if kept != nil {
+		defer kept.close() // once the sessions are gone
 	}
 	if rows != nil {
 		// Last, once the sessions have written their rows.
