@@ -10,16 +10,15 @@ import (
 )
 
 // AuditWriter writes audit rows on a goroutine of its own, many per
-// transaction (those that arrive within Linger of the first, or while the
-// previous transaction ran), so that a session does not wait for the
-// database before its reply: a download's row cost about a third of a
-// small file's RETR when each was its own INSERT.
+// transaction (those that arrive within Linger of the first), so that a
+// session does not wait for the database before its reply: a download's
+// row cost about a third of a small file's RETR when each was its own
+// INSERT.
 //
 // Rows are queued in memory until written (within Linger and a
 // transaction); a full queue makes Add wait, so rows are never dropped
 // under load (rows the database refuses, or cannot take within 30 s, are
-// logged and dropped). Close
-// writes what is queued. Rows still queued when the process dies are lost
+// logged and dropped). Close writes what is queued. Rows still queued when the process dies are lost
 // (with the events OnWrite would have queued for them), so what must not be
 // lost goes through an AuditWriter only once the database holds a record
 // to repair it from: an upload's finish (Finish) is queued after
@@ -60,6 +59,7 @@ type AuditWriter struct {
 	mu      sync.Mutex
 	running bool
 	rows    []*Transfer    // queued, oldest first
+	since   time.Time      // when the first of rows was queued into an empty queue
 	room    *sync.Cond     // on mu: Add waits on it while the queue is full
 	wake    chan struct{}  // rows were queued: a batch starts
 	flush   chan struct{}  // ends a batch's wait for more rows
@@ -139,6 +139,9 @@ func (w *AuditWriter) Add(t *Transfer) {
 	w.track(t, 1)
 	w.rows = append(w.rows, t)
 	n := len(w.rows)
+	if n == 1 {
+		w.since = time.Now()
+	}
 	w.mu.Unlock()
 	switch n {
 	case 1:
@@ -189,9 +192,12 @@ func (w *AuditWriter) Close(ctx context.Context) error {
 	}
 }
 
-// run writes the queued rows: once woken by a first row, it waits Linger
-// (or a flush) for more, then writes them in batches of auditBatch; after
-// Close it writes what is left and returns.
+// run writes the queued rows in batches of up to auditBatch: a batch is
+// written once its first row has waited Linger (or at a flush, or when it
+// is full), also when it came while the previous batch was written (those
+// rows were written at once, one to three at a time between batches of
+// dozens: every other transaction carried almost nothing). After Close it
+// writes what is left and returns.
 func (w *AuditWriter) run(wake, flush <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	linger := w.Linger
@@ -205,18 +211,21 @@ func (w *AuditWriter) run(wake, flush <-chan struct{}, done chan<- struct{}) {
 	// Start after a Close that returned early makes another).
 	current := func() bool { return w.running && (<-chan struct{})(w.wake) == wake }
 	for range wake {
-		w.mu.Lock()
-		open := current()
-		w.mu.Unlock()
-		if open && linger > 0 {
-			timer.Reset(linger)
-			select {
-			case <-timer.C:
-			case <-flush:
-				timer.Stop()
-			}
-		}
 		for {
+			w.mu.Lock()
+			wait := linger - time.Since(w.since)
+			if !current() || len(w.rows) == 0 || len(w.rows) >= auditBatch {
+				wait = 0
+			}
+			w.mu.Unlock()
+			if wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-flush:
+					timer.Stop()
+				}
+			}
 			w.mu.Lock()
 			n := min(len(w.rows), auditBatch)
 			batch = append(batch[:0], w.rows[:n]...)

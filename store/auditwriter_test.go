@@ -158,6 +158,49 @@ func TestAuditWriterWaitUsage(t *testing.T) {
 	})
 }
 
+// Rows that come while a batch is written wait for their own Linger too:
+// a steady stream makes one transaction per Linger, not one per
+// transaction's time (which wrote the few rows that came during each
+// write at once, in transactions of their own).
+func TestAuditWriterBatchesSteadyStream(t *testing.T) {
+	s := storetest.Open(t, storetest.Backends()[0])
+	ctx := context.Background()
+	const linger = 40 * time.Millisecond
+	var mu sync.Mutex
+	var batches []int
+	w := &store.AuditWriter{Store: s, Linger: linger,
+		OnWrite: func(_ context.Context, _ *store.Store, rows []*store.Transfer) error {
+			mu.Lock()
+			batches = append(batches, len(rows))
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond) // a transaction takes a while
+			return nil
+		}}
+	w.Start()
+	start := time.Now()
+	const rows = 300
+	for i := range rows {
+		w.Add(&store.Transfer{Protocol: "ftp", Operation: store.OpDownload, Status: store.StatusOK,
+			Path: fmt.Sprintf("/f%d", i), Bytes: 1})
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Each batch's first row came after the one before was taken, and it
+	// waited linger: at most one batch per linger, one more for Close.
+	if most := int(took/linger) + 2; len(batches) > most {
+		t.Fatalf("%d rows over %v in %d transactions, want at most %d (one per %v): %v",
+			rows, took.Round(time.Millisecond), len(batches), most, linger, batches)
+	}
+	if n, err := s.CountTransfers(ctx, store.TransferFilter{Operation: store.OpDownload}); err != nil || n != rows {
+		t.Fatalf("%d rows written (%v), want %d", n, err, rows)
+	}
+}
+
 // A batch of upload finishes yields SQLite's single writer to a
 // transaction that comes while it runs (an upload's reservation, which
 // its client waits for): that transaction runs after the finish in
