@@ -71,13 +71,14 @@ func (s *Store) MailFolderByID(ctx context.Context, id string) (*MailFolder, err
 	return s.mailFolder(ctx, "id = ?", id)
 }
 
-// mailFolder reads one folder row, scanned by hand: every SMTP delivery,
-// APPEND and SELECT looks a folder up.
+// mailFolder reads one folder row, scanned by hand with a prepared
+// statement (where is one of the two conditions above, so the statement's
+// text is fixed): every SMTP delivery, APPEND and SELECT looks a folder up.
 func (s *Store) mailFolder(ctx context.Context, where string, args ...any) (*MailFolder, error) {
 	var f MailFolder
-	err := s.q(ctx).Raw(`SELECT id, partner_id, name, uid_validity, uid_next, modseq, subscribed, created_at
-		FROM mail_folders WHERE `+where, args...).Row().
-		Scan(&f.ID, &f.PartnerID, &f.Name, &f.UIDValidity, &f.UIDNext, &f.Modseq, &f.Subscribed, &f.CreatedAt)
+	err := s.scanRow(ctx, `SELECT id, partner_id, name, uid_validity, uid_next, modseq, subscribed, created_at
+		FROM mail_folders WHERE `+where, args,
+		&f.ID, &f.PartnerID, &f.Name, &f.UIDValidity, &f.UIDNext, &f.Modseq, &f.Subscribed, &f.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"strings"
@@ -74,17 +75,18 @@ func (s *Store) chargeMail(ctx context.Context, deltas map[string]int64) error {
 }
 
 // MailQuota returns a partner's mailbox quota (0: unlimited) and the bytes
-// its messages use.
+// its messages use. Every APPEND, and every SMTP recipient with a SIZE,
+// reads it: a prepared statement.
 func (s *Store) MailQuota(ctx context.Context, partnerID string) (quota, used int64, err error) {
-	var row struct {
-		MailQuotaBytes int64
-		MailUsedBytes  int64
+	err = s.scanRow(ctx, "SELECT mail_quota_bytes, mail_used_bytes FROM partners WHERE id = ?", []any{partnerID},
+		&quota, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, ErrNotFound
 	}
-	res := s.q(ctx).Model(&Partner{}).Select("mail_quota_bytes", "mail_used_bytes").Where("id = ?", partnerID).Take(&row)
-	if res.Error != nil {
-		return 0, 0, translate(res.Error)
+	if err != nil {
+		return 0, 0, translate(err)
 	}
-	return row.MailQuotaBytes, row.MailUsedBytes, nil
+	return quota, used, nil
 }
 
 // RecalcMailUsage sets a partner's mail usage to the sum of its messages'

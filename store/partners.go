@@ -3,6 +3,8 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -141,22 +143,23 @@ func (s *Store) PartnerBySlug(ctx context.Context, slug string) (*Partner, error
 }
 
 // EnabledPartnerID returns the ID of the enabled partner whose slug (or,
-// failing that, ID) is slugOrID, with one plain query; ErrNotFound if none.
-// The mail servers route every recipient through it.
+// failing that, ID) is slugOrID, with one prepared query; ErrNotFound if
+// none. The mail servers route every recipient through it, and every
+// alert's copy in a partner's mailbox.
 func (s *Store) EnabledPartnerID(ctx context.Context, slugOrID string) (string, error) {
-	var rows []struct {
-		ID      string
-		Enabled bool
+	var (
+		id      string
+		enabled bool
+	)
+	err := s.scanRow(ctx, `SELECT id, enabled FROM partners WHERE slug = ? OR id = ?
+		ORDER BY CASE WHEN slug = ? THEN 0 ELSE 1 END LIMIT 1`, []any{slugOrID, slugOrID, slugOrID}, &id, &enabled)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !enabled) {
+		return "", ErrNotFound
 	}
-	err := s.q(ctx).Raw(`SELECT id, enabled FROM partners WHERE slug = ? OR id = ?
-		ORDER BY CASE WHEN slug = ? THEN 0 ELSE 1 END LIMIT 1`, slugOrID, slugOrID, slugOrID).Scan(&rows).Error
 	if err != nil {
 		return "", translate(err)
 	}
-	if len(rows) == 0 || !rows[0].Enabled {
-		return "", ErrNotFound
-	}
-	return rows[0].ID, nil
+	return id, nil
 }
 
 func orderContacts(db *gorm.DB) *gorm.DB { return db.Order("created_at, email") }
