@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 
@@ -137,8 +138,22 @@ func (s *Store) NotificationByID(ctx context.Context, id string) (*Notification,
 // NotificationBatch returns the rows one mail carries: the batch row
 // itself and the uploads folded into it, oldest first.
 func (s *Store) NotificationBatch(ctx context.Context, batchID string) ([]Notification, error) {
+	// A prepared statement and a plain scan: a burst's mail reads hundreds
+	// of rows.
 	var out []Notification
-	if err := s.q(ctx).Where("batch_id = ?", batchID).Order("created_at, id").Find(&out).Error; err != nil {
+	err := s.queryRows(ctx, `SELECT id, partner_id, kind, status, batch_id, message_id, payload, attempts,
+		next_attempt_at, claim_token, last_error, recipients, mailbox_at, relayed_at, created_at, sent_at, claimed_once
+		FROM notifications WHERE batch_id = ? ORDER BY created_at, id`, []any{batchID}, func(r *sql.Rows) error {
+		var n Notification
+		if err := r.Scan(&n.ID, &n.PartnerID, &n.Kind, &n.Status, &n.BatchID, &n.MessageID, &n.Payload, &n.Attempts,
+			&n.NextAt, &n.Token, &n.LastError, &n.Recipients, &n.MailboxAt, &n.RelayedAt, &n.CreatedAt, &n.SentAt,
+			&n.ClaimedOnce); err != nil {
+			return err
+		}
+		out = append(out, n)
+		return nil
+	})
+	if err != nil {
 		return nil, translate(err)
 	}
 	return out, nil

@@ -130,6 +130,35 @@ func (s *Store) scanRow(ctx context.Context, query string, args []any, dest ...a
 	return s.translateDriver(st.QueryRowContext(context.WithoutCancel(ctx), args...).Scan(dest...))
 }
 
+// queryRows runs a query of fixed text (see stmtCache) and calls scan on
+// each row. scan must not run queries of its own: the rows hold their
+// connection until the last is read.
+func (s *Store) queryRows(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
+	st, ok, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	var rows *sql.Rows
+	if ok {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, err = st.QueryContext(context.WithoutCancel(ctx), args...)
+	} else {
+		rows, err = s.q(ctx).Raw(query, args...).Rows()
+	}
+	if err != nil {
+		return s.translateDriver(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return s.translateDriver(rows.Err())
+}
+
 // translateDriver maps a driver error to gorm's (a duplicate key to
 // gorm.ErrDuplicatedKey) as gorm does for the statements it runs, so that
 // translate sees the same errors either way.

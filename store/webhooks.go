@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 	"time"
@@ -126,8 +127,19 @@ func (s *Store) ListWebhooks(ctx context.Context) ([]Webhook, error) {
 	if s.memo != nil && s.memo.hooksRead {
 		return slices.Clone(s.memo.hooks), nil
 	}
+	// A prepared statement: the audit writer's batch of upload finishes
+	// reads the hooks in every transaction (for the events' deliveries).
 	var out []Webhook
-	if err := s.q(ctx).Order("id").Find(&out).Error; err != nil {
+	err := s.queryRows(ctx, `SELECT id, url, events, partner_id, secret, enabled, created_at, updated_at
+		FROM webhooks ORDER BY id`, nil, func(r *sql.Rows) error {
+		var w Webhook
+		if err := r.Scan(&w.ID, &w.URL, &w.Events, &w.PartnerID, &w.Secret, &w.Enabled, &w.CreatedAt, &w.UpdatedAt); err != nil {
+			return err
+		}
+		out = append(out, w)
+		return nil
+	})
+	if err != nil {
 		return nil, translate(err)
 	}
 	if s.memo != nil {
