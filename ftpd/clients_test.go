@@ -9,11 +9,17 @@ import (
 	"testing"
 )
 
+// servePassive is how `ferry serve` runs by default: a passive range whose
+// ports are kept open on the control address (keepPassivePorts).
+func servePassive(t *testing.T) envOpts {
+	return envOpts{passive: freeRange(t, 50), configure: keepPassivePorts}
+}
+
 // curl in EPSV, PASV and active mode, over plain FTP, explicit FTPS with
 // PROT P and implicit FTPS; uploads and downloads compared byte for byte.
 func TestCurl(t *testing.T) {
 	curl := need(t, "curl")
-	e := newEnv(t, envOpts{})
+	e := newEnv(t, servePassive(t))
 	dir := t.TempDir()
 	data := randomBytes(t, 2<<20+3)
 	src := filepath.Join(dir, "src.bin")
@@ -75,7 +81,7 @@ func TestCurl(t *testing.T) {
 // identical to the original.
 func TestLftpMirror(t *testing.T) {
 	lftp := need(t, "lftp")
-	e := newEnv(t, envOpts{})
+	e := newEnv(t, servePassive(t))
 	dir := t.TempDir()
 	orig := filepath.Join(dir, "orig")
 	for i, name := range []string{"a.bin", "sub/b.bin", "sub/deeper/c.txt", "sub/deeper/empty", "x y/with space.bin", "ünï/cödé.txt"} {

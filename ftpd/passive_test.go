@@ -3,6 +3,7 @@ package ftpd_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -316,6 +317,15 @@ func TestKeptPortsOnControlAddress(t *testing.T) {
 	// The stray connections took no reservation: transfers go on.
 	if list := c.listOn(c.pasv(), "NLST"); !strings.Contains(string(list), "a.txt") {
 		t.Fatalf("NLST after stray connections: %q", list)
+	}
+	// Explicit FTPS with PROT P: TLS data connections over the kept ports.
+	g := e.dial("tina", ftp.DialWithExplicitTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // self-signed test certificate
+	data := randomBytes(t, 256<<10)
+	if err := g.Stor("secure.bin", bytes.NewReader(data)); err != nil {
+		t.Fatalf("STOR over FTPS: %v", err)
+	}
+	if got := retrAll(t, g, "secure.bin", 0); !bytes.Equal(got, data) {
+		t.Fatal("FTPS round trip over kept ports differs")
 	}
 	c.must(221, "QUIT")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
