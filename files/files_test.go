@@ -158,6 +158,25 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// A delete refunds the file's size whatever else the principal may do: an
+// account that may only delete (one that clears an outbox folder) gave
+// nothing back when the file core's stat before the delete needed the list,
+// download or upload permission.
+func TestDeleteOnlyRefunds(t *testing.T) {
+	e := newEnv(t, storetest.Backends()[0], 1000)
+	all := e.open(t, "/", partners.PermAll)
+	if _, err := all.Upload("/a.txt", strings.NewReader("12345")); err != nil {
+		t.Fatal(err)
+	}
+	deleter := e.open(t, "/", partners.PermDelete)
+	if err := deleter.Remove("/a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if u := e.usage(t); u != [2]int64{} {
+		t.Errorf("usage %v after the delete, want none", u)
+	}
+}
+
 // Recover needs no front end: a publish a crash interrupted after the
 // rename is completed (with the hook), one before it is rolled back with
 // its data kept for a resume. Sweep deletes interrupted uploads past their

@@ -19,14 +19,13 @@ var ErrIsFolder = errors.New("is a folder")
 // upload gives nothing back, it never counted).
 func (t *Tree) Remove(name string) error {
 	row := t.Record(store.OpDelete, name)
-	fi, statErr := t.fs.Stat(name)
-	if statErr == nil && fi.IsDir() {
+	fi, err := vfs.RemoveFile(t.fs, name) // the stat and the unlink on one lookup of the folder
+	if fi != nil && fi.IsDir() {
 		err := &fs.PathError{Op: "remove", Path: name, Err: ErrIsFolder}
 		t.Audit(row, err)
 		return err
 	}
-	err := t.fs.Remove(name)
-	if err == nil && statErr == nil && !vfs.IsPartial(fi) {
+	if err == nil && fi != nil && !vfs.IsPartial(fi) {
 		row.Bytes, row.UsageBytes, row.UsageFiles = fi.Size(), -fi.Size(), -1
 		row.ApplyUsage = true // with the row, in the background: see store.AuditWriter
 	}

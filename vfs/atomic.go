@@ -287,6 +287,31 @@ func (a *Atomic) Remove(name string) error {
 	return err
 }
 
+// RemoveFile implements FileRemover, as Remove: an interrupted upload of
+// the name goes with the file. A name that only has one is reported as
+// PartialInfo (it never counted toward the quota).
+func (a *Atomic) RemoveFile(name string) (os.FileInfo, error) {
+	if staged(name) {
+		return nil, refuse("remove", name)
+	}
+	fi, err := RemoveFile(a.base, name)
+	if fi != nil && fi.IsDir() {
+		return fi, err
+	}
+	var partial os.FileInfo
+	if errors.Is(err, fs.ErrNotExist) {
+		partial = a.partialInfo(name)
+	}
+	perr := a.base.Remove(partialName(name))
+	if errors.Is(err, fs.ErrNotExist) && perr == nil {
+		if partial == nil {
+			return nil, nil
+		}
+		return PartialInfo{FileInfo: partial, name: path.Base(clean(name))}, nil
+	}
+	return fi, err
+}
+
 // RemoveAll implements afero.Fs.
 func (a *Atomic) RemoveAll(name string) error {
 	if staged(name) || clean(name) == "/" {

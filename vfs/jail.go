@@ -119,6 +119,19 @@ func (j *Jail) Remove(name string) error {
 	return virtual(j.base.Remove(r), name)
 }
 
+// RemoveFile implements FileRemover.
+func (j *Jail) RemoveFile(name string) (os.FileInfo, error) {
+	r, err := j.real("remove", name)
+	if err != nil {
+		return nil, err
+	}
+	if r == j.dir {
+		return nil, &fs.PathError{Op: "remove", Path: "/", Err: fs.ErrPermission}
+	}
+	fi, err := RemoveFile(j.base, r)
+	return fi, virtual(err, name)
+}
+
 // RemoveAll implements afero.Fs.
 func (j *Jail) RemoveAll(name string) error {
 	r, err := j.real("remove", name)

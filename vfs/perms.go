@@ -166,6 +166,14 @@ func (p *Perms) Remove(name string) error {
 	return p.base.Remove(name)
 }
 
+// RemoveFile implements FileRemover.
+func (p *Perms) RemoveFile(name string) (os.FileInfo, error) {
+	if !p.has(ActDelete) {
+		return nil, deny("remove", name, ActDelete)
+	}
+	return RemoveFile(p.base, name)
+}
+
 // RemoveAll implements afero.Fs.
 func (p *Perms) RemoveAll(name string) error {
 	if !p.has(ActDelete) {

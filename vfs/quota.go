@@ -140,6 +140,9 @@ func (q *Quota) Open(name string) (afero.File, error) { return q.base.Open(name)
 // Remove implements afero.Fs.
 func (q *Quota) Remove(name string) error { return q.base.Remove(name) }
 
+// RemoveFile implements FileRemover.
+func (q *Quota) RemoveFile(name string) (os.FileInfo, error) { return RemoveFile(q.base, name) }
+
 // RemoveAll implements afero.Fs.
 func (q *Quota) RemoveAll(name string) error { return q.base.RemoveAll(name) }
 

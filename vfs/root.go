@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,6 +131,41 @@ func (r *Root) Remove(name string) error {
 		// Anything else (a folder, say) as os.Root would answer it.
 	}
 	return r.root.Remove(n)
+}
+
+// RemoveFile implements FileRemover: the file's folder is opened once,
+// for the stat and the unlink.
+func (r *Root) RemoveFile(name string) (os.FileInfo, error) {
+	n := rel(name)
+	if n == "." {
+		return nil, &fs.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
+	}
+	dir, base := path.Split(n)
+	in := r.root
+	if dir != "" {
+		sub, err := r.root.OpenRoot(strings.TrimSuffix(dir, "/"))
+		if err != nil {
+			return nil, &fs.PathError{Op: "remove", Path: n, Err: pathErrCause(err)}
+		}
+		defer sub.Close()
+		in = sub
+	}
+	fi, statErr := in.Stat(base)
+	return removeStatted(fi, statErr, n, func() error {
+		if err := in.Remove(base); err != nil {
+			return &fs.PathError{Op: "remove", Path: n, Err: pathErrCause(err)}
+		}
+		return nil
+	})
+}
+
+// pathErrCause is what a *fs.PathError wraps (err itself otherwise).
+func pathErrCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // RemoveAll implements afero.Fs.
