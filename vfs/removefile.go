@@ -17,6 +17,14 @@ type FileRemover interface {
 	RemoveFile(name string) (os.FileInfo, error)
 }
 
+var (
+	_ FileRemover = (*Perms)(nil)
+	_ FileRemover = (*Jail)(nil)
+	_ FileRemover = (*Quota)(nil)
+	_ FileRemover = (*Atomic)(nil)
+	_ FileRemover = (*Root)(nil)
+)
+
 // RemoveFile removes the file name and returns what it was (nil when that
 // could not be told: a name that no Stat finds, or an interrupted upload
 // Atomic cannot describe). A folder is not removed: RemoveFile returns its

@@ -121,6 +121,14 @@ func TestRootRefusesSymlinkEscape(t *testing.T) {
 	if err := r.Rename("link-out/secret", "stolen"); err == nil {
 		t.Error("renamed a file from outside the tree")
 	}
+	for _, name := range []string{"link-out/secret", "/link-out/../outside/secret"} {
+		if _, err := r.RemoveFile(name); err == nil {
+			t.Errorf("RemoveFile(%q) followed a symlink out of the tree", name)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(outside, "secret")); err != nil {
+		t.Errorf("a file outside the tree went: %v", err)
+	}
 	if err := afero.WriteFile(r, "link-in/ok.txt", []byte("ok"), 0o644); err != nil {
 		t.Errorf("a symlink inside the tree should work: %v", err)
 	}
