@@ -18,11 +18,12 @@ import (
 // Rows are queued in memory until written (within Linger and a
 // transaction); a full queue makes Add wait, so rows are never dropped
 // under load (rows the database refuses, or cannot take within 30 s, are
-// logged and dropped). Close writes what is queued. Rows still queued when the process dies are lost
-// (with the events OnWrite would have queued for them), so what must not be
-// lost goes through an AuditWriter only once the database holds a record
-// to repair it from: an upload's finish (Finish) is queued after
-// BeginUpload committed its row, which recovery finishes after a crash.
+// logged and dropped). Close writes what is queued. Rows still queued
+// when the process dies are lost (with the events OnWrite would have
+// queued for them), so what must not be lost goes through an AuditWriter
+// only once the database holds a record to repair it from: an upload's
+// finish (Finish) is queued after BeginUpload committed its row, which
+// recovery finishes after a crash.
 //
 // A row marked ApplyUsage (a delete's refund) changes its partner's usage
 // counters when it is written, in its transaction. Anything that reads
