@@ -10,10 +10,9 @@
 // it writes; it publishes uploads in two phases (quota reservation and the
 // "committing" record, the rename into place, the record moved into the
 // audit log with the upload hook that queues alerts, in one transaction),
-// recovers publishes a
-// crash interrupted (Recover) and deletes interrupted uploads past their
-// retention (Sweep). Front ends keep only what is theirs: replies, their
-// log lines, their own checks of the protocol.
+// recovers publishes a crash interrupted (Recover) and deletes interrupted
+// uploads past their retention (Sweep). Front ends keep only what is
+// theirs: replies, their log lines, their own checks of the protocol.
 package files
 
 import (

@@ -100,10 +100,11 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 		res := s.q(ctx).Exec(query, args...)
 		return res.RowsAffected, res.Error
 	}
-	if err := ctx.Err(); err != nil {
+	run, err := unwatched(ctx)
+	if err != nil {
 		return 0, err
 	}
-	res, err := st.ExecContext(context.WithoutCancel(ctx), args...)
+	res, err := st.ExecContext(run, args...)
 	if err != nil {
 		return 0, s.translateDriver(err)
 	}
@@ -124,10 +125,11 @@ func (s *Store) scanRow(ctx context.Context, query string, args []any, dest ...a
 	if !ok {
 		return s.q(ctx).Raw(query, args...).Row().Scan(dest...)
 	}
-	if err := ctx.Err(); err != nil {
+	run, err := unwatched(ctx)
+	if err != nil {
 		return err
 	}
-	return s.translateDriver(st.QueryRowContext(context.WithoutCancel(ctx), args...).Scan(dest...))
+	return s.translateDriver(st.QueryRowContext(run, args...).Scan(dest...))
 }
 
 // queryRows runs a query of fixed text (see stmtCache) and calls scan on
@@ -140,10 +142,11 @@ func (s *Store) queryRows(ctx context.Context, query string, args []any, scan fu
 	}
 	var rows *sql.Rows
 	if ok {
-		if err := ctx.Err(); err != nil {
+		var run context.Context
+		if run, err = unwatched(ctx); err != nil {
 			return err
 		}
-		rows, err = st.QueryContext(context.WithoutCancel(ctx), args...)
+		rows, err = st.QueryContext(run, args...)
 	} else {
 		rows, err = s.q(ctx).Raw(query, args...).Rows()
 	}
@@ -157,6 +160,16 @@ func (s *Store) queryRows(ctx context.Context, query string, args []any, scan fu
 		}
 	}
 	return s.translateDriver(rows.Err())
+}
+
+// unwatched is the context a prepared statement runs with (see
+// stmtCache): ctx's deadline and cancellation are checked now, not
+// watched while the statement runs.
+func unwatched(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
 }
 
 // translateDriver maps a driver error to gorm's (a duplicate key to

@@ -282,14 +282,18 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 			// As gorm's Begin makes its transaction's handle.
 			tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
 			tx.Statement.ConnPool = c
-			return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: s.writer, stmts: s.stmts})
+			return fn(s.in(tx, s.writer))
 		}))
 	}
 	// PostgreSQL, or a Store in a transaction already (a savepoint).
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: s.held, stmts: s.stmts})
-	})
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return fn(s.in(tx, s.held)) })
 	return translate(err)
+}
+
+// in is the Store of a transaction on tx; held is the writer's turn it
+// holds (SQLite).
+func (s *Store) in(tx *gorm.DB, held *writeQueue) *Store {
+	return &Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: held, stmts: s.stmts}
 }
 
 // writeQueue admits one transaction at a time, in the order they came,

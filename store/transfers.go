@@ -531,8 +531,9 @@ func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 
 // AdoptCommitting moves into upload_intents the uploads a Ferry older than
 // upload_intents left committing in transfers and recorded before cutoff
-// (by their IDs, which are made when the row is written): a node of the previous version that crashed during an upgrade,
-// after the migration moved the others. Recovery then finds them. It
+// (by their IDs, which are made when the row is written): a node of the
+// previous version that crashed during an upgrade, after the migration
+// moved the others. Recovery then finds them. It
 // returns how many it moved; the partial index transfers_committing makes
 // the usual answer, none, one index lookup.
 func (s *Store) AdoptCommitting(ctx context.Context, cutoff time.Time) (int64, error) {

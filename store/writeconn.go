@@ -121,25 +121,26 @@ func (w *writeConn) exec(ctx context.Context, query string) error {
 }
 
 // discard closes the connection; the next transaction opens another.
-func (w *writeConn) discard() {
-	for _, st := range w.stmts {
-		_ = st.Close()
-	}
-	// driver.ErrBadConn from Raw makes database/sql close the connection
-	// rather than return it, mid-transaction, to the pool.
-	_ = w.conn.Raw(func(any) error { return driver.ErrBadConn })
-	_ = w.conn.Close()
-	w.conn, w.stmts = nil, nil
-}
+func (w *writeConn) discard() { w.release(true) }
 
 // close returns the connection to the pool (Store.Close); the caller holds
 // the writer's turn.
 func (w *writeConn) close() {
-	if w.conn == nil {
-		return
+	if w.conn != nil {
+		w.release(false)
 	}
+}
+
+// release closes the connection's statements and gives the connection
+// back, or closes it for good when it is bad.
+func (w *writeConn) release(bad bool) {
 	for _, st := range w.stmts {
 		_ = st.Close()
+	}
+	if bad {
+		// driver.ErrBadConn from Raw makes database/sql close the
+		// connection rather than return it, mid-transaction, to the pool.
+		_ = w.conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	_ = w.conn.Close()
 	w.conn, w.stmts = nil, nil
