@@ -21,6 +21,7 @@ import (
 // can still use sendfile and splice.
 type Root struct {
 	root *os.Root
+	fast *fastRoot // Linux: names resolved with openat2 (root_linux.go); nil elsewhere
 
 	stagingMu sync.Mutex
 	staging   *os.File // StagingDir, opened by the first removeStaged
@@ -37,7 +38,7 @@ func OpenRoot(dir string) (*Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vfs: %w", err)
 	}
-	return &Root{root: r}, nil
+	return &Root{root: r, fast: openFast(r)}, nil
 }
 
 // Close releases the folder handle.
@@ -48,6 +49,7 @@ func (r *Root) Close() error {
 		r.staging = nil
 	}
 	r.stagingMu.Unlock()
+	r.fast.close()
 	return r.root.Close()
 }
 
@@ -65,6 +67,24 @@ func (r *Root) stagingDir() (*os.File, error) {
 		r.staging = d
 	}
 	return r.staging, nil
+}
+
+// dropStaging forgets the kept handle d of a staging folder found
+// removed. d is not closed here, as another call may be using it: it is
+// closed once nothing refers to it.
+func (r *Root) dropStaging(d *os.File) {
+	r.stagingMu.Lock()
+	defer r.stagingMu.Unlock()
+	if r.staging == d {
+		r.staging = nil
+	}
+}
+
+// stagingKept reports whether the staging folder's handle is kept open.
+func (r *Root) stagingKept() bool {
+	r.stagingMu.Lock()
+	defer r.stagingMu.Unlock()
+	return r.staging != nil
 }
 
 // rel turns any name into a clean name relative to the root.
@@ -90,13 +110,17 @@ func (r *Root) Mkdir(name string, perm os.FileMode) error { return r.root.Mkdir(
 // MkdirAll implements afero.Fs.
 func (r *Root) MkdirAll(name string, perm os.FileMode) error {
 	n := rel(name)
-	if n == "." {
+	if n == "." || n == StagingDir && r.stagingKept() {
+		// The staging folder exists while its handle is kept (if it was
+		// removed, the next staged file made in it makes it again).
 		return nil
 	}
 	return r.root.MkdirAll(n, perm)
 }
 
-// Open implements afero.Fs.
+// Open implements afero.Fs. Listings open folders this way, as os.Root
+// does (a folder's entries are read on its handle); OpenFile, which
+// transfers use, has the fast path.
 func (r *Root) Open(name string) (afero.File, error) {
 	f, err := r.root.Open(rel(name))
 	if err != nil {
@@ -107,6 +131,14 @@ func (r *Root) Open(name string) (afero.File, error) {
 
 // OpenFile implements afero.Fs.
 func (r *Root) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if n := rel(name); n != "." {
+		if f, ok, err := r.openFile(n, flag, perm); ok {
+			if err != nil {
+				return nil, err
+			}
+			return f, nil
+		}
+	}
 	f, err := r.root.OpenFile(rel(name), flag, perm)
 	if err != nil {
 		return nil, err
@@ -139,6 +171,9 @@ func (r *Root) RemoveFile(name string) (os.FileInfo, error) {
 	n := rel(name)
 	if n == "." {
 		return nil, &fs.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
+	}
+	if fi, ok, err := r.removeFile(n); ok {
+		return fi, err
 	}
 	dir, base := path.Split(n)
 	in := r.root
@@ -182,6 +217,12 @@ func (r *Root) Rename(oldname, newname string) error {
 	o, n := rel(oldname), rel(newname)
 	if o == "." || n == "." {
 		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: fs.ErrPermission}
+	}
+	if dir, base := path.Split(o); dir == StagingDir+"/" {
+		// Publishing a staged upload.
+		if ok, err := r.renameStaged(base, n); ok {
+			return err
+		}
 	}
 	return r.root.Rename(o, n)
 }

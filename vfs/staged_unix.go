@@ -4,6 +4,7 @@ package vfs
 
 import (
 	"io/fs"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,8 +17,22 @@ func (r *Root) removeStaged(base string) error {
 	if err != nil {
 		return err
 	}
-	if err := unix.Unlinkat(int(d.Fd()), base, 0); err != nil {
+	if cerr := at(d, func(fd int) { err = unix.Unlinkat(fd, base, 0) }); cerr != nil {
+		return cerr
+	}
+	if err != nil {
 		return &fs.PathError{Op: "remove", Path: StagingDir + "/" + base, Err: err}
 	}
 	return nil
+}
+
+// at runs fn on d's descriptor, which stays open until fn returns: a
+// Close meanwhile (the session ending while a transfer finishes) waits
+// for it, so the number is never another file's. A closed d is an error.
+func at(d *os.File, fn func(fd int)) error {
+	rc, err := d.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Control(func(fd uintptr) { fn(int(fd)) })
 }

@@ -44,7 +44,9 @@ var benchFileSizes = []struct {
 // BenchmarkUpload writes one new file per iteration. reference: os.Create,
 // Write, Close (a plain FTP server's upload). reference-fsync: the same plus
 // Sync, the durability Atomic gives every upload. atomic: Atomic on Root
-// (staged file, SHA-256, flock, fsync, rename). session: the whole stack.
+// (staged file, SHA-256, flock, fsync, rename). atomic-nosync: the same
+// without the fsync (FERRY_UPLOAD_SYNC=false), beside reference.
+// session: the whole stack.
 func BenchmarkUpload(b *testing.B) {
 	for _, sz := range benchFileSizes {
 		data := make([]byte, sz.size)
@@ -117,6 +119,16 @@ func BenchmarkUpload(b *testing.B) {
 			}
 			b.Cleanup(func() { r.Close() })
 			return NewAtomic(context.Background(), r, nil)
+		})
+		run("atomic-nosync", func(b *testing.B, dir string) afero.Fs {
+			r, err := OpenRoot(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { r.Close() })
+			a := NewAtomic(context.Background(), r, nil)
+			a.NoSync = true
+			return a
 		})
 		run("session", func(b *testing.B, dir string) afero.Fs {
 			fs, _ := benchSession(b, dir)
