@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -247,6 +248,9 @@ func (a *Atomic) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 		return nil, fmt.Errorf("vfs: read partial upload: %w", err)
 	}
 	af.size, af.pos = n, n
+	if n == 0 {
+		af.hash = sha256.New()
+	}
 	return af, nil
 }
 
@@ -528,6 +532,10 @@ type atomicFile struct {
 	failed   error // transfer error or write error: do not publish
 	done     bool
 	dirty    int64 // bytes written since the last startWriteback
+	// hash is the SHA-256 of the bytes written so far, kept while the
+	// upload started empty, was never cut back and is at most
+	// InlineHashMax: Close then need not read the data back.
+	hash hash.Hash
 }
 
 // writebackChunk is how much of an upload is written before its writeback
@@ -542,6 +550,13 @@ func (f *atomicFile) Write(p []byte) (int, error) {
 	f.size += int64(n)
 	f.pos = f.size
 	f.written += int64(n)
+	if f.hash != nil {
+		if f.size <= InlineHashMax {
+			f.hash.Write(p[:n])
+		} else {
+			f.hash = nil // hashed after publish (Upload.Hash)
+		}
+	}
 	// Start writing a big upload to disk while it arrives, so that the
 	// fsync of Close has little left to wait for: it waited for all of it,
 	// about half the time of a 64 MiB upload here.
@@ -587,6 +602,7 @@ func (f *atomicFile) seek(offset int64) (int64, error) {
 		return 0, err
 	}
 	f.size, f.pos, f.dirty = offset, offset, 0
+	f.hash = nil // what is left is hashed from the file
 	return offset, nil
 }
 
@@ -618,7 +634,11 @@ func (f *atomicFile) Close() error {
 	synced := f.startSync()
 	defer synced() // joined on every path
 	var sum []byte
-	if f.failed == nil && f.size <= InlineHashMax {
+	switch {
+	case f.failed != nil || f.size > InlineHashMax:
+	case f.hash != nil:
+		sum = f.hash.Sum(nil)
+	default:
 		var err error
 		if sum, err = f.sha256(); err != nil {
 			f.failed = fmt.Errorf("vfs: hash upload: %w", err)

@@ -185,6 +185,26 @@ func TestAtomicUploads(t *testing.T) {
 			if got, _ := afero.ReadFile(a, "/in/c.bin"); string(got) != "xxxYYY" {
 				t.Fatalf("restart at 3: %q", got)
 			}
+			if want := sha256.Sum256([]byte("xxxYYY")); string(c.uploads[len(c.uploads)-1].SHA256) != string(want[:]) {
+				t.Fatalf("restarted upload's hash %x", c.uploads[len(c.uploads)-1].SHA256)
+			}
+			// A new upload is hashed as it is written; cut back while open,
+			// it is hashed as it ends up.
+			f, err = a.OpenFile("/in/e.bin", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("abcdef"))
+			if _, err := f.Seek(2, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("XY"))
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if want := sha256.Sum256([]byte("abXY")); string(c.uploads[len(c.uploads)-1].SHA256) != string(want[:]) {
+				t.Fatalf("hash of an upload cut back while open: %x", c.uploads[len(c.uploads)-1].SHA256)
+			}
 
 			// APPE continues a finished file atomically.
 			if err := upload(t, a, "/in/a.txt", os.O_APPEND, 0, "!", nil); err != nil {
