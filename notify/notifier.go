@@ -165,6 +165,11 @@ func (n *Notifier) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	for _, row := range rows {
+		if row.Kind == store.NotifyKindUpload {
+			n.Outbox.mailed(row.PartnerID) // its next upload mail waits (Outbox.UploadSpacing)
+		}
+	}
 	sem := make(chan struct{}, cmp.Or(n.Workers, 4))
 	var wg sync.WaitGroup
 	for _, row := range rows {

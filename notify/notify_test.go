@@ -691,3 +691,55 @@ func TestRunSendsPromptly(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// With UploadSpacing, a partner's upload that comes within it of the
+// partner's last upload mail waits for its end, and what came meanwhile
+// goes out in one mail; another partner's upload is not held.
+func TestUploadMailSpacing(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const spacing = 700 * time.Millisecond
+		e.outbox.UploadSpacing = spacing
+		other, err := e.db.PartnerBySlug(ctx, "other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		upload := func(partnerID, name string) {
+			t.Helper()
+			err := e.db.Tx(ctx, func(tx *store.Store) error {
+				return e.outbox.OnUpload(ctx, tx, &store.Transfer{ID: store.NewID(), PartnerID: &partnerID,
+					Username: "alice", Path: "/in/" + name, FileSize: 1, StartedAt: time.Now()})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := e.notifier()
+		upload(e.acme.ID, "first.csv")
+		if k := runOnce(t, n); k != 1 {
+			t.Fatalf("first upload: %d mails claimed, want 1", k)
+		}
+		mailed := time.Now()
+		upload(e.acme.ID, "second.csv")
+		upload(e.acme.ID, "third.csv")
+		upload(other.ID, "elsewhere.csv")
+		if k := runOnce(t, n); k != 1 {
+			t.Fatalf("within the spacing: %d mails claimed, want only the other partner's", k)
+		}
+		e.relay.wait(2, 5*time.Second)
+		for runOnce(t, n) == 0 {
+			if time.Since(mailed) > 5*spacing {
+				t.Fatal("the held uploads were never mailed")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if d := time.Since(mailed); d < spacing {
+			t.Errorf("the next mail was claimed %v after the last, want at least %v", d, spacing)
+		}
+		msgs := e.relay.wait(3, 5*time.Second)
+		last := string(msgs[2].Data)
+		if !strings.Contains(last, "second.csv") || !strings.Contains(last, "third.csv") {
+			t.Errorf("the held uploads were not mailed together:\n%s", last)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ferryhq/ferry/config"
 	"github.com/ferryhq/ferry/mailbox"
@@ -29,11 +30,17 @@ func mailStore(d *deps) *mailbox.Store {
 	return d.mail
 }
 
+// uploadMailSpacing is the least time between two upload mails of a
+// partner without a digest: a burst of uploads is mailed a second at a
+// time (notify.Outbox.UploadSpacing).
+const uploadMailSpacing = time.Second
+
 // newOutbox builds the notification outbox every finished upload writes to
 // (the FTP servers' OnUpload), and the API's notification endpoints use.
 func newOutbox(d *deps) *notify.Outbox {
 	return &notify.Outbox{Store: d.store, Domain: d.cfg.MailDomain, Digest: d.cfg.NotifyDigest,
-		QuotaThresholds: d.cfg.QuotaAlerts, AllowPrivateWebhooks: d.cfg.WebhookAllowPrivate}
+		UploadSpacing: uploadMailSpacing, QuotaThresholds: d.cfg.QuotaAlerts,
+		AllowPrivateWebhooks: d.cfg.WebhookAllowPrivate}
 }
 
 // newNotifier checks the mail settings and builds the notifier, which
