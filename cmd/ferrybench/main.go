@@ -74,7 +74,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-var workloads = []string{"big", "small", "sessions", "list"}
+var workloads = []string{"big", "small", "steps", "sessions", "list"}
 
 // Server names, as the table shows them.
 const (

@@ -39,6 +39,11 @@ const (
 	mSmallDownCPU = "small-down-cpu"
 	mDeleteCPU    = "delete-cpu"
 	mSessCPU      = "sess-cpu"
+
+	mStepEPSV = "step-epsv"
+	mStepSTOR = "step-stor"
+	mStepEnd  = "step-end"
+	mStepDELE = "step-dele"
 )
 
 // nameDisk is the column of the disk's own write+fsync, the floor under a
@@ -71,6 +76,16 @@ var metrics = []metric{
 		label: func(o *options) string { return "  server CPU per small download" }},
 	{id: mDeleteCPU, unit: "µs/file",
 		label: func(o *options) string { return "  server CPU per delete" }},
+	{id: mStepEPSV, unit: "µs",
+		label: func(o *options) string {
+			return fmt.Sprintf("%s upload step by step (median): EPSV to 229", benchkit.FormatSize(o.fileSize))
+		}},
+	{id: mStepSTOR, unit: "µs",
+		label: func(o *options) string { return "  STOR to 150" }},
+	{id: mStepEnd, unit: "µs",
+		label: func(o *options) string { return "  end of the data to 226" }},
+	{id: mStepDELE, unit: "µs",
+		label: func(o *options) string { return "  then DELE to 250" }},
 	{id: mSessRate, unit: "sessions/s", higher: true, judged: true,
 		label: func(o *options) string {
 			return fmt.Sprintf("%d parallel sessions x %d (login+PWD+LIST+RETR %s+QUIT)", o.sessions, o.sessionRuns, benchkit.FormatSize(o.retrSize))

@@ -144,6 +144,8 @@ func (b *bench) runOne(ctx context.Context, w string, t *target, round int) erro
 		return b.big(t, round)
 	case "small":
 		return b.small(t, round)
+	case "steps":
+		return b.steps(t, round)
 	case "sessions":
 		return b.sessions(ctx, t, round)
 	case "list":
