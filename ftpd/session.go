@@ -101,10 +101,10 @@ func (s *session) busy() bool {
 	return s.ctl != nil && s.ctl.answering()
 }
 
-// kick ends the session from outside by closing its socket.
-// kick closes the session's connection; the engine then ends the session
-// on its own goroutine. It reports whether this call kicked it: a session
-// is kicked once, and is no longer listed from then on.
+// kick ends the session from outside by closing its connection; the
+// engine then ends the session on its own goroutine. It reports whether
+// this call kicked it: a session is kicked once, and is no longer listed
+// from then on.
 func (s *session) kick() bool {
 	if !s.kicked.CompareAndSwap(false, true) {
 		return false
