@@ -18,13 +18,15 @@ import (
 // that would lead out of it fails with an error instead of being followed.
 // Names are slash-separated and taken relative to the folder whether or not
 // they start with "/". Files are *os.File, so io.Copy to a TCP connection
-// can still use sendfile and splice.
+// can still use sendfile and splice. On Linux the names of transfers and
+// deletes are resolved by the kernel instead, with the same confinement
+// (root_linux.go).
 type Root struct {
 	root *os.Root
 	fast *fastRoot // Linux: names resolved with openat2 (root_linux.go); nil elsewhere
 
 	stagingMu sync.Mutex
-	staging   *os.File // StagingDir, opened by the first removeStaged
+	staging   *os.File // StagingDir, opened by the first staged file made, published or removed
 }
 
 var _ afero.Fs = (*Root)(nil)
