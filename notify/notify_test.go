@@ -716,10 +716,10 @@ func TestUploadMailSpacing(t *testing.T) {
 		}
 		n := e.notifier()
 		upload(e.acme.ID, "first.csv")
+		mailed := time.Now() // the claim comes after this
 		if k := runOnce(t, n); k != 1 {
 			t.Fatalf("first upload: %d mails claimed, want 1", k)
 		}
-		mailed := time.Now()
 		upload(e.acme.ID, "second.csv")
 		upload(e.acme.ID, "third.csv")
 		upload(other.ID, "elsewhere.csv")
