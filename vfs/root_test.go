@@ -2,11 +2,15 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 )
@@ -187,4 +191,68 @@ func read(t *testing.T, f afero.Fs, name string) string {
 		t.Fatalf("read %s: %v", name, err)
 	}
 	return string(b)
+}
+
+// A Root closed while transfers use it (a session ending as its uploads
+// finish) fails those calls cleanly: nothing is published anywhere else.
+func TestRootCloseDuringTransfers(t *testing.T) {
+	tree := t.TempDir()
+	r, err := OpenRoot(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.MkdirAll("/"+StagingDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(tree, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var published atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				staged := fmt.Sprintf("/%s/w%d-%d", StagingDir, w, i)
+				f, err := r.OpenFile(staged, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+				if err != nil {
+					continue
+				}
+				f.Write([]byte("x"))
+				f.Close()
+				if r.Rename(staged, fmt.Sprintf("/in/w%d-%d", w, i)) == nil {
+					published.Add(1)
+				}
+				r.RemoveFile(fmt.Sprintf("/in/w%d-%d", w, i-1))
+			}
+		}()
+	}
+	for published.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // calls on the closed Root
+	close(done)
+	wg.Wait()
+	entries, err := os.ReadDir(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "in" && e.Name() != StagingDir {
+			t.Errorf("%s appeared in the tree's root", e.Name())
+		}
+	}
+	if _, err := r.OpenFile("/in/late", os.O_RDWR|os.O_CREATE, 0o640); err == nil {
+		t.Error("a closed Root created a file")
+	}
 }
