@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,4 +307,54 @@ func TestListWebhooksInTransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// On SQLite a burst of parallel reads shares a bounded pool: each
+// connection holds its own schema, pages and prepared statements, so 64
+// parallel logins must not open 64 of them. Every read still completes.
+func TestSQLitePoolIsBounded(t *testing.T) {
+	s := storetest.Open(t, storetest.Backends()[0])
+	ctx := context.Background()
+	p := &store.Partner{Slug: "acme", Name: "ACME", Enabled: true}
+	if err := s.CreatePartner(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccount(ctx, &store.Account{PartnerID: p.ID, Username: "alice", PasswordHash: "$argon2id$h",
+		Permissions: "list", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := db.Stats().MaxOpenConnections
+	if limit <= 0 || limit >= 64 {
+		t.Fatalf("SQLite pool limit %d, want a bound below 64", limit)
+	}
+	var wg sync.WaitGroup
+	var peak atomic.Int64
+	errs := make(chan error, 64)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if _, err := s.LoginAccount(ctx, "alice"); err != nil {
+					errs <- err
+					return
+				}
+				if n := int64(db.Stats().OpenConnections); n > peak.Load() {
+					peak.Store(n)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if p := peak.Load(); p > int64(limit) {
+		t.Fatalf("%d connections open, above the pool's %d", p, limit)
+	}
 }
