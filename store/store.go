@@ -126,9 +126,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	} else {
 		// A few connections per core, kept open. SQLite's readers run on
 		// the cores, and each connection holds its own copy of the
-		// schema, pages and prepared statements: 64 parallel logins opened
-		// 64, and the sessions test's peak memory read 61.7-74.2 MiB
-		// against 56.9-61.3 with 12 (2026-12-07). A new connection
+		// schema, pages and prepared statements: 64 parallel logins could
+		// open 64, and the sessions test's peak memory read 54.5-72.9 MiB
+		// against 55.9-60.8 with 8 (2026-12-07). A new connection
 		// re-reads the schema and runs the pragmas (8% of the FTP
 		// server's CPU under 64 parallel logins while only 16 could stay
 		// idle), so none is closed for being idle before a minute.
