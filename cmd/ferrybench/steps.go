@@ -18,10 +18,16 @@ import (
 // upload is published (its quota reserved, renamed into place, its audit
 // row queued) between the end of the data and the 226.
 func (b *bench) steps(t *target, round int) error {
-	c, err := textproto.Dial("tcp", t.addr)
+	nc, err := net.DialTimeout("tcp", t.addr, time.Minute)
 	if err != nil {
 		return err
 	}
+	// A server that stops answering ends the workload, not the bench.
+	if err := nc.SetDeadline(time.Now().Add(stepsTimeout)); err != nil {
+		nc.Close()
+		return err
+	}
+	c := textproto.NewConn(nc)
 	defer c.Close()
 	s := &stepConn{c: c}
 	if _, err := s.read(2); err != nil {
@@ -58,8 +64,12 @@ func (b *bench) steps(t *target, round int) error {
 		if err != nil {
 			return err
 		}
-		dc, err := net.Dial("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		dc, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), time.Minute)
 		if err != nil {
+			return err
+		}
+		if err := dc.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+			dc.Close()
 			return err
 		}
 		t0 = time.Now()
@@ -94,6 +104,9 @@ func (b *bench) steps(t *target, round int) error {
 	}
 	return nil
 }
+
+// stepsTimeout bounds a round of the steps workload on one server.
+const stepsTimeout = 10 * time.Minute
 
 // stepConn is a control connection that reads each reply whole.
 type stepConn struct{ c *textproto.Conn }
