@@ -89,6 +89,13 @@ func (r *Root) stagingKept() bool {
 	return r.staging != nil
 }
 
+// stagedBase is the name in the staging folder of n (clean, relative), if
+// n is a file of that folder.
+func stagedBase(n string) (string, bool) {
+	dir, base := path.Split(n)
+	return base, dir == StagingDir+"/"
+}
+
 // rel turns any name into a clean name relative to the root.
 func rel(name string) string {
 	c := path.Clean("/" + name)
@@ -133,7 +140,8 @@ func (r *Root) Open(name string) (afero.File, error) {
 
 // OpenFile implements afero.Fs.
 func (r *Root) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
-	if n := rel(name); n != "." {
+	n := rel(name)
+	if n != "." {
 		if f, ok, err := r.openFile(n, flag, perm); ok {
 			if err != nil {
 				return nil, err
@@ -141,7 +149,7 @@ func (r *Root) OpenFile(name string, flag int, perm os.FileMode) (afero.File, er
 			return f, nil
 		}
 	}
-	f, err := r.root.OpenFile(rel(name), flag, perm)
+	f, err := r.root.OpenFile(n, flag, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +162,7 @@ func (r *Root) Remove(name string) error {
 	if n == "." {
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
 	}
-	if dir, base := path.Split(n); dir == StagingDir+"/" {
+	if base, ok := stagedBase(n); ok {
 		// A staged file: one unlinkat on the folder's kept handle. It is
 		// most often absent (every delete and every publish removes the
 		// name's interrupted upload).
@@ -220,7 +228,7 @@ func (r *Root) Rename(oldname, newname string) error {
 	if o == "." || n == "." {
 		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: fs.ErrPermission}
 	}
-	if dir, base := path.Split(o); dir == StagingDir+"/" {
+	if base, ok := stagedBase(o); ok {
 		// Publishing a staged upload.
 		if ok, err := r.renameStaged(base, n); ok {
 			return err

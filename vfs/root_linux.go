@@ -3,7 +3,6 @@
 package vfs
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -108,7 +107,7 @@ func (r *Root) openFile(n string, flag int, perm os.FileMode) (*os.File, bool, e
 	if !r.fast.on() {
 		return nil, false, nil
 	}
-	if dir, base := path.Split(n); dir == StagingDir+"/" {
+	if base, ok := stagedBase(n); ok {
 		return r.openStaged(base, flag, perm)
 	}
 	mode := uint32(0) // openat2 takes a mode only with O_CREAT
@@ -189,11 +188,7 @@ func wrapLink(oldname, newname string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return &os.LinkError{Op: "renameat", Old: oldname, New: newname, Err: err}
+	return &os.LinkError{Op: "renameat", Old: oldname, New: newname, Err: pathErrCause(err)}
 }
 
 // removeFile is Root.RemoveFile's fast path: the file's folder is
