@@ -315,14 +315,7 @@ func TestListWebhooksInTransaction(t *testing.T) {
 func TestSQLitePoolIsBounded(t *testing.T) {
 	s := storetest.Open(t, storetest.Backends()[0])
 	ctx := context.Background()
-	p := &store.Partner{Slug: "acme", Name: "ACME", Enabled: true}
-	if err := s.CreatePartner(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateAccount(ctx, &store.Account{PartnerID: p.ID, Username: "alice", PasswordHash: "$argon2id$h",
-		Permissions: "list", Enabled: true}); err != nil {
-		t.Fatal(err)
-	}
+	withLogin(t, s)
 	db, err := s.SQL()
 	if err != nil {
 		t.Fatal(err)
