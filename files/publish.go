@@ -51,6 +51,10 @@ func (c committer) CommitUpload(ctx context.Context, u *vfs.Upload, publish func
 	if err := t.waitUsage(ctx); err != nil {
 		return fmt.Errorf("record upload: %w", err)
 	}
+	// A small upload is finished by the background writer in the order
+	// of its publish (a big one after its hash): its usage may wait for
+	// the finish when the partner has no quota (store.Transfer.DeferUsage).
+	row.DeferUsage = t.svc.Rows != nil && u.Hash == nil
 	if err := st.BeginUpload(ctx, row); err != nil {
 		if errors.Is(err, store.ErrQuotaExceeded) {
 			return fmt.Errorf("%w: partner %s", vfs.ErrQuotaExceeded, t.who.PartnerSlug)

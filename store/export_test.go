@@ -79,7 +79,7 @@ func (s *Store) BeginUploadInSQLTx(ctx context.Context, t *Transfer) error {
 	}
 	defer s.writer.release()
 	return translate(s.db.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		_, err := (&Store{db: g, dialect: s.dialect, stmts: s.stmts, memo: &txMemo{}}).reserveUpload(ctx, t)
+		_, _, err := (&Store{db: g, dialect: s.dialect, stmts: s.stmts, memo: &txMemo{}}).reserveUpload(ctx, t)
 		return err
 	}))
 }

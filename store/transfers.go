@@ -48,8 +48,18 @@ type Transfer struct {
 
 	// ApplyUsage makes RecordTransfers apply UsageBytes and UsageFiles to
 	// the partner's counters in the transaction that writes the row (a
-	// delete's refund), instead of the caller before it. Not stored.
+	// delete's refund, or the finish of an upload BeginUpload did not
+	// reserve), instead of the caller before it. Not stored.
 	ApplyUsage bool `gorm:"-"`
+	// DeferUsage lets BeginUpload leave the usage of an upload whose
+	// partner has no quota unreserved: nothing is enforced, so the partner
+	// row is not written before the reply; the usage is added when the
+	// upload is finished (BeginUpload sets ApplyUsage for an
+	// AuditWriter's Finish; FinishUpload and recovery read it from the
+	// intent). For a caller that finishes uploads in the order it began
+	// them: a refund queued before the finish could not be taken from
+	// counters that do not hold the upload yet. Not stored.
+	DeferUsage bool `gorm:"-"`
 	// Reserved is the partner's quota and usage right after BeginUpload
 	// reserved this upload's, for the quota alerts' check when it is
 	// finished (nil when not known: a row read back for recovery). Not
@@ -185,7 +195,9 @@ func (s *Store) recordTransfers(ctx context.Context, rows []*Transfer, then func
 			}
 			written = append(written, t)
 		}
-		if err := tx.applyUsage(ctx, inserts); err != nil {
+		// The rows written: the inserts and the finishes this transaction
+		// got to (an upload's usage left unreserved is added here).
+		if err := tx.applyUsage(ctx, written); err != nil {
 			return err
 		}
 		if then != nil {
@@ -367,28 +379,51 @@ func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 	}
 	t.Status = StatusCommitting
 	var after *Usage
+	reserved := true
 	err := s.Tx(ctx, func(tx *Store) (err error) {
-		after, err = tx.reserveUpload(ctx, t)
+		after, reserved, err = tx.reserveUpload(ctx, t)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	t.Reserved = after
+	t.ApplyUsage = !reserved
 	return nil
 }
 
 // reserveUpload is BeginUpload's work in tx: it returns the partner's
-// quota and usage after the reservation (nil without a partner).
-func (s *Store) reserveUpload(ctx context.Context, t *Transfer) (*Usage, error) {
-	var after *Usage
+// quota and usage after the reservation (nil without a partner), and
+// whether the usage was reserved (see Transfer.DeferUsage).
+func (s *Store) reserveUpload(ctx context.Context, t *Transfer) (after *Usage, reserved bool, err error) {
+	reserved = true
 	if t.PartnerID != nil {
 		after = &Usage{}
-		if err := s.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true, after); err != nil {
-			return nil, err
+		if t.DeferUsage && (t.UsageBytes != 0 || t.UsageFiles != 0) {
+			// A read, not a write: the partner row (and its page in the
+			// WAL) stays as it is when there is no quota to enforce.
+			err := s.scanRow(ctx, `SELECT quota_bytes, quota_files FROM partners WHERE id = ?`, []any{*t.PartnerID},
+				&after.QuotaBytes, &after.QuotaFiles)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, false, ErrNotFound
+			}
+			if err != nil {
+				return nil, false, translate(err)
+			}
+			reserved = after.QuotaBytes != 0 || after.QuotaFiles != 0
+		}
+		if reserved {
+			if err := s.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true, after); err != nil {
+				return nil, false, err
+			}
 		}
 	}
-	return after, s.insertRows(ctx, intentsTable, []*Transfer{t})
+	args := append(transferValues(t), reserved)
+	if _, err := s.exec(ctx, `INSERT INTO upload_intents (`+transferColumns+`, usage_reserved)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
+		return nil, false, translate(err)
+	}
+	return after, reserved, nil
 }
 
 // transferColumns are Transfer's stored columns, in the order of
@@ -458,6 +493,15 @@ func (s *Store) insertRows(ctx context.Context, table string, rows []*Transfer) 
 func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) error {
 	var t Transfer
 	err := s.Tx(ctx, func(tx *Store) error {
+		u, err := tx.intentUsage(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !u.reserved && u.partnerID != nil {
+			if err := tx.addUsage(ctx, *u.partnerID, u.bytes, u.files, false, nil); err != nil {
+				return err
+			}
+		}
 		if err := tx.finishUpload(ctx, id, finished, sha256, extra); err != nil {
 			return err
 		}
@@ -479,6 +523,25 @@ func (s *Store) finishUpload(ctx context.Context, id string, finished time.Time,
 		return extra(s)
 	}
 	return nil
+}
+
+// intentUsage is the usage a committing upload adds to its partner's
+// counters, and whether BeginUpload reserved it already.
+type intentUsage struct {
+	partnerID    *string
+	bytes, files int64
+	reserved     bool
+}
+
+// intentUsage reads it for upload id (ErrNotFound if it is not committing).
+func (s *Store) intentUsage(ctx context.Context, id string) (intentUsage, error) {
+	var u intentUsage
+	err := s.scanRow(ctx, `SELECT partner_id, usage_bytes, usage_files, usage_reserved FROM upload_intents WHERE id = ?`,
+		[]any{id}, &u.partnerID, &u.bytes, &u.files, &u.reserved)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, ErrNotFound
+	}
+	return u, translate(err)
 }
 
 // settleIntent moves a committing upload from upload_intents into the
@@ -514,7 +577,11 @@ func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
 		if err := tx.q(ctx).Table(intentsTable).Where("id = ?", id).Take(&t).Error; err != nil {
 			return translate(err)
 		}
-		if t.PartnerID != nil {
+		u, err := tx.intentUsage(ctx, id)
+		if err != nil {
+			return err
+		}
+		if t.PartnerID != nil && u.reserved {
 			if err := tx.addUsage(ctx, *t.PartnerID, -t.UsageBytes, -t.UsageFiles, false, nil); err != nil {
 				return err
 			}
@@ -580,12 +647,17 @@ func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles i
 	args := []any{dBytes, dBytes, dFiles, dFiles, time.Now().UTC(), partnerID}
 	if enforce {
 		// Only growth is checked: an upload that shrinks a file is always fine.
+		// The uploads of the partner whose usage is not in its counters
+		// yet (BeginUpload left them unreserved while it had no quota, and
+		// they are not finished) count too.
 		if dBytes > 0 {
-			q += " AND (quota_bytes = 0 OR used_bytes + ? <= quota_bytes)"
+			q += " AND (quota_bytes = 0 OR used_bytes + ? + (SELECT COALESCE(SUM(usage_bytes), 0) FROM upload_intents" +
+				" WHERE partner_id = partners.id AND NOT usage_reserved) <= quota_bytes)"
 			args = append(args, dBytes)
 		}
 		if dFiles > 0 {
-			q += " AND (quota_files = 0 OR used_files + ? <= quota_files)"
+			q += " AND (quota_files = 0 OR used_files + ? + (SELECT COALESCE(SUM(usage_files), 0) FROM upload_intents" +
+				" WHERE partner_id = partners.id AND NOT usage_reserved) <= quota_files)"
 			args = append(args, dFiles)
 		}
 	}

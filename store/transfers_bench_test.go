@@ -120,6 +120,12 @@ func BenchmarkBeginUpload(b *testing.B) {
 		begin func(s *store.Store, ctx context.Context, t *store.Transfer) error
 	}{
 		{"BeginUpload", func(s *store.Store, ctx context.Context, t *store.Transfer) error { return s.BeginUpload(ctx, t) }},
+		// A partner without a quota, its usage left for the finish (as
+		// the file core asks for small uploads): no partner row written.
+		{"BeginUpload-deferred-usage", func(s *store.Store, ctx context.Context, t *store.Transfer) error {
+			t.DeferUsage = true
+			return s.BeginUpload(ctx, t)
+		}},
 		{"reference=audit-table-row", func(s *store.Store, ctx context.Context, t *store.Transfer) error {
 			return s.BeginUploadIntoTransfers(ctx, t)
 		}},
