@@ -356,14 +356,16 @@ func (s *Store) SettleNotification(ctx context.Context, batchID, token string, r
 }
 
 func (s *Store) settle(ctx context.Context, batchID, token string, up map[string]any) error {
-	res := s.q(ctx).Model(&Notification{}).Where("batch_id = ? AND claim_token = ?", batchID, token).Updates(up)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.write(ctx, func(tx *Store) error {
+		res := tx.q(ctx).Model(&Notification{}).Where("batch_id = ? AND claim_token = ?", batchID, token).Updates(up)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
 }
 
 // RetryNotification sends a dead notification's mail again: its batch

@@ -251,14 +251,16 @@ func (s *Store) SettleWebhookDelivery(ctx context.Context, id, token, status str
 	case NotifyPending:
 		up["next_attempt_at"] = dbTime(next)
 	}
-	res := s.q(ctx).Model(&WebhookDelivery{}).Where("id = ? AND claim_token = ?", id, token).Updates(up)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.write(ctx, func(tx *Store) error {
+		res := tx.q(ctx).Model(&WebhookDelivery{}).Where("id = ? AND claim_token = ?", id, token).Updates(up)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
 }
 
 // RetryWebhookDelivery makes a dead delivery pending again, due now, with
