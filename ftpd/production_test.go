@@ -471,6 +471,9 @@ func TestConcurrentSessions(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	// Without a quota, an upload's usage is added when it is finished,
+	// after its 226.
+	storetest.WaitUploadsFinished(t, e.svc.Store)
 	if p := partner(t, e, "acme"); p.UsedFiles != n {
 		t.Errorf("usage counts %d files, want %d", p.UsedFiles, n)
 	}

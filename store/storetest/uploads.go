@@ -13,9 +13,11 @@ import (
 // WaitUploadsFinished waits until no upload in st is left committing, and
 // fails t after 10 s. An FTP server's audit writer marks an upload done,
 // with what the upload hook queues (its alert, its webhook deliveries), in
-// its next batch, after the client's 226 (store.AuditWriter.Finish): a test
-// calls this after its FTP uploads and before it looks at their rows, alerts
-// or deliveries, or asserts that there are none.
+// its next batch, after the client's 226 (store.AuditWriter.Finish), and
+// adds then the usage of an upload whose partner has no quota
+// (store.Transfer.DeferUsage): a test calls this after its FTP uploads and
+// before it looks at their rows, alerts, deliveries or usage, or asserts
+// that there are none.
 func WaitUploadsFinished(t testing.TB, st *store.Store) {
 	t.Helper()
 	const timeout, every = 10 * time.Second, 5 * time.Millisecond
