@@ -317,3 +317,54 @@ func TestHotStatementsInAndOutOfTransactions(t *testing.T) {
 		}
 	})
 }
+
+// A digest folds at most DigestMax uploads, the oldest first; the rest
+// wait for a mail of their own, in the next claim.
+func TestDigestFoldsAtMostDigestMax(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := mailPartner(t, s, "acme")
+		base := time.Now().Add(-time.Hour)
+		var ids []string // oldest first
+		for i := range 7 {
+			at := base.Add(time.Duration(i) * time.Second)
+			n := &store.Notification{PartnerID: p.ID, Kind: store.NotifyKindUpload, MessageID: fmt.Sprintf("u%d@test", i),
+				Payload: `{}`, CreatedAt: at, NextAt: at}
+			if err := s.InsertNotification(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, n.ID)
+		}
+		claim := func() []store.Notification {
+			t.Helper()
+			got, err := s.ClaimNotifications(ctx, store.ClaimOptions{Now: time.Now(), Lease: time.Minute,
+				Digest: 10 * time.Minute, DigestMax: 3, Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		batch := func(id string) []string {
+			t.Helper()
+			rows, err := s.NotificationBatch(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range rows {
+				out = append(out, r.ID)
+			}
+			slices.Sort(out)
+			return out
+		}
+		for i, want := range [][]string{ids[0:3], ids[3:6], ids[6:7]} {
+			got := claim()
+			if len(got) != 1 || got[0].ID != want[0] {
+				t.Fatalf("claim %d: %d heads (%v), want the head %s", i, len(got), got, want[0])
+			}
+			if b := batch(got[0].ID); !slices.Equal(b, want) {
+				t.Fatalf("claim %d: batch %v, want %v", i, b, want)
+			}
+		}
+	})
+}
