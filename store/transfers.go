@@ -62,8 +62,8 @@ type Transfer struct {
 	DeferUsage bool `gorm:"-"`
 	// Reserved is the partner's quota and usage right after BeginUpload
 	// reserved this upload's, for the quota alerts' check when it is
-	// finished (nil when not known: a row read back for recovery). Not
-	// stored.
+	// finished (nil when not known: a row read back for recovery; only the
+	// quota, none, for an upload left unreserved). Not stored.
 	Reserved *Usage `gorm:"-"`
 
 	// finish marks a row AuditWriter.Finish queued: a committing upload
