@@ -38,19 +38,7 @@ func TestRetriedDigestKeepsItsContent(t *testing.T) {
 			}
 			return got
 		}
-		batch := func(id string) []string {
-			t.Helper()
-			rows, err := s.NotificationBatch(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ids []string
-			for _, r := range rows {
-				ids = append(ids, r.ID)
-			}
-			slices.Sort(ids)
-			return ids
-		}
+		batch := func(id string) []string { t.Helper(); return batchIDs(t, s, id) }
 		sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
 
 		a := upload("a", base)
@@ -344,19 +332,7 @@ func TestDigestFoldsAtMostDigestMax(t *testing.T) {
 			}
 			return got
 		}
-		batch := func(id string) []string {
-			t.Helper()
-			rows, err := s.NotificationBatch(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out []string
-			for _, r := range rows {
-				out = append(out, r.ID)
-			}
-			slices.Sort(out)
-			return out
-		}
+		batch := func(id string) []string { t.Helper(); return batchIDs(t, s, id) }
 		for i, want := range [][]string{ids[0:3], ids[3:6], ids[6:7]} {
 			got := claim()
 			if len(got) != 1 || got[0].ID != want[0] {
@@ -367,4 +343,19 @@ func TestDigestFoldsAtMostDigestMax(t *testing.T) {
 			}
 		}
 	})
+}
+
+// batchIDs lists the IDs of the rows of the batch headed by id, sorted.
+func batchIDs(t *testing.T, s *store.Store, id string) []string {
+	t.Helper()
+	rows, err := s.NotificationBatch(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rows {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	return ids
 }
