@@ -106,3 +106,13 @@ func (s *Store) BeginUploadIntoTransfers(ctx context.Context, t *Transfer) error
 		return tx.insertTransfers(ctx, []*Transfer{t})
 	})
 }
+
+// WithBetweenFolds makes a claim with o call f before each transaction
+// of a digest's fold that comes after the claim's own.
+func WithBetweenFolds(o ClaimOptions, f func()) ClaimOptions {
+	o.betweenFolds = f
+	return o
+}
+
+// FoldChunk is foldChunk.
+const FoldChunk = foldChunk

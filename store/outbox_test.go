@@ -359,3 +359,67 @@ func batchIDs(t *testing.T, s *store.Store, id string) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// A digest of more uploads than one transaction folds is folded whole, in
+// transactions of its own after the claim's: another transaction (an
+// upload's reservation) gets SQLite's writer between them, instead of
+// waiting for the whole fold.
+func TestDigestFoldTakesTurns(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := mailPartner(t, s, "acme")
+		base := time.Now().Add(-time.Hour)
+		n := 2*store.FoldChunk + 45 // the claim's chunk, then two more
+		var ids []string
+		for i := range n {
+			at := base.Add(time.Duration(i) * time.Millisecond)
+			r := &store.Notification{PartnerID: p.ID, Kind: store.NotifyKindUpload, MessageID: fmt.Sprintf("u%d@test", i),
+				Payload: `{}`, CreatedAt: at, NextAt: at}
+			if err := s.InsertNotification(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+		turns := 0
+		o := store.WithBetweenFolds(store.ClaimOptions{Now: time.Now(), Lease: time.Minute, Digest: time.Hour}, func() {
+			turns++
+			// Outside the fold's transactions: a write gets its turn now.
+			done := make(chan error, 1)
+			go func() { done <- s.Tx(ctx, func(*store.Store) error { return nil }) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Error(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("a transaction waited for the whole fold")
+			}
+		})
+		got, err := s.ClaimNotifications(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].ID != ids[0] {
+			t.Fatalf("claimed %d heads (%v), want the oldest upload's", len(got), got)
+		}
+		if turns != 2 {
+			t.Errorf("the fold took %d turns after the claim, want 2", turns)
+		}
+		slices.Sort(ids)
+		if b := batchIDs(t, s, got[0].ID); !slices.Equal(b, ids) {
+			t.Fatalf("the digest holds %d of the %d uploads", len(b), len(ids))
+		}
+		// Every row of the batch is under the claim: its settlement takes
+		// them all.
+		if err := s.SettleNotification(ctx, got[0].ID, got[0].Token, store.Settlement{Status: store.NotifySent}); err != nil {
+			t.Fatal(err)
+		}
+		sent, err := s.ListNotifications(ctx, store.NotificationFilter{Status: store.NotifySent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sent) != n {
+			t.Fatalf("%d rows sent after the settlement, want %d", len(sent), n)
+		}
+	})
+}
