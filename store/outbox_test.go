@@ -312,17 +312,7 @@ func TestDigestFoldsAtMostDigestMax(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		p := mailPartner(t, s, "acme")
-		base := time.Now().Add(-time.Hour)
-		var ids []string // oldest first
-		for i := range 7 {
-			at := base.Add(time.Duration(i) * time.Second)
-			n := &store.Notification{PartnerID: p.ID, Kind: store.NotifyKindUpload, MessageID: fmt.Sprintf("u%d@test", i),
-				Payload: `{}`, CreatedAt: at, NextAt: at}
-			if err := s.InsertNotification(ctx, n); err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, n.ID)
-		}
+		ids := pendingUploads(t, s, p.ID, 7, time.Second) // oldest first
 		claim := func() []store.Notification {
 			t.Helper()
 			got, err := s.ClaimNotifications(ctx, store.ClaimOptions{Now: time.Now(), Lease: time.Minute,
@@ -368,18 +358,8 @@ func TestDigestFoldTakesTurns(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		p := mailPartner(t, s, "acme")
-		base := time.Now().Add(-time.Hour)
 		n := 2*store.FoldChunk + 45 // the claim's chunk, then two more
-		var ids []string
-		for i := range n {
-			at := base.Add(time.Duration(i) * time.Millisecond)
-			r := &store.Notification{PartnerID: p.ID, Kind: store.NotifyKindUpload, MessageID: fmt.Sprintf("u%d@test", i),
-				Payload: `{}`, CreatedAt: at, NextAt: at}
-			if err := s.InsertNotification(ctx, r); err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, r.ID)
-		}
+		ids := pendingUploads(t, s, p.ID, n, time.Millisecond)
 		turns := 0
 		o := store.WithBetweenFolds(store.ClaimOptions{Now: time.Now(), Lease: time.Minute, Digest: time.Hour}, func() {
 			turns++
@@ -422,4 +402,22 @@ func TestDigestFoldTakesTurns(t *testing.T) {
 			t.Fatalf("%d rows sent after the settlement, want %d", len(sent), n)
 		}
 	})
+}
+
+// pendingUploads queues n upload alerts of a partner, due an hour ago and
+// step apart, and returns their IDs, oldest first.
+func pendingUploads(t *testing.T, s *store.Store, partnerID string, n int, step time.Duration) []string {
+	t.Helper()
+	base := time.Now().Add(-time.Hour)
+	var ids []string
+	for i := range n {
+		at := base.Add(time.Duration(i) * step)
+		r := &store.Notification{PartnerID: partnerID, Kind: store.NotifyKindUpload, MessageID: fmt.Sprintf("u%d@test", i),
+			Payload: `{}`, CreatedAt: at, NextAt: at}
+		if err := s.InsertNotification(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids
 }
