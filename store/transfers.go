@@ -454,15 +454,9 @@ const (
 	insertChunkPostgres = 100
 )
 
-// insertTransfers writes audit rows (insertRows).
+// insertTransfers writes audit rows with plain multi-row INSERTs, not
+// gorm's reflection over the struct: the audit writer's batches are many.
 func (s *Store) insertTransfers(ctx context.Context, rows []*Transfer) error {
-	return s.insertRows(ctx, "transfers", rows)
-}
-
-// insertRows writes rows into table (transfers or upload_intents) with
-// plain multi-row INSERTs, not gorm's reflection over the struct: every
-// upload's reply waits for one, and the audit writer's batches are many.
-func (s *Store) insertRows(ctx context.Context, table string, rows []*Transfer) error {
 	chunk := insertChunk
 	if s.dialect == migrations.Postgres {
 		chunk = insertChunkPostgres
@@ -478,7 +472,7 @@ func (s *Store) insertRows(ctx context.Context, table string, rows []*Transfer) 
 		for _, t := range rows[:n] {
 			args = append(args, transferValues(t)...)
 		}
-		q := "INSERT INTO " + table + " (" + transferColumns + ") VALUES " + transferRow + strings.Repeat(", "+transferRow, n-1)
+		q := "INSERT INTO transfers (" + transferColumns + ") VALUES " + transferRow + strings.Repeat(", "+transferRow, n-1)
 		if _, err := s.exec(ctx, q, args...); err != nil {
 			return translate(err)
 		}
