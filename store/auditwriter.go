@@ -23,7 +23,8 @@ import (
 // queued for them), so what must not be lost goes through an AuditWriter
 // only once the database holds a record to repair it from: an upload's
 // finish (Finish) is queued after BeginUpload committed its row, which
-// recovery finishes after a crash.
+// recovery finishes after a crash (or wrote it to the upload log, which
+// the next start moves into the database: see Store.OpenUploadLog).
 //
 // A row marked ApplyUsage (a delete's refund) changes its partner's usage
 // counters when it is written, in its transaction. Anything that reads
@@ -349,6 +350,15 @@ func (w *AuditWriter) failed(rows []*Transfer, err error) {
 		}
 		return
 	}
+	defer func() {
+		// A logged upload's intent goes where recovery finishes it, as the
+		// intent of any upload whose finish failed stays there.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if ok, perr := w.Store.ParkLoggedUpload(ctx, rows[0]); ok && perr != nil {
+			w.log("keep the intent of an upload whose finish failed (the next start recovers it)", rows, perr)
+		}
+	}()
 	if w.OnWrite != nil {
 		// The row alone, without what OnWrite adds: the audit row matters
 		// more than its event.

@@ -59,6 +59,9 @@ type Store struct {
 	memo *txMemo
 	// stmts keeps the hot statements prepared (SQLite; nil on PostgreSQL).
 	stmts *stmtCache
+	// uploads keeps the intents of small uploads outside the database
+	// (OpenUploadLog; nil without one).
+	uploads *uploadLog
 }
 
 // txMemo keeps reads a transaction repeats: the audit writer's batch asks
@@ -260,6 +263,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close stops the SQLite checkpointer and releases the connections.
 func (s *Store) Close() error {
+	_ = s.closeUploadLog() // what is open in it stays for the next start
 	if s.writer != nil && s.writer.checkpointer != nil {
 		s.writer.checkpointer.close()
 	}
@@ -321,7 +325,8 @@ func (s *Store) write(ctx context.Context, fn func(tx *Store) error) error {
 // in is the Store of a transaction on tx; held is the writer's turn it
 // holds (SQLite).
 func (s *Store) in(tx *gorm.DB, held *writeQueue) *Store {
-	return &Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: held, stmts: s.stmts}
+	return &Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: held, stmts: s.stmts,
+		uploads: s.uploads}
 }
 
 // writeQueue admits one transaction at a time, in the order they came,

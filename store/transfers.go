@@ -70,6 +70,10 @@ type Transfer struct {
 	// to mark done (FinishUpload, with its extra), not a row to insert.
 	// A pointer keeps Transfer comparable.
 	finish *finishing
+	// logged marks an upload whose intent BeginUpload wrote to the upload
+	// log (OpenUploadLog), not to upload_intents: its finish inserts its
+	// row.
+	logged bool
 }
 
 type finishing struct{ extra func(tx *Store) error }
@@ -164,10 +168,19 @@ func (s *Store) recordTransfers(ctx context.Context, rows []*Transfer, then func
 	}
 	now := time.Now().UTC()
 	inserts := make([]*Transfer, 0, len(rows))
+	var logged []*Transfer
 	for _, t := range rows {
-		if t.finish == nil {
+		switch {
+		case t.finish == nil:
 			t.fillDefaults(now)
 			inserts = append(inserts, t)
+		case t.logged:
+			// An upload whose intent is in the upload log: its row is
+			// inserted done, without the staged name its intent keeps.
+			row := *t
+			row.StagingPath = ""
+			inserts = append(inserts, &row)
+			logged = append(logged, t)
 		}
 	}
 	var written []*Transfer
@@ -178,8 +191,15 @@ func (s *Store) recordTransfers(ctx context.Context, rows []*Transfer, then func
 				return err
 			}
 		}
+		for _, t := range logged {
+			if t.finish.extra != nil {
+				if err := t.finish.extra(tx); err != nil {
+					return fmt.Errorf("store: finish upload %s: %w", t.ID, err)
+				}
+			}
+		}
 		for i, t := range rows {
-			if t.finish == nil {
+			if t.finish == nil || t.logged {
 				continue
 			}
 			if yield && len(written) > 0 && tx.othersWait() {
@@ -207,6 +227,12 @@ func (s *Store) recordTransfers(ctx context.Context, rows []*Transfer, then func
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.uploads != nil {
+		// Their rows are written: their intents are done. Should the log
+		// not take the mark, the next start finds their rows and leaves
+		// them be.
+		_ = s.uploads.finished(logged)
 	}
 	s.countAudit(written...)
 	return rest, nil
@@ -369,6 +395,8 @@ func (s *Store) TransferByID(ctx context.Context, id string) (*Transfer, error) 
 // quota) and records t as committing, in upload_intents: listed with the
 // audit log (ListTransfers, status committing) but not in its table, whose
 // nine indexes made the reservation take twice as long (BenchmarkBeginUpload).
+// With the upload log open (OpenUploadLog), an upload DeferUsage leaves
+// unreserved is recorded there instead, without a transaction.
 // The caller then makes the file visible and calls FinishUpload (which
 // moves the row into the audit log), or AbortUpload if that failed. A
 // crash in between leaves the row committing (CommittingUploads) for
@@ -378,6 +406,11 @@ func (s *Store) BeginUpload(ctx context.Context, t *Transfer) error {
 		t.ID = NewID()
 	}
 	t.Status = StatusCommitting
+	if t.DeferUsage && s.uploads != nil && t.PartnerID != nil && (t.UsageBytes != 0 || t.UsageFiles != 0) {
+		if ok, err := s.logUpload(ctx, t); ok || err != nil {
+			return err
+		}
+	}
 	var after *Usage
 	reserved := true
 	err := s.Tx(ctx, func(tx *Store) (err error) {
@@ -485,6 +518,17 @@ func (s *Store) insertTransfers(ctx context.Context, rows []*Transfer) error {
 // its SHA-256 when it was hashed after BeginUpload (sha256 not ""). extra
 // runs in the same transaction (the notification outbox hooks in here).
 func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time, sha256 string, extra func(tx *Store) error) error {
+	if t := s.uploads.logged(id); t != nil {
+		// Its intent is in the upload log: its row is written, as the
+		// audit writer writes it.
+		at := finished.UTC()
+		t.finish, t.FinishedAt, t.Status = &finishing{extra: extra}, &at, StatusOK
+		if sha256 != "" {
+			t.SHA256 = sha256
+		}
+		_, err := s.recordTransfers(ctx, []*Transfer{t}, nil, false)
+		return err
+	}
 	var t Transfer
 	err := s.Tx(ctx, func(tx *Store) error {
 		u, err := tx.intentUsage(ctx, id)
@@ -566,6 +610,9 @@ func (s *Store) settleIntent(ctx context.Context, id, status, errText string, fi
 // AbortUpload gives back the usage a committing upload reserved and moves
 // it into the audit log, failed with reason.
 func (s *Store) AbortUpload(ctx context.Context, id, reason string) error {
+	if t := s.uploads.logged(id); t != nil {
+		return s.abortLogged(ctx, t, reason)
+	}
 	var t Transfer
 	err := s.Tx(ctx, func(tx *Store) error {
 		if err := tx.q(ctx).Table(intentsTable).Where("id = ?", id).Take(&t).Error; err != nil {
@@ -644,15 +691,17 @@ func (s *Store) addUsage(ctx context.Context, partnerID string, dBytes, dFiles i
 		// The uploads of the partner whose usage is not in its counters
 		// yet (BeginUpload left them unreserved while it had no quota, and
 		// they are not finished) count too.
+		// So do those whose intents are in the upload log.
+		logged := s.uploads.pendingOf(partnerID)
 		if dBytes > 0 {
 			q += " AND (quota_bytes = 0 OR used_bytes + ? + (SELECT COALESCE(SUM(usage_bytes), 0) FROM upload_intents" +
 				" WHERE partner_id = partners.id AND NOT usage_reserved) <= quota_bytes)"
-			args = append(args, dBytes)
+			args = append(args, dBytes+logged.bytes)
 		}
 		if dFiles > 0 {
 			q += " AND (quota_files = 0 OR used_files + ? + (SELECT COALESCE(SUM(usage_files), 0) FROM upload_intents" +
 				" WHERE partner_id = partners.id AND NOT usage_reserved) <= quota_files)"
-			args = append(args, dFiles)
+			args = append(args, dFiles+logged.files)
 		}
 	}
 	var updated bool

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -118,20 +119,31 @@ func BenchmarkBeginUpload(b *testing.B) {
 	ways := []struct {
 		name  string
 		begin func(s *store.Store, ctx context.Context, t *store.Transfer) error
+		setup func(b *testing.B, s *store.Store)
 	}{
-		{"BeginUpload", func(s *store.Store, ctx context.Context, t *store.Transfer) error { return s.BeginUpload(ctx, t) }},
+		{"BeginUpload", func(s *store.Store, ctx context.Context, t *store.Transfer) error { return s.BeginUpload(ctx, t) }, nil},
 		// A partner without a quota, its usage left for the finish (as
 		// the file core asks for small uploads): no partner row written.
 		{"BeginUpload-deferred-usage", func(s *store.Store, ctx context.Context, t *store.Transfer) error {
 			t.DeferUsage = true
 			return s.BeginUpload(ctx, t)
+		}, nil},
+		// The same with the upload log (ferry serve on SQLite): its intent
+		// is one write to a file, not a transaction.
+		{name: "BeginUpload-upload-log", begin: func(s *store.Store, ctx context.Context, t *store.Transfer) error {
+			t.DeferUsage = true
+			return s.BeginUpload(ctx, t)
+		}, setup: func(b *testing.B, s *store.Store) {
+			if _, _, err := s.OpenUploadLog(context.Background(), filepath.Join(b.TempDir(), "ferry.db-uploads")); err != nil {
+				b.Fatal(err)
+			}
 		}},
 		{"reference=audit-table-row", func(s *store.Store, ctx context.Context, t *store.Transfer) error {
 			return s.BeginUploadIntoTransfers(ctx, t)
-		}},
+		}, nil},
 		{"reference=database-sql-Tx", func(s *store.Store, ctx context.Context, t *store.Transfer) error {
 			return s.BeginUploadInSQLTx(ctx, t)
-		}},
+		}, nil},
 	}
 	for _, w := range ways {
 		b.Run(be.Name+"/"+w.name, func(b *testing.B) {
@@ -141,6 +153,9 @@ func BenchmarkBeginUpload(b *testing.B) {
 			p := &store.Partner{Slug: "acme", Name: "Acme", Enabled: true}
 			if err := s.CreatePartner(ctx, p); err != nil {
 				b.Fatal(err)
+			}
+			if w.setup != nil {
+				w.setup(b, s)
 			}
 			n := 0
 			for b.Loop() {

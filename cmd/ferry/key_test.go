@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/ferryhq/ferry/internal/testenv"
 	"github.com/ferryhq/ferry/mailsec/mailsectest"
 )
 
@@ -117,11 +119,16 @@ func TestPartnerFilesOverFTP(t *testing.T) {
 	if got, _ := os.ReadFile(out); string(got) != content {
 		t.Fatalf("gpg --decrypt recovered %d bytes, want %d", len(got), len(content))
 	}
-	code, body := n.api(http.MethodGet, "/api/v1/transfers?operation=upload", token, nil)
-	if code != http.StatusOK || !strings.Contains(string(body), `"path":"/inv.csv.pgp"`) ||
-		!strings.Contains(string(body), `"signature":"valid"`) || !strings.Contains(string(body), erp) {
-		t.Fatalf("transfers: %d %s", code, body)
-	}
+	// The audit row is written in the background, within tens of
+	// milliseconds of the 226.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		code, body := n.api(http.MethodGet, "/api/v1/transfers?operation=upload", token, nil)
+		if code != http.StatusOK || !strings.Contains(string(body), `"path":"/inv.csv.pgp"`) ||
+			!strings.Contains(string(body), `"signature":"valid"`) || !strings.Contains(string(body), erp) {
+			return fmt.Errorf("transfers: %d %s", code, body)
+		}
+		return nil
+	})
 	if err := n.stop(); err != nil {
 		t.Fatal(err)
 	}

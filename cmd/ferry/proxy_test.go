@@ -14,6 +14,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/ferryhq/ferry/internal/testenv"
 )
 
 // proxyHeader is what a load balancer on 127.0.0.1 sends ahead of a client
@@ -225,26 +227,27 @@ func TestProxyProtocol(t *testing.T) {
 			}
 		})
 	}
-	// The audit log records the client's address from the header.
-	code, raw := n.api("GET", "/api/v1/transfers?limit=100", token, nil)
-	var list struct {
-		Items []map[string]any `json:"items"`
-	}
-	if code != 200 || json.Unmarshal(raw, &list) != nil {
-		t.Fatalf("transfers: %d %s", code, raw)
-	}
-	found := false
-	for _, it := range list.Items {
-		if p, _ := it["path"].(string); strings.HasSuffix(p, "v2-127.0.0.5.txt") && it["operation"] == "upload" {
-			found = true
-			if ra, _ := it["remote_addr"].(string); !strings.HasPrefix(ra, "127.0.0.5:") {
-				t.Errorf("audit of an upload through the balancer: remote_addr %q, want the client 127.0.0.5", ra)
+	// The audit log records the client's address from the header (the row
+	// is written in the background, within tens of milliseconds of the
+	// 226).
+	testenv.Eventually(t, 10*time.Second, func() error {
+		code, raw := n.api("GET", "/api/v1/transfers?limit=100", token, nil)
+		var list struct {
+			Items []map[string]any `json:"items"`
+		}
+		if code != 200 || json.Unmarshal(raw, &list) != nil {
+			return fmt.Errorf("transfers: %d %s", code, raw)
+		}
+		for _, it := range list.Items {
+			if p, _ := it["path"].(string); strings.HasSuffix(p, "v2-127.0.0.5.txt") && it["operation"] == "upload" {
+				if ra, _ := it["remote_addr"].(string); !strings.HasPrefix(ra, "127.0.0.5:") {
+					t.Errorf("audit of an upload through the balancer: remote_addr %q, want the client 127.0.0.5", ra)
+				}
+				return nil
 			}
 		}
-	}
-	if !found {
-		t.Errorf("no upload of /v2-127.0.0.5.txt in the audit log: %s", raw)
-	}
+		return fmt.Errorf("no upload of /v2-127.0.0.5.txt in the audit log: %s", raw)
+	})
 
 	// SIGTERM stops the wrapped listeners like plain ones.
 	if err := n.stop(); err != nil || strings.Contains(n.logs(), "level=ERROR") {

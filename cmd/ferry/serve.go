@@ -20,6 +20,7 @@ import (
 	"github.com/ferryhq/ferry/mailbox"
 	"github.com/ferryhq/ferry/mailsec"
 	"github.com/ferryhq/ferry/metrics"
+	"github.com/ferryhq/ferry/migrations"
 	"github.com/ferryhq/ferry/notify"
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
@@ -89,6 +90,20 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if st.Dialect() == migrations.SQLite {
+		// Small uploads' intents in a file beside the database: one write
+		// before their 226 instead of a transaction (see store.OpenUploadLog).
+		moved, unreadable, err := st.OpenUploadLog(ctx, cfg.SQLitePath()+"-uploads")
+		switch {
+		case errors.Is(err, store.ErrUploadLogInUse):
+			log.Warn("another process serves this database: upload intents stay in the database", "err", err)
+		case err != nil:
+			return fmt.Errorf("upload log: %w", err)
+		case moved+unreadable > 0:
+			log.Warn("upload intents of a process that stopped moved into the database for recovery",
+				"moved", moved, "unreadable", unreadable)
+		}
+	}
 	// The audit log's counters in /metrics, counted as this node writes rows.
 	audit := metrics.NewAudit()
 	st.CountAuditWith(audit)
