@@ -526,8 +526,14 @@ func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time,
 		if sha256 != "" {
 			t.SHA256 = sha256
 		}
-		_, err := s.recordTransfers(ctx, []*Transfer{t}, nil, false)
-		return err
+		if _, err := s.recordTransfers(ctx, []*Transfer{t}, nil, false); err != nil {
+			// Where recovery finds it, as a failed finish leaves any intent.
+			if _, perr := s.ParkLoggedUpload(context.WithoutCancel(ctx), t); perr != nil {
+				err = errors.Join(err, perr)
+			}
+			return err
+		}
+		return nil
 	}
 	var t Transfer
 	err := s.Tx(ctx, func(tx *Store) error {

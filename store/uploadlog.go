@@ -58,7 +58,8 @@ type usageDelta struct{ bytes, files int64 }
 // into upload_intents first (a partner or account deleted since is
 // cleared from its intent, as the foreign keys would have), except those
 // whose audit row is written already: it returns how many it moved, and
-// how many it could not read (a file edited by hand) and dropped.
+// how many it could not read (a file edited by hand) and dropped. It is
+// called once, after Open and before the Store is used by anything else.
 func (s *Store) OpenUploadLog(ctx context.Context, path string) (moved, unreadable int, err error) {
 	if s.dialect != migrations.SQLite {
 		return 0, 0, errors.New("store: the upload log is for SQLite")

@@ -234,8 +234,8 @@ func TestUploadLogAfterACrash(t *testing.T) {
 }
 
 // A logged upload whose finish the database refuses (its partner was
-// deleted after the upload began) is parked in upload_intents, where
-// recovery ends it, and leaves the log.
+// deleted after the upload began), by the audit writer or FinishUpload, is
+// parked in upload_intents, where recovery ends it, and leaves the log.
 func TestUploadLogParksAFailedFinish(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ferry.db")
@@ -250,6 +250,11 @@ func TestUploadLogParksAFailedFinish(t *testing.T) {
 	if err := s.BeginUpload(ctx, r); err != nil {
 		t.Fatal(err)
 	}
+	r2 := *r
+	r2.ID, r2.Path, r2.StagingPath = "", "/b", ".ferry-partial/b"
+	if err := s.BeginUpload(ctx, &r2); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.DeletePartner(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -259,9 +264,13 @@ func TestUploadLogParksAFailedFinish(t *testing.T) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// FinishUpload, the same.
+	if err := s.FinishUpload(ctx, r2.ID, time.Now(), "", nil); err == nil {
+		t.Fatal("FinishUpload of an upload whose partner is gone succeeded")
+	}
 	rows, err := s.CommittingUploads(ctx)
-	if err != nil || len(rows) != 1 || rows[0].ID != r.ID || rows[0].PartnerID != nil {
-		t.Fatalf("intents after the failed finish: %+v %v", rows, err)
+	if err != nil || len(rows) != 2 || rows[0].ID != r.ID || rows[0].PartnerID != nil || rows[1].ID != r2.ID {
+		t.Fatalf("intents after the failed finishes: %+v %v", rows, err)
 	}
 	if fi, err := os.Stat(path + "-uploads"); err != nil || fi.Size() != 0 {
 		t.Fatalf("the log after the intent was parked: %v %v", fi, err)
