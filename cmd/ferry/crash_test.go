@@ -23,16 +23,38 @@ import (
 	"github.com/ferryhq/ferry/vfs"
 )
 
-// The Ferry process killed with SIGKILL in the middle of an upload and
-// started again: no finished-looking file, no finished audit row, and the
-// upload resumes where the data stopped.
-func TestKillDuringUploadThenResume(t *testing.T) {
+// crashNode is a node (not started) in a new folder, with partner acme
+// and its account alice (password s3cret-password).
+func crashNode(t *testing.T) (*node, string) {
+	t.Helper()
 	bin := buildFerry(t)
 	dir := t.TempDir()
 	f := &ferryCmd{t: t, bin: bin, dir: dir}
 	f.ok("", "partner", "create", "acme")
 	f.ok("s3cret-password\n", "account", "create", "--partner", "acme", "alice", "--password-stdin")
 	n := newNode(t, "crash", bin, dir)
+	return n, dir
+}
+
+// restart starts n again, once healthy opens its database beside it
+// (closed when the test ends).
+func restart(t *testing.T, n *node, dir string) *store.Store {
+	t.Helper()
+	n.start()
+	n.waitHealthy()
+	st, err := store.Open(context.Background(), "", store.Options{SQLitePath: filepath.Join(dir, "data", "ferry.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// The Ferry process killed with SIGKILL in the middle of an upload and
+// started again: no finished-looking file, no finished audit row, and the
+// upload resumes where the data stopped.
+func TestKillDuringUploadThenResume(t *testing.T) {
+	n, dir := crashNode(t)
 	n.start()
 	n.waitHealthy()
 	ftpAddr := n.ftp
@@ -93,13 +115,7 @@ func TestKillDuringUploadThenResume(t *testing.T) {
 	if _, err := os.Stat(target); !os.IsNotExist(err) {
 		t.Fatalf("a killed upload left a finished-looking file: %v", err)
 	}
-	n.start()
-	n.waitHealthy()
-	st, err := store.Open(context.Background(), "", store.Options{SQLitePath: filepath.Join(dir, "data", "ferry.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := restart(t, n, dir)
 	rows, err := st.ListTransfers(context.Background(), store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK})
 	if err != nil || len(rows) != 0 {
 		t.Fatalf("finished upload rows after the kill: %+v %v", rows, err)
@@ -142,12 +158,7 @@ func TestKillDuringUploadThenResume(t *testing.T) {
 // database write before the 226), which the restart moves into
 // upload_intents.
 func TestKillAfterSmallUploads(t *testing.T) {
-	bin := buildFerry(t)
-	dir := t.TempDir()
-	f := &ferryCmd{t: t, bin: bin, dir: dir}
-	f.ok("", "partner", "create", "acme")
-	f.ok("s3cret-password\n", "account", "create", "--partner", "acme", "alice", "--password-stdin")
-	n := newNode(t, "crash", bin, dir)
+	n, dir := crashNode(t)
 	logPath := filepath.Join(dir, "data", "ferry.db-uploads")
 	var names []string
 	// The writer's batch waits 20 ms for more rows: a kill right after a
@@ -179,13 +190,7 @@ func TestKillAfterSmallUploads(t *testing.T) {
 			t.Fatal("five kills right after a 226 found no intent in the upload log")
 		}
 	}
-	n.start()
-	n.waitHealthy()
-	st, err := store.Open(context.Background(), "", store.Options{SQLitePath: filepath.Join(dir, "data", "ferry.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := restart(t, n, dir)
 	done, err := st.ListTransfers(context.Background(), store.TransferFilter{Operation: store.OpUpload, Status: store.StatusOK, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
