@@ -70,27 +70,26 @@ func Open(path string, limit int64) (*Log, []Record, error) {
 	var order []string
 	data := map[string]json.RawMessage{}
 	r := bufio.NewReaderSize(f, maxLine)
+	var whole int64 // the file up to the end of its last whole line
 	for {
 		b, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// Longer than any line Add writes: skip to its end.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				l.size += int64(len(b))
-				b, err = r.ReadSlice('\n')
-			}
+		long := false
+		for errors.Is(err, bufio.ErrBufferFull) { // longer than any line Add writes: skipped
 			l.size += int64(len(b))
-			continue
+			long = true
+			b, err = r.ReadSlice('\n')
 		}
 		l.size += int64(len(b))
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break // a last line without its newline was cut short
-			}
 			f.Close()
 			return nil, nil, fmt.Errorf("intentlog: read %s: %w", path, err)
 		}
+		whole = l.size
 		var ln line
-		if json.Unmarshal(b, &ln) != nil {
+		if long || json.Unmarshal(b, &ln) != nil {
 			continue
 		}
 		switch {
@@ -105,6 +104,15 @@ func Open(path string, limit int64) (*Log, []Record, error) {
 				delete(l.open, id)
 			}
 		}
+	}
+	if l.size > whole {
+		// A last line a crash cut short: cut off, or the next line would
+		// run into it.
+		if err := f.Truncate(whole); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("intentlog: cut %s short: %w", path, err)
+		}
+		l.size = whole
 	}
 	var recs []Record
 	for _, id := range order {

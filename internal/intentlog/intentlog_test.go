@@ -73,7 +73,7 @@ func TestReopenFindsOpenRecords(t *testing.T) {
 }
 
 // A crash during a write leaves a line cut short at the end: it is
-// skipped, and the lines before it count.
+// skipped (and cut off), and the lines before it count.
 func TestTornLastLineIsSkipped(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "intents.log")
 	l, _, err := Open(path, 0)
@@ -96,9 +96,21 @@ func TestTornLastLineIsSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	if got := fmt.Sprint(ids(recs)); got != "[a]" {
 		t.Fatalf("open records = %s", got)
+	}
+	// The cut line is gone: the next record does not run into it.
+	if err := l.Add("c", rec(3)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l, recs, err = Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got := fmt.Sprint(ids(recs)); got != "[a c]" {
+		t.Fatalf("open records after one more = %s", got)
 	}
 }
 
