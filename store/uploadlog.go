@@ -124,8 +124,8 @@ func (s *Store) parkIntent(ctx context.Context, t *Transfer) (int64, error) {
 
 // logUpload is BeginUpload for an upload the log may take: it reports
 // false when the partner has a quota (the caller reserves it in the
-// database) or the log refused the intent (the caller records it in the
-// database instead).
+// database; DeferUsage is cleared) or the log refused the intent (the
+// caller records it in the database instead).
 func (s *Store) logUpload(ctx context.Context, t *Transfer) (bool, error) {
 	u := s.uploads
 	// Counted as pending before the quota is read: a reservation against
@@ -138,6 +138,11 @@ func (s *Store) logUpload(ctx context.Context, t *Transfer) (bool, error) {
 		u.add(t, -1)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, ErrNotFound
+		}
+		if err == nil {
+			// A quota to enforce: reserved at once, without reading it
+			// again (reserving under a quota removed meanwhile is harmless).
+			t.DeferUsage = false
 		}
 		return false, translate(err)
 	}
