@@ -53,8 +53,8 @@ type usageDelta struct{ bytes, files int64 }
 // OpenUploadLog keeps the intents of small uploads of partners without a
 // quota in the file at path (see uploadLog), SQLite only, for the one
 // process that serves uploads: another process with the file open makes
-// it fail (intentlog.ErrLocked), and uploads then keep their intents in
-// the database. The intents a previous process left in the file are moved
+// it fail with ErrUploadLogInUse, and that process's uploads keep their
+// intents in the database. The intents a previous process left in the file are moved
 // into upload_intents first (a partner or account deleted since is
 // cleared from its intent, as the foreign keys would have), except those
 // whose audit row is written already: it returns how many it moved, and
