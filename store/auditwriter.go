@@ -100,8 +100,7 @@ func (w *AuditWriter) Start() {
 // uploads in one. A crash before leaves the row committing, for
 // RecoverUploads to finish, as a failed FinishUpload does.
 func (w *AuditWriter) Finish(t *Transfer, finished time.Time, extra func(tx *Store) error) {
-	at := finished.UTC()
-	t.finish, t.FinishedAt, t.Status = &finishing{extra: extra}, &at, StatusOK
+	t.markFinished(finished, extra)
 	w.Add(t)
 }
 

@@ -132,6 +132,22 @@ func (s *Store) PartnerUsage(ctx context.Context, id string) (Usage, error) {
 	return u, translate(err)
 }
 
+// partnerQuota reads a partner's quota only, with a prepared statement (an
+// upload's reservation reads it before its 226); ErrNotFound without the
+// partner.
+func (s *Store) partnerQuota(ctx context.Context, id string) (Usage, error) {
+	var q Usage
+	err := s.scanRow(ctx, `SELECT quota_bytes, quota_files FROM partners WHERE id = ?`, []any{id},
+		&q.QuotaBytes, &q.QuotaFiles)
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, ErrNotFound
+	}
+	return q, translate(err)
+}
+
+// limited is whether a quota is set.
+func (u Usage) limited() bool { return u.QuotaBytes != 0 || u.QuotaFiles != 0 }
+
 // PartnerBySlug returns one partner with its contacts.
 func (s *Store) PartnerBySlug(ctx context.Context, slug string) (*Partner, error) {
 	var p Partner

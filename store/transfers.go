@@ -78,6 +78,13 @@ type Transfer struct {
 
 type finishing struct{ extra func(tx *Store) error }
 
+// markFinished makes t a committing upload's finish, done at finished,
+// for recordTransfers to write (with extra in its transaction).
+func (t *Transfer) markFinished(finished time.Time, extra func(tx *Store) error) {
+	at := finished.UTC()
+	t.finish, t.FinishedAt, t.Status = &finishing{extra: extra}, &at, StatusOK
+}
+
 // Operations in the audit log.
 const (
 	OpLogin    = "login"
@@ -241,16 +248,15 @@ func (s *Store) recordTransfers(ctx context.Context, rows []*Transfer, then func
 // applyUsage adds up the usage changes of the rows marked ApplyUsage and
 // applies them, one update per partner.
 func (s *Store) applyUsage(ctx context.Context, rows []*Transfer) error {
-	type delta struct{ bytes, files int64 }
 	var order []string
-	sum := map[string]*delta{}
+	sum := map[string]*usageDelta{}
 	for _, t := range rows {
 		if !t.ApplyUsage || t.PartnerID == nil || (t.UsageBytes == 0 && t.UsageFiles == 0) {
 			continue
 		}
 		d := sum[*t.PartnerID]
 		if d == nil {
-			d = &delta{}
+			d = &usageDelta{}
 			sum[*t.PartnerID] = d
 			order = append(order, *t.PartnerID)
 		}
@@ -435,15 +441,11 @@ func (s *Store) reserveUpload(ctx context.Context, t *Transfer) (after *Usage, r
 		if t.DeferUsage && (t.UsageBytes != 0 || t.UsageFiles != 0) {
 			// A read, not a write: the partner row (and its page in the
 			// WAL) stays as it is when there is no quota to enforce.
-			err := s.scanRow(ctx, `SELECT quota_bytes, quota_files FROM partners WHERE id = ?`, []any{*t.PartnerID},
-				&after.QuotaBytes, &after.QuotaFiles)
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil, false, ErrNotFound
-			}
+			q, err := s.partnerQuota(ctx, *t.PartnerID)
 			if err != nil {
-				return nil, false, translate(err)
+				return nil, false, err
 			}
-			reserved = after.QuotaBytes != 0 || after.QuotaFiles != 0
+			*after, reserved = q, q.limited()
 		}
 		if reserved {
 			if err := s.addUsage(ctx, *t.PartnerID, t.UsageBytes, t.UsageFiles, true, after); err != nil {
@@ -521,8 +523,7 @@ func (s *Store) FinishUpload(ctx context.Context, id string, finished time.Time,
 	if t := s.uploads.logged(id); t != nil {
 		// Its intent is in the upload log: its row is written, as the
 		// audit writer writes it.
-		at := finished.UTC()
-		t.finish, t.FinishedAt, t.Status = &finishing{extra: extra}, &at, StatusOK
+		t.markFinished(finished, extra)
 		if sha256 != "" {
 			t.SHA256 = sha256
 		}

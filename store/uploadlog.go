@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +47,7 @@ type uploadLog struct {
 	rows    map[string]*Transfer  // ID: a logged upload not finished yet
 }
 
+// usageDelta is a change of a partner's usage counters.
 type usageDelta struct{ bytes, files int64 }
 
 // OpenUploadLog keeps the intents of small uploads of partners without a
@@ -112,13 +112,11 @@ func (s *Store) OpenUploadLog(ctx context.Context, path string) (moved, unreadab
 func (s *Store) parkIntent(ctx context.Context, t *Transfer) (int64, error) {
 	v := transferValues(t)
 	v[13], v[19] = StatusCommitting, nil // status, finished_at
-	args := append([]any{v[0], t.PartnerID, t.AccountID}, v[3:]...)
-	args = append(args, t.ID, t.ID)
 	n, err := s.exec(ctx, `INSERT INTO upload_intents (`+transferColumns+`, usage_reserved)
 		SELECT ?, (SELECT id FROM partners WHERE id = ?), (SELECT id FROM accounts WHERE id = ?)`+
 		strings.Repeat(", ?", len(v)-3)+`, FALSE
 		WHERE NOT EXISTS (SELECT 1 FROM transfers WHERE id = ?) AND NOT EXISTS (SELECT 1 FROM upload_intents WHERE id = ?)`,
-		args...)
+		append(v, t.ID, t.ID)...)
 	return n, translate(err)
 }
 
@@ -131,20 +129,15 @@ func (s *Store) logUpload(ctx context.Context, t *Transfer) (bool, error) {
 	// Counted as pending before the quota is read: a reservation against
 	// a quota set after the read counts it.
 	u.add(t, 1)
-	var quota Usage
-	err := s.scanRow(ctx, `SELECT quota_bytes, quota_files FROM partners WHERE id = ?`, []any{*t.PartnerID},
-		&quota.QuotaBytes, &quota.QuotaFiles)
-	if err != nil || quota.QuotaBytes != 0 || quota.QuotaFiles != 0 {
+	quota, err := s.partnerQuota(ctx, *t.PartnerID)
+	if err != nil || quota.limited() {
 		u.add(t, -1)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, ErrNotFound
-		}
 		if err == nil {
 			// A quota to enforce: reserved at once, without reading it
 			// again (reserving under a quota removed meanwhile is harmless).
 			t.DeferUsage = false
 		}
-		return false, translate(err)
+		return false, err
 	}
 	data, err := json.Marshal(t)
 	if err == nil {
