@@ -102,8 +102,15 @@ func LoadTemplates(dir string) (*Templates, error) {
 type Data struct {
 	Kind    string // upload, quota, test, expectation
 	Partner PartnerInfo
-	Files   []FileInfo // uploads: one, or several in a digest
-	Quota   *QuotaInfo // quota alerts
+	Files   []FileInfo // uploads: one, or several in a digest (every one)
+	// Listed is the first ListedFiles of Files, the ones the built-in
+	// templates name; More is how many of Files are not in Listed, and
+	// TotalSize (TotalText) the size of all of Files.
+	Listed    []FileInfo
+	More      int
+	TotalSize int64
+	TotalText string
+	Quota     *QuotaInfo // quota alerts
 	// Expectation is an expected delivery that was missed, or came late
 	// after a miss.
 	Expectation *ExpectationInfo
@@ -116,6 +123,23 @@ type Data struct {
 	// operatorsOnly: the alert is for operator addresses only, so no copy
 	// goes into the partner's mailbox.
 	operatorsOnly bool
+}
+
+// ListedFiles is the most files the built-in upload templates name in one
+// alert; a digest of more says how many more there are and their size. A
+// burst of a thousand small uploads made a 435 KB digest that listed every
+// file in text and HTML (2026-12-07): past what mail clients show
+// unclipped, and about a quarter of the CPU of its alerts (render, sign,
+// store).
+const ListedFiles = 50
+
+// setFiles sets Files and what the templates say of them.
+func (d *Data) setFiles(files []FileInfo) {
+	d.Files, d.Listed, d.More, d.TotalSize = files, files[:min(len(files), ListedFiles)], max(len(files)-ListedFiles, 0), 0
+	for _, f := range files {
+		d.TotalSize += f.Size
+	}
+	d.TotalText = SizeText(d.TotalSize)
 }
 
 // PartnerInfo names the partner.
@@ -308,8 +332,8 @@ func sampleData(kind string) *Data {
 		MessageID: "sample@ferry.localhost", Time: now, TimeText: timeText(now)}
 	switch kind {
 	case "upload":
-		d.Files = []FileInfo{fileInfo(UploadPayload{Path: "/in/report.csv", Size: 1234, SHA256: strings.Repeat("ab", 32),
-			Username: "alice", FinishedAt: now})}
+		d.setFiles([]FileInfo{fileInfo(UploadPayload{Path: "/in/report.csv", Size: 1234, SHA256: strings.Repeat("ab", 32),
+			Username: "alice", FinishedAt: now})})
 	case "quota":
 		d.Quota = quotaInfo(QuotaPayload{Threshold: 80, UsedBytes: 85, QuotaBytes: 100})
 	case "expectation":

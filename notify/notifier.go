@@ -510,13 +510,15 @@ func (n *Notifier) data(head store.Notification, rows []store.Notification, p *s
 		Mailbox: p.Slug + "@" + cmp.Or(n.MailDomain, "ferry.localhost"), MessageID: head.MessageID, Time: t, TimeText: timeText(t)}
 	switch head.Kind {
 	case store.NotifyKindUpload:
+		files := make([]FileInfo, 0, len(rows))
 		for _, r := range rows {
 			var up UploadPayload
 			if err := json.Unmarshal([]byte(r.Payload), &up); err != nil {
 				return nil, fmt.Errorf("payload of %s: %w", r.ID, err)
 			}
-			d.Files = append(d.Files, fileInfo(up))
+			files = append(files, fileInfo(up))
 		}
+		d.setFiles(files)
 	case store.NotifyKindQuota:
 		var q QuotaPayload
 		if err := json.Unmarshal([]byte(head.Payload), &q); err != nil {

@@ -400,6 +400,50 @@ func TestDigestFoldsBurst(t *testing.T) {
 	})
 }
 
+// A digest of more uploads than ListedFiles names the first ones, in the
+// order they came, and says how many more there are and the size of all.
+func TestDigestListsItsFirstFiles(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.outbox.Digest = time.Minute
+		ctx := context.Background()
+		const total = notify.ListedFiles + 10
+		err := e.db.Tx(ctx, func(tx *store.Store) error {
+			for i := range total {
+				err := e.outbox.OnUpload(ctx, tx, &store.Transfer{ID: store.NewID(), PartnerID: &e.acme.ID, Username: "alice",
+					Path: fmt.Sprintf("/in/part-%03d.csv", i), FileSize: 1024, SHA256: strings.Repeat("ab", 32)})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := e.notifier()
+		n.Now = func() time.Time { return time.Now().Add(time.Minute + time.Second) }
+		if k := runOnce(t, n); k != 1 {
+			t.Fatalf("claimed %d batches, want 1", k)
+		}
+		p := parse(t, e.relay.wait(1, 5*time.Second)[0].Data)
+		if subject, _ := p.Header.Subject(); subject != fmt.Sprintf("[Ferry] ACME Corp: %d new files (part-000.csv, ...)", total) {
+			t.Errorf("Subject %q", subject)
+		}
+		for _, body := range []string{p.Text, p.HTML} {
+			for i := range total {
+				name := fmt.Sprintf("part-%03d.csv", i)
+				if listed := strings.Contains(body, name); listed != (i < notify.ListedFiles) {
+					t.Errorf("%s listed: %v", name, listed)
+				}
+			}
+			if !strings.Contains(body, fmt.Sprintf("%d new files on Ferry, 60.0 KiB (61440 bytes) in all.", total)) ||
+				!strings.Contains(body, "and 10 more files, not listed here") {
+				t.Errorf("the digest does not count what it leaves out:\n%s", body)
+			}
+		}
+	})
+}
+
 // A file name with CR/LF and "Bcc:" cannot add a header or a recipient.
 func TestHeaderInjectionThroughFileName(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
