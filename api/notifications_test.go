@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -201,6 +202,51 @@ func TestNotifications(t *testing.T) {
 			if !p.hasField(field) {
 				t.Errorf("%s: 400 does not name %s: %+v", q, field, p.Errors)
 			}
+		}
+	})
+}
+
+// The alerts of uploads finished in one transaction (an audit writer's
+// batch) are one row per partner, listed with an UploadsPayload.
+func TestNotificationOfUploadsTogether(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		h := newHarnessOn(t, st, harnessOpts{})
+		ctx := context.Background()
+		acme := h.createPartner("acme")
+		other := h.createPartner("other")
+		err := st.Tx(ctx, func(tx *store.Store) error {
+			for i, pid := range []string{acme.ID, acme.ID, other.ID, acme.ID} {
+				err := h.outbox.OnUpload(ctx, tx, &store.Transfer{ID: store.NewID(), PartnerID: &pid, Username: "alice",
+					Path: fmt.Sprintf("/in/%d.csv", i), FileSize: int64(i), SHA256: strings.Repeat("ab", 32)})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pg pageDoc[notificationDoc]
+		h.do("GET", "/api/v1/notifications?partner=acme&kind=upload", h.auditor, nil).want(t, http.StatusOK).decode(t, &pg)
+		var payload struct {
+			Uploads []struct {
+				Path string `json:"path"`
+			} `json:"uploads"`
+		}
+		if len(pg.Items) != 1 {
+			t.Fatalf("%d rows for acme, want 1", len(pg.Items))
+		}
+		if err := json.Unmarshal(pg.Items[0].Payload, &payload); err != nil {
+			t.Fatal(err)
+		}
+		if len(payload.Uploads) != 3 || payload.Uploads[0].Path != "/in/0.csv" || payload.Uploads[2].Path != "/in/3.csv" {
+			t.Errorf("acme's payload: %s", pg.Items[0].Payload)
+		}
+		// One upload: an UploadPayload, as ever.
+		h.do("GET", "/api/v1/notifications?partner=other&kind=upload", h.auditor, nil).want(t, http.StatusOK).decode(t, &pg)
+		if len(pg.Items) != 1 || !strings.Contains(string(pg.Items[0].Payload), `"path":"/in/2.csv"`) {
+			t.Errorf("other's rows: %+v", pg.Items)
 		}
 	})
 }

@@ -326,22 +326,31 @@ func (s *stack) transfers() []transferRow {
 
 type notification struct{ file, status string }
 
-// notifications is acme's upload notifications (the uploaded file's name
-// and the row's status), through the API.
+// notifications is acme's upload notifications (each uploaded file's name
+// and its row's status: uploads finished together share a row), through
+// the API.
 func (s *stack) notifications() []notification {
 	s.t.Helper()
+	type upload struct {
+		Path string `json:"path"`
+	}
 	var page struct {
 		Items []struct {
 			Status  string `json:"status"`
 			Payload struct {
-				Path string `json:"path"`
+				upload
+				Uploads []upload `json:"uploads"`
 			} `json:"payload"`
 		} `json:"items"`
 	}
 	s.apiInto("/api/v1/notifications?partner=acme&kind=upload&limit=500", &page)
 	var out []notification
 	for _, it := range page.Items {
-		out = append(out, notification{path.Base(it.Payload.Path), it.Status})
+		for _, u := range append(it.Payload.Uploads, it.Payload.upload) {
+			if u.Path != "" {
+				out = append(out, notification{path.Base(u.Path), it.Status})
+			}
+		}
 	}
 	return out
 }

@@ -512,11 +512,20 @@ func (n *Notifier) data(head store.Notification, rows []store.Notification, p *s
 	case store.NotifyKindUpload:
 		files := make([]FileInfo, 0, len(rows))
 		for _, r := range rows {
-			var up UploadPayload
+			// An UploadPayload, or an UploadsPayload.
+			var up struct {
+				UploadPayload
+				UploadsPayload
+			}
 			if err := json.Unmarshal([]byte(r.Payload), &up); err != nil {
 				return nil, fmt.Errorf("payload of %s: %w", r.ID, err)
 			}
-			files = append(files, fileInfo(up))
+			if len(up.Uploads) == 0 {
+				up.Uploads = []UploadPayload{up.UploadPayload}
+			}
+			for _, u := range up.Uploads {
+				files = append(files, fileInfo(u))
+			}
 		}
 		d.setFiles(files)
 	case store.NotifyKindQuota:

@@ -199,13 +199,73 @@ func (o *Outbox) OnUpload(ctx context.Context, tx *store.Store, t *store.Transfe
 	if t.AccountID != nil {
 		p.AccountID = *t.AccountID
 	}
-	if _, err := o.insert(ctx, tx, pid, store.NotifyKindUpload, p, o.uploadDue(pid, now)); err != nil {
+	due := o.uploadDue(pid, now)
+	if b, ok := tx.Batch(alertsKey{o}, func() store.Batcher { return &uploadAlerts{o: o} }).(*uploadAlerts); ok {
+		b.add(pid, p, due)
+	} else if _, err := o.insert(ctx, tx, pid, store.NotifyKindUpload, p, due); err != nil {
 		return err
 	}
 	if err := o.Event(ctx, tx, EventUploadFinished, pid, p); err != nil {
 		return err
 	}
 	return o.checkQuota(ctx, tx, pid, t.UsageBytes, t.UsageFiles, t.Reserved)
+}
+
+// UploadsPayload is the payload of the alert of several uploads finished
+// in one transaction (an audit writer's batch); the alert of one upload
+// has an UploadPayload.
+type UploadsPayload struct {
+	Uploads []UploadPayload `json:"uploads"`
+}
+
+// alertsKey keys an Outbox's uploadAlerts in a transaction.
+type alertsKey struct{ o *Outbox }
+
+// uploadAlerts gathers the upload alerts of one transaction and writes
+// them at its end as one outbox row per partner (a store.Batcher). A
+// burst of small uploads finished a few dozen at a time by the audit
+// writer wrote, folded into its mail and settled a row per upload: about
+// a tenth of the CPU of each upload (2026-12-07).
+type uploadAlerts struct {
+	o     *Outbox
+	order []string // partner IDs, in the order of their first upload
+	by    map[string]*partnerUploads
+}
+
+type partnerUploads struct {
+	uploads []UploadPayload
+	due     time.Time // the earliest
+}
+
+func (a *uploadAlerts) add(partnerID string, p UploadPayload, due time.Time) {
+	if a.by == nil {
+		a.by = map[string]*partnerUploads{}
+	}
+	pu := a.by[partnerID]
+	if pu == nil {
+		pu = &partnerUploads{due: due}
+		a.by[partnerID] = pu
+		a.order = append(a.order, partnerID)
+	}
+	pu.uploads = append(pu.uploads, p)
+	if due.Before(pu.due) {
+		pu.due = due
+	}
+}
+
+func (a *uploadAlerts) Flush(ctx context.Context, tx *store.Store) error {
+	for _, pid := range a.order {
+		pu := a.by[pid]
+		var payload any = pu.uploads[0]
+		if len(pu.uploads) > 1 {
+			payload = UploadsPayload{Uploads: pu.uploads}
+		}
+		if _, err := a.o.insert(ctx, tx, pid, store.NotifyKindUpload, payload, pu.due); err != nil {
+			return err
+		}
+	}
+	a.order, a.by = nil, nil
+	return nil
 }
 
 // checkQuota compares the partner's usage before and after a change of

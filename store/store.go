@@ -64,11 +64,64 @@ type Store struct {
 	uploads *uploadLog
 }
 
-// txMemo keeps reads a transaction repeats: the audit writer's batch asks
-// for the webhooks once per upload it finishes.
+// txMemo keeps reads a transaction repeats (the audit writer's batch asks
+// for the webhooks once per upload it finishes) and the batchers of the
+// transaction.
 type txMemo struct {
 	hooks     []Webhook
 	hooksRead bool
+	batchers  []batcherOf
+}
+
+type batcherOf struct {
+	key any
+	b   Batcher
+}
+
+// Batcher is work a transaction gathers from its statements and writes at
+// its end, in one go: the upload alerts of an audit writer's batch, one
+// outbox row per partner instead of one per upload.
+type Batcher interface {
+	Flush(ctx context.Context, tx *Store) error
+}
+
+// Batch returns the Batcher s's transaction keeps under key, made by create
+// at the first call of the transaction. Its Flush runs in the transaction
+// once the function given to Tx has returned without error, before the
+// commit; an error of Flush rolls the transaction back, as the function's
+// would. Outside a transaction Batch returns nil: the caller writes at once.
+func (s *Store) Batch(key any, create func() Batcher) Batcher {
+	if s.memo == nil {
+		return nil
+	}
+	for _, b := range s.memo.batchers {
+		if b.key == key {
+			return b.b
+		}
+	}
+	b := create()
+	s.memo.batchers = append(s.memo.batchers, batcherOf{key, b})
+	return b
+}
+
+// flushBatchers runs the Flush of each Batcher of s's transaction, in the
+// order they were made (one made by a Flush runs too).
+func (s *Store) flushBatchers(ctx context.Context) error {
+	for i := 0; s.memo != nil && i < len(s.memo.batchers); i++ {
+		if err := s.memo.batchers[i].b.Flush(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runTx runs fn on tx, the Store of a transaction, then the Flush of the
+// batchers fn made.
+func runTx(ctx context.Context, tx *Store, fn func(tx *Store) error) error {
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.flushBatchers(ctx)
 }
 
 // Options tune Open.
@@ -300,11 +353,11 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 			// As gorm's Begin makes its transaction's handle.
 			tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
 			tx.Statement.ConnPool = c
-			return fn(s.in(tx, s.writer))
+			return runTx(ctx, s.in(tx, s.writer), fn)
 		}))
 	}
 	// PostgreSQL, or a Store in a transaction already (a savepoint).
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return fn(s.in(tx, s.held)) })
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return runTx(ctx, s.in(tx, s.held), fn) })
 	return translate(err)
 }
 

@@ -138,3 +138,76 @@ func TestTxWholeOrNothing(t *testing.T) {
 		works("after-commit-failure")
 	})
 }
+
+// partnerBatch creates its partners at the end of the transaction.
+type partnerBatch struct {
+	slugs   []string
+	flushed int
+	fail    error
+}
+
+func (b *partnerBatch) Flush(ctx context.Context, tx *store.Store) error {
+	b.flushed++
+	if b.fail != nil {
+		return b.fail
+	}
+	for _, slug := range b.slugs {
+		if err := tx.CreatePartner(ctx, &store.Partner{Slug: slug, Name: slug, Enabled: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestTxBatch: a transaction keeps one Batcher per key, flushes it once
+// after the transaction's function, inside the transaction, and a Flush
+// that fails rolls the whole transaction back. Outside a transaction there
+// is none.
+func TestTxBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		type key struct{}
+		if b := s.Batch(key{}, func() store.Batcher { return &partnerBatch{} }); b != nil {
+			t.Fatalf("a Batcher outside a transaction: %v", b)
+		}
+		run := func(fail error, slugs ...string) (*partnerBatch, error) {
+			var pb *partnerBatch
+			err := s.Tx(ctx, func(tx *store.Store) error {
+				if err := tx.CreatePartner(ctx, &store.Partner{Slug: "own-" + slugs[0], Name: "own", Enabled: true}); err != nil {
+					return err
+				}
+				for _, slug := range slugs {
+					b := tx.Batch(key{}, func() store.Batcher { return &partnerBatch{fail: fail} }).(*partnerBatch)
+					if pb != nil && b != pb {
+						t.Error("a second Batcher under one key")
+					}
+					pb = b
+					b.slugs = append(b.slugs, slug)
+				}
+				if pb.flushed != 0 {
+					t.Error("flushed before the function returned")
+				}
+				return nil
+			})
+			return pb, err
+		}
+		pb, err := run(nil, "a", "b")
+		if err != nil || pb.flushed != 1 {
+			t.Fatalf("Tx: %v, flushed %d times", err, pb.flushed)
+		}
+		for _, slug := range []string{"own-a", "a", "b"} {
+			if _, err := s.PartnerBySlug(ctx, slug); err != nil {
+				t.Errorf("%s: %v", slug, err)
+			}
+		}
+		boom := errors.New("boom")
+		if _, err := run(boom, "c"); !errors.Is(err, boom) {
+			t.Fatalf("Tx with a failing Flush: %v", err)
+		}
+		for _, slug := range []string{"own-c", "c"} {
+			if _, err := s.PartnerBySlug(ctx, slug); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s after the failed Flush: %v, want ErrNotFound", slug, err)
+			}
+		}
+	})
+}
