@@ -169,7 +169,12 @@ type ClaimOptions struct {
 	// the partner's other uploads already due (queued up in a burst while
 	// earlier mail was being sent) are folded in.
 	Digest    time.Duration
-	DigestMax int // uploads per digest mail; 0: 1000
+	DigestMax int // rows per digest mail; 0: 1000
+	// DigestBytes bounds the payloads of a digest's rows together (0: 1
+	// MiB): a row of uploads finished together lists many (a few hundred
+	// at most), and the notifier builds the mail from all of its rows in
+	// memory. A thousand rows of one upload each come to about 400 KB.
+	DigestBytes int
 
 	betweenHeads func() // tests: runs after a batch is claimed, before the next (see export_test.go)
 	betweenFolds func() // tests: runs before each transaction of a fold after the claim's
@@ -193,6 +198,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 	}
 	if o.DigestMax <= 0 {
 		o.DigestMax = 1000
+	}
+	if o.DigestBytes <= 0 {
+		o.DigestBytes = 1 << 20
 	}
 	now := dbTime(o.Now)
 	if o.Now.IsZero() {
@@ -282,9 +290,21 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions) ([]Notif
 				fq = fq.Where("next_attempt_at <= ?", now)
 			}
 			fq = tx.lockSkip(fq)
-			var fold []string
-			if err := fq.Pluck("id", &fold).Error; err != nil {
+			var cands []struct {
+				ID    string
+				Bytes int64
+			}
+			if err := fq.Select("id, length(payload) AS bytes").Scan(&cands).Error; err != nil {
 				return translate(err)
+			}
+			// The oldest first, as long as the payloads fit DigestBytes.
+			var fold []string
+			room := int64(o.DigestBytes - len(n.Payload))
+			for _, c := range cands {
+				if room -= c.Bytes; room < 0 {
+					break
+				}
+				fold = append(fold, c.ID)
 			}
 			if len(fold) == 0 {
 				continue

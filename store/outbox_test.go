@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -329,6 +330,41 @@ func TestDigestFoldsAtMostDigestMax(t *testing.T) {
 				t.Fatalf("claim %d: %d heads (%v), want the head %s", i, len(got), got, want[0])
 			}
 			if b := batch(got[0].ID); !slices.Equal(b, want) {
+				t.Fatalf("claim %d: batch %v, want %v", i, b, want)
+			}
+		}
+	})
+}
+
+// A digest folds at most DigestBytes of payloads (rows of uploads finished
+// together list many uploads each), the oldest first.
+func TestDigestFoldsAtMostDigestBytes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := mailPartner(t, s, "acme")
+		base := time.Now().Add(-time.Hour)
+		var ids []string
+		for i := range 7 {
+			at := base.Add(time.Duration(i) * time.Second)
+			payload := fmt.Sprintf(`{"pad":"%s"}`, strings.Repeat("x", 600-len(`{"pad":""}`))) // 600 bytes
+			r := &store.Notification{PartnerID: p.ID, Kind: store.NotifyKindUpload, MessageID: fmt.Sprintf("b%d@test", i),
+				Payload: payload, CreatedAt: at, NextAt: at}
+			if err := s.InsertNotification(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+		// 2,000 bytes: the head and two more rows of 600.
+		for i, want := range [][]string{ids[0:3], ids[3:6], ids[6:7]} {
+			got, err := s.ClaimNotifications(ctx, store.ClaimOptions{Now: time.Now(), Lease: time.Minute,
+				Digest: 10 * time.Minute, DigestBytes: 2000, Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].ID != want[0] {
+				t.Fatalf("claim %d: %d heads (%v), want the head %s", i, len(got), got, want[0])
+			}
+			if b := batchIDs(t, s, got[0].ID); !slices.Equal(b, want) {
 				t.Fatalf("claim %d: batch %v, want %v", i, b, want)
 			}
 		}
