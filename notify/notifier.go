@@ -512,18 +512,11 @@ func (n *Notifier) data(head store.Notification, rows []store.Notification, p *s
 	case store.NotifyKindUpload:
 		files := make([]FileInfo, 0, len(rows))
 		for _, r := range rows {
-			// An UploadPayload, or an UploadsPayload.
-			var up struct {
-				UploadPayload
-				UploadsPayload
-			}
-			if err := json.Unmarshal([]byte(r.Payload), &up); err != nil {
+			ups, err := UploadsOf(r.Payload)
+			if err != nil {
 				return nil, fmt.Errorf("payload of %s: %w", r.ID, err)
 			}
-			if len(up.Uploads) == 0 {
-				up.Uploads = []UploadPayload{up.UploadPayload}
-			}
-			for _, u := range up.Uploads {
+			for _, u := range ups {
 				files = append(files, fileInfo(u))
 			}
 		}

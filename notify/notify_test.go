@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -407,11 +406,11 @@ func uploadsIn(t *testing.T, rows []store.Notification) int {
 	t.Helper()
 	n := 0
 	for _, r := range rows {
-		var p notify.UploadsPayload
-		if err := json.Unmarshal([]byte(r.Payload), &p); err != nil {
+		ups, err := notify.UploadsOf(r.Payload)
+		if err != nil {
 			t.Fatalf("payload of %s: %v", r.ID, err)
 		}
-		n += max(len(p.Uploads), 1)
+		n += len(ups)
 	}
 	return n
 }

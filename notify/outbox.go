@@ -218,6 +218,22 @@ type UploadsPayload struct {
 	Uploads []UploadPayload `json:"uploads"`
 }
 
+// UploadsOf reads the uploads of an upload alert's payload: an
+// UploadPayload, or an UploadsPayload.
+func UploadsOf(payload string) ([]UploadPayload, error) {
+	var p struct {
+		UploadPayload
+		UploadsPayload
+	}
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		return nil, err
+	}
+	if len(p.Uploads) == 0 {
+		return []UploadPayload{p.UploadPayload}, nil
+	}
+	return p.Uploads, nil
+}
+
 // alertsKey keys an Outbox's uploadAlerts in a transaction.
 type alertsKey struct{ o *Outbox }
 
@@ -264,7 +280,6 @@ func (a *uploadAlerts) Flush(ctx context.Context, tx *store.Store) error {
 			return err
 		}
 	}
-	a.order, a.by = nil, nil
 	return nil
 }
 
