@@ -627,12 +627,6 @@ func (f *atomicFile) Close() error {
 		return nil
 	}
 	f.done = true
-	// The data's fsync runs while the upload is hashed, its target looked
-	// at and its quota reserved by the committer: publish waits for it, so
-	// nothing is published before its data is on disk, and the reply waits
-	// for the longer of the two instead of both.
-	synced := f.startSync()
-	defer synced() // joined on every path
 	var sum []byte
 	switch {
 	case f.failed != nil || f.size > InlineHashMax:
@@ -645,7 +639,6 @@ func (f *atomicFile) Close() error {
 		}
 	}
 	if f.failed != nil {
-		_ = synced()
 		_ = f.File.Close()
 		f.keep()
 		return f.failed
@@ -689,8 +682,17 @@ func (f *atomicFile) Close() error {
 		if published {
 			return errors.New("vfs: publish called twice")
 		}
-		if err := synced(); err != nil {
-			return err
+		// Nothing is published before its data is on disk. The fsync
+		// runs here, in the publishing goroutine, not beside the
+		// committer's reservation: on a 4 KiB upload the goroutine's
+		// start and its wake-up cost more than the overlap saved (a
+		// plain client's durable uploads ran ~5% faster this way, with
+		// and without a quota; 2026-12-07), and a big upload's fsync
+		// dwarfs the reservation.
+		if !f.fs.NoSync {
+			if err := f.File.Sync(); err != nil {
+				return err
+			}
 		}
 		if err := closeSmall(); err != nil {
 			return err
@@ -727,24 +729,12 @@ func (f *atomicFile) Close() error {
 		err = errors.New("vfs: the committer did not publish the upload")
 	}
 	if err != nil && !published {
-		_ = synced()
 		_ = closeSmall()
 		release() // nobody will hash it
 		f.failed = err
 		f.keep()
 	}
 	return err
-}
-
-// startSync starts the fsync of the staged data (none with NoSync) and
-// returns the wait for its result, which may be called any number of times.
-func (f *atomicFile) startSync() func() error {
-	if f.fs.NoSync {
-		return func() error { return nil }
-	}
-	done := make(chan error, 1)
-	go func() { done <- f.File.Sync() }()
-	return sync.OnceValue(func() error { return <-done })
 }
 
 // sha256 hashes the staged data through f's handle (with pread: the
