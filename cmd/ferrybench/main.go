@@ -234,6 +234,7 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 	fmt.Println()
+	res.deriveSyncCosts(o)
 	res.print(os.Stdout, o)
 	if o.keep {
 		fmt.Printf("\nlogs and data kept in %s\n", dir)
