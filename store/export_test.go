@@ -116,3 +116,6 @@ func WithBetweenFolds(o ClaimOptions, f func()) ClaimOptions {
 
 // FoldChunk is foldChunk.
 const FoldChunk = foldChunk
+
+// AfterCommitForTest is afterCommit.
+func (s *Store) AfterCommitForTest(f func()) { s.afterCommit(f) }

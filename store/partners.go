@@ -213,11 +213,13 @@ func escapeLike(s string) string {
 }
 
 // UpdatePartner writes every column of p except usage counters (FTP and
-// mail), and replaces
-// its contacts with p.Contacts.
+// mail), and replaces its contacts with p.Contacts. Once committed, the
+// change is marked for the server's copies (its quota, for the upload
+// log): see changeStamp.
 func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 	p.UpdatedAt = time.Now().UTC()
 	return s.Tx(ctx, func(tx *Store) error {
+		tx.afterCommit(tx.partners.bump)
 		res := tx.q(ctx).Model(&Partner{}).Where("id = ?", p.ID).Updates(map[string]any{
 			"slug": p.Slug, "name": p.Name, "enabled": p.Enabled, "tls_required": p.TLSRequired,
 			"allowed_cidrs": p.AllowedCIDRs, "quota_bytes": p.QuotaBytes, "quota_files": p.QuotaFiles,
@@ -250,7 +252,8 @@ func (s *Store) UpdatePartner(ctx context.Context, p *Partner) error {
 	})
 }
 
-// DeletePartner removes the partner, its contacts and accounts.
+// DeletePartner removes the partner, its contacts and accounts (marked as
+// UpdatePartner marks a change).
 func (s *Store) DeletePartner(ctx context.Context, id string) error {
 	res := s.q(ctx).Where("id = ?", id).Delete(&Partner{})
 	if res.Error != nil {
@@ -259,6 +262,7 @@ func (s *Store) DeletePartner(ctx context.Context, id string) error {
 	if res.RowsAffected == 0 {
 		return ErrNotFound
 	}
+	s.afterCommit(s.partners.bump)
 	return nil
 }
 

@@ -62,6 +62,9 @@ type Store struct {
 	// uploads keeps the intents of small uploads outside the database
 	// (OpenUploadLog; nil without one).
 	uploads *uploadLog
+	// partners marks changes of partners for the server's copies of them
+	// (SQLite; its path is empty elsewhere).
+	partners changeStamp
 }
 
 // txMemo keeps reads a transaction repeats (the audit writer's batch asks
@@ -71,6 +74,20 @@ type txMemo struct {
 	hooks     []Webhook
 	hooksRead bool
 	batchers  []batcherOf
+	// after runs once the outermost transaction has committed; a nested
+	// transaction's memo shares its list.
+	after *[]func()
+}
+
+// afterCommit runs f once what s wrote is committed: at once outside a
+// transaction, after the outermost transaction's commit inside one, never
+// if it rolls back.
+func (s *Store) afterCommit(f func()) {
+	if s.memo == nil || s.memo.after == nil {
+		f()
+		return
+	}
+	*s.memo.after = append(*s.memo.after, f)
 }
 
 type batcherOf struct {
@@ -144,8 +161,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
 	var (
-		dialector gorm.Dialector
-		dialect   migrations.Dialect
+		dialector  gorm.Dialector
+		dialect    migrations.Dialect
+		sqlitePath string
 	)
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
@@ -163,7 +181,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("store: create database folder: %w", err)
 		}
 		dialector = sqlite.Open(SQLiteDSN(path))
-		dialect = migrations.SQLite
+		dialect, sqlitePath = migrations.SQLite, path
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q", Redact(url))
 	}
@@ -207,6 +225,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		}
 		s.writer.checkpointer = ck
 		s.stmts = newStmtCache(sqlDB)
+		if sqlitePath != ":memory:" && !strings.Contains(sqlitePath, "mode=memory") {
+			s.partners = changeStamp{path: sqlitePath + "-partners", log: opts.Logger}
+		}
 	}
 	if opts.Migrate {
 		applied, err := migrations.Up(ctx, sqlDB, dialect, opts.Logger)
@@ -348,17 +369,35 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		}
 		defer s.writer.release()
 	}
+	after, nested := new([]func()), s.memo != nil && s.memo.after != nil
+	if nested {
+		after = s.memo.after // run after the outermost commit
+	}
+	queued := len(*after)
+	var err error
 	if s.writer != nil && s.writer.conn != nil {
-		return translate(s.writer.conn.run(ctx, func(c *txConn) error {
+		err = s.writer.conn.run(ctx, func(c *txConn) error {
 			// As gorm's Begin makes its transaction's handle.
 			tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
 			tx.Statement.ConnPool = c
-			return runTx(ctx, s.in(tx, s.writer), fn)
-		}))
+			return runTx(ctx, s.in(tx, s.writer, after), fn)
+		})
+	} else {
+		// PostgreSQL, or a Store in a transaction already (a savepoint).
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return runTx(ctx, s.in(tx, s.held, after), fn) })
 	}
-	// PostgreSQL, or a Store in a transaction already (a savepoint).
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return runTx(ctx, s.in(tx, s.held), fn) })
-	return translate(err)
+	if err != nil {
+		// Rolled back: what it queued is not to run (a savepoint's
+		// outer transaction may still commit what came before).
+		*after = (*after)[:queued]
+		return translate(err)
+	}
+	if !nested {
+		for _, f := range *after {
+			f()
+		}
+	}
+	return nil
 }
 
 // write runs fn, a write of a few statements, as one: on SQLite in a
@@ -377,9 +416,9 @@ func (s *Store) write(ctx context.Context, fn func(tx *Store) error) error {
 
 // in is the Store of a transaction on tx; held is the writer's turn it
 // holds (SQLite).
-func (s *Store) in(tx *gorm.DB, held *writeQueue) *Store {
-	return &Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{}, held: held, stmts: s.stmts,
-		uploads: s.uploads}
+func (s *Store) in(tx *gorm.DB, held *writeQueue, after *[]func()) *Store {
+	return &Store{db: tx, dialect: s.dialect, counter: s.counter, memo: &txMemo{after: after}, held: held, stmts: s.stmts,
+		uploads: s.uploads, partners: s.partners}
 }
 
 // writeQueue admits one transaction at a time, in the order they came,

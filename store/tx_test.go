@@ -211,3 +211,72 @@ func TestTxBatch(t *testing.T) {
 		}
 	})
 }
+
+// What a transaction queues with afterCommit runs once, after the
+// outermost commit (when another connection sees its rows), never for a
+// transaction or savepoint that rolled back; outside a transaction it runs
+// at once.
+func TestTxAfterCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		var ran []string
+		visible := func(slug string) bool {
+			_, err := s.PartnerBySlug(ctx, slug)
+			return err == nil
+		}
+		queue := func(tx *store.Store, name, slug string) {
+			tx.AfterCommitForTest(func() {
+				if slug != "" && !visible(slug) {
+					t.Errorf("%s ran before %s was committed", name, slug)
+				}
+				ran = append(ran, name)
+			})
+		}
+		create := func(tx *store.Store, slug string) error {
+			return tx.CreatePartner(ctx, &store.Partner{Slug: slug, Name: slug, Enabled: true})
+		}
+
+		queue(s, "outside", "")
+		if len(ran) != 1 {
+			t.Fatalf("outside a transaction: ran %v", ran)
+		}
+		ran = nil
+		err := s.Tx(ctx, func(tx *store.Store) error {
+			if err := create(tx, "outer"); err != nil {
+				return err
+			}
+			queue(tx, "outer", "outer")
+			if len(ran) != 0 {
+				t.Fatal("ran inside the transaction")
+			}
+			_ = tx.Tx(ctx, func(in *store.Store) error {
+				queue(in, "rolled-back savepoint", "")
+				return errors.New("undo the savepoint")
+			})
+			return tx.Tx(ctx, func(in *store.Store) error {
+				if err := create(in, "inner"); err != nil {
+					return err
+				}
+				queue(in, "inner", "inner")
+				if len(ran) != 0 {
+					t.Fatal("a savepoint's ran before the outer commit")
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(ran, ",") != "outer,inner" {
+			t.Fatalf("after the commit ran %v, want outer,inner", ran)
+		}
+		ran = nil
+		_ = s.Tx(ctx, func(tx *store.Store) error {
+			queue(tx, "rolled back", "")
+			return errors.New("undo")
+		})
+		if len(ran) != 0 {
+			t.Fatalf("a rolled back transaction's ran: %v", ran)
+		}
+	})
+}

@@ -45,6 +45,10 @@ type uploadLog struct {
 	mu      sync.Mutex
 	pending map[string]usageDelta // partner ID: usage of its logged, unfinished uploads
 	rows    map[string]*Transfer  // ID: a logged upload not finished yet
+	// noQuota: partners read without a quota, until when that holds
+	// while partners stays as it was then (see changeStamp).
+	noQuota  map[string]time.Time
+	partners stamp
 }
 
 // usageDelta is a change of a partner's usage counters.
@@ -102,7 +106,12 @@ func (s *Store) OpenUploadLog(ctx context.Context, path string) (moved, unreadab
 			return 0, 0, err
 		}
 	}
-	s.uploads = &uploadLog{log: l, pending: map[string]usageDelta{}, rows: map[string]*Transfer{}}
+	if err := s.partners.reset(); err != nil {
+		l.Close()
+		return 0, 0, fmt.Errorf("store: upload log: %w", err)
+	}
+	s.uploads = &uploadLog{log: l, pending: map[string]usageDelta{}, rows: map[string]*Transfer{},
+		noQuota: map[string]time.Time{}}
 	return moved, unreadable, nil
 }
 
@@ -129,7 +138,7 @@ func (s *Store) logUpload(ctx context.Context, t *Transfer) (bool, error) {
 	// Counted as pending before the quota is read: a reservation against
 	// a quota set after the read counts it.
 	u.add(t, 1)
-	quota, err := s.partnerQuota(ctx, *t.PartnerID)
+	quota, err := s.logQuota(ctx, *t.PartnerID)
 	if err != nil || quota.limited() {
 		u.add(t, -1)
 		if err == nil {
@@ -154,6 +163,34 @@ func (s *Store) logUpload(ctx context.Context, t *Transfer) (bool, error) {
 	t.Reserved = &quota
 	t.ApplyUsage = true
 	return true, nil
+}
+
+// logQuota is the partner's quota for logUpload: none without reading
+// the database when it was read without one a moment ago and no change of
+// partners has been marked since (the stamp is taken before the read, so
+// a change committed after it is seen by the next upload).
+func (s *Store) logQuota(ctx context.Context, partnerID string) (Usage, error) {
+	u, now := s.uploads, time.Now()
+	st := s.partners.read()
+	u.mu.Lock()
+	if !st.same(u.partners) {
+		u.partners = st
+		clear(u.noQuota)
+	}
+	until, known := u.noQuota[partnerID]
+	u.mu.Unlock()
+	if known && now.Before(until) {
+		return Usage{}, nil
+	}
+	q, err := s.partnerQuota(ctx, partnerID)
+	if err == nil && !q.limited() {
+		u.mu.Lock()
+		if st.same(u.partners) {
+			u.noQuota[partnerID] = now.Add(quotaRecheck)
+		}
+		u.mu.Unlock()
+	}
+	return q, err
 }
 
 // add counts t's usage as pending (d 1) or not any more (d -1).

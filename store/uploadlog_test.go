@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -274,5 +275,96 @@ func TestUploadLogParksAFailedFinish(t *testing.T) {
 	}
 	if fi, err := os.Stat(path + "-uploads"); err != nil || fi.Size() != 0 {
 		t.Fatalf("the log after the intent was parked: %v %v", fi, err)
+	}
+}
+
+// The server keeps a partner seen without a quota from reading it again
+// before every small upload; a quota another process sets (the CLI's
+// `ferry partner set`, inside its own transaction) applies to the next
+// upload all the same, and so does one set, or a partner deleted, in the
+// server's own process.
+func TestUploadLogSeesAQuotaSetElsewhere(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ferry.db")
+	s, _ := openLogged(t, path)
+	cli, err := store.Open(ctx, "", store.Options{SQLitePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	p := &store.Partner{Slug: "acme", Name: "Acme", Enabled: true}
+	if err := s.CreatePartner(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	begin := func(size int64) (*store.Transfer, error) {
+		n++
+		r := &store.Transfer{PartnerID: &p.ID, Protocol: "ftp", Operation: store.OpUpload, Path: fmt.Sprintf("/in/f%d", n),
+			Bytes: size, FileSize: size, UsageBytes: size, UsageFiles: 1, StartedAt: time.Now(), DeferUsage: true}
+		return r, s.BeginUpload(ctx, r)
+	}
+	for range 3 { // read once, then known without a quota
+		if r, err := begin(100); err != nil || !r.ApplyUsage {
+			t.Fatalf("upload without a quota: %v, ApplyUsage %v", err, r.ApplyUsage)
+		}
+	}
+	setQuota := func(st *store.Store, q int64) {
+		t.Helper()
+		if err := st.Tx(ctx, func(tx *store.Store) error {
+			cur, err := tx.PartnerByID(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			cur.QuotaBytes = q
+			return tx.UpdatePartner(ctx, cur)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 300 logged on their way + 100 > 350.
+	setQuota(cli, 350)
+	if _, err := begin(100); !errors.Is(err, store.ErrQuotaExceeded) {
+		t.Fatalf("upload past a quota another process set: %v, want ErrQuotaExceeded", err)
+	}
+	if r, err := begin(50); err != nil || r.ApplyUsage {
+		t.Fatalf("upload within it: %v, ApplyUsage %v; want reserved at once", err, r.ApplyUsage)
+	}
+
+	// Removed by the other process, then set again in the server's own.
+	setQuota(cli, 0)
+	if r, err := begin(100); err != nil || !r.ApplyUsage {
+		t.Fatalf("upload after the quota was removed: %v, ApplyUsage %v", err, r.ApplyUsage)
+	}
+	setQuota(s, 10)
+	if _, err := begin(100); !errors.Is(err, store.ErrQuotaExceeded) {
+		t.Fatalf("upload past a quota the server set: %v, want ErrQuotaExceeded", err)
+	}
+
+	// A transaction that rolled back changed nothing, and marks nothing.
+	setQuota(s, 0)
+	if _, err := begin(1); err != nil {
+		t.Fatal(err)
+	}
+	_ = cli.Tx(ctx, func(tx *store.Store) error {
+		cur, err := tx.PartnerByID(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		cur.QuotaBytes = 10
+		if err := tx.UpdatePartner(ctx, cur); err != nil {
+			return err
+		}
+		return errors.New("undo")
+	})
+	if r, err := begin(100); err != nil || !r.ApplyUsage {
+		t.Fatalf("upload after a rolled back quota: %v, ApplyUsage %v", err, r.ApplyUsage)
+	}
+
+	// A deleted partner is not taken to be there without a quota.
+	if err := cli.DeletePartner(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := begin(100); err == nil {
+		t.Fatal("an upload of a deleted partner was logged")
 	}
 }
