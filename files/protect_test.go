@@ -18,6 +18,7 @@ import (
 	"github.com/ferryhq/ferry/partners"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/store/storetest"
+	"github.com/ferryhq/ferry/vfs"
 )
 
 // encrypt_uploads: the store holds only name.ext.pgp, which gpg with the
@@ -71,6 +72,22 @@ func TestEncryptUploads(t *testing.T) {
 			}
 			if u := e.usage(t); u != [2]int64{int64(len(ct)), 1} {
 				t.Fatalf("usage %v, want the ciphertext's %d bytes", u, len(ct))
+			}
+
+			// An upload over vfs.InlineHashMax, hashed (and synced) before it
+			// is encrypted, then published.
+			big := make([]byte, vfs.InlineHashMax+200_000)
+			rand.Read(big)
+			if _, err := tree.Upload("/in/big.bin", bytes.NewReader(big)); err != nil {
+				t.Fatal(err)
+			}
+			g.Run(nil, "--output", out+".big", "--decrypt", filepath.Join(dir, "big.bin.pgp"))
+			if got, _ := os.ReadFile(out + ".big"); !bytes.Equal(got, big) {
+				t.Fatalf("gpg --decrypt of the big upload gave %d bytes, want %d", len(got), len(big))
+			}
+			rows = e.rows(t)
+			if r := rows[len(rows)-1]; r.Path != "/in/big.bin.pgp" || r.SHA256 != fmt.Sprintf("%x", sha256.Sum256(big)) {
+				t.Fatalf("big upload's row %+v", r)
 			}
 
 			// A second recipient without a key: refused, nothing in clear.

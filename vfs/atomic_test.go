@@ -49,6 +49,58 @@ func (c *lateCommitter) CommitUpload(_ context.Context, u *Upload, publish func(
 	return nil
 }
 
+// hashFirstCommitter hashes a late-hashed upload before it publishes it, as
+// the file core does to check a signature or encrypt the upload.
+type hashFirstCommitter struct{ sums [][]byte }
+
+func (c *hashFirstCommitter) CommitUpload(_ context.Context, u *Upload, publish func() error) error {
+	sum := u.SHA256
+	if u.Hash != nil {
+		var err error
+		if sum, err = u.Hash(); err != nil {
+			return err
+		}
+	}
+	if err := publish(); err != nil {
+		return err
+	}
+	c.sums = append(c.sums, sum)
+	return nil
+}
+
+// A committer may hash a big upload before it publishes it (which closes
+// the upload's handle); the data is synced all the same, once, and
+// published, durably or not.
+func TestAtomicHashBeforePublish(t *testing.T) {
+	for bname, base := range backends(t) {
+		for _, noSync := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/no-sync=%v", bname, noSync), func(t *testing.T) {
+				c := &hashFirstCommitter{}
+				a := NewAtomic(context.Background(), base, c)
+				a.NoSync = noSync
+				data := strings.Repeat("0123456789abcdef", (InlineHashMax+100_000)/16)
+				for _, name := range []string{"/big.bin", "/small.txt"} {
+					body := data
+					if name == "/small.txt" {
+						body = "small"
+					}
+					if err := upload(t, a, name, os.O_TRUNC, 0, body, nil); err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					got, err := afero.ReadFile(base, name)
+					if err != nil || string(got) != body {
+						t.Fatalf("%s published: %d bytes, %v", name, len(got), err)
+					}
+				}
+				want := sha256.Sum256([]byte(data))
+				if len(c.sums) != 2 || string(c.sums[0]) != string(want[:]) {
+					t.Fatalf("hashes %x, want %x first", c.sums, want)
+				}
+			})
+		}
+	}
+}
+
 // An upload over InlineHashMax is hashed after publish, through a handle of
 // its own: what happens to the name meanwhile (another upload replaces it,
 // a delete) does not change the hash, which covers the whole file, resumed
