@@ -62,7 +62,7 @@ func (c changeStamp) read() stamp {
 
 // bump marks a change, after its commit. The file grows by a byte a
 // change (changes of partners are an administrator's, not traffic); the
-// process that keeps copies may remove it when it starts (reset).
+// process that keeps copies empties it when it starts (reset).
 func (c changeStamp) bump() {
 	if c.path == "" {
 		return
@@ -80,8 +80,10 @@ func (c changeStamp) bump() {
 	}
 }
 
-// reset removes the file, for the one process that keeps copies, before it
-// keeps any.
+// reset empties the file, for the one process that keeps copies, before
+// it keeps any; the file is that process's (its owner and mode), so that a
+// change made by an administrator's command appends to it without taking
+// it from the server.
 func (c changeStamp) reset() error {
 	if c.path == "" {
 		return nil
@@ -89,7 +91,7 @@ func (c changeStamp) reset() error {
 	if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return nil
+	return os.WriteFile(c.path, nil, 0o600)
 }
 
 // quotaRecheck is how long a partner seen without a quota is taken to have

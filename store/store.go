@@ -80,8 +80,8 @@ type txMemo struct {
 }
 
 // afterCommit runs f once what s wrote is committed: at once outside a
-// transaction, after the outermost transaction's commit inside one, never
-// if it rolls back.
+// transaction, after the outermost transaction's commit inside one (with
+// SQLite's writer turn given back), never if it rolls back.
 func (s *Store) afterCommit(f func()) {
 	if s.memo == nil || s.memo.after == nil {
 		f()
@@ -361,32 +361,16 @@ func (s *Store) Close() error {
 	return db.Close()
 }
 
-// Tx runs fn in one transaction; the Store passed to fn uses it.
+// Tx runs fn in one transaction; the Store passed to fn uses it. What the
+// transaction queued with afterCommit runs once it has committed and, on
+// SQLite, once the writer's turn is given back.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
-	if s.writer != nil {
-		if err := s.writer.acquire(ctx); err != nil {
-			return err
-		}
-		defer s.writer.release()
-	}
 	after, nested := new([]func()), s.memo != nil && s.memo.after != nil
 	if nested {
 		after = s.memo.after // run after the outermost commit
 	}
 	queued := len(*after)
-	var err error
-	if s.writer != nil && s.writer.conn != nil {
-		err = s.writer.conn.run(ctx, func(c *txConn) error {
-			// As gorm's Begin makes its transaction's handle.
-			tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
-			tx.Statement.ConnPool = c
-			return runTx(ctx, s.in(tx, s.writer, after), fn)
-		})
-	} else {
-		// PostgreSQL, or a Store in a transaction already (a savepoint).
-		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return runTx(ctx, s.in(tx, s.held, after), fn) })
-	}
-	if err != nil {
+	if err := s.tx(ctx, fn, after); err != nil {
 		// Rolled back: what it queued is not to run (a savepoint's
 		// outer transaction may still commit what came before).
 		*after = (*after)[:queued]
@@ -398,6 +382,26 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		}
 	}
 	return nil
+}
+
+// tx is Tx's transaction, its Store's memo queueing to after.
+func (s *Store) tx(ctx context.Context, fn func(tx *Store) error, after *[]func()) error {
+	if s.writer != nil {
+		if err := s.writer.acquire(ctx); err != nil {
+			return err
+		}
+		defer s.writer.release()
+	}
+	if s.writer != nil && s.writer.conn != nil {
+		return s.writer.conn.run(ctx, func(c *txConn) error {
+			// As gorm's Begin makes its transaction's handle.
+			tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
+			tx.Statement.ConnPool = c
+			return runTx(ctx, s.in(tx, s.writer, after), fn)
+		})
+	}
+	// PostgreSQL, or a Store in a transaction already (a savepoint).
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return runTx(ctx, s.in(tx, s.held, after), fn) })
 }
 
 // write runs fn, a write of a few statements, as one: on SQLite in a

@@ -273,6 +273,13 @@ func TestTxAfterCommit(t *testing.T) {
 		ran = nil
 		_ = s.Tx(ctx, func(tx *store.Store) error {
 			queue(tx, "rolled back", "")
+			// A savepoint that committed inside it goes with it.
+			if err := tx.Tx(ctx, func(in *store.Store) error {
+				queue(in, "savepoint of a rolled back transaction", "")
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 			return errors.New("undo")
 		})
 		if len(ran) != 0 {

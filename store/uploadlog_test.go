@@ -345,6 +345,15 @@ func TestUploadLogSeesAQuotaSetElsewhere(t *testing.T) {
 	if _, err := begin(1); err != nil {
 		t.Fatal(err)
 	}
+	marks := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(path + "-partners")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := marks()
 	_ = cli.Tx(ctx, func(tx *store.Store) error {
 		cur, err := tx.PartnerByID(ctx, p.ID)
 		if err != nil {
@@ -358,6 +367,9 @@ func TestUploadLogSeesAQuotaSetElsewhere(t *testing.T) {
 	})
 	if r, err := begin(100); err != nil || !r.ApplyUsage {
 		t.Fatalf("upload after a rolled back quota: %v, ApplyUsage %v", err, r.ApplyUsage)
+	}
+	if after := marks(); after != before {
+		t.Fatalf("a rolled back update marked a change: %d bytes, %d before", after, before)
 	}
 
 	// A deleted partner is not taken to be there without a quota.
